@@ -1,0 +1,44 @@
+"""Shared fixtures: a tiny random classifier (fast, no download) and the bundled model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from umask.models import Classifier, load_model
+from umask.targets import imagenet_classes
+
+
+def tiny_classifier(seed: int = 0) -> Classifier:
+    """A small random CNN with 1000 ImageNet outputs; steerable in a few steps."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.Tanh(),  # signed features: any of the 1000 classes can win
+        nn.AdaptiveAvgPool2d(4),
+        nn.Flatten(),
+        nn.Linear(16 * 16, 1000),
+    )
+    with torch.no_grad():
+        net[-1].weight.mul_(20.0)  # peaked logits, like a trained model
+    return Classifier(
+        net,
+        name="tiny",
+        categories=imagenet_classes(),
+        mean=[0.485, 0.456, 0.406],
+        std=[0.229, 0.224, 0.225],
+        native_size=16,
+        min_size=4,
+    )
+
+
+@pytest.fixture
+def tiny() -> Classifier:
+    return tiny_classifier()
+
+
+@pytest.fixture(scope="session")
+def lite0() -> Classifier:
+    """The bundled EfficientNet-Lite0 with its real ImageNet weights."""
+    return load_model("efficientnet_lite0")

@@ -1,0 +1,88 @@
+import json
+
+import pytest
+
+from umask.cli import main
+from umask.models import ModelInfo, register_model
+from umask.models import registry
+from umask.results import load_result
+
+from .conftest import tiny_classifier
+
+
+@pytest.fixture
+def tiny_registered():
+    register_model(ModelInfo("tiny", "test model", "bundled", None))(tiny_classifier)
+    yield "tiny"
+    registry._REGISTRY.pop("tiny")
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):
+    out_dir = tmp_path / "res"
+    code, out, err = run_cli(
+        capsys, "generate", "--model", "tiny", "--masks", "hstripes", "--k", "3", "--size", "16",
+        "--targets", "goldfish", "volcano", "tench", "--steps", "300", "--out", str(out_dir),
+    )
+    assert code == 0, err
+    assert "goldfish (1)" in out and "volcano (980)" in out and "success 100% (3/3)" in out
+    result = load_result(out_dir)
+    assert result.targets == (1, 980, 0) and result.predictions == result.targets
+
+    code, out, err = run_cli(capsys, "evaluate", str(out_dir), "--format", "json", "--json", str(tmp_path / "r.json"))
+    assert code == 0
+    report = json.loads(out)
+    assert report["models"]["tiny"]["predictions"] == [1, 980, 0]
+    assert json.loads((tmp_path / "r.json").read_text()) == report
+
+    code, out, err = run_cli(capsys, "evaluate", str(out_dir))
+    assert code == 0 and "goldfish 1" not in out and "hit" in out and "100%" in out
+
+
+def test_models_and_classes(capsys):
+    code, out, _ = run_cli(capsys, "models")
+    assert code == 0 and "efficientnet_lite0" in out and "resnet50" in out and "98 MB" in out
+    code, out, _ = run_cli(capsys, "classes", "volc")
+    assert code == 0 and "980" in out and "volcano" in out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--k", "1"], "K = 1 is too small"),
+        (["--masks", "hstripes", "--k", "65"], "the most is 64"),
+        (["--model", "nosuchnet"], "Unknown model 'nosuchnet'"),
+        (["--targets", "goldfsh", "volcano"], "Unknown ImageNet class 'goldfsh'"),
+        (["--size", "2", "--k", "2"], "too small"),
+        (["--fill", "grey"], "Fill 'grey' is not understood"),
+        (["--masks", "custom", "--k", "2", "--layout", "/nonexistent.png"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tiny_registered, tmp_path, capsys, argv, message):
+    argv = [a.replace("__tiny__", "tiny") for a in argv]
+    if "--model" not in argv:
+        argv = ["--model", "tiny", *argv]
+    if "--size" not in argv:
+        argv += ["--size", "16"] if "65" not in argv else ["--size", "64"]
+    code, out, err = run_cli(capsys, "generate", *argv, "--steps", "2", "--out", str(tmp_path / "res"))
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "res").exists()
+
+
+def test_evaluate_corrupt_folder(tmp_path, capsys):
+    (tmp_path / "bad").mkdir()
+    code, out, err = run_cli(capsys, "evaluate", str(tmp_path / "bad"))
+    assert code == 2 and "has no universal.png" in err
+
+
+def test_existing_foreign_output_is_refused_before_running(tiny_registered, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("keep me")
+    code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--out", str(tmp_path))
+    assert code == 2 and "not a umask result folder" in err
+    assert (tmp_path / "notes.txt").read_text() == "keep me"

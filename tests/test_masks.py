@@ -1,0 +1,131 @@
+import pytest
+import torch
+
+from umask.errors import UmaskError
+from umask.masks import (
+    apply_masks,
+    layout,
+    load_layout,
+    make_masks,
+    max_parts,
+    num_parts,
+    part_indicators,
+    save_layout_png,
+)
+
+
+def test_grid_k62_uses_62_of_64_equal_squares():
+    labels = layout("grid", 62, 64)
+    assert num_parts(labels) == 62
+    counts = torch.bincount(labels[labels >= 0])
+    assert counts.tolist() == [64] * 62  # 8 x 8 cells of 8 x 8 pixels
+    # The last two cells of the 8 x 8 grid (bottom right) belong to no part.
+    assert (labels[56:, 48:] == -1).all()
+    assert labels[0, 0] == 0 and labels[0, 8] == 1 and labels[8, 0] == 8  # row-major
+
+
+def test_grid_cells_are_squares_in_row_major_order():
+    labels = layout("grid", 9, 30)
+    assert labels[0:10, 0:10].unique().tolist() == [0]
+    assert labels[0:10, 10:20].unique().tolist() == [1]
+    assert labels[20:30, 20:30].unique().tolist() == [8]
+
+
+@pytest.mark.parametrize("family", ["hstripes", "vstripes"])
+def test_stripes_are_as_equal_as_integer_rows_allow(family):
+    labels = layout(family, 10, 64)
+    counts = torch.bincount(labels.flatten())
+    assert sorted(set((counts // 64).tolist())) == [6, 7]  # 64 rows into 10 stripes
+    assert counts.sum() == 64 * 64
+    line = labels[:, 0] if family == "hstripes" else labels[0, :]
+    assert (line.diff() >= 0).all()  # stripes in order, top to bottom / left to right
+    if family == "hstripes":
+        assert (labels == labels[:, :1]).all()  # each row is one stripe
+
+
+def test_hstripes_64_is_one_row_each():
+    labels = layout("hstripes", 64, 64)
+    assert (labels[:, 0] == torch.arange(64)).all()
+
+
+def test_random_layout_partitions_into_k_nonempty_connected_blocks():
+    labels = layout("random", 12, 32, seed=3)
+    assert (labels >= 0).all()
+    counts = torch.bincount(labels.flatten())
+    assert len(counts) == 12 and (counts > 0).all()
+    for part in range(12):
+        assert _connected(labels == part)
+    assert torch.equal(labels, layout("random", 12, 32, seed=3))
+    assert not torch.equal(labels, layout("random", 12, 32, seed=4))
+
+
+def _connected(region: torch.Tensor) -> bool:
+    """8-connectivity flood fill."""
+    pixels = {tuple(p) for p in region.nonzero().tolist()}
+    stack, seen = [next(iter(pixels))], set()
+    while stack:
+        y, x = stack.pop()
+        if (y, x) in seen:
+            continue
+        seen.add((y, x))
+        stack += [(y + dy, x + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (y + dy, x + dx) in pixels]
+    return seen == pixels
+
+
+def test_k_limits_and_errors():
+    assert max_parts("hstripes", 64) == 64
+    with pytest.raises(UmaskError, match="at least 2 masks"):
+        layout("grid", 1, 64)
+    with pytest.raises(UmaskError, match="the most is 64"):
+        layout("hstripes", 65, 64)
+    with pytest.raises(UmaskError, match="Unknown mask family 'dots'"):
+        layout("dots", 4, 64)
+
+
+def test_hide_and_keep_masks():
+    labels = layout("hstripes", 4, 8)
+    hide = make_masks(labels, "hide")
+    keep = make_masks(labels, "keep")
+    assert hide.shape == keep.shape == (4, 1, 8, 8)
+    assert torch.equal(hide + keep, torch.ones_like(hide))
+    assert torch.equal(keep, part_indicators(labels))
+    assert hide[1, 0, 2:4].sum() == 0 and hide[1, 0, :2].min() == 1
+    with pytest.raises(UmaskError, match="choose 'hide' or 'keep'"):
+        make_masks(labels, "blur")
+
+
+@pytest.mark.parametrize("fill", [0.0, 0.5, "mean"])
+def test_fill_values(fill):
+    image = torch.rand(3, 8, 8)
+    masks = make_masks(layout("hstripes", 2, 8), "hide")
+    out = apply_masks(image, masks, fill)
+    assert out.shape == (2, 3, 8, 8)
+    expected = image.mean(dim=(1, 2)) if fill == "mean" else torch.full((3,), float(fill))
+    assert torch.allclose(out[0, :, :4, :], expected[:, None, None].expand(3, 4, 8))
+    assert torch.equal(out[0, :, 4:, :], image[:, 4:, :])
+
+
+def test_custom_layout_round_trip(tmp_path):
+    labels = layout("random", 300, 64, seed=1)  # K > 255 -> 16-bit PNG
+    save_layout_png(labels, tmp_path / "parts.png")
+    assert torch.equal(load_layout(tmp_path / "parts.png", 64), labels)
+
+
+def test_custom_layout_errors(tmp_path):
+    from PIL import Image
+    import numpy as np
+
+    with pytest.raises(UmaskError, match="does not exist"):
+        load_layout(tmp_path / "none.png", 8)
+    (tmp_path / "junk.png").write_bytes(b"not a png")
+    with pytest.raises(UmaskError, match="not a readable image"):
+        load_layout(tmp_path / "junk.png", 8)
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "small.png")
+    with pytest.raises(UmaskError, match="is 4x4 but the image size is 8x8"):
+        load_layout(tmp_path / "small.png", 8)
+    gappy = np.zeros((8, 8), np.uint8)
+    gappy[:4] = 1
+    gappy[4:] = 3
+    Image.fromarray(gappy).save(tmp_path / "gap.png")
+    with pytest.raises(UmaskError, match="without gaps"):
+        load_layout(tmp_path / "gap.png", 8)

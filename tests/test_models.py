@@ -1,0 +1,100 @@
+import pytest
+import torch
+import torchvision
+
+from umask.errors import UmaskError
+from umask.models import STUDY_MODELS, cached_weights_path, list_models, load_model, weights_available
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    """An empty torch cache, and no network: the state of a fresh offline laptop."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("UMASK_OFFLINE", "1")
+    return tmp_path / "torch"
+
+
+def test_registry_lists_bundled_and_study_models():
+    names = [m.name for m in list_models()]
+    assert names[0] == "efficientnet_lite0"
+    assert set(STUDY_MODELS) <= set(names)
+    study = {m.name: m for m in list_models() if m.in_study}
+    assert set(study) == set(STUDY_MODELS)
+    assert study["vgg16"].download_mb == pytest.approx(527.8, abs=0.1)
+
+
+def test_offline_without_cache_names_file_and_folder(torch_home):
+    with pytest.raises(UmaskError) as err:
+        load_model("resnet50")
+    message = str(err.value)
+    assert "resnet50-11ad3fa6.pth" in message
+    assert str(torch_home / "hub" / "checkpoints") in message
+    assert "\n" not in message
+
+
+def test_real_weights_api_reads_the_torch_cache(torch_home):
+    # What torchvision would have downloaded: a state dict under its file name.
+    reference = torchvision.models.mobilenet_v3_small(weights=None).eval()
+    path = cached_weights_path("mobilenet_v3_small")
+    assert path.parent == torch_home / "hub" / "checkpoints"
+    path.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), path)
+    assert weights_available("mobilenet_v3_small")
+
+    model = load_model("mobilenet_v3_small")
+    x = torch.rand(2, 3, 64, 64)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference((x - mean) / std), atol=1e-5)
+    assert model.categories[1] == "goldfish" and model.native_size == 224
+
+
+def test_corrupt_cached_weights_get_a_clear_error(torch_home):
+    path = cached_weights_path("mobilenet_v3_small")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(UmaskError, match="corrupt"):
+        load_model("mobilenet_v3_small")
+
+
+def test_local_checkpoint_spec(tmp_path, torch_home):
+    # GoogLeNet's published weights carry aux heads; the loader drops them.
+    net = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False)
+    torch.save(net.state_dict(), tmp_path / "googlenet.pth")
+    model = load_model(f"googlenet={tmp_path / 'googlenet.pth'}")
+    assert model(torch.rand(1, 3, 64, 64)).shape == (1, 1000)
+    with pytest.raises(UmaskError, match="does not fit the 'resnet18' architecture"):
+        load_model(f"resnet18={tmp_path / 'googlenet.pth'}")
+    with pytest.raises(UmaskError, match="does not exist"):
+        load_model(f"resnet18={tmp_path / 'missing.pth'}")
+
+
+def test_unknown_model():
+    with pytest.raises(UmaskError, match="Unknown model 'resnet5'.*Did you mean resnet50"):
+        load_model("resnet5")
+
+
+def test_wrapper_is_frozen_and_normalises(tiny):
+    assert not tiny.training and not any(p.requires_grad for p in tiny.parameters())
+    tiny.train()
+    assert not tiny.training
+    x = torch.rand(1, 3, 16, 16)
+    expected = tiny.net((x - tiny.mean) / tiny.std)
+    assert torch.allclose(tiny(x), expected)
+
+
+def test_resize_option(tiny):
+    seen = []
+    tiny.net.register_forward_pre_hook(lambda mod, args: seen.append(args[0].shape))
+    tiny(torch.rand(1, 3, 16, 16))
+    tiny.resize_to = 32
+    tiny(torch.rand(1, 3, 16, 16))
+    assert seen == [(1, 3, 16, 16), (1, 3, 32, 32)]
+    assert tiny.preprocessing["resize_to"] == 32
+
+
+def test_bundled_model_resize_native():
+    model = load_model("efficientnet_lite0", resize_to="native")
+    assert model.resize_to == 224
+    assert model.preprocessing["mean"] == pytest.approx([127 / 255] * 3, abs=1e-6)

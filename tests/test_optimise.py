@@ -1,0 +1,127 @@
+import math
+
+import pytest
+import torch
+
+from umask.config import Config
+from umask.errors import UmaskError
+from umask.evaluate import classify_masked, quantise
+from umask.optimise import UniversalSearch
+
+
+def small(**kw) -> Config:
+    base = dict(model="tiny", k=4, size=16, mask_family="hstripes", steps=300, seed=0, snapshot_every=5)
+    return Config(**{**base, **kw})
+
+
+def test_reaches_every_target_and_stops_early(tiny):
+    search = UniversalSearch(tiny, small())
+    reports = list(search)
+    assert reports[-1].done and search.succeeded
+    assert reports[-1].step < 300  # stopped early
+    result = search.result()
+    assert result.success_rate == 1.0 and result.predictions == result.targets
+    # Measured on the 8-bit image: the saved image's own predictions.
+    check = classify_masked(tiny, result.image, search.masks, targets=result.targets)
+    assert check.predictions == result.targets
+    assert torch.equal(result.image, quantise(result.image))
+
+
+def test_stream_contents(tiny):
+    reports = list(UniversalSearch(tiny, small(steps=12, stop_at_success=False, snapshot_every=5)))
+    assert [r.step for r in reports] == list(range(1, 13))
+    with_image = [r.step for r in reports if r.image is not None]
+    assert with_image == [5, 10, 12]  # every 5 steps, and the last
+    r = reports[-1]
+    assert r.image.shape == (3, 16, 16) and len(r.target_probs) == 4 and len(r.predictions) == 4
+    assert 0.0 <= r.success_rate <= 1.0 and r.seconds > 0
+    assert all(b.best_success_rate >= a.best_success_rate for a, b in zip(reports, reports[1:]))
+
+
+@pytest.mark.parametrize("parametrisation", ["clamp", "sigmoid"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "sign"])
+def test_box_constraint_holds_every_step(tiny, parametrisation, optimizer):
+    search = UniversalSearch(tiny, small(steps=15, lr=5.0, optimizer=optimizer, parametrisation=parametrisation, stop_at_success=False))
+    for _ in search:
+        x = search.pixels()
+        assert x.min() >= 0.0 and x.max() <= 1.0
+
+
+def test_loss_goes_down(tiny):
+    reports = list(UniversalSearch(tiny, small(k=8, steps=40, stop_at_success=False, loss="ce", mask_family="grid")))
+    assert reports[-1].loss < reports[0].loss * 0.5
+
+
+def test_stop_keeps_best_image_so_far(tiny):
+    search = UniversalSearch(tiny, small(k=6, stop_at_success=False))
+    best = None
+    for report in search:
+        if report.step == 20:
+            best = report.best_success_rate
+            break
+    result = search.result()
+    assert result.steps == 20
+    assert result.success_rate >= best - 1e-9  # the best image is kept, not the last
+
+
+def test_deterministic_on_cpu(tiny):
+    a = UniversalSearch(tiny, small(steps=20, stop_at_success=False)).run()
+    b = UniversalSearch(tiny, small(steps=20, stop_at_success=False)).run()
+    c = UniversalSearch(tiny, small(steps=20, stop_at_success=False, seed=1)).run()
+    assert torch.equal(a.image, b.image) and a.final_loss == b.final_loss
+    assert not torch.equal(a.image, c.image)
+
+
+def test_stop_margin_demands_a_lead(tiny):
+    search = UniversalSearch(tiny, small(stop_margin=0.3, steps=400))
+    search.run()
+    assert search.succeeded
+    out = classify_masked(tiny, search.best_image(), search.masks, targets=search.targets)
+    for k, t in enumerate(search.targets):
+        others = out.probs[k].clone()
+        others[t] = -1
+        assert out.probs[k, t] - others.max() >= 0.3
+
+
+def test_study_preset_is_exact():
+    seed = Config.preset("seed")
+    assert (seed.optimizer, seed.lr, seed.steps, seed.size, seed.loss) == ("sgd", 0.1, 5000, 64, "ce")
+    assert seed.schedule == "constant" and not seed.quantised_forward and seed.parametrisation == "clamp"
+    assert Config.preset("seed", k=62).k == 62
+
+
+def test_config_errors():
+    with pytest.raises(UmaskError, match="at least 2 masks"):
+        Config(k=1)
+    with pytest.raises(UmaskError, match="Unknown optimizer 'rmsprop'"):
+        Config(optimizer="rmsprop")
+    with pytest.raises(UmaskError, match="outside \\[0, 1\\]"):
+        Config(fill=2)
+    with pytest.raises(UmaskError, match="Unknown preset"):
+        Config.preset("slow")
+    with pytest.raises(UmaskError, match="needs a part-map image"):
+        Config(mask_family="custom")
+    assert Config(fill="mean").fill == "mean" and Config(fill="0.5").fill == 0.5
+
+
+def test_size_too_small_for_model(tiny):
+    with pytest.raises(UmaskError, match="too small for tiny, which needs at least 4"):
+        UniversalSearch(tiny, small(size=3, k=2))
+
+
+def test_config_round_trips_through_dict():
+    cfg = small(targets=(1, 2, 3, 4), fill="mean")
+    assert Config.from_dict(cfg.to_dict()) == cfg
+
+
+def test_keep_mode_and_grey_fill_reach_targets(tiny):
+    result = UniversalSearch(tiny, small(mask_mode="keep", fill=0.5, k=3, mask_family="vstripes")).run()
+    assert result.success_rate == 1.0 and result.mask_mode == "keep" and result.fill == 0.5
+
+
+def test_cuda_when_present(tiny):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    model = tiny.to("cuda")
+    result = UniversalSearch(model, small(device="cuda")).run()
+    assert result.success_rate == 1.0 and result.image.device.type == "cpu"

@@ -1,0 +1,39 @@
+"""The bundled EfficientNet-Lite0 with its real ImageNet weights."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
+
+from umask.config import Config
+from umask.evaluate import classify_parts
+from umask.optimise import UniversalSearch
+from umask.results import load_result, save_result
+
+pytestmark = pytest.mark.real
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+
+
+def test_cat_photo_is_a_cat(lite0):
+    photo = TF.to_tensor(Image.open(ASSETS / "cat.jpg").convert("RGB"))
+    for side in (224, 64):
+        image = TF.resize(TF.center_crop(photo, min(photo.shape[1:])), [side, side], antialias=True)
+        probs = lite0.probabilities(image[None])[0]
+        top = int(probs.argmax())
+        assert top in CAT_CLASSES, (side, lite0.categories[top])
+        assert float(probs[list(CAT_CLASSES)].sum()) > 0.8
+
+
+@pytest.mark.parametrize("family", ["hstripes", "grid"])
+def test_k10_reaches_100_percent_on_the_saved_png(lite0, family, tmp_path):
+    cfg = Config(k=10, mask_family=family, seed=0)
+    result = UniversalSearch(lite0, cfg).run()
+    assert result.success_rate == 1.0, result.predictions
+    save_result(result, tmp_path / family)
+    back = load_result(tmp_path / family)
+    again = classify_parts(lite0, back.image, back.labels, mode=back.mask_mode, fill=back.fill, targets=back.targets)
+    assert again.predictions == back.targets == result.predictions

@@ -1,0 +1,46 @@
+import pytest
+
+from umask.errors import UmaskError
+from umask.targets import choose_targets, imagenet_classes, resolve_class, search_classes
+
+
+def test_class_list():
+    names = imagenet_classes()
+    assert len(names) == 1000 and names[1] == "goldfish" and names[980] == "volcano"
+
+
+@pytest.mark.parametrize("spec,index", [(1, 1), ("1", 1), ("goldfish", 1), ("GoldFish", 1), ("volc", 980), ("tench", 0)])
+def test_resolve(spec, index):
+    assert resolve_class(spec) == index
+
+
+def test_ambiguous_prefix_lists_candidates():
+    with pytest.raises(UmaskError) as err:
+        resolve_class("gold")
+    assert "ambiguous" in str(err.value) and "'goldfish' (1)" in str(err.value) and "'goldfinch' (11)" in str(err.value)
+
+
+def test_unknown_name_lists_close_matches():
+    with pytest.raises(UmaskError, match=r"Unknown ImageNet class 'goldfsh'\. Close matches: 'goldfish' \(1\)"):
+        resolve_class("goldfsh")
+    with pytest.raises(UmaskError, match="out of range"):
+        resolve_class(1000)
+
+
+def test_random_targets_distinct_and_seeded():
+    a = choose_targets(62, seed=5)
+    assert len(set(a)) == 62 and all(0 <= t < 1000 for t in a)
+    assert a == choose_targets(62, seed=5) and a != choose_targets(62, seed=6)
+
+
+def test_given_targets():
+    assert choose_targets(2, given=["goldfish", 980]) == (1, 980)
+    with pytest.raises(UmaskError, match="3 targets were given for K = 2"):
+        choose_targets(2, given=["goldfish", "volcano", "tench"])
+    with pytest.raises(UmaskError, match="distinct"):
+        choose_targets(2, given=["goldfish", 1])
+
+
+def test_search():
+    assert (1, "goldfish") in search_classes("GOLD")
+    assert len(search_classes()) == 1000

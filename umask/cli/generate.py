@@ -1,0 +1,100 @@
+"""``umask generate``: optimise one universal image and save its result folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..config import OPTIMIZERS, PRESETS, Config
+from ..errors import UmaskError
+from ..masks import FAMILIES, MODES, parse_fill
+from ..models import DEFAULT_MODEL, load_model
+from ..optimise import UniversalSearch
+from ..results import FILES, Result, save_result
+from .output import echo, format_table, progress
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="make a universal image", description=__doc__)
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model spec (default {DEFAULT_MODEL}, works offline)")
+    p.add_argument("--masks", dest="mask_family", choices=FAMILIES, default=None, help="part layout (default grid)")
+    p.add_argument("--k", type=int, default=None, help="number of masks = target classes (default 10)")
+    p.add_argument("--mode", dest="mask_mode", choices=MODES, default=None, help="hide part k (default) or keep only part k")
+    p.add_argument("--fill", default=None, help="value of hidden pixels: 0 black (default), 0.5 grey, or 'mean'")
+    p.add_argument("--size", type=int, default=None, help="image side in pixels (default 64, as the study)")
+    p.add_argument("--layout", dest="layout_path", default=None, help="part-map PNG for --masks custom (value k+1 = part k)")
+    p.add_argument("--layout-seed", type=int, default=None, help="seed of the random layout")
+    p.add_argument("--targets", nargs="+", default=None, help="K target classes by name or index (default: random with --seed)")
+    p.add_argument("--preset", choices=tuple(PRESETS), default="fast", help="fast (umask's default) or seed (the study's recipe)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--steps", type=int, default=None, help="step budget")
+    p.add_argument("--margin", dest="stop_margin", type=float, default=None, help="stop only when each target leads by this probability")
+    p.add_argument("--no-stop", action="store_true", help="run all steps even after 100%% success")
+    p.add_argument("--seed", type=int, default=None, help="seed of the initial image and random targets (default 0)")
+    p.add_argument("--device", default=None, help="cpu (default), cuda or auto")
+    p.add_argument("--resize", dest="resize_to", default=None, help="feed the model at this side, or 'native'")
+    p.add_argument("--out", required=True, help="result folder to write")
+    p.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The Config the flags ask for: the preset, with every given flag on top."""
+    names = (
+        "model mask_family k mask_mode fill size layout_path layout_seed optimizer lr steps stop_margin seed device resize_to"
+    ).split()
+    overrides = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    if "fill" in overrides:
+        overrides["fill"] = parse_fill(overrides["fill"])
+    if "resize_to" in overrides and overrides["resize_to"] != "native":
+        try:
+            overrides["resize_to"] = int(overrides["resize_to"])
+        except ValueError:
+            raise UmaskError(f"--resize '{overrides['resize_to']}' must be a whole number of pixels or 'native'.") from None
+    if getattr(args, "no_stop", False):
+        overrides["stop_at_success"] = False
+    if args.targets:
+        if args.k is None:
+            overrides["k"] = len(args.targets)
+        from ..targets import choose_targets
+
+        overrides["targets"] = choose_targets(overrides["k"], given=args.targets)
+    return Config.preset(args.preset, **overrides)
+
+
+def check_out_folder(out: Path) -> None:
+    """Fail before a long run, not after it, if the result could not be saved."""
+    if out.exists() and (not out.is_dir() or any(p.name not in FILES for p in out.iterdir())):
+        raise UmaskError(f"Output '{out}' already exists and is not a umask result folder; choose a new or empty folder.")
+
+
+def per_mask_table(result: Result, categories) -> str:
+    rows = []
+    for k, (t, p, prob) in enumerate(zip(result.targets, result.predictions, result.target_probs)):
+        rows.append([k, f"{categories[t]} ({t})", f"{categories[p]} ({p})", f"{prob:.1%}", "hit" if p == t else "miss"])
+    return format_table(["part", "target", "prediction", "p(target)", ""], rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    out = Path(args.out)
+    check_out_folder(out)
+    model = load_model(config.model, resize_to=config.resize_to, device=config.device)
+    search = UniversalSearch(model, config)
+    interrupted = False
+    with progress(config.steps, f"{config.model} {config.mask_family} K={config.k}") as bar:
+        try:
+            for report in search:
+                bar.update(1)
+                bar.set_postfix(success=f"{report.success_rate:.0%}", loss=f"{report.loss:.3f}", refresh=False)
+        except KeyboardInterrupt:
+            interrupted = True
+    result = search.result()
+    save_result(result, out)
+    echo(per_mask_table(result, model.categories))
+    state = "interrupted; best image so far" if interrupted else ("reached 100%" if search.succeeded else "step budget used")
+    echo(
+        f"\nsuccess {result.success_rate:.0%} ({sum(p == t for p, t in zip(result.predictions, result.targets))}/{result.k}) "
+        f"on the saved 8-bit image after {result.steps} steps, {result.seconds:.1f} s ({state}); saved to {out}/"
+    )
+    return 130 if interrupted else 0

@@ -1,0 +1,27 @@
+"""Writing to the terminal: plain tables and a progress bar (stdout / stderr)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Sequence
+
+
+def echo(text: str = "") -> None:
+    """One line to stdout (the CLI's result channel)."""
+    sys.stdout.write(text + "\n")
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A left-aligned text table with a rule under the header."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def progress(total: int, description: str):
+    """A tqdm bar on stderr with rate and ETA (silent when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit="step", file=sys.stderr, dynamic_ncols=True, disable=None)

@@ -1,0 +1,158 @@
+"""Every knob of one optimisation, in one frozen dataclass.
+
+``Config()`` is umask's fast default; ``Config.preset("seed")`` is exactly the
+study's recipe (SGD, lr 0.1, up to 5000 steps, 64 x 64, cross-entropy, float
+forward, clamp to the box). The CLI builds a Config from its flags and the
+dashboard from its widgets; ``result.json`` stores it beside every result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UmaskError
+from .masks import FAMILIES, MODES, parse_fill
+
+OPTIMIZERS = ("sgd", "adam", "sign")
+SCHEDULES = ("constant", "cosine")
+LOSSES = ("ce", "margin")
+PARAMETRISATIONS = ("clamp", "sigmoid")
+INITS = ("noise", "grey")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One universal-image optimisation.
+
+    Attributes:
+        model: model spec (registry name, torchvision name or ARCH=PATH).
+        mask_family: grid | hstripes | vstripes | random | custom.
+        k: number of masks (= parts = target classes), >= 2.
+        mask_mode: "hide" (mask k hides part k, the study) or "keep".
+        fill: value of hidden pixels, in [0, 1], or "mean" (the image's mean).
+        size: side of the square image in pixels (64 in the study).
+        layout_path: label-map PNG for the custom family (value k+1 = part k).
+        layout_seed: seed of the random family's partition.
+        targets: K class indices; None draws them at random with ``seed``.
+        optimizer: sgd | adam | sign (signed-gradient steps of size lr).
+        lr: learning rate (step size for "sign").
+        schedule: constant | cosine (lr decays to lr * lr_floor over ``steps``).
+        lr_floor: the cosine schedule's final fraction of lr.
+        loss: "ce" (cross-entropy, the study) or "margin" (per-mask hinge on
+            the logit gap; masks already won by ``kappa`` stop pulling).
+        kappa: margin of the "margin" loss, in logits.
+        parametrisation: "clamp" (optimise pixels, clamp to [0,1] after each
+            step) or "sigmoid" (pixels = sigmoid(w), always inside the box).
+        quantised_forward: forward the 8-bit rounded image (straight-through
+            gradient), so every forward measures the image that gets saved.
+        init: "noise" (uniform in [0,1] with ``seed``) or "grey" (0.5).
+        steps: step budget.
+        stop_at_success: stop once every mask hits its target on the 8-bit image.
+        stop_margin: extra probability the target must lead the runner-up by.
+        snapshot_every: yield an image snapshot every N steps (0 = never).
+        seed: seeds the initial image and random targets.
+        device: cpu | cuda | auto.
+        resize_to: None feeds the image at ``size``; an int or "native"
+            resizes inside the model wrapper.
+    """
+
+    model: str = "efficientnet_lite0"
+    mask_family: str = "grid"
+    k: int = 10
+    mask_mode: str = "hide"
+    fill: float | str = 0.0
+    size: int = 64
+    layout_path: str | None = None
+    layout_seed: int = 0
+    targets: tuple[int, ...] | None = None
+    optimizer: str = "adam"
+    lr: float = 0.05
+    schedule: str = "constant"
+    lr_floor: float = 0.05
+    loss: str = "ce"
+    kappa: float = 2.0
+    parametrisation: str = "clamp"
+    quantised_forward: bool = True
+    init: str = "noise"
+    steps: int = 1000
+    stop_at_success: bool = True
+    stop_margin: float = 0.0
+    snapshot_every: int = 10
+    seed: int = 0
+    device: str = "cpu"
+    resize_to: int | str | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("mask family", self.mask_family, FAMILIES)
+        _check_choice("mask mode", self.mask_mode, MODES)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("loss", self.loss, LOSSES)
+        _check_choice("parametrisation", self.parametrisation, PARAMETRISATIONS)
+        _check_choice("init", self.init, INITS)
+        object.__setattr__(self, "fill", parse_fill(self.fill))
+        if self.k < 2:
+            raise UmaskError(f"K = {self.k} is too small; a universal image needs at least 2 masks.")
+        if self.size < 2:
+            raise UmaskError(f"Image size {self.size} is too small; use at least 8 pixels (the study used 64).")
+        if not self.lr > 0:
+            raise UmaskError(f"Learning rate {self.lr} must be positive.")
+        if self.steps < 1:
+            raise UmaskError(f"Steps = {self.steps} must be at least 1.")
+        if not 0.0 <= self.stop_margin < 1.0:
+            raise UmaskError(f"Stop margin {self.stop_margin} must lie in [0, 1).")
+        if self.snapshot_every < 0:
+            raise UmaskError("snapshot_every must be 0 (never) or a positive number of steps.")
+        if self.mask_family == "custom" and not self.layout_path:
+            raise UmaskError("The 'custom' mask family needs a part-map image (layout_path / --layout).")
+        if self.targets is not None:
+            object.__setattr__(self, "targets", tuple(int(t) for t in self.targets))
+
+    @staticmethod
+    def preset(name: str, **overrides: Any) -> "Config":
+        """A named preset with overrides: ``"fast"`` (umask's default) or ``"seed"`` (the study's)."""
+        if name not in PRESETS:
+            raise UmaskError(f"Unknown preset '{name}'; choose one of {', '.join(PRESETS)}.")
+        return Config(**{**PRESETS[name], **overrides})
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        if data["targets"] is not None:
+            data["targets"] = list(data["targets"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("targets") is not None:
+            values["targets"] = tuple(values["targets"])
+        return cls(**values)
+
+
+def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise UmaskError(f"Unknown {what} '{value}'; choose one of {', '.join(allowed)}.")
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # umask's default: see README "Choosing the default" for the measurements.
+    "fast": {},
+    # The study, exactly: SGD lr 0.1, cross-entropy on the float image, up to
+    # 5000 steps, 64 x 64, pixels clamped to the unit cube.
+    "seed": dict(
+        optimizer="sgd",
+        lr=0.1,
+        schedule="constant",
+        loss="ce",
+        parametrisation="clamp",
+        quantised_forward=False,
+        steps=5000,
+        size=64,
+    ),
+}

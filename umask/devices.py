@@ -1,0 +1,25 @@
+"""Where tensors live: the CPU by default, CUDA when asked for and present."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import UmaskError
+
+
+def resolve_device(name: str | None = "cpu") -> torch.device:
+    """``"cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"auto"`` (CUDA when present).
+
+    Raises:
+        UmaskError: CUDA asked for on a machine without it, or an unknown name.
+    """
+    name = (name or "cpu").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UmaskError(f"Device '{name}' was asked for but this machine has no CUDA GPU; use --device cpu or auto.")
+        return torch.device(name)
+    raise UmaskError(f"Unknown device '{name}'; use cpu, cuda, cuda:N or auto.")

@@ -1,0 +1,100 @@
+"""What a model says about the masked copies of an image.
+
+One function, :func:`classify_masked`, is the single place where masked copies
+are classified; the optimiser's final check, ``umask evaluate``, the dashboard
+and the sweeps all call it, so they agree to the last bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .masks import apply_masks, make_masks
+from .models import Classifier
+
+
+@dataclass(frozen=True)
+class MaskedPredictions:
+    """Per-mask outcome on one model.
+
+    Attributes:
+        probs: ``(K, classes)`` softmax probabilities, on the CPU.
+        targets: the K target classes, or None when there are none.
+    """
+
+    probs: torch.Tensor
+    targets: tuple[int, ...] | None = None
+
+    @property
+    def predictions(self) -> tuple[int, ...]:
+        return tuple(int(i) for i in self.probs.argmax(dim=1))
+
+    @property
+    def target_probs(self) -> tuple[float, ...]:
+        if self.targets is None:
+            return ()
+        return tuple(float(self.probs[k, t]) for k, t in enumerate(self.targets))
+
+    @property
+    def hits(self) -> tuple[bool, ...]:
+        if self.targets is None:
+            return ()
+        return tuple(p == t for p, t in zip(self.predictions, self.targets))
+
+    @property
+    def success_rate(self) -> float:
+        hits = self.hits
+        return sum(hits) / len(hits) if hits else 0.0
+
+    def top(self, k: int, n: int = 5) -> list[tuple[int, float]]:
+        """The ``n`` most probable classes of mask ``k`` as (class, probability)."""
+        values, indices = self.probs[k].topk(n)
+        return [(int(i), float(v)) for v, i in zip(values, indices)]
+
+
+def quantise(image: torch.Tensor) -> torch.Tensor:
+    """Round ``(…, H, W)`` pixels in [0, 1] to the 256 levels an 8-bit PNG holds."""
+    return torch.round(image.clamp(0.0, 1.0) * 255.0) / 255.0
+
+
+@torch.no_grad()
+def classify_masked(
+    model: Classifier,
+    image: torch.Tensor,
+    masks: torch.Tensor,
+    *,
+    fill: float | str = 0.0,
+    targets: tuple[int, ...] | None = None,
+    batch_size: int = 64,
+) -> MaskedPredictions:
+    """Classify the masked copies of ``image``.
+
+    Args:
+        model: a frozen classifier (pixels in [0, 1]).
+        image: ``(3, H, W)`` in [0, 1]; pass it as saved (8-bit) to measure the PNG.
+        masks: ``(K, 1, H, W)`` keep-multipliers (see :func:`umask.masks.make_masks`).
+        fill: hidden-pixel value or ``"mean"``.
+        targets: optional K target classes, to report hits.
+    """
+    image = image.to(model.device)
+    masks = masks.to(model.device)
+    chunks = []
+    for start in range(0, masks.shape[0], batch_size):
+        batch = apply_masks(image, masks[start : start + batch_size], fill)
+        chunks.append(model(batch).float().softmax(dim=1).cpu())
+    return MaskedPredictions(torch.cat(chunks), targets)
+
+
+def classify_parts(
+    model: Classifier,
+    image: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    mode: str = "hide",
+    fill: float | str = 0.0,
+    targets: tuple[int, ...] | None = None,
+) -> MaskedPredictions:
+    """:func:`classify_masked` for a part label map ``(H, W)`` and a mask mode."""
+    return classify_masked(model, image, make_masks(labels, mode), fill=fill, targets=targets)

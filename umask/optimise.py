@@ -1,0 +1,255 @@
+"""The optimisation: one image, K masked copies, K target classes.
+
+:class:`UniversalSearch` is a streaming optimiser. Iterate over it and it yields
+one :class:`StepReport` per step; break out whenever you like (Stop in the
+dashboard, Ctrl-C in the CLI) and :meth:`UniversalSearch.result` still returns
+the best image found so far, measured on its 8-bit form. It never prints,
+renders or saves: the CLI, the dashboard, the sweeps and the tests consume the
+same stream.
+
+    search = UniversalSearch(model, Config(k=10))
+    for report in search:
+        ...                      # report.loss, report.success_rate, report.image
+    result = search.result()     # a Result, ready for umask.results.save_result
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from .config import Config
+from .errors import UmaskError
+from .evaluate import classify_masked, quantise
+from .masks import apply_masks, layout, load_layout, make_masks, num_parts
+from .models import Classifier
+from .results import Result
+from .targets import choose_targets
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """What one step measured (on the image *before* that step's update).
+
+    Attributes:
+        step: 1-based number of this step.
+        loss: the batch loss.
+        target_probs: K probabilities of each mask's target class.
+        predictions: K predicted classes.
+        success_rate: fraction of masks whose prediction is their target.
+            With ``quantised_forward`` this is measured on the 8-bit image.
+        best_success_rate: the best success rate so far.
+        seconds: optimisation time so far (time spent by the consumer excluded).
+        image: ``(3, H, W)`` CPU snapshot in [0, 1] every ``snapshot_every``
+            steps and at the last step, else None.
+        done: True on the last report when every mask hit its target on the
+            8-bit image (with the stop margin).
+    """
+
+    step: int
+    loss: float
+    target_probs: tuple[float, ...]
+    predictions: tuple[int, ...]
+    success_rate: float
+    best_success_rate: float
+    seconds: float
+    image: torch.Tensor | None = None
+    done: bool = False
+
+
+def _quantise_ste(x: torch.Tensor) -> torch.Tensor:
+    """8-bit rounding in the forward pass, identity in the backward pass."""
+    return x + (quantise(x) - x).detach()
+
+
+def _margin_loss(logits: torch.Tensor, targets: torch.Tensor, kappa: float) -> torch.Tensor:
+    """Mean over masks of max(best other logit - target logit + kappa, 0).
+
+    A mask that already wins by ``kappa`` contributes no gradient, so the step
+    goes to the masks still losing (cross-entropy keeps pushing won ones).
+    """
+    target_logit = logits.gather(1, targets[:, None]).squeeze(1)
+    others = logits.scatter(1, targets[:, None], float("-inf"))
+    return F.relu(others.max(dim=1).values - target_logit + kappa).mean()
+
+
+def _meets_margin(probs: torch.Tensor, targets: torch.Tensor, margin: float) -> torch.Tensor:
+    """``(K,)`` bool: target is the argmax and leads the runner-up by ``margin``."""
+    target_p = probs.gather(1, targets[:, None]).squeeze(1)
+    others = probs.scatter(1, targets[:, None], -1.0).max(dim=1).values
+    return (probs.argmax(dim=1) == targets) & (target_p - others >= margin)
+
+
+class UniversalSearch:
+    """Streams the optimisation of one universal image.
+
+    Args:
+        model: a frozen :class:`Classifier` (pixels in [0, 1]); shared models
+            are safe, the search only ever differentiates its own image.
+        config: every knob; ``config.model`` is recorded, not loaded here.
+        labels: an explicit ``(H, W)`` part label map; by default it is made
+            from ``config`` (family, K, size, layout seed or layout path).
+
+    Raises:
+        UmaskError: the layout cannot make K parts, the image is smaller than
+            the model accepts, or the targets are invalid.
+    """
+
+    def __init__(self, model: Classifier, config: Config, *, labels: torch.Tensor | None = None) -> None:
+        self.model = model
+        self.config = config
+        if labels is None:
+            if config.mask_family == "custom":
+                labels = load_layout(config.layout_path, config.size)
+            else:
+                labels = layout(config.mask_family, config.k, config.size, seed=config.layout_seed)
+        if num_parts(labels) != config.k:
+            raise UmaskError(f"The part map has {num_parts(labels)} parts but K = {config.k}; they must agree.")
+        side = config.size if model.resize_to is None else model.resize_to
+        if side < model.min_size:
+            raise UmaskError(
+                f"Image size {side} is too small for {model.name}, which needs at least {model.min_size} pixels a side; "
+                f"use a larger --size or --resize native."
+            )
+        self.labels = labels
+        self.targets = choose_targets(config.k, seed=config.seed, given=config.targets)
+        device = model.device
+        self._masks = make_masks(labels, config.mask_mode).to(device)
+        self._targets = torch.tensor(self.targets, device=device)
+        self._fill = config.fill
+
+        gen = torch.Generator().manual_seed(config.seed)
+        shape = (3, config.size, config.size)
+        x0 = torch.rand(shape, generator=gen) if config.init == "noise" else torch.full(shape, 0.5)
+        if config.parametrisation == "sigmoid":
+            x0 = torch.logit(x0.clamp(1e-3, 1 - 1e-3))
+        self._param = x0.to(device).requires_grad_(True)
+        if config.optimizer == "adam":
+            self._opt = torch.optim.Adam([self._param], lr=config.lr)
+        else:  # "sgd", and "sign" = SGD on the sign of the gradient
+            self._opt = torch.optim.SGD([self._param], lr=config.lr)
+        total = config.steps
+
+        def lr_factor(t: int) -> float:
+            if config.schedule == "constant":
+                return 1.0
+            return config.lr_floor + (1 - config.lr_floor) * 0.5 * (1 + math.cos(math.pi * min(t, total) / total))
+
+        self._sched = torch.optim.lr_scheduler.LambdaLR(self._opt, lr_factor)
+        self._best_key: tuple[float, float] = (-1.0, -math.inf)
+        self._best = self.pixels().detach().clone()
+        self.steps_done = 0
+        self.seconds = 0.0
+        self.succeeded = False
+        self.last_loss = math.nan
+
+    def pixels(self) -> torch.Tensor:
+        """The current image ``(3, H, W)`` in [0, 1] (float, not yet rounded)."""
+        if self.config.parametrisation == "sigmoid":
+            return torch.sigmoid(self._param)
+        return self._param
+
+    @property
+    def masks(self) -> torch.Tensor:
+        """``(K, 1, H, W)`` keep-multipliers on the model's device."""
+        return self._masks
+
+    def best_image(self) -> torch.Tensor:
+        """The best image so far, 8-bit rounded, ``(3, H, W)`` on the CPU."""
+        return quantise(self._best).cpu()
+
+    def __iter__(self) -> Iterator[StepReport]:
+        cfg = self.config
+        while self.steps_done < cfg.steps:
+            started = time.perf_counter()
+            x = self.pixels()
+            seen = _quantise_ste(x) if cfg.quantised_forward else x
+            logits = self.model(apply_masks(seen, self._masks, self._fill))
+            if cfg.loss == "ce":
+                loss = F.cross_entropy(logits, self._targets)
+            else:
+                loss = _margin_loss(logits, self._targets, cfg.kappa)
+            with torch.no_grad():
+                probs = logits.detach().float().softmax(dim=1)
+                hits = _meets_margin(probs, self._targets, cfg.stop_margin)
+                rate = float(hits.float().mean())
+                done = bool(hits.all())
+                if done:
+                    # Confirm on the exact path that measures the saved PNG
+                    # (the float image, or a different batch, may differ in
+                    # the last bit from the forward above).
+                    check = classify_masked(self.model, quantise(x.detach()), self._masks, fill=self._fill)
+                    done = bool(_meets_margin(check.probs.to(probs.device), self._targets, cfg.stop_margin).all())
+                key = (rate, -float(loss.detach()))
+                if key > self._best_key:
+                    self._best_key = key
+                    self._best = x.detach().clone()
+            self.steps_done += 1
+            self.last_loss = float(loss.detach())
+            finished = (done and cfg.stop_at_success) or self.steps_done >= cfg.steps
+            if not finished:
+                self._opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.optimizer == "sign":
+                    self._param.grad.sign_()
+                self._opt.step()
+                self._sched.step()
+                if cfg.parametrisation == "clamp":
+                    with torch.no_grad():
+                        self._param.clamp_(0.0, 1.0)
+            self.seconds += time.perf_counter() - started
+            if done:
+                self.succeeded = True
+            snapshot = finished or (cfg.snapshot_every and self.steps_done % cfg.snapshot_every == 0)
+            yield StepReport(
+                step=self.steps_done,
+                loss=self.last_loss,
+                target_probs=tuple(float(p) for p in probs.gather(1, self._targets[:, None]).squeeze(1).cpu()),
+                predictions=tuple(int(i) for i in probs.argmax(dim=1).cpu()),
+                success_rate=rate,
+                best_success_rate=self._best_key[0],
+                seconds=self.seconds,
+                image=quantise(x.detach()).cpu() if snapshot else None,
+                done=done,
+            )
+            if finished:
+                return
+
+    def run(self) -> Result:
+        """Run to the end (success or the step budget) and return the result."""
+        for _ in self:
+            pass
+        return self.result()
+
+    def result(self) -> Result:
+        """The best image so far as a :class:`Result`, measured on its 8-bit form."""
+        image = self.best_image()
+        outcome = classify_masked(self.model, image, self._masks, fill=self._fill, targets=self.targets)
+        cfg = self.config
+        names = self.model.categories
+        return Result(
+            image=image,
+            labels=self.labels.cpu(),
+            model=cfg.model,
+            mask_family=cfg.mask_family,
+            mask_mode=cfg.mask_mode,
+            fill=cfg.fill,
+            targets=self.targets,
+            target_names=tuple(names[t] for t in self.targets),
+            predictions=outcome.predictions,
+            target_probs=outcome.target_probs,
+            success_rate=outcome.success_rate,
+            steps=self.steps_done,
+            seconds=round(self.seconds, 3),
+            final_loss=self.last_loss,
+            config=cfg.to_dict() | {"targets": list(self.targets)},
+            preprocessing=self.model.preprocessing,
+        )

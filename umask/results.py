@@ -1,0 +1,237 @@
+"""Results on disk: a folder with ``universal.png``, ``parts.png``, ``result.json``.
+
+* ``universal.png``: the universal image, 8-bit RGB, exactly H x W.
+* ``parts.png``: the part label map, grey, value k+1 where part k lies, 0
+  elsewhere (16-bit when K > 255).
+* ``result.json``: model, K, masks, targets, predictions measured on the saved
+  PNG, timings, the config and the model's preprocessing.
+
+Writes are atomic: everything is written into a hidden sibling folder and
+renamed into place, so a crash leaves either the old result or the new one,
+never half of one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .errors import UmaskError
+from .masks import load_layout, make_masks, num_parts, save_layout_png
+
+IMAGE_FILE = "universal.png"
+PARTS_FILE = "parts.png"
+JSON_FILE = "result.json"
+FILES = (IMAGE_FILE, PARTS_FILE, JSON_FILE)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One universal image and what it achieved.
+
+    Attributes:
+        image: ``(3, H, W)`` float on the CPU, on the 8-bit grid (k / 255).
+        labels: ``(H, W)`` int64 part map, -1 where no part lies.
+        predictions, target_probs, success_rate: measured on ``image``.
+        config: the :class:`umask.config.Config` as a dict.
+        preprocessing: ``{"mean", "std", "resize_to"}`` of the model wrapper.
+    """
+
+    image: torch.Tensor
+    labels: torch.Tensor
+    model: str
+    mask_family: str
+    mask_mode: str
+    fill: float | str
+    targets: tuple[int, ...]
+    target_names: tuple[str, ...]
+    predictions: tuple[int, ...]
+    target_probs: tuple[float, ...]
+    success_rate: float
+    steps: int
+    seconds: float
+    final_loss: float
+    config: dict
+    preprocessing: dict
+
+    @property
+    def k(self) -> int:
+        return len(self.targets)
+
+    @property
+    def size(self) -> int:
+        return int(self.image.shape[-1])
+
+    @property
+    def masks(self) -> torch.Tensor:
+        """``(K, 1, H, W)`` keep-multipliers of this result's parts and mode."""
+        return make_masks(self.labels, self.mask_mode)
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model,
+            "k": self.k,
+            "mask_family": self.mask_family,
+            "mask_mode": self.mask_mode,
+            "fill": self.fill,
+            "size": self.size,
+            "targets": list(self.targets),
+            "target_names": list(self.target_names),
+            "predictions": list(self.predictions),
+            "target_probs": [round(p, 6) for p in self.target_probs],
+            "success_rate": self.success_rate,
+            "steps": self.steps,
+            "seconds": self.seconds,
+            "final_loss": None if math.isnan(self.final_loss) else round(self.final_loss, 6),
+            "config": self.config,
+            "preprocessing": self.preprocessing,
+        }
+
+
+def image_to_uint8(image: torch.Tensor) -> np.ndarray:
+    """``(3, H, W)`` in [0, 1] -> ``(H, W, 3)`` uint8 (rounded, as saved)."""
+    return (image.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def uint8_to_image(array: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 255.0
+
+
+def _write_folder(result: Result, folder: Path) -> None:
+    Image.fromarray(image_to_uint8(result.image), mode="RGB").save(folder / IMAGE_FILE)
+    save_layout_png(result.labels, folder / PARTS_FILE)
+    with open(folder / JSON_FILE, "w") as fh:
+        json.dump(result.to_json(), fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def save_result(result: Result, folder: str | Path) -> Path:
+    """Write ``result`` to ``folder`` atomically; replaces an older result there.
+
+    Raises:
+        UmaskError: ``folder`` exists and holds something other than a result
+            (umask never deletes files it did not write).
+    """
+    folder = Path(folder)
+    if folder.exists():
+        if not folder.is_dir():
+            raise UmaskError(f"Output '{folder}' exists and is a file; give a folder path.")
+        foreign = [p.name for p in folder.iterdir() if p.name not in FILES]
+        if foreign:
+            raise UmaskError(
+                f"Output folder '{folder}' already holds other files ({', '.join(sorted(foreign)[:3])}); choose a new or empty folder."
+            )
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        _write_folder(result, staging)
+        if folder.exists():
+            retired = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
+            folder.rename(retired)
+            staging.rename(folder)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.rename(folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def load_result(folder: str | Path) -> Result:
+    """Read a result folder written by :func:`save_result` (or by hand, to spec).
+
+    Raises:
+        UmaskError: missing folder or file, unreadable image, bad JSON, or
+            files that disagree with each other.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UmaskError(f"Result folder '{folder}' does not exist.")
+    for name in FILES:
+        if not (folder / name).is_file():
+            raise UmaskError(f"Result folder '{folder}' has no {name}; a result holds {', '.join(FILES)}.")
+    try:
+        meta = json.loads((folder / JSON_FILE).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UmaskError(f"{folder / JSON_FILE} is not valid JSON; the result is corrupt.") from None
+    required = ("model", "k", "mask_family", "mask_mode", "fill", "size", "targets", "predictions", "preprocessing")
+    missing = [key for key in required if key not in meta]
+    if missing:
+        raise UmaskError(f"{folder / JSON_FILE} lacks {', '.join(missing)}; it was not written by umask.")
+    try:
+        with Image.open(folder / IMAGE_FILE) as img:
+            img.load()
+            if img.mode != "RGB":
+                raise UmaskError(f"{folder / IMAGE_FILE} is {img.mode}, not 8-bit RGB.")
+            image = uint8_to_image(np.array(img))
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        raise UmaskError(f"{folder / IMAGE_FILE} is not a readable PNG; the result is corrupt.") from None
+    size = int(meta["size"])
+    if tuple(image.shape[1:]) != (size, size):
+        raise UmaskError(f"{folder / IMAGE_FILE} is {image.shape[2]}x{image.shape[1]} but result.json says {size}x{size}.")
+    labels = load_layout(folder / PARTS_FILE, size)
+    k = int(meta["k"])
+    if num_parts(labels) != k or len(meta["targets"]) != k:
+        raise UmaskError(f"{folder} is inconsistent: K = {k} in result.json, {num_parts(labels)} parts in {PARTS_FILE}.")
+    return Result(
+        image=image,
+        labels=labels,
+        model=meta["model"],
+        mask_family=meta["mask_family"],
+        mask_mode=meta["mask_mode"],
+        fill=meta["fill"],
+        targets=tuple(int(t) for t in meta["targets"]),
+        target_names=tuple(meta.get("target_names", ())),
+        predictions=tuple(int(p) for p in meta["predictions"]),
+        target_probs=tuple(float(p) for p in meta.get("target_probs", ())),
+        success_rate=float(meta.get("success_rate", 0.0)),
+        steps=int(meta.get("steps", 0)),
+        seconds=float(meta.get("seconds", 0.0)),
+        final_loss=float(meta["final_loss"]) if meta.get("final_loss") is not None else math.nan,
+        config=meta.get("config", {}),
+        preprocessing=meta["preprocessing"],
+    )
+
+
+def result_to_zip(result: Result) -> bytes:
+    """The result folder's three files as the bytes of a zip archive."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _write_folder(result, Path(tmp))
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name in FILES:
+                archive.write(Path(tmp) / name, name)
+    return buffer.getvalue()
+
+
+def result_from_zip(data: bytes) -> Result:
+    """Read a zip made by :func:`result_to_zip` (files at its root or in one folder).
+
+    Raises:
+        UmaskError: not a zip, or a zip without a valid result inside.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise UmaskError("The upload is not a zip archive; upload the zip that umask's Download button gives.") from None
+    with archive, tempfile.TemporaryDirectory() as tmp:
+        for info in archive.infolist():
+            name = Path(info.filename).name
+            if name in FILES and not info.is_dir():
+                (Path(tmp) / name).write_bytes(archive.read(info))
+        return load_result(tmp)

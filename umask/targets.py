@@ -1,0 +1,101 @@
+"""ImageNet-1K class names and the choice of the K target classes.
+
+Class indices are the standard ImageNet-1K order used by torchvision (0 =
+"tench", 1 = "goldfish", ...). Names are torchvision's short category names.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import lru_cache
+from typing import Iterable, Sequence
+
+import torch
+
+from .errors import UmaskError
+
+NUM_CLASSES = 1000
+
+
+@lru_cache(maxsize=1)
+def imagenet_classes() -> tuple[str, ...]:
+    """The 1000 ImageNet-1K class names, index i = class i."""
+    # torchvision ships the list with its weights metadata; importing it here
+    # keeps one source of truth for every model, bundled or torchvision.
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    return tuple(_IMAGENET_CATEGORIES)
+
+
+def search_classes(query: str = "") -> list[tuple[int, str]]:
+    """Classes whose name contains ``query`` (case-insensitive); all when empty."""
+    q = query.strip().lower()
+    return [(i, n) for i, n in enumerate(imagenet_classes()) if q in n.lower()]
+
+
+def _describe(indices: Iterable[int]) -> str:
+    names = imagenet_classes()
+    return ", ".join(f"'{names[i]}' ({i})" for i in indices)
+
+
+def resolve_class(spec: int | str) -> int:
+    """Turn a class index or name into an index in [0, 1000).
+
+    A name matches case-insensitively: an exact name wins, otherwise it must be
+    the prefix of exactly one name. Digits are read as an index.
+
+    Raises:
+        UmaskError: unknown index, unknown name (close matches listed) or an
+            ambiguous name (the candidates listed).
+    """
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
+        index = int(spec)
+        if not 0 <= index < NUM_CLASSES:
+            raise UmaskError(f"Class index {index} is out of range; ImageNet-1K indices run from 0 to 999.")
+        return index
+    names = imagenet_classes()
+    query = str(spec).strip().lower()
+    if not query:
+        raise UmaskError("An empty class name was given; give an ImageNet class name or an index 0-999.")
+    lowered = [n.lower() for n in names]
+    exact = [i for i, n in enumerate(lowered) if n == query]
+    if len(exact) == 1:
+        return exact[0]
+    if len(exact) > 1:
+        raise UmaskError(
+            f"Class name '{spec}' is ambiguous: it names {_describe(exact)}; give the index instead."
+        )
+    prefixed = [i for i, n in enumerate(lowered) if n.startswith(query)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    if len(prefixed) > 1:
+        shown = prefixed[:8]
+        more = f" and {len(prefixed) - 8} more" if len(prefixed) > 8 else ""
+        raise UmaskError(
+            f"Class name '{spec}' is ambiguous: it starts {_describe(shown)}{more}; type more of the name or give the index."
+        )
+    close = difflib.get_close_matches(query, lowered, n=5, cutoff=0.6)
+    close_idx = [lowered.index(c) for c in close]
+    close_idx += [i for i, n in enumerate(lowered) if query in n and i not in close_idx][:5]
+    hint = f" Close matches: {_describe(close_idx[:5])}." if close_idx else " Run 'python -m umask classes' to list them."
+    raise UmaskError(f"Unknown ImageNet class '{spec}'.{hint}")
+
+
+def choose_targets(k: int, *, seed: int = 0, given: Sequence[int | str] | None = None) -> tuple[int, ...]:
+    """K distinct target classes: ``given`` (names or indices) or random with ``seed``.
+
+    Raises:
+        UmaskError: wrong number of given targets, or a class given twice.
+    """
+    if given:
+        if len(given) != k:
+            raise UmaskError(f"{len(given)} targets were given for K = {k} masks; give exactly {k} or none (random).")
+        targets = tuple(resolve_class(g) for g in given)
+        if len(set(targets)) != k:
+            dup = sorted({t for t in targets if targets.count(t) > 1})
+            raise UmaskError(f"Targets must be distinct, but {_describe(dup)} appears more than once.")
+        return targets
+    if not 1 <= k <= NUM_CLASSES:
+        raise UmaskError(f"K = {k} targets cannot be distinct ImageNet classes; K must lie between 2 and 1000.")
+    gen = torch.Generator().manual_seed(seed)
+    return tuple(int(i) for i in torch.randperm(NUM_CLASSES, generator=gen)[:k])
