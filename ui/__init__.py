@@ -1,0 +1,1 @@
+"""Streamlit glue shared by the dashboard's pages (the package ``umask`` never imports streamlit)."""
