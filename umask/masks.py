@@ -150,6 +150,22 @@ def make_masks(labels: torch.Tensor, mode: str = "hide") -> torch.Tensor:
     return 1.0 - parts if mode == "hide" else parts
 
 
+def selection_mask(labels: torch.Tensor, parts, mode: str = "hide") -> torch.Tensor:
+    """One keep-multiplier ``(1, 1, H, W)`` for any combination of parts.
+
+    ``hide``: the chosen parts are hidden (1 elsewhere); ``keep``: only the
+    chosen parts are visible. One chosen part gives exactly that part's row of
+    :func:`make_masks`; none chosen shows the whole image (hide) or nothing (keep).
+    """
+    if mode not in MODES:
+        raise UmaskError(f"Unknown mask mode '{mode}'; choose 'hide' or 'keep'.")
+    chosen = torch.zeros(labels.shape, dtype=torch.bool)
+    for part in parts:
+        chosen |= labels == int(part)
+    chosen = chosen.float()[None, None]
+    return 1.0 - chosen if mode == "hide" else chosen
+
+
 def parse_fill(value: float | str) -> float | str:
     """A fill value: a number in [0, 1] or the word 'mean'."""
     if isinstance(value, str):
@@ -178,6 +194,8 @@ def apply_masks(image: torch.Tensor, masks: torch.Tensor, fill: float | str = 0.
     """
     if fill == "mean":
         fill_value = image.mean(dim=(1, 2), keepdim=True)
+    elif float(fill) == 0.0:
+        return masks * image  # black fill: skip the second term on the hot path
     else:
         fill_value = float(fill)
     return masks * image + (1.0 - masks) * fill_value

@@ -15,6 +15,7 @@ same stream.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -188,13 +189,27 @@ class UniversalSearch:
                     # the last bit from the forward above).
                     check = classify_masked(self.model, quantise(x.detach()), self._masks, fill=self._fill)
                     done = bool(_meets_margin(check.probs.to(probs.device), self._targets, cfg.stop_margin).all())
-                key = (rate, -float(loss.detach()))
+                self.last_loss = float(loss.detach())
+                key = (rate, -self.last_loss)
                 if key > self._best_key:
                     self._best_key = key
                     self._best = x.detach().clone()
-            self.steps_done += 1
-            self.last_loss = float(loss.detach())
-            finished = (done and cfg.stop_at_success) or self.steps_done >= cfg.steps
+                self.steps_done += 1
+                finished = (done and cfg.stop_at_success) or self.steps_done >= cfg.steps
+                snapshot = finished or (cfg.snapshot_every and self.steps_done % cfg.snapshot_every == 0)
+                # Everything the report needs is read before the update
+                # changes x in place: the report describes the image measured.
+                report = StepReport(
+                    step=self.steps_done,
+                    loss=self.last_loss,
+                    target_probs=tuple(probs.gather(1, self._targets[:, None]).squeeze(1).tolist()),
+                    predictions=tuple(probs.argmax(dim=1).tolist()),
+                    success_rate=rate,
+                    best_success_rate=self._best_key[0],
+                    seconds=0.0,
+                    image=quantise(x.detach()).cpu() if snapshot else None,
+                    done=done,
+                )
             if not finished:
                 self._opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -208,18 +223,7 @@ class UniversalSearch:
             self.seconds += time.perf_counter() - started
             if done:
                 self.succeeded = True
-            snapshot = finished or (cfg.snapshot_every and self.steps_done % cfg.snapshot_every == 0)
-            yield StepReport(
-                step=self.steps_done,
-                loss=self.last_loss,
-                target_probs=tuple(float(p) for p in probs.gather(1, self._targets[:, None]).squeeze(1).cpu()),
-                predictions=tuple(int(i) for i in probs.argmax(dim=1).cpu()),
-                success_rate=rate,
-                best_success_rate=self._best_key[0],
-                seconds=self.seconds,
-                image=quantise(x.detach()).cpu() if snapshot else None,
-                done=done,
-            )
+            yield dataclasses.replace(report, seconds=self.seconds)
             if finished:
                 return
 

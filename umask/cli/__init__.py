@@ -13,11 +13,11 @@ import sys
 from types import ModuleType
 
 from ..errors import UmaskError
-from . import evaluate, generate, info
+from . import bench, evaluate, generate, info
 
 
 def _commands() -> list[ModuleType]:
-    return [generate, evaluate, info]
+    return [generate, evaluate, info, bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,290 @@
+"""The benchmark behind BENCHMARKS.md: time to universal, step overhead, memory.
+
+``python -m umask bench [--quick]`` runs it in one process. Contenders are
+alternated (seed preset, then fast default, then the other way round for the
+next seed) so that drift of a shared machine hits both alike. Speed goals live
+here, in a benchmark, never in a timed test.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+
+from .config import Config
+from .masks import apply_masks, layout, make_masks
+from .models import STUDY_MODELS, Classifier, load_model
+from .optimise import UniversalSearch
+from .targets import choose_targets
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """What to run. ``full()`` is the issue's plan; ``quick()`` fits in 5 minutes on 2 cores."""
+
+    ks: tuple[int, ...] = (10, 26, 62)
+    families: tuple[str, ...] = ("grid", "hstripes")
+    seeds: int = 5
+    preset_cap: int = 5000  # the study's own step budget
+    fast_cap: int | None = None  # None: the fast preset's own budget
+    overhead_models: tuple[str, ...] = ("efficientnet_lite0",) + STUDY_MODELS
+    overhead_ks: tuple[int, ...] = (10, 62)
+    overhead_steps: int = 5
+    memory_models: tuple[str, ...] = STUDY_MODELS
+
+    @classmethod
+    def full(cls) -> "BenchPlan":
+        return cls()
+
+    @classmethod
+    def quick(cls) -> "BenchPlan":
+        return cls(
+            ks=(10,),
+            families=("grid", "hstripes"),
+            seeds=1,
+            preset_cap=600,
+            overhead_models=("efficientnet_lite0", "resnet50", "mobilenet_v3_small"),
+            overhead_ks=(10,),
+            overhead_steps=3,
+            memory_models=("mobilenet_v3_small",),
+        )
+
+
+@dataclass(frozen=True)
+class RunTiming:
+    preset: str
+    k: int
+    family: str
+    seed: int
+    steps: int
+    seconds: float
+    success_rate: float
+    reached: bool  # 100 % on the saved 8-bit image
+
+
+def time_to_universal(model: Classifier, preset: str, k: int, family: str, seed: int, cap: int | None) -> RunTiming:
+    """One run of a preset until 100 % on the 8-bit image, or its cap."""
+    overrides = dict(model=model.name, k=k, mask_family=family, seed=seed, snapshot_every=0)
+    if cap is not None:
+        overrides["steps"] = cap
+    search = UniversalSearch(model, Config.preset(preset, **overrides))
+    result = search.run()
+    return RunTiming(preset, k, family, seed, result.steps, result.seconds, result.success_rate, search.succeeded)
+
+
+def _bare_step_fn(model: Classifier, k: int, size: int = 64) -> Callable[[], None]:
+    """A plain PyTorch loop on the same model and batch: forward, CE, backward, Adam, clamp."""
+    masks = make_masks(layout("grid", k, size), "hide")
+    targets = torch.tensor(choose_targets(k, seed=0))
+    x = torch.rand(3, size, size, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=0.05)
+
+    def step() -> None:
+        loss = F.cross_entropy(model(masks * x), targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+
+    return step
+
+
+def _umask_step_fn(model: Classifier, k: int, size: int = 64) -> Callable[[], None]:
+    """umask's own step with the default config (no early stop, no snapshots)."""
+    search = UniversalSearch(
+        model, Config(model=model.name, k=k, size=size, steps=10**9, stop_at_success=False, snapshot_every=0)
+    )
+    stream = iter(search)
+    return lambda: next(stream)
+
+
+def step_overhead(model: Classifier, k: int, steps: int) -> dict:
+    """Median step time of umask vs the bare loop, interleaved step by step."""
+    umask_step, bare_step = _umask_step_fn(model, k), _bare_step_fn(model, k)
+    umask_step(), bare_step()  # warm-up
+    times: dict[str, list[float]] = {"umask": [], "bare": []}
+    for i in range(steps):
+        order = [("umask", umask_step), ("bare", bare_step)]
+        for name, fn in order if i % 2 == 0 else reversed(order):
+            started = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - started)
+    u, b = statistics.median(times["umask"]), statistics.median(times["bare"])
+    return {"model": model.name, "k": k, "umask_s": u, "bare_s": b, "overhead": u / b - 1}
+
+
+_MEMORY_PROBE = """
+import json, resource, sys, torch, torchvision
+from umask.models.wrapper import Classifier
+from umask.config import Config
+from umask.optimise import UniversalSearch
+from umask.targets import imagenet_classes
+torch.set_num_threads({threads})
+net = torchvision.models.get_model(sys.argv[1], weights=None)
+model = Classifier(net, name=sys.argv[1], categories=imagenet_classes(), mean=[0.5] * 3, std=[0.25] * 3, native_size=224)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+stream = iter(UniversalSearch(model, Config(model=sys.argv[1], k=62, steps=3, stop_at_success=False, snapshot_every=0)))
+for _ in stream: pass
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"model": sys.argv[1], "peak_mb": after / 1024, "model_mb": before / 1024}}))
+"""
+
+
+def peak_memory(arch: str) -> dict:
+    """Peak resident memory of a K = 62 step on ``arch`` (random weights), in a fresh process."""
+    code = _MEMORY_PROBE.format(threads=torch.get_num_threads())
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-c", code, arch], capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _random_weight_model(arch: str) -> Classifier:
+    import torchvision
+
+    from .targets import imagenet_classes
+
+    if arch == "efficientnet_lite0":
+        return load_model(arch)  # bundled: real weights cost nothing
+    net = torchvision.models.get_model(arch, weights=None)
+    return Classifier(net, name=arch, categories=imagenet_classes(), mean=[0.5] * 3, std=[0.25] * 3, native_size=224)
+
+
+@dataclass
+class BenchReport:
+    plan: BenchPlan
+    machine: dict
+    runs: list[RunTiming] = field(default_factory=list)
+    overhead: list[dict] = field(default_factory=list)
+    memory: list[dict] = field(default_factory=list)
+    streaming: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def machine_info() -> dict:
+    return {
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "device": "cpu",
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_bench(plan: BenchPlan, *, progress: Progress | None = None, streaming: Callable[[], list[dict]] | None = None) -> BenchReport:
+    """Run the whole plan; ``progress`` receives one line per finished item."""
+    say = progress or (lambda line: log.info(line))
+    report = BenchReport(plan=plan, machine=machine_info())
+    started = time.perf_counter()
+    model = load_model("efficientnet_lite0")
+    for k in plan.ks:
+        for family in plan.families:
+            for seed in range(plan.seeds):
+                contenders = [("seed", plan.preset_cap), ("fast", plan.fast_cap)]
+                for preset, cap in contenders if seed % 2 == 0 else reversed(contenders):
+                    run = time_to_universal(model, preset, k, family, seed, cap)
+                    report.runs.append(run)
+                    say(f"time to universal: {preset} K={k} {family} seed={seed}: {run.steps} steps, {run.seconds:.1f} s, {run.success_rate:.0%}")
+    for arch in plan.overhead_models:
+        net = _random_weight_model(arch)
+        for k in plan.overhead_ks:
+            row = step_overhead(net, k, plan.overhead_steps)
+            report.overhead.append(row)
+            say(f"step overhead: {arch} K={k}: umask {row['umask_s']*1000:.0f} ms vs bare {row['bare_s']*1000:.0f} ms ({row['overhead']:+.1%})")
+    for arch in plan.memory_models:
+        row = peak_memory(arch)
+        report.memory.append(row)
+        say(f"peak memory K=62 {arch}: {row['peak_mb']:.0f} MB")
+    if streaming is not None:
+        report.streaming = streaming()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _median(values: Iterable[float]) -> float:
+    values = list(values)
+    return statistics.median(values) if values else float("nan")
+
+
+def to_markdown(report: BenchReport) -> str:
+    """BENCHMARKS.md: the tables, the machine, and how the numbers were made."""
+    m, p = report.machine, report.plan
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `python -m umask bench{' --quick' if p == BenchPlan.quick() else ''}` on {m['cpu']}, "
+        f"{m['cores']} cores, no GPU; torch {m['torch']}, {m['threads']} torch threads, Python {m['python']}. "
+        f"The whole run took {report.seconds / 60:.0f} min.",
+        "",
+        "## 1. Time to universal (bundled EfficientNet-Lite0, 64 x 64, hide, fill 0)",
+        "",
+        f"Until every mask hits its target on the saved 8-bit image. Study preset (SGD lr 0.1) capped at "
+        f"{p.preset_cap} steps; a capped run counts at its cap and reports its success rate. {p.seeds} seed(s) each; "
+        "the two contenders alternate run by run.",
+        "",
+        "| K | masks | preset | reached 100 % | median steps | median s | worst s | median success | speed-up (median s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for k in p.ks:
+        for family in p.families:
+            rows = {pr: [r for r in report.runs if r.k == k and r.family == family and r.preset == pr] for pr in ("seed", "fast")}
+            seed_median = _median(r.seconds for r in rows["seed"])
+            for preset in ("seed", "fast"):
+                rs = rows[preset]
+                if not rs:
+                    continue
+                med = _median(r.seconds for r in rs)
+                speed = f"{seed_median / med:.1f}x" if preset == "fast" and med > 0 else ""
+                lines.append(
+                    f"| {k} | {family} | {preset} | {sum(r.reached for r in rs)}/{len(rs)} | {_median(r.steps for r in rs):.0f} | "
+                    f"{med:.1f} | {max(r.seconds for r in rs):.1f} | {_median(r.success_rate for r in rs):.2f} | {speed} |"
+                )
+    lines += [
+        "",
+        "## 2. Step overhead: umask's step vs a bare PyTorch loop",
+        "",
+        "Same model, same K masked 64 x 64 copies: forward, loss, backward, update, clamp. Random weights for the "
+        "torchvision architectures (timing only). Median of interleaved steps.",
+        "",
+        "| model | K | umask ms/step | bare ms/step | overhead |",
+        "|---|---|---|---|---|",
+    ]
+    for row in report.overhead:
+        lines.append(f"| {row['model']} | {row['k']} | {row['umask_s'] * 1000:.0f} | {row['bare_s'] * 1000:.0f} | {row['overhead']:+.1%} |")
+    if report.memory:
+        lines += ["", "## Peak memory, K = 62 (CPU, resident set, fresh process)", "", "| model | peak MB | of which model + runtime MB |", "|---|---|---|"]
+        for row in report.memory:
+            lines.append(f"| {row['model']} | {row['peak_mb']:.0f} | {row['model_mb']:.0f} |")
+    if report.streaming:
+        lines += ["", "## 3. Streaming overhead: the same run with and without the dashboard's consumer", ""]
+        lines += ["| run | steps | s | s/step | overhead |", "|---|---|---|---|---|"]
+        for row in report.streaming:
+            lines.append(f"| {row['name']} | {row['steps']} | {row['seconds']:.1f} | {row['seconds'] / row['steps']:.3f} | {row.get('overhead', '')} |")
+    return "\n".join(lines) + "\n"
