@@ -17,7 +17,7 @@ from .masks import FAMILIES, MODES, parse_fill
 
 OPTIMIZERS = ("sgd", "adam", "sign")
 SCHEDULES = ("constant", "cosine")
-LOSSES = ("ce", "margin")
+LOSSES = ("ce", "focused", "margin")
 PARAMETRISATIONS = ("clamp", "sigmoid")
 INITS = ("noise", "grey")
 
@@ -40,19 +40,20 @@ class Config:
         lr: learning rate (step size for "sign").
         schedule: constant | cosine (lr decays to lr * lr_floor over ``steps``).
         lr_floor: the cosine schedule's final fraction of lr.
-        loss: "ce" (cross-entropy, the study) or "margin" (per-mask hinge on
-            the logit gap; masks already won by ``kappa`` stop pulling).
-        kappa: margin of the "margin" loss, in logits.
+        loss: "ce" (mean cross-entropy, the study), "focused" (cross-entropy
+            summed over the masks not yet winning by ``kappa`` logits) or
+            "margin" (per-mask hinge on the logit gap).
+        kappa: logit margin of the "focused" and "margin" losses.
         parametrisation: "clamp" (optimise pixels, clamp to [0,1] after each
             step) or "sigmoid" (pixels = sigmoid(w), always inside the box).
         quantised_forward: forward the 8-bit rounded image (straight-through
             gradient), so every forward measures the image that gets saved.
-        init: "noise" (uniform in [0,1] with ``seed``) or "grey" (0.5).
+        init: "grey" (0.5 everywhere) or "noise" (uniform in [0,1] with ``seed``).
         steps: step budget.
         stop_at_success: stop once every mask hits its target on the 8-bit image.
         stop_margin: extra probability the target must lead the runner-up by.
         snapshot_every: yield an image snapshot every N steps (0 = never).
-        seed: seeds the initial image and random targets.
+        seed: seeds the random targets (and the initial image with init="noise").
         device: cpu | cuda | auto.
         resize_to: None feeds the image at ``size``; an int or "native"
             resizes inside the model wrapper.
@@ -71,11 +72,11 @@ class Config:
     lr: float = 0.05
     schedule: str = "constant"
     lr_floor: float = 0.05
-    loss: str = "ce"
+    loss: str = "focused"
     kappa: float = 2.0
     parametrisation: str = "clamp"
     quantised_forward: bool = True
-    init: str = "noise"
+    init: str = "grey"
     steps: int = 1000
     stop_at_success: bool = True
     stop_margin: float = 0.0
@@ -152,6 +153,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         loss="ce",
         parametrisation="clamp",
         quantised_forward=False,
+        init="noise",
         steps=5000,
         size=64,
     ),

@@ -82,6 +82,19 @@ def _margin_loss(logits: torch.Tensor, targets: torch.Tensor, kappa: float) -> t
     return F.relu(others.max(dim=1).values - target_logit + kappa).mean()
 
 
+def _focused_loss(logits: torch.Tensor, targets: torch.Tensor, kappa: float) -> torch.Tensor:
+    """Cross-entropy summed over the masks not yet winning by ``kappa`` logits.
+
+    Masks already won drop out of the batch loss, so each step works on the
+    ones still losing; unlike the hinge of :func:`_margin_loss`, a losing mask
+    keeps cross-entropy's smooth pull on every other class.
+    """
+    target_logit = logits.gather(1, targets[:, None]).squeeze(1)
+    others = logits.scatter(1, targets[:, None], float("-inf"))
+    losing = (others.max(dim=1).values - target_logit + kappa > 0).float()
+    return (F.cross_entropy(logits, targets, reduction="none") * losing).sum()
+
+
 def _meets_margin(probs: torch.Tensor, targets: torch.Tensor, margin: float) -> torch.Tensor:
     """``(K,)`` bool: target is the argmax and leads the runner-up by ``margin``."""
     target_p = probs.gather(1, targets[:, None]).squeeze(1)
@@ -176,6 +189,8 @@ class UniversalSearch:
             logits = self.model(apply_masks(seen, self._masks, self._fill))
             if cfg.loss == "ce":
                 loss = F.cross_entropy(logits, self._targets)
+            elif cfg.loss == "focused":
+                loss = _focused_loss(logits, self._targets, cfg.kappa)
             else:
                 loss = _margin_loss(logits, self._targets, cfg.kappa)
             with torch.no_grad():
