@@ -1,7 +1,7 @@
 """umask dashboard: ``streamlit run app.py``.
 
 A thin shell: page config, the navigation, nothing else. Each page in
-``pages/`` wires widgets to the ``umask`` package; shared glue is in ``ui/``.
+``app_pages/`` wires widgets to the ``umask`` package; shared glue is in ``ui/``.
 """
 
 import streamlit as st
@@ -13,7 +13,12 @@ configure_torch()
 
 # (file, title, icon) in the order a visitor meets them.
 PAGES = [
+    ("adversarial.py", "Adversarial example", ":material/visibility:"),
+    ("generate.py", "Generate", ":material/auto_awesome:"),
+    ("explore.py", "Explore", ":material/grid_view:"),
+    ("study.py", "Study sweeps", ":material/monitoring:"),
+    ("geometry.py", "Geometry", ":material/scatter_plot:"),
 ]
 
-navigation = st.navigation([st.Page(f"pages/{file}", title=title, icon=icon) for file, title, icon in PAGES])
+navigation = st.navigation([st.Page(f"app_pages/{file}", title=title, icon=icon) for file, title, icon in PAGES])
 navigation.run()

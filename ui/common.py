@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 
+# Imported up front, once: plotly and streamlit import pandas lazily, and a
+# second script thread that meets a half-imported pandas breaks plotly's
+# validators ("partially initialized module 'pandas'").
+import pandas  # noqa: F401
 import streamlit as st
 import torch
 
@@ -48,3 +52,72 @@ def model_label(name: str) -> str:
 def model_choices() -> list[str]:
     """Registered models that can be used here, the offline default first."""
     return [m.name for m in list_models() if m.source != "bundled" or weights_available(m.name)]
+
+
+# ------------------------------------------------------- universal images ---
+
+#: Session-state keys shared by the Generate and Explore pages.
+JOB_KEY = "umask_job"
+RESULT_KEY = "umask_result"
+RESULT_SOURCE_KEY = "umask_result_source"
+
+
+def result_id(result: umask.Result) -> str:
+    """A short fingerprint of a result (image, parts, targets) for widget keys and caches."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    digest.update(umask.quantise(result.image).mul(255).to(torch.uint8).numpy().tobytes())
+    digest.update(result.labels.numpy().tobytes())
+    digest.update(repr((result.targets, result.mask_mode, result.fill, result.model)).encode())
+    return digest.hexdigest()[:12]
+
+
+def set_result(result: umask.Result, source: str) -> None:
+    """Make ``result`` the one the Explore page shows."""
+    st.session_state[RESULT_KEY] = result
+    st.session_state[RESULT_SOURCE_KEY] = source
+
+
+@st.cache_resource(show_spinner=False)
+def warm_plotly() -> bool:
+    """Draw each kind of dashboard picture once per process.
+
+    Plotly's first figure costs ~0.4 s and the first PNG with part numbers
+    loads a font; done here, before any click, neither lands between the
+    Generate click and the first frame.
+    """
+    import plotly.graph_objects as go
+
+    from umask.plots import run as plots
+    from umask.plots.run import png_data_uri
+
+    go.Figure(go.Scatter(x=[0, 1], y=[0, 1])).to_json()
+    go.Figure(go.Heatmap(z=[[0, 1]])).to_json()
+    labels = umask.layout("grid", 4, 8)
+    png_data_uri(plots.render_parts(torch.zeros(3, 8, 8), labels, side=64))
+    png_data_uri(plots.render_part_probs(labels, [0.5] * 4, side=64))
+    plots.loss_figure([1, 2], [1.0, 0.5]).to_json()
+    return True
+
+
+def class_label(index: int, categories=None) -> str:
+    """A class as "goldfish (1)", for tables and select boxes."""
+    names = categories or umask.imagenet_classes()
+    return f"{names[index]} ({index})"
+
+
+def configure_gil(interval_s: float | None = None) -> None:
+    """Let a worker thread win the GIL back quickly from the page's script thread.
+
+    Torch releases the GIL during each op; while a page script (a fragment
+    building figures) holds it, the worker waits up to the switch interval
+    (5 ms by default) after every op before it may go on: with hundreds of
+    ops per step, a busy page slows the optimisation by tens of per cent.
+    A short interval (UMASK_SWITCH_INTERVAL overrides) bounds that wait.
+    """
+    import sys
+
+    interval = interval_s if interval_s is not None else float(os.environ.get("UMASK_SWITCH_INTERVAL", 0.0005))
+    if sys.getswitchinterval() != interval:
+        sys.setswitchinterval(interval)

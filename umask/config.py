@@ -16,7 +16,7 @@ from .errors import UmaskError
 from .masks import FAMILIES, MODES, parse_fill
 
 OPTIMIZERS = ("sgd", "adam", "sign")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "plateau")
 LOSSES = ("ce", "focused", "margin")
 PARAMETRISATIONS = ("clamp", "sigmoid")
 INITS = ("noise", "grey")
@@ -38,8 +38,11 @@ class Config:
         targets: K class indices; None draws them at random with ``seed``.
         optimizer: sgd | adam | sign (signed-gradient steps of size lr).
         lr: learning rate (step size for "sign").
-        schedule: constant | cosine (lr decays to lr * lr_floor over ``steps``).
-        lr_floor: the cosine schedule's final fraction of lr.
+        schedule: constant | cosine (lr decays to lr * lr_floor over ``steps``)
+            | plateau (lr halves whenever the best success rate has not risen
+            for ``patience`` steps, down to lr * lr_floor).
+        lr_floor: the smallest fraction of lr a schedule reaches.
+        patience: steps without progress before the plateau schedule halves lr.
         loss: "ce" (mean cross-entropy, the study), "focused" (cross-entropy
             summed over the masks not yet winning by ``kappa`` logits) or
             "margin" (per-mask hinge on the logit gap).
@@ -69,9 +72,10 @@ class Config:
     layout_seed: int = 0
     targets: tuple[int, ...] | None = None
     optimizer: str = "adam"
-    lr: float = 0.05
+    lr: float = 0.02
     schedule: str = "constant"
     lr_floor: float = 0.05
+    patience: int = 50
     loss: str = "focused"
     kappa: float = 2.0
     parametrisation: str = "clamp"

@@ -153,10 +153,14 @@ class UniversalSearch:
         total = config.steps
 
         def lr_factor(t: int) -> float:
+            if config.schedule == "plateau":
+                return self._plateau_factor
             if config.schedule == "constant":
                 return 1.0
             return config.lr_floor + (1 - config.lr_floor) * 0.5 * (1 + math.cos(math.pi * min(t, total) / total))
 
+        self._plateau_factor = 1.0
+        self._last_progress = 0
         self._sched = torch.optim.lr_scheduler.LambdaLR(self._opt, lr_factor)
         self._best_key: tuple[float, float] = (-1.0, -math.inf)
         self._best = self.pixels().detach().clone()
@@ -206,6 +210,12 @@ class UniversalSearch:
                     done = bool(_meets_margin(check.probs.to(probs.device), self._targets, cfg.stop_margin).all())
                 self.last_loss = float(loss.detach())
                 key = (rate, -self.last_loss)
+                if key[0] > self._best_key[0]:
+                    self._last_progress = self.steps_done
+                elif self.steps_done - self._last_progress >= cfg.patience:
+                    # Stuck: the last few masks need finer steps, not bigger ones.
+                    self._plateau_factor = max(self._plateau_factor / 2, cfg.lr_floor)
+                    self._last_progress = self.steps_done
                 if key > self._best_key:
                     self._best_key = key
                     self._best = x.detach().clone()

@@ -13,11 +13,11 @@ import sys
 from types import ModuleType
 
 from ..errors import UmaskError
-from . import bench, evaluate, generate, info
+from . import bench, evaluate, fgsm, generate, geometry, info, sweep
 
 
 def _commands() -> list[ModuleType]:
-    return [generate, evaluate, info, bench]
+    return [generate, evaluate, info, bench, fgsm, sweep, geometry]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -53,6 +53,9 @@ class Classifier(nn.Module):
         self.resize_to = resize_to
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        # channels_last runs the convolutions of a K-image batch 20-40 % faster
+        # on CPU (BENCHMARKS.md); the numbers are the same up to rounding.
+        self.net.to(memory_format=torch.channels_last)
         self.eval()
         self.requires_grad_(False)
 
@@ -79,7 +82,8 @@ class Classifier(nn.Module):
             images = F.interpolate(
                 images, size=(self.resize_to, self.resize_to), mode="bilinear", align_corners=False, antialias=True
             )
-        return self.net((images - self.mean) / self.std)
+        normalised = (images - self.mean) / self.std
+        return self.net(normalised.contiguous(memory_format=torch.channels_last))
 
     @torch.no_grad()
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:

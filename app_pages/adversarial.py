@@ -1,0 +1,171 @@
+"""Adversarial example: the study's starting point, live (FGSM and its iterative form).
+
+A photo, an imperceptible signed-gradient perturbation, and a different
+answer. Each widget change reruns one attack (about 0.1 s for one-step FGSM
+on the bundled model); the photo tensor and its clean prediction are cached,
+so only the attack itself is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+import umask
+from umask import attacks
+from umask.images import load_photo, png_bytes
+from umask.models import DEFAULT_MODEL
+from umask.plots.attack import topk_figure
+from umask.results import image_to_uint8
+from ui.common import class_label, get_model, model_choices, model_label
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+PHOTOS = {"Chelsea the cat": "cat.jpg", "A cup of coffee": "coffee.jpg"}
+UPLOAD = "Upload your own"
+DEFAULT_TARGET = 1  # goldfish: far from cats and coffee, so a hit is unmistakable
+
+INTRO = (
+    "**The classic adversarial example.** A photo the model classifies correctly gets a perturbation of at "
+    "most ε per pixel, in the direction that raises the model's loss fastest: ε · sign(∇ₓ loss). "
+    "At ε = 0.007 (under 2 of the 255 brightness levels) a person sees no difference, yet the model's "
+    "answer changes. In the famous example a panda (57.7 %) became a gibbon (99.3 %). "
+    "This is where the study starts; **Generate** then asks how far it goes: can *one* image be made to "
+    "belong to any class we like?"
+)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def photo_tensor(data: bytes, size: int, name: str) -> torch.Tensor:
+    """The photo's centre crop ``(3, size, size)`` in [0, 1]; decoded once per file and size."""
+    return load_photo(data, size=size, name=name)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def clean_probs(spec: str, digest: str, size: int, _model: umask.Classifier, _photo: torch.Tensor) -> torch.Tensor:
+    """The model's ``(classes,)`` prediction on the clean photo; keyed by model spec and photo digest."""
+    return attacks.predict(_model, _photo)
+
+
+def photo_ui() -> tuple[bytes, str] | None:
+    """The chosen photo as (file bytes, name), or None while an upload is awaited."""
+    sb = st.sidebar
+    choice = sb.radio("Photo", (*PHOTOS, UPLOAD), key="adv_photo")
+    if choice != UPLOAD:
+        return (ASSETS / PHOTOS[choice]).read_bytes(), PHOTOS[choice]
+    upload = sb.file_uploader("A JPEG or PNG photo", type=["jpg", "jpeg", "png", "webp"], key="adv_upload")
+    if upload is None:
+        return None
+    return upload.getvalue(), upload.name
+
+
+def attack_ui() -> dict:
+    """Widgets -> the keyword arguments of :func:`umask.attacks.attack`."""
+    sb = st.sidebar
+    eps = sb.slider("ε (largest change of a pixel, [0, 1] scale)", min_value=0.0, max_value=0.1,
+                    value=attacks.PANDA_EPS, step=0.001, format="%.3f", key="adv_eps",
+                    help="0.007 is the panda example's; one 8-bit brightness level is 1/255 = 0.0039.")
+    kind = sb.radio("Attack", ("untargeted", "targeted"), horizontal=True, key="adv_kind",
+                    help="Untargeted: away from the model's own answer. Targeted: towards a class you pick.")
+    target = None
+    if kind == "targeted":
+        names = umask.imagenet_classes()
+        target = sb.selectbox("Target class (type to search)", range(len(names)), index=DEFAULT_TARGET,
+                              format_func=class_label, key="adv_target")
+    method = sb.radio("Method", ("one step (FGSM)", "iterative"), horizontal=True, key="adv_method")
+    steps, step_size = 1, None
+    if method == "iterative":
+        steps = int(sb.number_input("Steps", min_value=2, max_value=100, value=10, step=1, key="adv_steps"))
+        if not sb.checkbox("Automatic step size (2.5 · ε / steps)", value=True, key="adv_auto_step"):
+            step_size = sb.number_input("Step size", min_value=0.0001, max_value=0.1, value=0.002, step=0.0005,
+                                        format="%.4f", key="adv_step_size")
+    return {"eps": eps, "target": target, "steps": steps, "step_size": step_size}
+
+
+def _top1_text(prediction: attacks.Prediction) -> str:
+    return f"{prediction.name} ({prediction.index})"
+
+
+def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float) -> None:
+    """The three images, the two top-1 answers, the top-5 bars and a download."""
+    before, after = result.top_clean(5), result.top_adversarial(5)
+    visible, factor = attacks.visible_perturbation(result.perturbation)
+    noise_top = attacks.top_predictions(attacks.predict(model, visible), model.categories, 1)[0]
+
+    cols = st.columns(3)
+    cols[0].image(image_to_uint8(result.clean), caption="The photo", width="stretch")
+    cols[1].image(image_to_uint8(visible), width="stretch",
+                  caption=f"The perturbation, amplified ×{factor:.0f} (grey = no change); "
+                          f"alone, the model reads it as {noise_top.name} ({noise_top.probability:.1%})")
+    cols[2].image(image_to_uint8(result.adversarial), width="stretch",
+                  caption=f"Photo + perturbation (largest change {result.linf:.4f} = {result.linf * 255:.1f}/255)")
+
+    cols = st.columns(3)
+    cols[0].metric("The model says", _top1_text(before[0]), f"{before[0].probability:.1%} confidence",
+                   delta_color="off", delta_arrow="off")
+    cols[2].metric("After the attack", _top1_text(after[0]), f"{after[0].probability:.1%} confidence",
+                   delta_color="off", delta_arrow="off")
+    with cols[1]:
+        if result.eps == 0:
+            st.info("ε = 0: nothing may change, so nothing does.")
+        elif result.success:
+            st.success("Reached the target class." if result.target is not None else "The answer changed.")
+        else:
+            st.warning(("The target class was not reached" if result.target is not None else "The answer held")
+                       + "; raise ε or use more iterative steps.")
+        st.caption(f"Computed in {seconds * 1000:.0f} ms on {model.name} "
+                   f"({'one step' if result.steps == 1 else f'{result.steps} steps of {result.step_size:.4f}'}).")
+
+    st.plotly_chart(topk_figure(before, after, target=result.target), key="adv_topk",
+                    config={"displayModeBar": False})
+
+    # The download is what a user would reload: 8 bits per channel, still inside the ε-ball.
+    saved = attacks.quantise_in_ball(result.adversarial, result.clean, eps=result.eps)
+    saved_top = attacks.top_predictions(attacks.predict(model, saved), model.categories, 1)[0]
+    st.download_button("Download the adversarial photo (8-bit PNG)", png_bytes(saved), file_name="adversarial.png",
+                       mime="image/png", key="adv_download")
+    budget = attacks.eight_bit_budget(result.eps)
+    st.caption(f"An 8-bit PNG moves a pixel by whole levels only, so its budget is {budget * 255:.0f}/255 = "
+               f"{budget:.4f}; the model reads the downloaded file as {saved_top.name} "
+               f"({saved_top.probability:.1%}). `python -m umask fgsm` attacks within that budget directly.")
+
+
+def main() -> None:
+    st.title("The adversarial example")
+    st.markdown(INTRO)
+    sb = st.sidebar
+    sb.header("Adversarial example")
+    choices = model_choices()
+    spec = sb.selectbox("Model", choices, index=choices.index(DEFAULT_MODEL) if DEFAULT_MODEL in choices else 0,
+                        format_func=model_label, key="adv_model")
+    photo = photo_ui()
+    settings = attack_ui()
+    if photo is None:
+        st.info("Upload a photo in the sidebar, or pick one of the bundled ones.")
+        return
+    model = get_model(spec)
+    if model is None:
+        return  # get_model showed why (e.g. weights not downloaded offline)
+    data, name = photo
+    size = model.native_size
+    try:
+        image = photo_tensor(data, size, name)
+    except umask.UmaskError as err:
+        st.error(str(err))
+        return
+    digest = hashlib.sha1(data).hexdigest()
+    probs = clean_probs(spec, digest, size, model, image)
+    try:
+        start = time.perf_counter()  # the attack alone: what a new ε costs
+        result = attacks.attack(model, image, clean_probs=probs, **settings)
+        seconds = time.perf_counter() - start
+    except umask.UmaskError as err:
+        st.error(str(err))
+        return
+    show(result, model, seconds)
+
+
+main()

@@ -1,0 +1,200 @@
+"""Explore: hide parts of a universal image and see what each model says.
+
+Every prediction shown comes from :func:`umask.evaluate.classify_masked` (a
+custom combination of hidden parts is one keep-multiplier mask made by
+:func:`umask.masks.selection_mask`) or :func:`umask.evaluate.classify_parts`
+(the K x models summary), so the page shows exactly what the engine measures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import streamlit as st
+
+import umask
+from umask.masks import apply_masks, selection_mask
+from umask.models import DEFAULT_MODEL
+from umask.plots import run as plots
+from umask.results import result_from_zip, result_to_zip
+from ui.common import RESULT_KEY, RESULT_SOURCE_KEY, get_model, model_choices, model_label, result_id, set_result
+
+
+NOTE = (
+    "**What am I looking at?** The universal image with its parts outlined. Tick parts to hide them "
+    "(or, for a *keep* result, to show only them): the middle picture is exactly what the model is fed. "
+    "With one part hidden, the model should name that part's target class. The grid at the bottom shows, for "
+    "every part, whether each selected model gives the target: an image made for one model often fools "
+    "only that model."
+)
+
+
+def open_upload() -> None:
+    """Read a result zip from the sidebar (once per distinct file)."""
+    upload = st.sidebar.file_uploader("Open a result (.zip)", type=["zip"], key="exp_upload",
+                                      help="A zip from the Download button, or a zipped CLI result folder.")
+    if upload is None:
+        return
+    data = upload.getvalue()
+    digest = hashlib.sha1(data).hexdigest()
+    if st.session_state.get("exp_upload_digest") == digest:
+        return
+    st.session_state["exp_upload_digest"] = digest
+    try:
+        set_result(result_from_zip(data), f"uploaded: {upload.name}")
+    except umask.UmaskError as err:
+        st.session_state["exp_upload_error"] = str(err)
+    else:
+        st.session_state.pop("exp_upload_error", None)
+
+
+def choose_models(result: umask.Result) -> list[str]:
+    choices = model_choices()
+    if result.model not in choices:
+        choices = [result.model, *choices]
+    default = [result.model] if result.model in choices else [DEFAULT_MODEL]
+    return st.sidebar.multiselect("Models to compare", choices, default=default, format_func=model_label,
+                                  key=f"exp_models_{result_id(result)}",
+                                  help="Each selected model classifies the same masked image, side by side.")
+
+
+def part_toggles(result: umask.Result, rid: str) -> list[int]:
+    """A grid of checkboxes, one per part; returns the ticked parts."""
+    k = result.k
+    keys = [f"exp_part_{rid}_{part}" for part in range(k)]
+    default = min(5, k - 1)  # the study showed "part 5 hidden"
+    for part, key in enumerate(keys):
+        st.session_state.setdefault(key, part == default)
+
+    def set_all(value: bool) -> None:
+        for key in keys:
+            st.session_state[key] = value
+
+    verb = "Hide" if result.mask_mode == "hide" else "Show only"
+    st.markdown(f"**{verb} parts**")
+    buttons = st.columns(2)
+    buttons[0].button("None", key=f"exp_none_{rid}", on_click=set_all, args=(False,), width="stretch")
+    buttons[1].button("All", key=f"exp_all_{rid}", on_click=set_all, args=(True,), width="stretch")
+    # ceil(sqrt(K)) a row: a grid result's boxes sit like its squares.
+    per_row = min(6, math.ceil(math.sqrt(k)))
+    for start in range(0, k, per_row):
+        cols = st.columns(per_row)
+        for offset, part in enumerate(range(start, min(start + per_row, k))):
+            cols[offset].checkbox(str(part), key=keys[part])
+    return [part for part, key in enumerate(keys) if st.session_state[key]]
+
+
+def describe(result: umask.Result, chosen: list[int]) -> str:
+    """"part 5 hidden" / "parts 1, 2 hidden" / "nothing hidden" (or the keep-mode words)."""
+    verb = "hidden" if result.mask_mode == "hide" else "visible"
+    if not chosen:
+        return "nothing hidden" if result.mask_mode == "hide" else "nothing visible"
+    if len(chosen) == result.k:
+        return f"all parts {verb}"
+    listed = ", ".join(str(p) for p in chosen[:12]) + (" ..." if len(chosen) > 12 else "")
+    return f"part{'s' if len(chosen) > 1 else ''} {listed} {verb}"
+
+
+def model_column(result: umask.Result, spec: str, chosen: list[int], mask) -> None:
+    """Top-5 of one model on the masked image, and whether it hits the part's target."""
+    st.markdown(f"**{spec}**")
+    model = get_model(spec, result.config.get("resize_to"))
+    if model is None:
+        return
+    outcome = umask.classify_masked(model, result.image, mask, fill=result.fill)
+    top = outcome.top(0, 5)
+    names = model.categories
+    first, p_first = top[0]
+    if len(chosen) == 1:
+        part = chosen[0]
+        target = result.targets[part]
+        hit = first == target
+        line = f"{describe(result, chosen)} → '{names[first]}' {p_first:.0%}, " + (
+            "target hit" if hit else f"target '{names[target]}' missed")
+        (st.success if hit else st.warning)(line)
+    else:
+        st.info(f"{describe(result, chosen)} → '{names[first]}' {p_first:.0%} (no single target: each target belongs to one part)")
+    targets = set(result.targets)
+    st.dataframe(
+        [{"class": names[c], "probability": p, "a target": "part " + str(result.targets.index(c)) if c in targets else ""}
+         for c, p in top],
+        hide_index=True,
+        key=f"exp_top_{spec}",
+        column_config={"probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0,
+                                                                      format="percent")},
+    )
+
+
+def summary(result: umask.Result, rid: str, specs: list[str]) -> None:
+    """The K x models grid of hits, from classify_parts on every selected model."""
+    cache = st.session_state.setdefault("exp_parts_cache", {})
+    names, hits, probs, predicted = [], [], [], []
+    for spec in specs:
+        key = (rid, spec)
+        if key not in cache:
+            model = get_model(spec, result.config.get("resize_to"))
+            if model is None:
+                continue
+            outcome = umask.classify_parts(model, result.image, result.labels, mode=result.mask_mode,
+                                           fill=result.fill, targets=result.targets)
+            cache[key] = (outcome.hits, outcome.target_probs, [model.categories[p] for p in outcome.predictions])
+        h, p, pred = cache[key]
+        names.append(spec)
+        hits.append(h)
+        probs.append(p)
+        predicted.append(pred)
+    if not names:
+        return
+    rates = " · ".join(f"{n}: {sum(h)}/{len(h)}" for n, h in zip(names, hits))
+    st.markdown(f"**Every part on every model** ({rates} masks on target)")
+    st.plotly_chart(plots.hit_grid_figure(names, hits, probs, predicted, result.target_names or
+                                          [umask.imagenet_classes()[t] for t in result.targets], title=None),
+                    key="exp_grid", config={"displayModeBar": False})
+
+
+def main() -> None:
+    st.title("Explore a universal image")
+    st.sidebar.header("Explore")
+    open_upload()
+    if st.session_state.get("exp_upload_error"):
+        st.sidebar.error(st.session_state["exp_upload_error"])
+    result: umask.Result | None = st.session_state.get(RESULT_KEY)
+    if result is None:
+        st.markdown(NOTE)
+        st.info("No image yet: make one on the **Generate** page, or open a result zip in the sidebar.")
+        return
+    rid = result_id(result)
+    specs = choose_models(result)
+    st.caption(
+        f"{st.session_state.get(RESULT_SOURCE_KEY, '')} · made for {result.model} · {result.mask_family}, "
+        f"K = {result.k}, mode {result.mask_mode}, fill {result.fill}, {result.size} x {result.size} px · "
+        f"{result.success_rate:.0%} on target when saved"
+    )
+    st.markdown(NOTE)
+    image_col, seen_col, toggle_col = st.columns([3, 3, 2])
+    with toggle_col:
+        chosen = part_toggles(result, rid)
+    mask = selection_mask(result.labels, chosen, result.mask_mode)
+    seen = apply_masks(result.image, mask, result.fill)[0]
+    with image_col:
+        st.plotly_chart(plots.image_figure(result.image, result.labels, selected=chosen, title="The universal image"),
+                        key="exp_image", config={"displayModeBar": False})
+    with seen_col:
+        st.plotly_chart(plots.image_figure(seen, None, title=f"What the model sees: {describe(result, chosen)}"),
+                        key="exp_seen", config={"displayModeBar": False})
+
+    if not specs:
+        st.info("Select one or more models in the sidebar.")
+    else:
+        for col, spec in zip(st.columns(len(specs)), specs):
+            with col:
+                model_column(result, spec, chosen, mask)
+        summary(result, rid, specs)
+
+    st.sidebar.download_button("Download this result (.zip)", result_to_zip(result), key="exp_download",
+                               file_name=f"umask-{result.model}-K{result.k}.zip", mime="application/zip",
+                               on_click="ignore")
+
+
+main()

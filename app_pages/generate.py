@@ -1,0 +1,274 @@
+"""Generate: optimise a universal image and watch it form.
+
+The run lives in a :class:`umask.jobs.Job` (a worker thread) kept in this
+session's state; two fragments poll it (every second, the curves every two) and redraw the
+curves, the image and the per-mask view. Clicking any widget reruns the
+script but never touches the worker, so the run goes on.
+"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+import torch
+
+import umask
+from umask.config import PRESETS
+from umask.jobs import Job
+from umask.models import DEFAULT_MODEL, weights_available
+from umask.plots import run as plots
+from umask.results import result_to_zip
+from ui.common import (
+    JOB_KEY,
+    RESULT_KEY,
+    class_label,
+    configure_gil,
+    get_model,
+    model_choices,
+    model_label,
+    set_result,
+    warm_plotly,
+)
+
+# Redraw periods while a run is live: the image and progress every second, the
+# plotly curves every 2 s. Each redraw takes CPU from the optimisation (the
+# server holds the GIL while it builds figures, the browser redraws plotly
+# charts), so they are kept cheap and not too frequent; README, "The dashboard".
+POLL_S = float(os.environ.get("UMASK_POLL_S", 2.0))
+CURVES_POLL_S = 2.0 * POLL_S
+IDLE_TIMEOUT_S = 30.0  # a run nobody has polled for this long (closed tab) stops by itself
+FAMILIES = ("grid", "hstripes", "vstripes", "random")
+SIZES = (32, 48, 64, 96, 128)
+FILLS = {"0": "black (0)", "0.5": "grey (0.5)", "mean": "the image's mean"}
+PRESET_LABELS = {"fast": "umask's fast default", "seed": "the study's SGD (lr 0.1)"}
+
+INTRO = (
+    "**What am I looking at?** A frozen ImageNet classifier and one small picture. The picture is cut into "
+    "K parts, and each part gets its own target class. The only thing that changes is the picture's pixels: "
+    "they are nudged, step by step, until hiding part *k* makes the model say target *k*, for every *k* at "
+    "once. The study behind this asked: *can one image be made to belong to any class we like?* Watch the "
+    "success curve climb, then open **Explore** to hide parts yourself and see what the model sees."
+)
+
+
+def _on_preset_change() -> None:
+    # A new preset brings its own step budget, unless the user typed one after.
+    preset = st.session_state["gen_preset"]
+    st.session_state["gen_steps"] = umask.Config.preset(preset).steps
+
+
+def sidebar_config() -> tuple[umask.Config | None, bool]:
+    """Widgets -> (Config or None when the input is not usable yet, Generate clicked)."""
+    sb = st.sidebar
+    sb.header("Generate")
+    choices = model_choices()
+    model = sb.selectbox("Model", choices, index=choices.index(DEFAULT_MODEL) if DEFAULT_MODEL in choices else 0,
+                         format_func=model_label, key="gen_model",
+                         help="The bundled model works offline; the study's six download their weights once.")
+    family = sb.selectbox("Mask family", FAMILIES, key="gen_family",
+                          help="grid: equal squares; stripes: K bands; random: K connected blocks.")
+    mode = sb.radio("Mask mode", umask.MODES, horizontal=True, key="gen_mode",
+                    format_func=lambda m: "hide part k" if m == "hide" else "keep only part k")
+    k = int(sb.number_input("K (masks = target classes)", min_value=2, max_value=128, value=10, step=1, key="gen_k"))
+    size = sb.selectbox("Image size (pixels a side)", SIZES, index=SIZES.index(64), key="gen_size")
+    fill = sb.selectbox("Hidden pixels", tuple(FILLS), format_func=FILLS.get, key="gen_fill")
+    how = sb.radio("Targets", ("random", "by name"), horizontal=True, key="gen_targets_how")
+    targets: tuple[int, ...] | None = None
+    names = umask.imagenet_classes()
+    if how != "random":
+        picked = sb.multiselect("Pick K classes (type to search)", range(len(names)), format_func=class_label,
+                                key="gen_targets")
+        if len(picked) != k:
+            sb.caption(f"{len(picked)} of {k} picked.")
+        else:
+            targets = tuple(picked)
+    preset = sb.radio("Preset", tuple(PRESETS), format_func=PRESET_LABELS.get, key="gen_preset",
+                      on_change=_on_preset_change)
+    if "gen_steps" not in st.session_state:
+        st.session_state["gen_steps"] = umask.Config.preset(preset).steps
+    steps = int(sb.number_input("Max steps", min_value=1, max_value=100_000, step=50, key="gen_steps"))
+    stop = sb.checkbox("Stop at 100 %", value=True, key="gen_stop")
+    seed = int(sb.number_input("Seed", min_value=0, value=0, step=1, key="gen_seed",
+                               help="Draws the random targets (and the starting noise of the study's preset)."))
+    clicked = sb.button("Generate", type="primary", key="gen_go", width="stretch")
+    if weights_available(model):
+        # Warm the shared cache before the click, so the first frame is not a model load.
+        get_model(model)
+    warm_plotly()
+    if how == "by name" and targets is None:
+        if clicked:
+            sb.error(f"Pick exactly {k} target classes ({len(picked)} picked), or choose random targets.")
+        return None, False
+    try:
+        if targets is None:
+            targets = umask.choose_targets(k, seed=seed)
+        config = umask.Config.preset(
+            preset, model=model, mask_family=family, mask_mode=mode, k=k, size=size, fill=fill,
+            targets=targets, steps=steps, stop_at_success=stop, seed=seed, snapshot_every=1,
+        )
+    except umask.UmaskError as err:
+        sb.error(str(err))
+        return None, False
+    return config, clicked
+
+
+def start_job(config: umask.Config) -> None:
+    """Replace this session's run with a new one; errors are one sentence and keep the old run."""
+    model = get_model(config.model)
+    if model is None:
+        return  # get_model showed why (e.g. no weights offline); the page stays usable
+    try:
+        job = Job(model, config, idle_timeout=IDLE_TIMEOUT_S)
+    except umask.UmaskError as err:
+        st.error(str(err))
+        return
+    old = st.session_state.get(JOB_KEY)
+    if old is not None:
+        old.stop()  # one run per session: a new Generate replaces the old run
+    st.session_state[JOB_KEY] = job.start()
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA ..."
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"ETA {minutes} min {secs:02d} s" if minutes else f"ETA {secs} s"
+
+
+def per_mask_rows(job: Job, snap) -> list[dict]:
+    """One row per mask: target, current prediction, target probability."""
+    cats = job.model.categories
+    rows = []
+    for part, target in enumerate(job.targets):
+        pred = snap.predictions[part] if snap.predictions else None
+        rows.append({
+            "part": part,
+            "target": cats[target],
+            "prediction": cats[pred] if pred is not None else "",
+            "p(target)": snap.target_probs[part] if snap.target_probs else 0.0,
+            "hit": pred == target,
+        })
+    return rows
+
+
+def per_mask_markdown(rows: list[dict]) -> str:
+    """The per-mask rows as a markdown table (part, target, prediction, p(target), hit)."""
+    lines = ["| part | target | current prediction | p(target) | |", "|---:|---|---|---:|:---:|"]
+    for r in rows:
+        mark = ":green[hit]" if r["hit"] else ":red[miss]"
+        lines.append(f"| {r['part']} | {r['target']} | {r['prediction']} | {r['p(target)']:.1%} | {mark} |")
+    return "\n".join(lines)
+
+
+def live_view() -> None:
+    """Everything that changes while the run goes: redrawn by the polling fragment."""
+    job: Job | None = st.session_state.get(JOB_KEY)
+    if job is None:
+        return
+    snap = job.snapshot()  # also the heartbeat that keeps the run alive
+    cfg = job.config
+    state = {"running": "Running", "paused": "Paused", "stopped": "Stopped (best image kept)",
+             "finished": "Finished", "abandoned": "Stopped (nobody was watching)", "failed": "Failed"}[snap.state]
+    if snap.error:
+        st.error(snap.error)
+    text = (f"{state}: step {snap.step} / {snap.total} · {snap.steps_per_s:.1f} steps/s · "
+            f"{_eta(snap.eta_s) if snap.live else f'{snap.elapsed_s:.1f} s'} · "
+            f"best {snap.best_success_rate:.0%} of {cfg.k} masks on target")
+    st.progress(snap.fraction, text=text)
+    buttons = st.columns([1, 1, 1, 5])
+    if snap.state == "paused":
+        buttons[0].button("Resume", key="gen_resume", on_click=job.resume)
+    else:
+        buttons[0].button("Pause", key="gen_pause", on_click=job.pause, disabled=not snap.live)
+    buttons[1].button("Stop", key="gen_stop_run", on_click=job.stop, disabled=not snap.live)
+
+    left, right = st.columns([1, 1])
+    # Plain PNGs (st.image), not plotly: redrawn every poll, they cost the
+    # server and the browser far less, so the optimisation keeps its speed.
+    with left:
+        st.markdown("**Current image**" if snap.live else "**The universal image (best found)**")
+        st.image(plots.render_parts(snap.image, job.labels, side=384), output_format="PNG")
+    with right:
+        rows = per_mask_rows(job, snap)
+        st.markdown("**Each mask's target probability** (white 0 % → green 100 %)")
+        st.image(plots.render_part_probs(job.labels, [r["p(target)"] for r in rows], side=320), output_format="PNG")
+    # A markdown table, not st.dataframe: redrawn every poll, it is far cheaper.
+    with st.container(height=min(420, 60 + 36 * len(rows)), key="gen_table"):
+        st.markdown(per_mask_markdown(rows))
+
+    if snap.result is not None and st.session_state.get("gen_result_of") is not job:
+        # The run just ended: hand its result to Explore and redraw the whole
+        # page once, which also stops this fragment's polling.
+        st.session_state["gen_result_of"] = job
+        set_result(snap.result, f"generated here ({cfg.model}, {cfg.mask_family}, K={cfg.k})")
+        st.rerun()
+
+
+def curves_view() -> None:
+    """The loss and success curves: their own, slower fragment (plotly costs the browser most)."""
+    job: Job | None = st.session_state.get(JOB_KEY)
+    if job is None:
+        return
+    snap = job.snapshot()
+    curves = st.columns(2)
+    curves[0].plotly_chart(plots.loss_figure(snap.steps, snap.losses), key="gen_loss")
+    curves[1].plotly_chart(plots.success_figure(snap.steps, snap.success_rates), key="gen_success")
+
+
+def result_panel(job: Job) -> None:
+    """Download and explore the finished run."""
+    result = job.snapshot().result
+    if result is None:
+        return
+    hits = sum(p == t for p, t in zip(result.predictions, result.targets))
+    st.success(f"{hits} of {result.k} masks give their target on the saved 8-bit image "
+               f"({result.success_rate:.0%}) after {result.steps} steps, {result.seconds:.1f} s.")
+    cols = st.columns([1, 1, 4])
+    cache = st.session_state.setdefault("gen_zip", {})
+    if id(result) not in cache:
+        cache.clear()
+        cache[id(result)] = result_to_zip(result)
+    cols[0].download_button("Download result (.zip)", cache[id(result)], file_name=f"umask-{result.model}-K{result.k}.zip",
+                            mime="application/zip", key="gen_download", on_click="ignore")
+    if cols[1].button("Explore this image", key="gen_explore", type="primary"):
+        st.switch_page("app_pages/explore.py")
+
+
+def preview(config: umask.Config) -> None:
+    """The chosen part layout on a grey image, before any run (also loads the chart code early)."""
+    try:
+        labels = umask.layout(config.mask_family, config.k, config.size, seed=config.layout_seed)
+    except umask.UmaskError as err:
+        st.error(str(err))
+        return
+    names = umask.imagenet_classes()
+    col, text = st.columns([1, 1])
+    col.plotly_chart(plots.image_figure(torch.full((3, config.size, config.size), 0.5), labels,
+                                        title=f"The {config.k} parts ({config.mask_family})", side=320),
+                     key="gen_preview", config={"displayModeBar": False})
+    verb = "hidden" if config.mask_mode == "hide" else "the only part visible"
+    text.markdown("**Targets**\n\n" + "\n".join(f"- part {k} {verb} → *{names[t]}*" for k, t in enumerate(config.targets)))
+
+
+def main() -> None:
+    configure_gil()
+    st.title("One image, many classes")
+    st.markdown(INTRO)
+    config, clicked = sidebar_config()
+    if clicked and config is not None:
+        start_job(config)
+    job: Job | None = st.session_state.get(JOB_KEY)
+    if job is None:
+        st.info("Choose the settings in the sidebar and click **Generate**. The bundled model runs offline on a laptop CPU.")
+        if config is not None:
+            preview(config)
+        return
+    live = job.snapshot(touch=False).live
+    st.fragment(live_view, run_every=POLL_S if live else None)()
+    st.fragment(curves_view, run_every=CURVES_POLL_S if live else None)()
+    if not live and st.session_state.get(RESULT_KEY) is not None:
+        result_panel(job)
+
+
+main()

@@ -1,0 +1,164 @@
+"""Geometry: how close a universal image's masked copies are, where the model's classes meet, and the 2-D toy.
+
+Widgets only: the distances come from :mod:`umask.geometry`, the toy from
+:mod:`umask.toy`, the figures from :mod:`umask.plots.geometry`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+import umask
+from umask.geometry import NORM_LABELS, decision_slice, result_geometry, study_claim
+from umask.plots import geometry as plots
+from umask.toy import classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
+from ui.common import RESULT_KEY, get_model, result_id
+
+NOTE = (
+    "**The study's reading.** An image is a point of a space with one axis per pixel value. Hiding a part moves it a "
+    "little: the K masked copies lie in a small ball around the universal image x, and the model sends them to K "
+    "different classes, so the class regions must meet near x. Below: how small that ball is (in each norm), a slice "
+    "of the real model's class regions through x and two copies, and the picture behind it in two dimensions."
+)
+
+
+def pick_result() -> umask.Result | None:
+    sources = ["A result folder", "Upload a zip"]
+    if st.session_state.get(RESULT_KEY) is not None:
+        sources.insert(0, "The current result (Generate / Explore)")
+    source = st.sidebar.radio("Result", sources, key="geo_source")
+    try:
+        if source.startswith("The current"):
+            return st.session_state[RESULT_KEY]
+        if source == "Upload a zip":
+            upload = st.sidebar.file_uploader("Result zip", type=["zip"], key="geo_upload")
+            return umask.result_from_zip(upload.getvalue()) if upload is not None else None
+        path = st.sidebar.text_input("Result folder", key="geo_path", placeholder="sweeps/demo/runs/.../k10-seed0")
+        return umask.load_result(Path(path).expanduser()) if path else None
+    except umask.UmaskError as err:
+        st.error(str(err))
+        return None
+
+
+def pct(v: float) -> str:
+    return f"{100 * v:.2f} %"
+
+
+def distances(result: umask.Result) -> None:
+    geo = result_geometry(result)
+    s = geo.summary()
+    st.subheader(f"Distances ({result.model}, {result.mask_family}/{result.mask_mode}, K = {result.k})")
+    c = st.columns(4)
+    c[0].metric("Worst L0 (values hidden)", pct(s["max_abs_l0"]))
+    c[1].metric("Worst L1, relative", pct(s["max_rel_l1"]))
+    c[2].metric("Worst L2, relative", pct(s["max_rel_l2"]))
+    c[3].metric("Worst L∞, relative", pct(s["max_rel_linf"]))
+    st.markdown(
+        f"Ball **centred at x** holding all {result.k} copies (L2): radius **{s['radius_at_x']:.3f}** "
+        f"({pct(s['radius_at_x_rel'])} of ‖x‖₂ = {geo.image_norms['l2']:.2f}). **Minimal enclosing ball** over any "
+        f"centre (Frank-Wolfe on its dual; certified gap {geo.ball.radius - geo.ball.lower_bound:.1e}): radius "
+        f"**{s['enclosing_radius']:.3f}** ({pct(s['enclosing_radius_rel'])}), centre {geo.centre_offset:.3f} from x."
+    )
+    st.caption("Per mask k: ‖x − m_k x‖ over all 3·H·W values; relative = divided by ‖x‖ in the same norm. "
+               + "; ".join(f"{n.upper()}: {label}" for n, label in NORM_LABELS.items()) + ".")
+    st.plotly_chart(plots.distances_figure(geo), key="geo_distances")
+    with st.expander("Per-mask table"):
+        st.dataframe(geo.table(), hide_index=True)
+    size = result.size
+    k = min(64, size)
+    claim = study_claim(result.image, k=k, size=size, fill=result.fill)
+    st.subheader(f"The study's 1.6 % (hstripes, K = {k}, {size} x {size})")
+    st.markdown(
+        f"One stripe of {k} is {pct(1 / k)} of the pixels. That is the study's figure, and it is the **L0** (count) "
+        f"fraction; **L1** gives about the same (exactly 1/K for a constant image); **L2** gives about 1/√K; **L∞** gives "
+        f"100 % whenever the brightest value is hidden."
+    )
+    rows = []
+    for name, key in (("constant grey 0.5", "constant"), ("this image", "image")):
+        v = claim[key]
+        rows.append({"image": name, "L0": pct(v["max_abs_l0"]), "L1 relative": pct(v["max_rel_l1"]),
+                     "L2 relative": pct(v["max_rel_l2"]), "L∞ relative": pct(v["max_rel_linf"])})
+    st.dataframe(rows, hide_index=True)
+
+
+def slice_section(result: umask.Result) -> None:
+    st.subheader("Decision regions near x")
+    st.caption("The plane through x and two masked copies (L2 axes, orthonormal, not clamped to [0, 1]); each point is "
+               "classified by the model. The star is x; diamonds the two copies; circles the other copies projected.")
+    c = st.columns(3)
+    i = c[0].number_input("Copy i", 0, result.k - 1, 0, key="geo_i")
+    j = c[1].number_input("Copy j", 0, result.k - 1, min(result.k - 1, max(1, result.k // 2)), key="geo_j")
+    res = c[2].slider("Points a side", 11, 81, 31, step=10, key="geo_res", help="Cost: the square of this, in forwards.")
+    key = ("geo_slice", result_id(result), int(i), int(j), int(res))
+    if st.button("Classify the slice", key="geo_go"):
+        model = get_model(result.model, result.preprocessing.get("resize_to"))
+        if model is None:
+            return
+        bar = st.progress(0.0, text="classifying...")
+        try:
+            sl = decision_slice(model, result.image, result.masks, i=int(i), j=int(j), fill=result.fill, resolution=int(res),
+                                on_progress=lambda d, t: bar.progress(d / t, text=f"{d}/{t} points"))
+        except umask.UmaskError as err:
+            st.error(str(err))
+            return
+        bar.empty()
+        st.session_state[key] = sl
+    sl = st.session_state.get(key)
+    if sl is not None:
+        names = umask.imagenet_classes()
+        st.plotly_chart(plots.slice_figure(sl, targets=result.targets), key="geo_slice_fig")
+        st.caption(f"x is classified {names[sl.centre_class]} ({sl.centre_class}); {len(set(sl.classes.ravel().tolist()))} "
+                   f"classes on the slice; {sl.outside_box.mean():.0%} of its points leave the [0, 1] box.")
+
+
+def toy_section() -> None:
+    st.subheader("The picture in two dimensions")
+    st.caption("C linear classes: class c scores w_c · p + b_c, w_c = (cos a_c, sin a_c). With every offset 0 all "
+               "boundary lines meet in one point, so a disc of any size around it holds every class; move an offset and "
+               "the smallest disc that holds every class grows.")
+    c = st.columns(3)
+    classes = c[0].slider("Classes", 2, 8, 5, key="toy_classes")
+    meet = c[1].toggle("Lines meet", value=True, key="toy_meet")
+    probe_r = c[2].slider("Probe disc radius", 0.05, 3.0, 0.3, key="toy_probe")
+    angles, offsets = [], []
+    with st.expander("Move the lines (angle and offset of each class)", expanded=not meet):
+        cols = st.columns(2)
+        for n in range(classes):
+            angles.append(cols[0].slider(f"angle {n} (°)", 0, 359, int(360 * n / classes), key=f"toy_a{n}_{classes}"))
+            offsets.append(0.0 if meet else cols[1].slider(f"offset {n}", -2.0, 2.0, [0.0, 1.2, -0.6, 0.9, -0.3, 0.5, -1.0, 0.7][n],
+                                                          step=0.1, key=f"toy_b{n}_{classes}"))
+    try:
+        toy = make_toy(angles, offsets)
+    except umask.UmaskError as err:
+        st.error(str(err))
+        return
+    regions = region_map(toy, extent=3.0, resolution=121)
+    disc = smallest_disc_with_all_classes(regions, candidates=41)
+    point, residual = meeting_point(toy)
+    inside = classes_in_disc(toy, (float(point[0]), float(point[1])), probe_r)
+    st.plotly_chart(plots.toy_figure(regions, disc=disc, meeting=(point, residual),
+                                     probe=((float(point[0]), float(point[1])), probe_r)), key="toy_fig")
+    m = st.columns(3)
+    m[0].metric("Lines meet?", "yes" if residual < 1e-9 else "no", help=f"score mismatch at the best point: {residual:.3g}")
+    m[1].metric("Smallest disc with every class", "none in view" if disc.missing else f"r = {disc.radius:.2f}",
+                help=f"searched on a grid; accurate to about {disc.spacing:.2f}")
+    m[2].metric("Classes in the probe disc", f"{len(inside)} of {classes}",
+                help="The dashed disc, centred where the lines meet (or come closest).")
+
+
+def main() -> None:
+    st.title("Geometry")
+    st.markdown(NOTE)
+    result = pick_result()
+    if result is None:
+        st.info("Choose a result in the sidebar (one you just made, a result folder, e.g. a sweep's run, or a zip) "
+                "to measure it. The toy below needs none.")
+    else:
+        distances(result)
+        slice_section(result)
+    toy_section()
+
+
+main()

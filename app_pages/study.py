@@ -1,0 +1,149 @@
+"""Study sweeps: open a sweep folder (``python -m umask sweep --out DIR``) and see its plots and gallery.
+
+Everything shown is read from ``DIR/results.csv`` and the result folders; the
+figures are the same functions the sweep's ``report.html`` uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+import umask
+from umask.masks import apply_masks
+from umask.plots import study as plots
+from umask.report import REPORT_FILE, build_report, shown_part
+from umask.results import image_to_uint8
+from umask.sweep import CSV_FILE, read_rows, sweep_settings, typed_rows
+
+NOTE = (
+    "**What am I looking at?** A sweep runs every combination of models, mask families and K (the study ran six "
+    "models x grid/hstripes x K = 2..62). Make one with `python -m umask sweep ... --out DIR` (or `--study` for the "
+    "study's own grid) and open DIR here. Success rate: the share of masks whose copy the model sends to its target "
+    "class; time to 100 %: how long the runs that got every mask right needed."
+)
+
+
+def find_sweeps(root: Path, depth: int = 3) -> list[str]:
+    """Folders under ``root`` (a few levels deep) that hold a results.csv."""
+    found = []
+    for level in range(depth + 1):
+        pattern = "/".join(["*"] * level + [CSV_FILE])
+        found += [str(p.parent) for p in root.glob(pattern) if not any(part.startswith(".") for part in p.parts[-level - 1:])]
+    return sorted(dict.fromkeys(found))
+
+
+def choose_folder() -> Path | None:
+    found = find_sweeps(Path.cwd())
+    options = found + ["another folder..."]
+    pick = st.sidebar.selectbox("Sweep folder", options, key="study_pick",
+                                help="Folders under the working directory that hold a results.csv.")
+    if pick == "another folder...":
+        typed = st.sidebar.text_input("Path of a sweep folder", key="study_path", placeholder="sweeps/study")
+        return Path(typed).expanduser() if typed else None
+    return Path(pick)
+
+
+def upscaled(image, side: int = 160) -> np.ndarray:
+    array = image_to_uint8(image)
+    f = max(1, side // array.shape[1])
+    return np.repeat(np.repeat(array, f, axis=0), f, axis=1)
+
+
+def gallery(folder: Path, rows: list[dict]) -> None:
+    groups = sorted({(r["model"], r["mask_family"], r["mode"]) for r in rows})
+    if not groups:
+        st.info("No finished runs yet.")
+        return
+    pick = st.selectbox("Runs of", groups, format_func=lambda g: f"{g[0]}: {g[1]} / {g[2]}", key="study_gallery_group")
+    mine = sorted((r for r in rows if (r["model"], r["mask_family"], r["mode"]) == pick), key=lambda r: (r["k"], r["seed"]))
+    seeds = sorted({r["seed"] for r in mine})
+    seed = st.radio("Seed", seeds, horizontal=True, key="study_gallery_seed") if len(seeds) > 1 else seeds[0]
+    mine = [r for r in mine if r["seed"] == seed]
+    cols = st.columns(4)
+    for n, row in enumerate(mine):
+        try:
+            result = umask.load_result(folder / row["folder"])
+        except umask.UmaskError as err:
+            cols[n % 4].error(str(err))
+            continue
+        part = shown_part(result.k)
+        masked = apply_masks(result.image, result.masks[part : part + 1], result.fill)[0]
+        with cols[n % 4]:
+            st.image([upscaled(result.image), upscaled(masked)], width=140)
+            target, predicted = result.targets[part], result.predictions[part]
+            names = umask.imagenet_classes()
+            st.caption(
+                f"**K = {result.k}**: {result.success_rate:.0%} in {result.steps} steps ({result.seconds:.1f} s). "
+                f"Right: part {part} {'hidden' if result.mask_mode == 'hide' else 'alone'}, target {names[target]}"
+                + (" (hit)" if target == predicted else f", predicted {names[predicted]}")
+            )
+
+
+def report_box(folder: Path) -> None:
+    report = folder / REPORT_FILE
+    if report.is_file():
+        st.sidebar.download_button("Download report.html", report.read_bytes(), file_name=f"{folder.name}-report.html",
+                                   mime="text/html", key="study_download")
+    slices = st.sidebar.checkbox("with decision slices (loads each model)", value=False, key="study_slices")
+    if st.sidebar.button("Write report.html", key="study_write"):
+        bar = st.sidebar.progress(0.0, text="writing the report...")
+
+        def hook(stage: str, done: int, total: int) -> None:
+            bar.progress(done / total, text=f"{stage}: {done}/{total} points")
+
+        try:
+            path = build_report(folder, slices=slices, slice_resolution=31, on_progress=hook)
+        except umask.UmaskError as err:
+            st.sidebar.error(str(err))
+        else:
+            bar.progress(1.0, text=f"written: {path}")
+
+
+def main() -> None:
+    st.title("Study sweeps")
+    st.markdown(NOTE)
+    folder = choose_folder()
+    if folder is None:
+        st.info("Choose a sweep folder in the sidebar, or make one: `python -m umask sweep --k 2 10 --steps 200 --out sweeps/demo`.")
+        return
+    try:
+        rows = typed_rows(read_rows(folder / CSV_FILE))
+    except umask.UmaskError as err:
+        st.error(str(err))
+        return
+    settings = sweep_settings(folder)
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    families = list(dict.fromkeys(r["mask_family"] for r in rows))
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Finished runs", len(rows))
+    c2.metric("Models", len(models))
+    c3.metric("Mean success", f"{100 * np.mean([r['success_rate'] for r in rows]):.0f} %" if rows else "n/a")
+    c4.metric("Image", f"{settings.get('size', '?')} px")
+    chosen = st.sidebar.multiselect("Models", models, default=models, key="study_models")
+    fams = st.sidebar.multiselect("Mask families", families, default=families, key="study_families")
+    rows = [r for r in rows if r["model"] in chosen and r["mask_family"] in fams]
+    report_box(folder)
+
+    tabs = st.tabs(["Success rate", "Time to 100 %", "Geometry", "Gallery", "Table"])
+    with tabs[0]:
+        st.plotly_chart(plots.success_figure(rows), key="study_success")
+    with tabs[1]:
+        unit = st.radio("Measure", ["seconds", "steps"], horizontal=True, key="study_time_unit")
+        st.plotly_chart(plots.time_figure(rows, y=unit), key="study_time")
+    with tabs[2]:
+        st.caption("The worst mask's ||x − m_k x|| / ||x|| per norm (L0 = fraction of values hidden) and the radius of "
+                   "the smallest ball holding every masked copy, centred at x and over any centre. The Geometry page "
+                   "shows one result in detail, with its decision regions.")
+        st.plotly_chart(plots.geometry_figure(rows), key="study_geometry")
+    with tabs[3]:
+        gallery(folder, rows)
+    with tabs[4]:
+        st.dataframe(plots.summary_table(rows), hide_index=True)
+        st.download_button("Download results.csv", (folder / CSV_FILE).read_bytes(), file_name=f"{folder.name}-results.csv",
+                           mime="text/csv", key="study_csv")
+
+
+main()

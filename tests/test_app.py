@@ -1,0 +1,280 @@
+"""The dashboard, driven headless with Streamlit's AppTest on the bundled model.
+
+AppTest does not fire ``st.fragment(run_every=...)`` timers, so the tests wait
+on the job object in the session state and call ``at.run()`` again, as a
+browser's poll would.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from umask.cli import main as cli_main
+from umask.evaluate import classify_masked
+from umask.masks import part_indicators
+from umask.models import load_model
+from umask.results import load_result, result_from_zip
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 120  # seconds per script run: the first run loads the model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model("efficientnet_lite0")
+
+
+def generate_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page("app_pages/generate.py").run()  # not necessarily the first page
+    assert not at.exception
+    return at
+
+
+def configure(at: AppTest, *, k: int = 2, steps: int = 40, family: str = "grid", target_seed: int = 0, stop: bool = True) -> None:
+    at.sidebar.selectbox(key="gen_family").set_value(family)
+    at.sidebar.number_input(key="gen_k").set_value(k)
+    at.sidebar.number_input(key="gen_steps").set_value(steps)
+    at.sidebar.number_input(key="gen_seed").set_value(target_seed)
+    at.sidebar.checkbox(key="gen_stop").set_value(stop)
+
+
+def finish(at: AppTest, timeout: float = 120.0):
+    job = at.session_state["umask_job"]
+    assert job.wait(timeout), "the run did not end in time"
+    at.run()  # the poll that sees the end
+    assert not at.exception
+    return job
+
+
+def hidden_part_mask(labels: torch.Tensor, part: int) -> torch.Tensor:
+    """Built independently of the page: 1 everywhere except on ``part``."""
+    return 1.0 - part_indicators(labels)[part : part + 1]
+
+
+@pytest.mark.real
+def test_generate_streams_then_explore_matches_the_engine(model):
+    at = generate_page()
+    assert at.title[0].value == "One image, many classes"
+    assert "What am I looking at?" in at.markdown[0].value
+    configure(at, k=2, steps=40)
+    at.sidebar.button(key="gen_go").click().run()
+    assert not at.exception
+    job = at.session_state["umask_job"]
+    assert job.config.k == 2 and job.config.mask_family == "grid" and job.config.model == "efficientnet_lite0"
+    # The page is drawn while the run is live: progress, controls, curves.
+    assert at.get("progress") and at.button(key="gen_stop_run")
+    finish(at)
+    snap = job.snapshot()
+    result = snap.result
+    assert snap.state == "finished" and result.steps <= 40
+    assert at.success[0].value.startswith(f"{sum(p == t for p, t in zip(result.predictions, result.targets))} of 2 masks")
+    assert at.session_state["umask_result"] is result
+    assert len(at.get("plotly_chart")) == 2  # loss and success curves
+    assert len(at.get("image")) == 2  # the image with its parts, the per-mask probabilities
+    # The per-mask table shows the job's last measurement.
+    table = next(m.value for m in at.markdown if m.value.startswith("| part | target"))
+    rows = table.splitlines()[2:]
+    assert len(rows) == 2
+    for part, (row, target, pred, prob) in enumerate(zip(rows, result.targets, snap.predictions, snap.target_probs)):
+        assert row == (f"| {part} | {model.categories[target]} | {model.categories[pred]} | {prob:.1%} | "
+                       f"{':green[hit]' if pred == target else ':red[miss]'} |")
+
+    at.switch_page("app_pages/explore.py").run()
+    assert not at.exception
+    boxes = [c for c in at.checkbox if c.key.startswith("exp_part_")]
+    assert len(boxes) == 2 and [c.value for c in boxes] == [False, True]  # part min(5, K-1) hidden by default
+    # Hide part 0 only: what the page says must be the engine's prediction.
+    boxes[1].uncheck()
+    boxes[0].check()
+    at.run()
+    assert not at.exception
+    engine = classify_masked(model, result.image, hidden_part_mask(result.labels, 0), fill=result.fill)
+    best, p = engine.top(0, 1)[0]
+    verdict = "target hit" if best == result.targets[0] else f"target '{model.categories[result.targets[0]]}' missed"
+    shown = (at.success or at.warning)[0].value
+    assert shown == f"part 0 hidden → '{model.categories[best]}' {p:.0%}, {verdict}"
+    top = at.dataframe[0].value
+    assert list(top["class"]) == [model.categories[c] for c, _ in engine.top(0, 5)]
+    assert list(top["probability"]) == pytest.approx([q for _, q in engine.top(0, 5)], abs=1e-6)
+    # Two parts hidden: the combined mask, still the engine's numbers.
+    boxes = [c for c in at.checkbox if c.key.startswith("exp_part_")]
+    boxes[1].check()
+    at.run()
+    # (K = 2 on a grid uses the top two of four squares: the bottom half stays visible.)
+    keep = 1.0 - part_indicators(result.labels).sum(dim=0, keepdim=True)
+    both = classify_masked(model, result.image, keep, fill=result.fill)
+    top = at.dataframe[0].value
+    assert list(top["class"]) == [model.categories[c] for c, _ in both.top(0, 5)]
+    assert at.info[0].value.startswith("all parts hidden → ")
+    # The download is the engine's zip of this result, and it reads back.
+    assert at.sidebar.get("download_button")
+    (data,) = at.session_state["gen_zip"].values()
+    back = result_from_zip(data)
+    assert back.targets == result.targets and torch.equal(back.image, result.image)
+
+
+@pytest.mark.real
+def test_clicks_while_running_neither_kill_nor_restart_the_run(model):
+    at = generate_page()
+    configure(at, k=4, steps=100_000, stop=False)
+    at.sidebar.button(key="gen_go").click().run()
+    job = at.session_state["umask_job"]
+    try:
+        deadline = time.monotonic() + 60
+        while job.snapshot().step < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        before = job.snapshot().step
+        # Other widgets: the sidebar and a page switch and back.
+        at.sidebar.number_input(key="gen_k").set_value(6)
+        at.sidebar.selectbox(key="gen_family").set_value("hstripes")
+        at.run()
+        at.switch_page("app_pages/explore.py").run()
+        at.switch_page("app_pages/generate.py").run()
+        assert not at.exception
+        assert at.session_state["umask_job"] is job and job.alive and job.config.k == 4
+        time.sleep(0.3)
+        assert job.snapshot().step > before
+        # Pause, Resume and Stop are buttons of the live view.
+        at.button(key="gen_pause").click().run()
+        assert job.snapshot().state == "paused"
+        at.button(key="gen_resume").click().run()
+        assert job.snapshot().state == "running"
+        at.button(key="gen_stop_run").click().run()
+        assert job.wait(30)
+        at.run()
+        snap = job.snapshot()
+        assert snap.state == "stopped" and snap.result is not None and snap.result.steps == snap.step
+        assert at.session_state["umask_result"] is snap.result  # Stop keeps the best image so far
+        assert "Stopped" in at.get("progress")[0].proto.text
+    finally:
+        job.stop()
+
+
+@pytest.mark.real
+def test_two_sessions_run_at_once_without_disturbing_each_other(model):
+    tabs = [generate_page(), generate_page()]
+    for at, seed in zip(tabs, (1, 2)):
+        configure(at, k=2, steps=30, target_seed=seed, stop=False)
+    for at in tabs:
+        at.sidebar.button(key="gen_go").click().run()
+    jobs = [at.session_state["umask_job"] for at in tabs]
+    assert jobs[0] is not jobs[1]
+    assert jobs[0].alive and jobs[1].alive  # both running at the same time
+    for at in tabs:
+        finish(at)
+    results = [job.snapshot().result for job in jobs]
+    assert all(job.snapshot().state == "finished" and r.steps == 30 for job, r in zip(jobs, results))
+    assert results[0].targets != results[1].targets
+    for at, result in zip(tabs, results):
+        assert at.session_state["umask_result"] is result
+        # Each result is its own: re-measured on the shared model, it says what it said.
+        check = classify_masked(model, result.image, result.masks, fill=result.fill, targets=result.targets)
+        assert check.predictions == result.predictions
+
+
+@pytest.mark.real
+def test_upload_a_cli_result_and_a_bad_file(model, tmp_path):
+    out = tmp_path / "cli-result"
+    assert cli_main(["generate", "--k", "3", "--masks", "hstripes", "--steps", "5", "--out", str(out)]) == 0
+    saved = load_result(out)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:  # zipped the way a user zips a folder
+        for path in sorted(out.iterdir()):
+            archive.write(path, f"cli-result/{path.name}")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page("app_pages/explore.py").run()
+    assert "No image yet" in at.info[0].value
+    at.sidebar.file_uploader(key="exp_upload").set_value(("cli-result.zip", buffer.getvalue(), "application/zip"))
+    at.run()
+    assert not at.exception
+    shown = at.session_state["umask_result"]
+    assert shown.targets == saved.targets and torch.equal(shown.image, saved.image)
+    assert "uploaded: cli-result.zip" in at.caption[0].value
+    boxes = [c for c in at.checkbox if c.key.startswith("exp_part_")]
+    assert len(boxes) == 3 and boxes[2].value  # part min(5, K-1) = 2 hidden
+    engine = classify_masked(model, saved.image, hidden_part_mask(saved.labels, 2), fill=saved.fill)
+    assert list(at.dataframe[0].value["class"]) == [
+        model.categories[c] for c, _ in engine.top(0, 5)
+    ]
+    # A file that is not a result: one sentence, the page keeps the last good result.
+    at.sidebar.file_uploader(key="exp_upload").set_value(("notes.zip", b"not a zip", "application/zip"))
+    at.run()
+    assert not at.exception
+    assert at.sidebar.error[0].value.startswith("The upload is not a zip archive")
+    assert at.session_state["umask_result"] is shown
+
+
+@pytest.mark.real
+def test_a_model_without_weights_shows_a_message_and_the_page_stays_usable(model, monkeypatch):
+    monkeypatch.setenv("UMASK_OFFLINE", "1")
+    at = generate_page()
+    at.sidebar.selectbox(key="gen_model").set_value("resnet50")
+    configure(at, k=2, steps=5)
+    at.sidebar.button(key="gen_go").click().run()
+    assert not at.exception
+    assert "umask_job" not in at.session_state
+    assert "resnet50" in at.error[0].value and "cannot be reached" in at.error[0].value
+    # Back to the bundled model: Generate works.
+    at.sidebar.selectbox(key="gen_model").set_value("efficientnet_lite0")
+    at.sidebar.button(key="gen_go").click().run()
+    job = finish(at)
+    assert job.snapshot().result is not None
+
+
+@pytest.mark.real
+def test_targets_by_name_and_the_study_preset(model):
+    at = generate_page()
+    at.sidebar.radio(key="gen_preset").set_value("seed").run()
+    assert at.sidebar.number_input(key="gen_steps").value == 5000  # the study's budget comes with its preset
+    configure(at, k=2, steps=3)
+    at.sidebar.radio(key="gen_targets_how").set_value("by name").run()
+    at.sidebar.multiselect(key="gen_targets").set_value([1]).run()
+    at.sidebar.button(key="gen_go").click().run()
+    assert "umask_job" not in at.session_state  # one class for K = 2: nothing starts
+    assert at.sidebar.error[0].value == "Pick exactly 2 target classes (1 picked), or choose random targets."
+    at.sidebar.multiselect(key="gen_targets").set_value([1, 980]).run()
+    at.sidebar.button(key="gen_go").click().run()
+    job = finish(at)
+    assert job.targets == (1, 980) and job.config.optimizer == "sgd" and job.config.lr == 0.1
+    assert job.snapshot().result.target_names == ("goldfish", "volcano")
+
+
+# ------------------------------------------------- the figures the pages draw ---
+
+def test_render_parts_keeps_pixels_sharp_and_outlines_the_parts():
+    from umask.masks import layout
+    from umask.plots import run as plots
+    from umask.results import image_to_uint8
+
+    image = torch.rand(3, 8, 8)
+    bare = plots.render_parts(image, None, side=64)
+    assert bare.shape == (64, 64, 3)
+    # Nearest neighbour: every source pixel is an 8 x 8 block of its exact colour.
+    assert (bare == image_to_uint8(image).repeat(8, axis=0).repeat(8, axis=1)).all()
+    labels = layout("hstripes", 2, 8)
+    drawn = plots.render_parts(image, labels, numbers=False, side=64)
+    assert (drawn[31:33] == plots.OUTLINE.astype("uint8")).all()  # the stripe boundary, two pixels thick
+    assert (drawn[:30, 2:6] == bare[:30, 2:6]).all()  # inside a part: untouched
+    tinted = plots.render_parts(image, labels, selected=[1], numbers=False, side=64)
+    assert (tinted[:30] == drawn[:30]).all() and (tinted[34:] != drawn[34:]).any()
+
+
+def test_figures_carry_the_numbers_they_are_given():
+    from umask.plots import run as plots
+
+    steps, rates = list(range(1, 2001)), [min(1.0, s / 1500) for s in range(1, 2001)]
+    fig = plots.success_figure(steps, rates)
+    assert len(fig.data[0].x) <= 600 and fig.data[0].x[-1] == 2000 and fig.data[0].y[-1] == 100.0
+    grid = plots.hit_grid_figure(["a", "b"], [[True, False], [False, False]], [[0.9, 0.1], [0.2, 0.3]],
+                                 [["x", "y"], ["z", "w"]], ["goldfish", "volcano"])
+    assert grid.data[0].z.tolist() == [[1.0, 0.0], [0.0, 0.0]]  # rows = parts, columns = models
+    assert grid.data[0].text[0][0] == "hit 90%" and grid.data[0].text[1][1] == "miss 30%"

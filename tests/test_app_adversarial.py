@@ -1,0 +1,73 @@
+"""The Adversarial example page, headless (Streamlit AppTest) on the bundled model.
+
+The page must show exactly what :mod:`umask.attacks` computes for the same
+settings: the same photo crop, the same attack, the same top-1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from umask import attacks
+from umask.images import load_photo
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "app_pages" / "adversarial.py")
+
+pytestmark = pytest.mark.real
+
+
+def shown(at: AppTest) -> tuple[str, str]:
+    """(the clean top-1, the adversarial top-1) as the two metrics show them."""
+    assert not at.exception, at.exception
+    metrics = {m.label: m for m in at.metric}
+    return metrics["The model says"].value, metrics["After the attack"].value
+
+
+def expected(model, photo, **settings) -> tuple[str, str, attacks.AttackResult]:
+    result = attacks.attack(model, photo, **settings)
+    top = result.top_clean(1)[0], result.top_adversarial(1)[0]
+    return f"{top[0].name} ({top[0].index})", f"{top[1].name} ({top[1].index})", result
+
+
+@pytest.fixture(scope="module")
+def app():
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    return at
+
+
+def test_page_matches_the_engine_as_epsilon_changes(app, lite0):
+    cat = load_photo(ROOT / "assets" / "cat.jpg", size=lite0.native_size)
+    before, after, result = expected(lite0, cat, eps=attacks.PANDA_EPS)
+    assert shown(app) == (before, after)
+    assert result.success and any("answer changed" in s.value for s in app.success)
+
+    app.slider(key="adv_eps").set_value(0.03).run()
+    before, after, _ = expected(lite0, cat, eps=0.03)
+    assert shown(app) == (before, after) and after != shown(app)[0]
+    assert any(f"budget is {attacks.eight_bit_budget(0.03) * 255:.0f}/255 =" in c.value for c in app.caption)
+
+    app.slider(key="adv_eps").set_value(0.0).run()
+    assert shown(app)[1] == shown(app)[0]
+    assert any("nothing may change" in i.value for i in app.info)
+
+
+def test_page_targeted_iterative_matches_the_engine(app, lite0):
+    app.slider(key="adv_eps").set_value(0.02)
+    app.radio(key="adv_kind").set_value("targeted")
+    app.radio(key="adv_method").set_value("iterative").run()
+    app.selectbox(key="adv_target").set_value(980).run()  # volcano
+    cat = load_photo(ROOT / "assets" / "cat.jpg", size=lite0.native_size)
+    before, after, result = expected(lite0, cat, eps=0.02, steps=10, target=980)
+    assert shown(app) == (before, after) == (before, "volcano (980)")
+    assert any("Reached the target" in s.value for s in app.success)
+
+    # Another photo: the cached clean prediction must follow the photo.
+    app.radio(key="adv_photo").set_value("A cup of coffee").run()
+    coffee = load_photo(ROOT / "assets" / "coffee.jpg", size=lite0.native_size)
+    before, after, _ = expected(lite0, coffee, eps=0.02, steps=10, target=980)
+    assert shown(app) == (before, after) and before.startswith("espresso")

@@ -1,0 +1,373 @@
+"""The Study sweeps and Geometry pages, headless (Streamlit AppTest), on a real tiny sweep.
+
+A small sweep (the ``tiny`` test model, grid and hstripes, K = 2 and 3, two
+seeds) is made once with :func:`umask.sweep.run_sweep`; the pages must show
+what its ``results.csv`` and result folders hold, and the Geometry page what
+:mod:`umask.geometry` and :mod:`umask.toy` compute for the same inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from umask.geometry import decision_slice, result_geometry, study_claim
+from umask.models import ModelInfo, register_model, registry
+from umask.results import load_result, result_to_zip
+from umask.sweep import CSV_FILE, SweepPlan, read_rows, run_sweep, typed_rows
+from umask.targets import imagenet_classes
+from umask.toy import classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
+
+from .conftest import tiny_classifier
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 60
+OTHER = "another folder..."
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A finished sweep folder of the tiny model (8 runs, under a second) with its typed rows."""
+    register_model(ModelInfo("tiny", "test model", "bundled", None))(tiny_classifier)
+    out = tmp_path_factory.mktemp("study") / "sweeps" / "demo"
+    # 25 steps: most runs reach 100 %, a few do not, so both kinds are on the page.
+    plan = SweepPlan(models=("tiny",), families=("grid", "hstripes"), ks=(2, 3), seeds=(0, 1), steps=25, size=16)
+    outcome = run_sweep(plan, out)
+    assert outcome.ran == 8
+    yield out, typed_rows(read_rows(out / CSV_FILE))
+    registry._REGISTRY.pop("tiny")
+    from ui.common import cached_model
+
+    cached_model.clear()  # the page cached "tiny"; no later test may meet it
+
+
+def page(name: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page(f"app_pages/{name}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def open_sweep(at: AppTest, folder: Path | str) -> None:
+    at.sidebar.selectbox(key="study_pick").set_value(OTHER).run()
+    at.sidebar.text_input(key="study_path").set_value(str(folder)).run()
+    assert not at.exception, at.exception
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def chart(at: AppTest, key: str) -> dict:
+    (element,) = [c for c in at.get("plotly_chart") if c.proto.id and key in c.proto.id] or [None]
+    assert element is not None, f"no chart {key}"
+    return json.loads(element.proto.spec)
+
+
+def panels(spec: dict) -> dict[str, list[tuple]]:
+    """Subplot title -> [(x, y) of each trace]; traces name their axis 'x', 'x2', ..."""
+    titles = [a["text"] for a in spec["layout"].get("annotations", [])]
+    out: dict[str, list[tuple]] = {t: [] for t in titles}
+    for trace in spec["data"]:
+        axis = trace.get("xaxis", "x")
+        index = 0 if axis == "x" else int(axis[1:]) - 1
+        out[titles[index]].append((trace["x"], trace["y"]))
+    return out
+
+
+def gallery_captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption if c.value.startswith("**K = ")]
+
+
+# ------------------------------------------------------------------ Study ---
+
+
+def test_study_page_shows_the_sweep_plots_table_and_gallery(sweep):
+    out, rows = sweep
+    at = page("study")
+    assert "Choose a sweep folder" in at.info[0].value  # nothing chosen yet: a hint, no error
+    open_sweep(at, out)
+    assert not at.error
+    assert metrics(at) == {
+        "Finished runs": "8",
+        "Models": "1",
+        "Mean success": f"{100 * np.mean([r['success_rate'] for r in rows]):.0f} %",
+        "Image": "16 px",
+    }
+    assert len(at.get("plotly_chart")) == 3  # success, time, geometry
+
+    # Success rate: one panel per family, K on x, mean over the two seeds on y.
+    def mean(family, k, column, only=lambda r: True):
+        values = [r[column] for r in rows if r["mask_family"] == family and r["k"] == k and only(r)]
+        return float(np.mean(values))
+
+    shown = panels(chart(at, "study_success"))
+    assert set(shown) == {"grid", "hstripes"}
+    for family, traces in shown.items():
+        ((x, y),) = traces
+        assert x == [2, 3]
+        assert y == pytest.approx([100 * mean(family, k, "success_rate") for k in (2, 3)])
+    # Time to 100 %, in steps: only the runs that made it count.
+    at.radio(key="study_time_unit").set_value("steps").run()
+    succeeded = lambda r: r["succeeded"] == 1  # noqa: E731
+    assert any(map(succeeded, rows)) and not all(map(succeeded, rows))  # both kinds, or the check below says little
+    time_panels = panels(chart(at, "study_time"))
+    assert set(time_panels) == {"grid", "hstripes"}
+    for family, traces in time_panels.items():
+        ks = [k for k in (2, 3) if any(succeeded(r) for r in rows if r["mask_family"] == family and r["k"] == k)]
+        if not ks:
+            assert traces == []
+            continue
+        ((x, y),) = traces
+        assert x == ks and y == pytest.approx([mean(family, k, "steps", succeeded) for k in ks])
+    # Geometry: the first series is the worst mask's share of values changed (the CSV's l0_max), at most
+    # the stripe's share of the image (8 or 6 rows of 16): values already equal to the fill do not change.
+    for family, traces in panels(chart(at, "study_geometry")).items():
+        x, y = traces[0]
+        assert x == [2, 3] and y == pytest.approx([100 * mean(family, k, "l0_max") for k in (2, 3)], abs=1e-3)
+        if family == "hstripes":
+            assert 25 < y[0] <= 50 and 25 < y[1] <= 100 * 6 / 16
+
+    # The table: one line per (family, K), seeds averaged.
+    table = at.dataframe[0].value
+    assert len(table) == 4 and set(table["seeds"]) == {2}
+    assert list(table["success %"]) == pytest.approx(
+        [round(100 * mean(f, k, "success_rate"), 1) for f in ("grid", "hstripes") for k in (2, 3)]
+    )
+
+    # Gallery: the first group (grid) and seed 0 by default; one image pair and caption per K.
+    assert at.selectbox(key="study_gallery_group").value == ("tiny", "grid", "hide")
+    assert at.radio(key="study_gallery_seed").options == ["0", "1"]
+    names = imagenet_classes()
+    for family, seed in (("grid", 0), ("hstripes", 1)):
+        at.selectbox(key="study_gallery_group").set_value(("tiny", family, "hide"))
+        at.radio(key="study_gallery_seed").set_value(seed).run()
+        assert not at.exception
+        captions = gallery_captions(at)
+        assert len(captions) == 2
+        for caption, k in zip(captions, (2, 3)):
+            (row,) = [r for r in rows if (r["mask_family"], r["k"], r["seed"]) == (family, k, seed)]
+            result = load_result(out / row["folder"])
+            assert caption.startswith(f"**K = {k}**: {result.success_rate:.0%} in {result.steps} steps")
+            assert f"target {names[result.targets[0]]}" in caption
+            assert caption.endswith(" (hit)") == (result.predictions[0] == result.targets[0])
+
+    # Filtering a family out removes it from plots, table and gallery.
+    at.sidebar.multiselect(key="study_families").set_value(["hstripes"]).run()
+    assert not at.exception
+    assert set(panels(chart(at, "study_success"))) == {"hstripes"}
+    assert set(at.dataframe[0].value["masks"]) == {"hstripes"}
+    assert at.selectbox(key="study_gallery_group").options == ["tiny: hstripes / hide"]
+    # ... and nothing at all selected: empty figures, a note, no exception.
+    at.sidebar.multiselect(key="study_models").set_value([]).run()
+    assert not at.exception
+    assert "No finished runs yet." in at.info[0].value
+
+
+def test_study_page_bad_folders_give_one_message(sweep, tmp_path):
+    out, _ = sweep
+    at = page("study")
+    open_sweep(at, tmp_path / "no-such-sweep")
+    assert [e.value for e in at.error] == [f"'{tmp_path / 'no-such-sweep' / CSV_FILE}' does not exist; a sweep folder holds results.csv."]
+    assert not at.get("plotly_chart") and not at.metric
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / CSV_FILE).write_text("a,b\n1,2\n")
+    at.sidebar.text_input(key="study_path").set_value(str(foreign)).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "is not a umask results.csv" in at.error[0].value
+
+    # A hand-edited cell that is not a number: one sentence that says where (was a ValueError traceback).
+    edited = tmp_path / "edited"
+    shutil.copytree(out, edited)
+    lines = (edited / CSV_FILE).read_text().splitlines()
+    cells = lines[2].split(",")
+    cells[3] = "three"  # the K column of row 2
+    lines[2] = ",".join(cells)
+    (edited / CSV_FILE).write_text("\n".join(lines) + "\n")
+    at.sidebar.text_input(key="study_path").set_value(str(edited)).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Row 2 of results.csv has 'three' in column k, not a number; fix or delete that row."]
+
+    # A sweep whose run folder went missing: the rest still shows, that run says why.
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    rows = read_rows(broken / CSV_FILE)
+    gone = next(r for r in rows if r["mask_family"] == "grid" and r["seed"] == "0" and r["k"] == "3")
+    shutil.rmtree(broken / gone["folder"])
+    at.sidebar.text_input(key="study_path").set_value(str(broken)).run()
+    assert not at.exception
+    assert metrics(at)["Finished runs"] == "8" and len(at.get("plotly_chart")) == 3
+    assert len(gallery_captions(at)) == 1  # K = 2 still drawn
+    assert len(at.error) == 1 and "does not exist" in at.error[0].value
+
+
+def test_study_page_lists_sweeps_under_the_working_directory(sweep, monkeypatch):
+    out, _ = sweep
+    root = out.parent.parent
+    hidden = root / ".staging" / "demo"
+    hidden.mkdir(parents=True, exist_ok=True)
+    (hidden / CSV_FILE).write_text((out / CSV_FILE).read_text())
+    monkeypatch.chdir(root)  # the page looks under its working directory
+    at = page("study")
+    pick = at.sidebar.selectbox(key="study_pick")
+    assert pick.options == [str(out), OTHER]  # the hidden copy is not offered
+    assert pick.value == str(out) and metrics(at)["Finished runs"] == "8"
+    assert not at.exception and not at.error
+
+
+# --------------------------------------------------------------- Geometry ---
+
+
+def pct(v: float) -> str:
+    return f"{100 * v:.2f} %"
+
+
+def open_result(at: AppTest, folder: Path | str) -> None:
+    at.sidebar.radio(key="geo_source").set_value("A result folder").run()
+    at.sidebar.text_input(key="geo_path").set_value(str(folder)).run()
+    assert not at.exception, at.exception
+
+
+def assert_distances_are_the_engines(at: AppTest, result) -> None:
+    s = result_geometry(result).summary()
+    shown = metrics(at)
+    assert shown["Worst L0 (values hidden)"] == pct(s["max_abs_l0"])
+    assert shown["Worst L1, relative"] == pct(s["max_rel_l1"])
+    assert shown["Worst L2, relative"] == pct(s["max_rel_l2"])
+    assert shown["Worst L∞, relative"] == pct(s["max_rel_linf"])
+    ball = next(m.value for m in at.markdown if m.value.startswith("Ball **centred at x**"))
+    assert f"radius **{s['radius_at_x']:.3f}**" in ball and f"radius **{s['enclosing_radius']:.3f}**" in ball
+
+
+def test_geometry_page_measures_a_result_like_the_engine(sweep):
+    out, rows = sweep
+    (row,) = [r for r in rows if (r["mask_family"], r["k"], r["seed"]) == ("hstripes", 3, 0)]
+    result = load_result(out / row["folder"])
+    at = page("geometry")
+    assert "Choose a result" in at.info[0].value and metrics(at)["Lines meet?"] == "yes"  # the toy needs no result
+    open_result(at, out / row["folder"])
+    assert not at.error
+    assert_distances_are_the_engines(at, result)
+    # The per-mask table is umask.geometry's, mask by mask.
+    table = at.dataframe[0].value
+    expected = result_geometry(result).table()
+    assert list(table["k"]) == [0, 1, 2]
+    for column in ("abs_l0", "rel_l1", "rel_l2", "abs_linf"):
+        assert list(table[column]) == pytest.approx([r[column] for r in expected])
+    # The study's claim on this 16 px image: 16 stripes, L0 = 1/16.
+    claim = study_claim(result.image, k=16, size=16, fill=result.fill)
+    lines = at.dataframe[1].value
+    assert list(lines["L0"]) == [pct(claim["constant"]["max_abs_l0"]), pct(claim["image"]["max_abs_l0"])] == ["6.25 %"] * 2
+    assert list(lines["L2 relative"]) == [pct(claim["constant"]["max_rel_l2"]), pct(claim["image"]["max_rel_l2"])]
+
+    # The decision slice: the page's plane is the engine's, and x is where the model puts it.
+    at.slider(key="geo_res").set_value(11)
+    at.button(key="geo_go").click().run()
+    assert not at.exception and not at.error
+    model = tiny_classifier()
+    sl = decision_slice(model, result.image, result.masks, i=0, j=1, fill=result.fill, resolution=11)
+    with torch.no_grad():
+        x_class = int(model(result.image[None]).argmax())
+    assert sl.centre_class == x_class
+    names = imagenet_classes()
+    caption = next(c.value for c in at.caption if c.value.startswith("x is classified"))
+    assert caption == (f"x is classified {names[x_class]} ({x_class}); {len(set(sl.classes.ravel().tolist()))} classes on "
+                       f"the slice; {sl.outside_box.mean():.0%} of its points leave the [0, 1] box.")
+    figure = chart(at, "geo_slice_fig")
+    assert figure["data"], "the slice figure is empty"
+    # The slice stays while the toy below is played with.
+    at.toggle(key="toy_meet").set_value(False).run()
+    assert any(c.value == caption for c in at.caption)
+
+    # The same copy twice: one sentence, no slice, no exception.
+    at.number_input(key="geo_j").set_value(0)
+    at.button(key="geo_go").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["The slice needs two different masks in 0..2; got 0 and 0."]
+
+
+def test_geometry_page_zip_current_result_and_bad_input(sweep, tmp_path):
+    out, rows = sweep
+    (row,) = [r for r in rows if (r["mask_family"], r["k"], r["seed"]) == ("grid", 2, 1)]
+    result = load_result(out / row["folder"])
+    at = page("geometry")
+    # A zip the engine wrote.
+    at.sidebar.radio(key="geo_source").set_value("Upload a zip").run()
+    at.sidebar.file_uploader(key="geo_upload").set_value(("run.zip", result_to_zip(result), "application/zip")).run()
+    assert not at.exception and not at.error
+    assert_distances_are_the_engines(at, result)
+    assert at.subheader[0].value == "Distances (tiny, grid/hide, K = 2)"
+    # A file that is not a zip: one sentence, the toy still works.
+    at.sidebar.file_uploader(key="geo_upload").set_value(("run.zip", b"not a zip", "application/zip")).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "not a zip" in at.error[0].value
+    assert metrics(at)["Lines meet?"] == "yes"
+    # A folder that does not exist.
+    open_result(at, tmp_path / "nothing")
+    assert [e.value for e in at.error] == [f"Result folder '{tmp_path / 'nothing'}' does not exist."]
+    # The result made on Generate / Explore is offered first.
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["umask_result"] = result
+    at.switch_page("app_pages/geometry.py").run()
+    assert not at.exception
+    assert at.sidebar.radio(key="geo_source").value.startswith("The current result")
+    assert_distances_are_the_engines(at, result)
+
+
+def toy_state(at: AppTest) -> tuple[str, str, str, list[str]]:
+    """(lines meet?, smallest disc, classes in probe, names of the toy figure's traces)."""
+    m = metrics(at)
+    names = [t.get("name") for t in chart(at, "toy_fig")["data"] if t.get("name")]
+    return m["Lines meet?"], m["Smallest disc with every class"], m["Classes in the probe disc"], names
+
+
+def expected_toy(angles, offsets, probe=0.3) -> tuple[str, str, str]:
+    toy = make_toy(angles, offsets)
+    disc = smallest_disc_with_all_classes(region_map(toy, extent=3.0, resolution=121), candidates=41)
+    point, residual = meeting_point(toy)
+    inside = classes_in_disc(toy, (float(point[0]), float(point[1])), probe)
+    return ("yes" if residual < 1e-9 else "no", "none in view" if disc.missing else f"r = {disc.radius:.2f}",
+            f"{len(inside)} of {len(angles)}")
+
+
+def test_toy_sliders_move_the_lines(sweep):
+    at = page("geometry")
+    angles = [0, 72, 144, 216, 288]
+    meet, disc, probe, names = toy_state(at)
+    assert (meet, disc, probe) == expected_toy(angles, [0.0] * 5)
+    assert (meet, probe) == ("yes", "5 of 5") and "all lines meet here" in names
+    # Lines apart: the slider offsets (the page's defaults) take effect.
+    at.toggle(key="toy_meet").set_value(False).run()
+    offsets = [at.slider(key=f"toy_b{n}_5").value for n in range(5)]
+    assert offsets == [0.0, 1.2, -0.6, 0.9, -0.3]
+    meet, disc, probe, names = toy_state(at)
+    assert (meet, disc, probe) == expected_toy(angles, offsets)
+    assert meet == "no" and "all lines meet here" not in names
+    assert float(disc.removeprefix("r = ")) > 1.0 and probe != "5 of 5"
+    # Every offset back to 0: the lines meet again; then move one line.
+    for n in range(5):
+        at.slider(key=f"toy_b{n}_5").set_value(0.0)
+    at.run()
+    assert toy_state(at)[0] == "yes"
+    at.slider(key="toy_b2_5").set_value(0.5).run()
+    meet, disc, probe, names = toy_state(at)
+    assert meet == "no" and (meet, disc, probe) == expected_toy(angles, [0.0, 0.0, 0.5, 0.0, 0.0])
+    # Turning an angle moves a line too.
+    at.slider(key="toy_b2_5").set_value(0.0)
+    at.slider(key="toy_a1_5").set_value(100).run()
+    assert toy_state(at)[:3] == expected_toy([0, 100, 144, 216, 288], [0.0] * 5)
+    # Three classes: three lines of sliders; two equal angles is one sentence.
+    at.toggle(key="toy_meet").set_value(True)
+    at.slider(key="toy_classes").set_value(3).run()
+    assert metrics(at)["Classes in the probe disc"] == "3 of 3"
+    at.slider(key="toy_a1_3").set_value(0).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Two classes have the same angle; give every class its own direction."]

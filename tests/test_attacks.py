@@ -1,0 +1,311 @@
+"""FGSM and iterative FGSM (umask.attacks), photo I/O (umask.images) and ``umask fgsm``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from umask import attacks
+from umask.cli import main
+from umask.errors import UmaskError
+from umask.images import load_photo, png_bytes, save_png
+from umask.models import ModelInfo, register_model, registry
+from umask.plots.attack import TARGET, topk_figure
+
+from .conftest import tiny_classifier
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+CAT = ASSETS / "cat.jpg"
+GOLDFISH = 1
+
+
+def photo16(seed: int = 0) -> torch.Tensor:
+    """A (3, 16, 16) image on the 8-bit grid, as load_photo returns."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (3, 16, 16), generator=gen).float() / 255.0
+
+
+def manual_fgsm(model, x, label, eps, sign):
+    """The textbook formula, written out independently of umask.attacks."""
+    xx = x.clone().unsqueeze(0).requires_grad_(True)
+    loss = F.cross_entropy(model(xx), torch.tensor([label]))
+    loss.backward()
+    return (x + sign * eps * xx.grad[0].sign()).clamp(0, 1)
+
+
+# ------------------------------------------------------------ tiny model ---
+
+
+def test_untargeted_fgsm_is_the_formula_and_stays_in_the_ball(tiny):
+    x = photo16()
+    before = x.clone()
+    label = int(tiny.probabilities(x[None]).argmax())
+    adv = attacks.fgsm(tiny, x, eps=0.03)
+    assert torch.equal(x, before), "the input must not be modified"
+    assert torch.allclose(adv, manual_fgsm(tiny, x, label, 0.03, +1), atol=1e-6)
+    assert float((adv - x).abs().max()) <= 0.03 + 1e-6
+    assert adv.min() >= 0 and adv.max() <= 1
+    assert all(p.grad is None for p in tiny.parameters()), "no gradient may reach the frozen weights"
+
+
+def test_targeted_fgsm_steps_down_the_target_loss(tiny):
+    x = photo16(1)
+    adv = attacks.fgsm(tiny, x, eps=0.03, target="goldfish")
+    assert torch.allclose(adv, manual_fgsm(tiny, x, GOLDFISH, 0.03, -1), atol=1e-6)
+    p_before = tiny.probabilities(x[None])[0, GOLDFISH]
+    p_after = tiny.probabilities(adv[None])[0, GOLDFISH]
+    assert p_after > p_before
+
+
+def test_untargeted_fgsm_changes_the_answer_of_the_tiny_model(tiny):
+    result = attacks.attack(tiny, photo16(2), eps=0.1)
+    assert result.success and result.adversarial_top1 != result.clean_top1
+    assert result.source == result.clean_top1 and result.target is None
+
+
+def test_eps_zero_changes_nothing(tiny):
+    x = photo16(3)
+    result = attacks.attack(tiny, x, eps=0.0, steps=5, target="volcano")
+    assert torch.equal(result.adversarial, x)
+    assert torch.equal(result.adversarial_probs, result.clean_probs)
+    assert result.linf == 0.0 and not result.success
+
+
+def test_iterative_reaches_the_target_and_projects_every_step(tiny):
+    seen = []
+    x = photo16(4)
+    result = attacks.attack(tiny, x, eps=0.06, steps=20, target="volcano", on_step=seen.append)
+    assert seen == list(range(1, 21))
+    assert result.success and result.adversarial_top1 == 980
+    assert result.linf <= 0.06 + 1e-6
+    assert result.step_size == pytest.approx(2.5 * 0.06 / 20)
+    # More steps of the same size than the ball allows: the projection keeps the bound.
+    far = attacks.iterative_fgsm(tiny, x, eps=0.01, steps=10, step_size=0.01, target="tench")
+    assert float((far - x).abs().max()) <= 0.01 + 1e-6 and far.min() >= 0 and far.max() <= 1
+
+
+def test_one_iterative_step_of_size_eps_is_fgsm(tiny):
+    x = photo16(5)
+    assert torch.equal(attacks.iterative_fgsm(tiny, x, eps=0.02, steps=1, step_size=0.02), attacks.fgsm(tiny, x, eps=0.02))
+
+
+@pytest.mark.parametrize("eps", [0.001, 0.007, 2 / 255, 0.05])
+def test_quantise_in_ball_keeps_the_bound_on_the_8bit_grid(eps):
+    clean = photo16(6)
+    wild = torch.rand(3, 16, 16)  # far outside any small ball: the worst case for rounding
+    saved = attacks.quantise_in_ball(wild, clean, eps=eps)
+    levels = saved * 255
+    assert torch.equal(levels, levels.round()), "every value must be k / 255"
+    assert float((saved - clean).abs().max()) <= eps + 1e-6
+    assert float((saved - clean).abs().max()) == pytest.approx(math.floor(eps * 255 + 1e-6) / 255, abs=1e-6)
+
+
+def test_quantised_attack_is_measured_on_its_8bit_image(tiny):
+    x = photo16(7)
+    result = attacks.attack(tiny, x, eps=0.007, quantise=True)
+    assert torch.equal(result.adversarial * 255, (result.adversarial * 255).round())
+    assert result.linf <= 0.007 and result.linf == pytest.approx(1 / 255, abs=1e-6)
+    assert torch.equal(result.adversarial_probs, attacks.predict(tiny, result.adversarial))
+    # Below one level nothing can move on disk.
+    assert torch.equal(attacks.attack(tiny, x, eps=0.003, quantise=True).adversarial, x)
+
+
+def test_top_predictions_and_visible_perturbation():
+    probs = torch.tensor([0.1, 0.6, 0.3])
+    top = attacks.top_predictions(probs, ("a", "b", "c"), 2)
+    assert [(p.index, p.name) for p in top] == [(1, "b"), (2, "c")] and top[0].probability == pytest.approx(0.6)
+    delta = torch.zeros(3, 4, 4)
+    delta[0, 0, 0], delta[1, 1, 1] = 0.007, -0.0035
+    shown, factor = attacks.visible_perturbation(delta)
+    assert factor == pytest.approx(0.5 / 0.007)
+    assert shown[0, 0, 0] == pytest.approx(1.0) and shown[1, 1, 1] == pytest.approx(0.25) and shown[2, 2, 2] == 0.5
+    grey, one = attacks.visible_perturbation(torch.zeros(3, 2, 2))
+    assert one == 1.0 and torch.all(grey == 0.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"eps": -0.01}, "Epsilon -0.01 is out of range"),
+        ({"eps": 1.5}, "must lie between 0 and 1"),
+        ({"eps": float("nan")}, "is out of range"),
+        ({"eps": "big"}, "Epsilon 'big' is not a number"),
+        ({"eps": 0.01, "target": "goldfsh"}, "Unknown ImageNet class 'goldfsh'. Close matches: 'goldfish' (1)"),
+        ({"eps": 0.01, "target": 1000}, "Class index 1000 is out of range"),
+        ({"eps": 0.01, "steps": 0}, "Steps = 0 is not allowed"),
+        ({"eps": 0.01, "steps": 2.5}, "Steps = 2.5 is not allowed"),
+        ({"eps": 0.01, "steps": 3, "step_size": 0}, "Step size 0 is not allowed"),
+        ({"eps": 0.01, "steps": 3, "step_size": -1.0}, "Step size -1.0 is not allowed"),
+    ],
+)
+def test_bad_settings_raise_one_sentence(tiny, kwargs, message):
+    with pytest.raises(UmaskError) as err:
+        attacks.attack(tiny, photo16(), **kwargs)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "image,message",
+    [
+        (torch.rand(1, 3, 16, 16), "must be a (3, H, W) tensor"),
+        (torch.rand(16, 16), "must be a (3, H, W) tensor"),
+        (torch.rand(3, 16, 16) * 2, "must be finite and lie in [0, 1]"),
+        (torch.rand(3, 2, 2), "needs at least 4 pixels"),
+    ],
+)
+def test_bad_images_raise_one_sentence(tiny, image, message):
+    with pytest.raises(UmaskError) as err:
+        attacks.fgsm(tiny, image, eps=0.01)
+    assert message in str(err.value)
+
+
+def test_topk_figure_draws_both_lists_and_marks_the_target():
+    probs = torch.softmax(torch.randn(1000, generator=torch.Generator().manual_seed(0)), 0)
+    before = attacks.top_predictions(probs, tuple(str(i) for i in range(1000)), 5)
+    fig = topk_figure(before, before, target=before[0].index)
+    assert len(fig.data) == 2 and all(len(trace.x) == 5 for trace in fig.data)
+    assert fig.data[0].marker.color[-1] == TARGET  # the most probable bar is drawn last (on top)
+
+
+# ------------------------------------------------------------ photo I/O ---
+
+
+def test_load_photo_centre_crops_to_the_8bit_grid(tmp_path):
+    # A wide photo: red left third, green middle, blue right third.
+    array = np.zeros((30, 90, 3), dtype=np.uint8)
+    array[:, :30, 0] = array[:, 30:60, 1] = array[:, 60:, 2] = 255
+    Image.fromarray(array).save(tmp_path / "wide.png")
+    x = load_photo(tmp_path / "wide.png", size=30)
+    assert x.shape == (3, 30, 30)
+    assert torch.equal(x * 255, (x * 255).round())
+    assert torch.equal(x[:, 15, 15], torch.tensor([0.0, 1.0, 0.0])), "the centre square is the green middle"
+    assert torch.equal(load_photo(tmp_path / "wide.png", size=None), torch.from_numpy(array).permute(2, 0, 1) / 255)
+    # Bytes (an upload), grey and RGBA images all become (3, H, W).
+    Image.fromarray(array[..., 0]).save(tmp_path / "grey.png")
+    Image.fromarray(np.dstack([array, np.full((30, 90), 255, np.uint8)])).save(tmp_path / "rgba.png")
+    assert load_photo((tmp_path / "grey.png").read_bytes(), size=8).shape == (3, 8, 8)
+    assert torch.equal(load_photo(tmp_path / "rgba.png", size=None), load_photo(tmp_path / "wide.png", size=None))
+
+
+def test_load_photo_errors(tmp_path):
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    cases = [
+        (tmp_path / "missing.jpg", "Photo '" + str(tmp_path / "missing.jpg") + "' does not exist"),
+        (tmp_path / "corrupt.jpg", "is not a readable image; give a JPEG or PNG file."),
+        (tmp_path, "is a folder"),
+        (b"garbage", "Photo 'the uploaded file' is not a readable image"),
+    ]
+    for source, message in cases:
+        with pytest.raises(UmaskError) as err:
+            load_photo(source)
+        assert message in str(err.value)
+    with pytest.raises(UmaskError, match="Photo size 0 is not allowed"):
+        load_photo(CAT, size=0)
+
+
+def test_save_png_is_atomic_and_round_trips(tmp_path):
+    x = photo16(8)
+    path = save_png(x, tmp_path / "a.png")
+    assert torch.equal(load_photo(path, size=None), x)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"], "no temporary file is left behind"
+    with Image.open(path) as img:
+        assert img.mode == "RGB" and img.format == "PNG"
+    assert torch.equal(load_photo(png_bytes(x), size=None), x)
+    with pytest.raises(UmaskError, match="does not exist"):
+        save_png(x, tmp_path / "nope" / "a.png")
+    with pytest.raises(UmaskError, match="is a folder"):
+        save_png(x, tmp_path)
+
+
+# ---------------------------------------------------------------- CLI ---
+
+
+@pytest.fixture
+def tiny_registered():
+    register_model(ModelInfo("tiny", "test model", "bundled", None))(tiny_classifier)
+    yield "tiny"
+    registry._REGISTRY.pop("tiny")
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, capsys):
+    save_png(photo16(9), tmp_path / "photo.png")
+    out_png = tmp_path / "adv.png"
+    code, out, err = run_cli(capsys, "fgsm", tmp_path / "photo.png", "--model", "tiny", "--eps", "0.1",
+                             "--target", "volcano", "--steps", "10", "--out", out_png)
+    assert code == 0, err
+    model = tiny_classifier()
+    clean, saved = load_photo(tmp_path / "photo.png", size=16), load_photo(out_png, size=None)
+    assert float((saved - clean).abs().max()) <= 0.1
+    after = attacks.top_predictions(attacks.predict(model, saved), model.categories, 1)[0]
+    assert f"after    {after.name} ({after.index}) {after.probability:.1%}" in out
+    assert after.index == 980 and "reached the target" in out
+    assert "iterative FGSM, 10 steps" in out and "8-bit budget 25/255" in out
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--eps", "-0.1"], "umask: error: Epsilon -0.1 is out of range"),
+        (["--target", "goldfsh"], "umask: error: Unknown ImageNet class 'goldfsh'"),
+        (["--out-is", "x.jpg"], "umask: error: Output"),
+        (["--photo", "corrupt.jpg"], "umask: error: Photo"),
+        (["--photo", "missing.jpg"], "does not exist"),
+    ],
+)
+def test_cli_fgsm_bad_input_exit_2_one_line(tiny_registered, tmp_path, capsys, extra, message):
+    save_png(photo16(), tmp_path / "photo.png")
+    (tmp_path / "corrupt.jpg").write_bytes(b"broken")
+    photo, out_name, flags = tmp_path / "photo.png", "adv.png", []
+    if extra[0] == "--photo":
+        photo = tmp_path / extra[1]
+    elif extra[0] == "--out-is":
+        out_name = extra[1]
+    else:
+        flags = extra
+    code, out, err = run_cli(capsys, "fgsm", photo, "--model", "tiny", *flags, "--out", tmp_path / out_name)
+    assert code == 2 and message in err and err.count("\n") == 1 and out == ""
+    assert not (tmp_path / out_name).exists()
+
+
+# --------------------------------------------------- the bundled model ---
+
+
+@pytest.mark.real
+def test_real_fgsm_changes_the_cat(lite0):
+    photo = load_photo(CAT, size=lite0.native_size)
+    result = attacks.attack(lite0, photo, eps=0.02)
+    assert lite0.categories[result.clean_top1] in {"Egyptian cat", "tiger cat", "tabby"}
+    assert result.success and result.adversarial_top1 != result.clean_top1
+    assert result.linf <= 0.02 + 1e-6
+    unchanged = attacks.attack(lite0, photo, eps=0.0)
+    assert torch.equal(unchanged.adversarial, photo) and unchanged.adversarial_top1 == result.clean_top1
+
+
+@pytest.mark.real
+def test_real_targeted_iterative_reaches_goldfish_after_8bit_saving(lite0, tmp_path):
+    photo = load_photo(CAT, size=lite0.native_size)
+    result = attacks.attack(lite0, photo, eps=0.02, steps=10, target="goldfish", quantise=True)
+    assert result.success and result.adversarial_top1 == GOLDFISH and result.adversarial_probs[GOLDFISH] > 0.9
+    saved = load_photo(save_png(result.adversarial, tmp_path / "adv.png"), size=None)
+    assert float((saved - photo).abs().max()) <= 0.02
+    assert int(attacks.predict(lite0, saved).argmax()) == GOLDFISH
+
+
+@pytest.mark.real
+def test_real_cli_fgsm_on_the_cat(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "fgsm", CAT, "--eps", "0.007", "--out", tmp_path / "adv.png")
+    assert code == 0, err
+    assert "before   Egyptian cat (285)" in out and "changed the answer" in out
+    assert "8-bit budget 1/255" in out and "L-inf of the PNG 0.0039" in out

@@ -1,0 +1,171 @@
+"""End to end in a real browser: `streamlit run app.py`, driven by Playwright's Chromium.
+
+Generates on the bundled model, checks the page streams while the run goes on
+(and survives a click on another widget), stops it, downloads the result,
+toggles parts on Explore and checks the prediction shown against the engine.
+Screenshots land in test-artifacts/ (gitignored); set UMASK_UPDATE_SCREENSHOT=1
+to copy the mid-run one to assets/dashboard.png for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")  # never download a browser
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.real,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "UMASK_OFFLINE": "1"}
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            pass
+        assert proc.poll() is None, "streamlit exited; see test-artifacts/streamlit.log"
+        assert time.monotonic() < deadline, "streamlit did not come up in 60 s"
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def progress_step(page) -> tuple[str, int]:
+    """(state word, step) read from the progress bar's text."""
+    text = page.get_by_test_id("stProgress").inner_text()
+    match = re.search(r"(\w+)[^:]*: step (\d+) /", text)
+    assert match, text
+    return match.group(1), int(match.group(2))
+
+
+def test_generate_watch_stop_download_explore(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    import umask
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1750}, accept_downloads=True)
+        page.set_default_timeout(60_000)
+        expect.set_options(timeout=60_000)  # the first page load imports torch and loads the model
+        # Enter as a visitor does, on the first page, then navigate.
+        page.goto(server)
+        page.get_by_test_id("stSidebarNav").get_by_text("Generate").click()
+        sidebar = page.get_by_test_id("stSidebar")
+        expect(page.get_by_role("heading", name="One image, many classes")).to_be_visible()
+        expect(sidebar.get_by_role("button", name="Generate")).to_be_enabled()
+        steps = sidebar.get_by_label("Max steps")
+        steps.fill("400")
+        steps.press("Enter")
+        sidebar.get_by_text("Stop at 100 %").click()  # keep running: the screenshot is mid-run
+        time.sleep(1.0)  # let the reruns from the edits settle
+
+        clicked = time.perf_counter()
+        sidebar.get_by_role("button", name="Generate").click()
+        # The first frame: the live image chart, drawn in the browser.
+        image = page.get_by_test_id("stMain").get_by_test_id("stImage").first
+        expect(image).to_be_visible(timeout=30_000)
+        first_frame_s = time.perf_counter() - clicked
+        (ARTIFACTS / "first_frame_seconds.txt").write_text(f"{first_frame_s:.2f}\n")
+
+        # It streams: the step counter moves between polls.
+        expect(page.get_by_test_id("stProgress")).to_contain_text("Running")
+        _, early = progress_step(page)
+        deadline = time.monotonic() + 60
+        while progress_step(page)[1] < max(60, early + 15):
+            assert time.monotonic() < deadline, "the page did not advance"
+            time.sleep(0.5)
+        page.wait_for_timeout(800)  # the charts of the latest poll are drawn
+        page.screenshot(path=str(ARTIFACTS / "dashboard-running.png"), full_page=True)
+        if os.environ.get("UMASK_UPDATE_SCREENSHOT"):
+            shutil.copy(ARTIFACTS / "dashboard-running.png", ROOT / "assets" / "dashboard.png")
+
+        # Another widget while it runs: neither restarts nor kills the run.
+        _, before = progress_step(page)
+        seed = sidebar.get_by_label("Seed", exact=True)
+        seed.fill("3")
+        seed.press("Enter")
+        time.sleep(2.0)
+        state, after = progress_step(page)
+        assert state == "Running" and after > before  # the same run, further on (a restart would be near 0)
+
+        page.get_by_test_id("stMain").get_by_role("button", name="Stop", exact=True).click()
+        expect(page.get_by_test_id("stProgress")).to_contain_text("Stopped (best image kept)")
+        expect(page.get_by_text(re.compile(r"masks give their target on the saved 8-bit image"))).to_be_visible()
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download result (.zip)").click()
+        zip_path = tmp_path / "result.zip"
+        download.value.save_as(zip_path)
+        result = umask.result_from_zip(zip_path.read_bytes())
+        assert result.k == 10 and result.model == "efficientnet_lite0"
+
+        page.get_by_role("button", name="Explore this image").click()
+        expect(page.get_by_role("heading", name="Explore a universal image")).to_be_visible()
+        main = page.get_by_test_id("stMain")
+        # Part 5 is hidden by default; hide part 0 instead.
+        main.get_by_test_id("stCheckbox").filter(has_text=re.compile(r"^0$")).locator("label").click()
+        expect(page.get_by_text("parts 0, 5 hidden").first).to_be_visible()
+        main.get_by_test_id("stCheckbox").filter(has_text=re.compile(r"^5$")).locator("label").click()
+        verdict = page.get_by_text(re.compile(r"^part 0 hidden → "))
+        expect(verdict).to_be_visible()
+
+        model = umask.load_model("efficientnet_lite0")
+        keep = 1.0 - umask.part_indicators(result.labels)[0:1]
+        engine = umask.classify_masked(model, result.image, keep, fill=result.fill)
+        best, p = engine.top(0, 1)[0]
+        hit = best == result.targets[0]
+        expected = f"part 0 hidden → '{model.categories[best]}' {p:.0%}, " + (
+            "target hit" if hit else f"target '{model.categories[result.targets[0]]}' missed")
+        assert verdict.inner_text().strip() == expected
+        expect(page.get_by_text("Every part on every model")).to_be_visible()
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-explore.png"), full_page=True)
+        browser.close()
+    # The goal is 2 s on a laptop; measured 0.05-1.6 s here (median ~0.2 s), up
+    # to 2.9 s while other jobs load the 2 shared cores. 5 s still catches a
+    # first frame that waits for a poll or a model load.
+    assert first_frame_s < 5.0, f"first frame took {first_frame_s:.2f} s"

@@ -1,0 +1,122 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from umask.errors import UmaskError
+from umask.evaluate import classify_masked
+from umask.geometry import decision_slice, enclosing_ball, mask_geometry, study_claim
+from umask.masks import layout, make_masks
+from umask.plots.geometry import distances_figure, slice_figure
+
+
+def stripes(k, size):
+    return make_masks(layout("hstripes", k, size), "hide")
+
+
+@pytest.mark.parametrize("fill", [0.0, 1.0])
+def test_constant_image_by_hand(fill):
+    # 8x8 grey 0.5, 4 stripes of 2 rows: each copy changes 3*2*8 = 48 of 192 values by 0.5.
+    geo = mask_geometry(torch.full((3, 8, 8), 0.5), stripes(4, 8), fill=fill)
+    assert np.allclose(geo.absolute["l0"], 0.25)
+    assert np.allclose(geo.absolute["l1"], 24.0) and np.allclose(geo.relative["l1"], 24.0 / 96.0)
+    assert np.allclose(geo.absolute["l2"], math.sqrt(12)) and np.allclose(geo.relative["l2"], 0.5)
+    assert np.allclose(geo.absolute["linf"], 0.5) and np.allclose(geo.relative["linf"], 1.0)
+    assert geo.radius_at_x == pytest.approx(math.sqrt(12))
+    # Four copies at equal distance a along orthogonal directions: a regular simplex,
+    # circumradius a * sqrt((K-1)/K) = sqrt(12) * sqrt(3/4) = 3.
+    assert geo.ball.radius == pytest.approx(3.0, rel=1e-5)
+    assert geo.ball.lower_bound <= geo.ball.radius + 1e-12
+    assert geo.centre_offset == pytest.approx(math.sqrt(12 - 9), rel=1e-4)
+
+
+def test_two_rows_by_hand():
+    # 2x2 image, row 0 = 1.0 and row 1 = 0.2 in every channel; stripe k hides row k.
+    image = torch.tensor([[1.0, 1.0], [0.2, 0.2]]).expand(3, 2, 2).clone()
+    geo = mask_geometry(image, stripes(2, 2))
+    l1x, l2x = 3 * 2 * 1.2, math.sqrt(3 * 2 * (1 + 0.04))
+    assert geo.image_norms["l1"] == pytest.approx(l1x) and geo.image_norms["l2"] == pytest.approx(l2x)
+    assert geo.relative["l1"] == pytest.approx([6.0 / l1x, 1.2 / l1x])
+    assert geo.relative["l2"] == pytest.approx([math.sqrt(6) / l2x, math.sqrt(6 * 0.04) / l2x])
+    assert geo.relative["linf"] == pytest.approx([1.0, 0.2])
+    assert geo.absolute["l0"] == pytest.approx([0.5, 0.5])
+    assert geo.summary()["radius_at_x"] == pytest.approx(math.sqrt(6))
+    # Two points: the enclosing ball is half their distance.
+    assert geo.ball.radius == pytest.approx(math.sqrt(6 + 0.24) / 2, rel=1e-6)
+
+
+def test_mean_fill_uses_the_engine_copies():
+    image = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0))
+    geo = mask_geometry(image, stripes(4, 8), fill="mean")
+    mean = image.mean(dim=(1, 2))
+    d = (image[:, :2, :] - mean[:, None, None]).abs()
+    assert geo.absolute["l1"][0] == pytest.approx(float(d.sum()), rel=1e-6)
+
+
+def test_study_claim_norms():
+    claim = study_claim(torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(1)))
+    const = claim["constant"]
+    assert const["max_abs_l0"] == pytest.approx(1 / 64) and const["max_rel_l1"] == pytest.approx(1 / 64)
+    assert const["max_rel_l2"] == pytest.approx(1 / 8) and const["max_rel_linf"] == pytest.approx(1.0)
+    noise = claim["image"]
+    assert noise["max_abs_l0"] <= 1 / 64 + 1e-12 and 1 / 64 < noise["max_rel_l1"] < 0.03
+    with pytest.raises(UmaskError, match="64x64"):
+        study_claim(torch.rand(3, 32, 32))
+
+
+@pytest.mark.parametrize(
+    "points,radius",
+    [
+        ([[0, 0], [4, 0], [0, 3]], 2.5),  # right triangle: half the hypotenuse
+        ([[0, 0], [10, 0], [5, 1]], 5.0),  # obtuse: half the longest side
+        ([[0, 0], [1, 0], [0.5, math.sqrt(3) / 2]], 1 / math.sqrt(3)),  # equilateral
+        ([[1, 1, 1]], 0.0),
+    ],
+)
+def test_enclosing_ball_known_cases(points, radius):
+    ball = enclosing_ball(np.array(points, dtype=float))
+    assert ball.radius == pytest.approx(radius, abs=1e-5)
+    assert ball.lower_bound == pytest.approx(radius, abs=1e-5)
+
+
+def test_enclosing_ball_beats_any_other_centre():
+    pts = np.random.default_rng(0).normal(size=(20, 5))
+    ball = enclosing_ball(pts)
+    for c in [pts.mean(axis=0), np.zeros(5), pts[0]]:
+        assert ball.radius <= np.linalg.norm(pts - c, axis=1).max() + 1e-9
+
+
+def test_decision_slice_centre_is_x_and_markers_agree(tiny):
+    image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(2))
+    masks = stripes(4, 16)
+    calls = []
+    sl = decision_slice(tiny, image, masks, i=0, j=2, resolution=8, batch_size=16, on_progress=lambda d, t: calls.append((d, t)))
+    assert sl.classes.shape == (9, 9) and sl.s[4] == 0 and sl.t[4] == 0  # made odd: x in the middle
+    assert sl.centre_class == int(tiny(image[None]).argmax())
+    assert calls[-1] == (81, 81) and len(calls) == 6
+    copies = classify_masked(tiny, image, masks)
+    assert [m.predicted for m in sl.markers[1:]] == [copies.predictions[k] for k in (0, 2, 1, 3)]
+    # copy 0 sits on the s axis at its L2 distance; copy 2 on the t axis (disjoint stripes are orthogonal).
+    dist = mask_geometry(image, masks).absolute["l2"]
+    assert (sl.markers[1].s, sl.markers[1].t) == pytest.approx((dist[0], 0.0), abs=1e-4)
+    assert (sl.markers[2].s, sl.markers[2].t) == pytest.approx((0.0, dist[2]), abs=1e-4)
+    assert sl.markers[3].off_plane == pytest.approx(dist[1], rel=1e-4)
+    fig = slice_figure(sl, targets=(1, 2, 3, 4))
+    assert len(fig.data) == 3 and fig.data[0].z.shape == (9, 9)
+    assert len(distances_figure(mask_geometry(image, masks)).data) == 5
+
+
+def test_decision_slice_bad_masks(tiny):
+    image = torch.rand(3, 16, 16)
+    with pytest.raises(UmaskError, match="two different masks"):
+        decision_slice(tiny, image, stripes(4, 16), i=1, j=1)
+    with pytest.raises(UmaskError, match="two different masks"):
+        decision_slice(tiny, image, stripes(4, 16), i=0, j=7)
+
+
+@pytest.mark.real
+def test_slice_of_the_real_model(lite0):
+    image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(3))
+    sl = decision_slice(lite0, image, stripes(8, 64), i=0, j=4, resolution=3)
+    assert sl.centre_class == int(lite0(image[None]).argmax())

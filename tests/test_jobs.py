@@ -1,0 +1,169 @@
+"""The background job runner: results, pause/resume/stop, heartbeat, parallel jobs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from tests.conftest import tiny_classifier
+from umask.config import Config
+from umask.errors import UmaskError
+from umask.evaluate import classify_masked, quantise
+from umask.jobs import Job
+from umask.models import Classifier
+from umask.optimise import UniversalSearch
+from umask.targets import imagenet_classes
+
+
+def small(**kw) -> Config:
+    base = dict(model="tiny", k=4, size=16, mask_family="hstripes", steps=300, seed=0, snapshot_every=5)
+    return Config(**{**base, **kw})
+
+
+def endless(**kw) -> Config:
+    """A run that would go on for a long time: the test ends it."""
+    return small(steps=1_000_000, stop_at_success=False, **kw)
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def test_job_gives_the_same_result_as_a_plain_search(tiny):
+    job = Job(tiny, small()).start()
+    assert job.wait(30)
+    snap = job.snapshot()
+    assert snap.state == "finished" and not snap.live and snap.succeeded
+    plain = UniversalSearch(tiny_classifier(), small()).run()
+    result = snap.result
+    assert result.success_rate == 1.0 and result.targets == plain.targets
+    assert torch.equal(result.image, plain.image) and result.steps == plain.steps
+    # The history has one entry per step, and the final frame is the saved image.
+    assert snap.steps == tuple(range(1, result.steps + 1))
+    assert len(snap.losses) == len(snap.success_rates) == result.steps
+    assert snap.success_rates[-1] == 1.0 and snap.best_success_rate == 1.0
+    assert torch.equal(snap.image, result.image)
+    assert snap.fraction == 1.0 and snap.eta_s == 0.0 and snap.steps_per_s > 0
+    assert snap.first_step_s is not None and snap.first_step_s < snap.elapsed_s + 1e-9
+    assert len(snap.target_probs) == len(snap.predictions) == 4
+
+
+def test_pause_holds_the_worker_and_resume_continues(tiny):
+    job = Job(tiny, endless()).start()
+    wait_for(lambda: job.snapshot().step >= 5)
+    job.pause()
+    time.sleep(0.1)  # let the step in flight land
+    held = job.snapshot()
+    assert held.state == "paused" and held.live
+    time.sleep(0.3)
+    assert job.snapshot().step == held.step  # nothing moves while paused
+    job.resume()
+    wait_for(lambda: job.snapshot().step > held.step + 5)
+    assert job.snapshot().state == "running"
+    job.stop()
+    assert job.wait(10)
+
+
+def test_stop_keeps_the_best_image_so_far(tiny):
+    job = Job(tiny, endless(k=6, mask_family="grid")).start()
+    wait_for(lambda: job.snapshot().step >= 30)
+    job.stop()
+    assert job.wait(10)
+    snap = job.snapshot()
+    assert snap.state == "stopped" and snap.result is not None
+    result = snap.result
+    assert result.steps == snap.step < 1_000_000
+    assert torch.equal(result.image, job.search.best_image())
+    # The result's numbers are the engine's, measured on its own 8-bit image.
+    check = classify_masked(tiny, result.image, job.search.masks, targets=result.targets)
+    assert check.predictions == result.predictions and check.success_rate == result.success_rate
+    assert snap.best_success_rate == max(snap.success_rates)
+
+
+def test_stop_while_paused_ends_the_job(tiny):
+    job = Job(tiny, endless()).start()
+    wait_for(lambda: job.snapshot().step >= 3)
+    job.pause()
+    job.stop()
+    assert job.wait(5)
+    assert job.snapshot().state == "stopped" and job.snapshot().result is not None
+
+
+def test_an_unwatched_job_stops_by_itself(tiny):
+    # A closed browser tab stops polling: the worker must end within a bounded time.
+    job = Job(tiny, endless(), idle_timeout=0.3).start()
+    assert job.wait(5), "the worker kept running with nobody polling"
+    snap = job.snapshot(touch=False)
+    assert snap.state == "abandoned" and snap.result is not None and snap.step > 0
+
+
+def test_an_unwatched_paused_job_stops_too(tiny):
+    job = Job(tiny, endless(), idle_timeout=0.3).start()
+    job.pause()
+    assert job.wait(5)
+    assert job.snapshot(touch=False).state == "abandoned"
+
+
+def test_a_polled_job_keeps_running(tiny):
+    job = Job(tiny, endless(), idle_timeout=0.3).start()
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        assert job.snapshot().state == "running"  # snapshot() is the heartbeat
+        time.sleep(0.05)
+    job.stop()
+    assert job.wait(5) and job.snapshot().state == "stopped"
+
+
+def test_two_jobs_share_one_model_without_disturbing_each_other(tiny):
+    # Two sessions, one frozen model: each job must give exactly what it
+    # gives alone (no shared gradients, no shared state).
+    configs = [small(seed=1, k=4), small(seed=2, k=6, mask_family="grid", targets=tuple(range(10, 16)))]
+    jobs = [Job(tiny, cfg).start() for cfg in configs]
+    assert all(job.wait(60) for job in jobs)
+    for job, cfg in zip(jobs, configs):
+        alone = UniversalSearch(tiny_classifier(), cfg).run()
+        result = job.snapshot().result
+        assert job.snapshot().state == "finished"
+        assert result.targets == alone.targets and torch.equal(result.image, alone.image)
+        assert result.success_rate == 1.0
+    assert jobs[0].snapshot().result.targets != jobs[1].snapshot().result.targets
+    assert all(not p.requires_grad and p.grad is None for p in tiny.parameters())
+
+
+def test_a_bad_config_fails_before_any_thread(tiny):
+    with pytest.raises(UmaskError, match="more parts"):
+        Job(tiny, small(k=40))  # 40 stripes do not fit 16 rows
+    with pytest.raises(UmaskError, match="too small"):
+        Job(tiny, small(size=2, k=2))
+
+
+class _Broken(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("out of memory")
+
+
+def test_a_crash_in_the_worker_is_reported_not_raised():
+    broken = Classifier(_Broken(), name="broken", categories=imagenet_classes(), mean=[0.5] * 3, std=[0.5] * 3,
+                        native_size=16)
+    job = Job(broken, small()).start()
+    assert job.wait(10)
+    snap = job.snapshot()
+    assert snap.state == "failed" and snap.result is None
+    assert snap.error == "The optimisation failed: RuntimeError: out of memory"
+
+
+def test_snapshot_before_start_and_progress_numbers(tiny):
+    job = Job(tiny, small(steps=50, stop_at_success=False))
+    snap = job.snapshot()
+    assert snap.state == "created" and snap.step == 0 and snap.fraction == 0.0
+    assert torch.equal(snap.image, quantise(job.search.pixels().detach()))  # the first frame: the start
+    job.start()
+    assert job.wait(30)
+    snap = job.snapshot()
+    assert snap.step == 50 and snap.result.steps == 50 and snap.fraction == 1.0

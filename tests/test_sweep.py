@@ -1,0 +1,176 @@
+import csv
+import shutil
+
+import pytest
+
+from umask.cli import main
+from umask.errors import UmaskError
+from umask.models import ModelInfo, register_model
+from umask.models import registry
+from umask.results import load_result
+from umask.sweep import COLUMNS, CSV_FILE, SweepHooks, SweepPlan, read_rows, reconcile, run_sweep, study_plan
+
+from .conftest import tiny_classifier
+
+TINY = ["--models", "tiny", "--size", "16", "--steps", "3", "--slice-resolution", "5"]
+
+
+@pytest.fixture
+def tiny_registered():
+    register_model(ModelInfo("tiny", "test model", "bundled", None))(tiny_classifier)
+    yield "tiny"
+    registry._REGISTRY.pop("tiny")
+
+
+def plan(**kw):
+    values = dict(models=("tiny",), families=("grid", "hstripes"), ks=(2, 3), steps=3, size=16)
+    return SweepPlan(**(values | kw))
+
+
+def rows_without_seconds(path):
+    with open(path, newline="") as fh:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
+
+
+def test_tiny_sweep_writes_rows_folders_and_report(tiny_registered, tmp_path, capsys):
+    out = tmp_path / "sw"
+    code = main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "3", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    rows = read_rows(out / CSV_FILE)
+    assert [(r["model"], r["mask_family"], r["mode"], r["k"], r["seed"], r["preset"], r["max_steps"]) for r in rows] == [
+        ("tiny", "hstripes", "hide", "2", "0", "seed", "3"),
+        ("tiny", "hstripes", "hide", "3", "0", "seed", "3"),
+    ]
+    for row in rows:
+        result = load_result(out / row["folder"])
+        assert result.k == int(row["k"]) and result.steps == int(row["steps"]) == 3
+        assert float(row["success_rate"]) == pytest.approx(result.success_rate, abs=1e-6)
+        # Geometry of a 16 px image under K stripes: L0 of the worst stripe = its rows / 16.
+        assert float(row["l0_max"]) <= {2: 0.5, 3: 6 / 16}[result.k] + 1e-9
+        assert float(row["enclosing_radius"]) <= float(row["radius_at_x"]) + 1e-6
+    page = (out / "report.html").read_text()
+    assert page.count("plotly.js v") == 1 or page.count("* plotly.js") == 1  # plotly inline once
+    assert page.count("<img src='data:image/png;base64,") == 4  # two runs x (image + masked copy)
+    for title in ("Success rate vs K", "Time to 100 % vs K", "The study's claim", "Decision regions", "Gallery"):
+        assert title in page
+    assert "src=\"https://cdn" not in page  # self-contained
+    assert "2 runs done now, 0 were already done" in captured.out
+
+    # Same command again: nothing runs, nothing changes.
+    before = (out / CSV_FILE).read_bytes()
+    stamp = (out / rows[0]["folder"] / "result.json").stat().st_mtime_ns
+    assert main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "3", "--out", str(out), "--no-report"]) == 0
+    assert "0 runs done now, 2 were already done" in capsys.readouterr().out
+    assert (out / CSV_FILE).read_bytes() == before
+    assert (out / rows[0]["folder"] / "result.json").stat().st_mtime_ns == stamp
+
+
+class Killed(Exception):
+    pass
+
+
+def test_kill_and_resume_gives_the_uninterrupted_csv(tiny_registered, tmp_path):
+    full = tmp_path / "full"
+    run_sweep(plan(), full)
+
+    out = tmp_path / "killed"
+    finished = []
+
+    def die_after_two(key, row):
+        finished.append(key)
+        if len(finished) == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_sweep(plan(), out, hooks=SweepHooks(on_run_end=die_after_two))
+    assert len(read_rows(out / CSV_FILE)) == 2
+    # A kill between saving a folder and appending its row: the third run's
+    # folder exists, its row does not. Simulate it by saving it by hand.
+    with pytest.raises(Killed):
+        run_sweep(plan(), out, hooks=SweepHooks(on_run_end=lambda k, r: (_ for _ in ()).throw(Killed)))
+    rows = read_rows(out / CSV_FILE)
+    with open(out / CSV_FILE, "w", newline="") as fh:  # drop the third row, keep its folder
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows[:2])
+        fh.write("tiny,grid,hi")  # and a torn last line from a kill mid-append
+
+    started = []
+    outcome = run_sweep(plan(), out, hooks=SweepHooks(on_run_start=lambda k, c: started.append(k)))
+    assert outcome.skipped == 3 and outcome.ran == 1 and len(started) == 1
+    assert rows_without_seconds(out / CSV_FILE) == rows_without_seconds(full / CSV_FILE)
+    assert len(read_rows(out / CSV_FILE)) == 4
+
+
+def test_row_without_folder_is_run_again(tiny_registered, tmp_path):
+    out = tmp_path / "sw"
+    run_sweep(plan(families=("hstripes",)), out)
+    rows = read_rows(out / CSV_FILE)
+    shutil.rmtree(out / rows[1]["folder"])
+    assert len(reconcile(out)) == 1
+    outcome = run_sweep(plan(families=("hstripes",)), out)
+    assert outcome.ran == 1 and [r["k"] for r in read_rows(out / CSV_FILE)] == ["2", "3"]
+
+
+def test_hand_mangled_row_is_rebuilt_from_its_folder(tiny_registered, tmp_path):
+    out = tmp_path / "sw"
+    run_sweep(plan(families=("hstripes",)), out)
+    before = rows_without_seconds(out / CSV_FILE)
+    text = (out / CSV_FILE).read_text().splitlines()
+    cells = text[1].split(",")
+    cells[COLUMNS.index("k")] = "three"
+    text[1] = ",".join(cells)
+    (out / CSV_FILE).write_text("\n".join(text) + "\n")
+    outcome = run_sweep(plan(families=("hstripes",)), out)
+    assert outcome.ran == 0 and outcome.skipped == 2
+    assert rows_without_seconds(out / CSV_FILE) == before
+
+
+def test_extending_a_sweep_keeps_old_runs_and_order(tiny_registered, tmp_path):
+    out = tmp_path / "sw"
+    run_sweep(plan(families=("hstripes",), ks=(3,)), out)
+    outcome = run_sweep(plan(families=("hstripes",), ks=(2, 3), seeds=(0, 1)), out)
+    assert outcome.skipped == 1 and outcome.ran == 3
+    assert [(r["k"], r["seed"]) for r in read_rows(out / CSV_FILE)] == [("2", "0"), ("2", "1"), ("3", "0"), ("3", "1")]
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--masks", "hstripes", "--k", "2", "20"], "the most is 16"),
+        (["--models", "nosuchnet"], "Unknown model 'nosuchnet'"),
+        (["--seeds", "0"], "--seeds 0 must be at least 1"),
+        (["--fill", "grey"], "Fill 'grey' is not understood"),
+    ],
+)
+def test_bad_input_is_one_line_and_runs_nothing(tiny_registered, tmp_path, capsys, argv, message):
+    base = ["--models", "tiny", "--size", "16", "--steps", "2", "--k", "2"]
+    code = main(["sweep", *base, *argv, "--out", str(tmp_path / "sw")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "sw" / CSV_FILE).exists()
+
+
+def test_folder_of_another_kind_or_size_is_refused(tiny_registered, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("keep")
+    with pytest.raises(UmaskError, match="not a sweep's"):
+        run_sweep(plan(), tmp_path)
+    out = tmp_path / "sw"
+    run_sweep(plan(families=("hstripes",), ks=(2,)), out)
+    with pytest.raises(UmaskError, match="size = 16, not 32"):
+        run_sweep(plan(families=("hstripes",), ks=(2,), size=32), out)
+
+
+def test_study_plan_is_the_study():
+    p = study_plan()
+    assert p.models == ("resnet50", "vgg16", "efficientnet_b4", "alexnet", "googlenet", "mobilenet_v3_small")
+    assert p.families == ("grid", "hstripes") and p.ks == (2, 10, 18, 26, 34, 42, 50, 58, 62)
+    assert p.preset == "seed" and p.max_steps == 5000 and p.device == "auto" and len(p.keys()) == 108
+    p.validate()
+
+
+def test_dry_run_lists_runs(tiny_registered, tmp_path, capsys):
+    assert main(["sweep", *TINY, "--masks", "grid", "--k", "2", "3", "--out", str(tmp_path / "sw"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 2 runs to do" in out and not (tmp_path / "sw").exists()

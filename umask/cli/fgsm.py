@@ -1,0 +1,84 @@
+"""``umask fgsm``: the classic adversarial example on a photo of your own (FGSM or its iterative form).
+
+The photo is centre-cropped to the model's native size, attacked, rounded to
+8 bits inside the eps-ball and saved as a PNG; the predictions printed for
+"after" are measured on the saved file, since that is what a user reloads.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..attacks import PANDA_EPS, attack, check_eps, eight_bit_budget, predict, top_predictions
+from ..errors import UmaskError
+from ..images import load_photo, save_png
+from ..models import DEFAULT_MODEL, load_model
+from .output import echo, progress
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fgsm", help="make an adversarial example of a photo (FGSM / iterative FGSM)", description=__doc__)
+    p.add_argument("image", help="a JPEG or PNG photo")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model spec (default {DEFAULT_MODEL}, works offline)")
+    p.add_argument("--eps", type=float, default=PANDA_EPS, help=f"L-infinity budget on the [0, 1] scale (default {PANDA_EPS})")
+    p.add_argument("--target", default=None, help="target class (name or index); default: untargeted")
+    p.add_argument("--steps", type=int, default=1, help="1 = one-step FGSM (default); more = iterative FGSM")
+    p.add_argument("--step-size", dest="step_size", type=float, default=None,
+                   help="size of each step (default: eps for one step, 2.5 * eps / steps otherwise)")
+    p.add_argument("--size", type=int, default=None, help="side of the centre crop fed to the model (default: its native size)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.add_argument("--out", required=True, help="the adversarial image to write (.png)")
+    p.set_defaults(run=run)
+
+
+def _top1(probs, categories) -> str:
+    best = top_predictions(probs, categories, 1)[0]
+    return f"{best.name} ({best.index}) {best.probability:.1%}"
+
+
+def run(args: argparse.Namespace) -> int:
+    # Check everything cheap before loading a model or spending a gradient.
+    eps = check_eps(args.eps)
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise UmaskError(f"Output '{out}' must end in .png; the adversarial image is saved as an 8-bit PNG.")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise UmaskError(f"Folder '{folder}' does not exist; create it or give another output path.")
+    model = load_model(args.model, device=args.device)
+    photo = load_photo(args.image, size=args.size or model.native_size)
+
+    steps = args.steps
+    bar = progress(steps, "attack") if isinstance(steps, int) and steps > 1 else None
+    try:
+        result = attack(model, photo, eps=eps, target=args.target, steps=steps, step_size=args.step_size,
+                        quantise=True, on_step=(lambda _: bar.update(1)) if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    save_png(result.adversarial, out)
+    # Measure what a user would reload, not the tensor in memory.
+    saved = load_photo(out, size=None)
+    saved_probs = predict(model, saved)
+    after = int(saved_probs.argmax())
+    linf = float((saved - result.clean).abs().max())
+
+    kind = "one-step FGSM" if result.steps == 1 else f"iterative FGSM, {result.steps} steps of {result.step_size:.4g}"
+    goal = "untargeted" if result.target is None else f"target {model.categories[result.target]} ({result.target})"
+    reached = after != result.source if result.target is None else after == result.target
+    rows = [
+        ["photo", f"{args.image} ({photo.shape[2]}x{photo.shape[1]} centre crop)"],
+        ["model", model.name],
+        ["attack", f"{kind}, {goal}"],
+        ["epsilon", f"{eps:g} (8-bit budget {eight_bit_budget(eps) * 255:.0f}/255 = {eight_bit_budget(eps):.4f}); L-inf of the PNG {linf:.4f}"],
+        ["before", _top1(result.clean_probs, model.categories)],
+        ["after", f"{_top1(saved_probs, model.categories)} (measured on the saved 8-bit PNG)"],
+        ["outcome", ("changed the answer" if result.target is None else "reached the target") if reached
+         else ("answer unchanged" if result.target is None else "target not reached") + "; try a larger --eps or more --steps"],
+        ["saved", str(out)],
+    ]
+    width = max(len(label) for label, _ in rows)
+    for label, text in rows:
+        echo(f"{label.ljust(width)}  {text}")
+    return 0

@@ -1,0 +1,207 @@
+"""``umask sweep``: every combination of models, masks, K and seeds, resumable, with a report.
+
+Examples:
+    python -m umask sweep --models efficientnet_lite0 --masks grid hstripes --k 2 10 18 --out sweeps/lite0
+    python -m umask sweep --study --out sweeps/study            # the study's grid, on a GPU when there is one
+    python -m umask sweep --study --estimate --out sweeps/study  # how long it would take here (measured)
+
+Interrupt it (Ctrl-C) and run the same command again: finished runs are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..config import PRESETS
+from ..errors import UmaskError
+from ..masks import FAMILIES, MODES
+from ..models import DEFAULT_MODEL
+from ..report import build_report
+from ..sweep import STUDY_FAMILIES, STUDY_KS, StepTiming, SweepHooks, SweepPlan, estimate_seconds, run_sweep, study_plan
+from ..sweep import time_steps, timing_model
+from .output import echo, format_table
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run every combination of models, masks, K and seeds; resumable; writes a report",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--study", action="store_true",
+                   help="the study's grid: its six models x grid/hstripes x K = 2..58 step 8 and 62, preset seed, --device auto "
+                        "(any other flag given overrides that part)")
+    p.add_argument("--models", nargs="+", default=None, help=f"model specs (default {DEFAULT_MODEL})")
+    p.add_argument("--masks", nargs="+", choices=[f for f in FAMILIES if f != "custom"], default=None,
+                   help=f"mask families (default {' '.join(STUDY_FAMILIES)})")
+    p.add_argument("--modes", nargs="+", choices=MODES, default=None, help="mask modes (default hide, the study's)")
+    p.add_argument("--k", nargs="+", type=int, default=None, help=f"values of K (default {' '.join(map(str, STUDY_KS))})")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per combination: 0..N-1 (default 1)")
+    p.add_argument("--preset", choices=tuple(PRESETS), default=None, help="seed (the study's recipe, default) or fast")
+    p.add_argument("--steps", type=int, default=None, help="step budget per run (default: the preset's; 5000 for seed)")
+    p.add_argument("--size", type=int, default=None, help="image side (default 64)")
+    p.add_argument("--fill", default=None, help="hidden-pixel value (default 0)")
+    p.add_argument("--device", default=None, help="cpu (default), cuda or auto (--study: auto)")
+    p.add_argument("--skip-missing", action="store_true", help="leave out models whose weights cannot be loaded")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and what is already done, run nothing")
+    p.add_argument("--estimate", action="store_true",
+                   help="measure seconds per step of each model here and print the sweep's worst-case time; run nothing")
+    p.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
+    p.add_argument("--report-only", action="store_true", help="only (re)write report.html from what the folder holds")
+    p.add_argument("--slice-resolution", type=int, default=41, help="grid points a side of the report's decision slices (0: none)")
+    p.add_argument("--out", required=True, help="the sweep folder (results.csv, runs/, report.html)")
+    p.set_defaults(run=run)
+
+
+def plan_from_args(args: argparse.Namespace) -> SweepPlan:
+    """The plan the flags ask for; ``--study`` supplies the study's values for flags not given."""
+    from ..masks import parse_fill
+
+    values = {
+        "models": tuple(args.models) if args.models else None,
+        "families": tuple(args.masks) if args.masks else None,
+        "modes": tuple(args.modes) if args.modes else None,
+        "ks": tuple(args.k) if args.k else None,
+        "seeds": tuple(range(args.seeds)) if args.seeds is not None else None,
+        "preset": args.preset,
+        "steps": args.steps,
+        "size": args.size,
+        "fill": parse_fill(args.fill) if args.fill is not None else None,
+        "device": args.device,
+    }
+    if args.seeds is not None and args.seeds < 1:
+        raise UmaskError(f"--seeds {args.seeds} must be at least 1.")
+    if args.steps is not None and args.steps < 1:
+        raise UmaskError(f"--steps {args.steps} must be at least 1.")
+    if args.study:
+        return study_plan(**values)
+    values["models"] = values["models"] or (DEFAULT_MODEL,)
+    return SweepPlan(**{k: v for k, v in values.items() if v is not None})
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _estimate(plan: SweepPlan) -> int:
+    from .output import progress
+
+    timings: dict[str, StepTiming] = {}
+    ks = (min(plan.ks), max(plan.ks)) if len(plan.ks) > 1 else (plan.ks[0],)
+    with progress(len(plan.models), "timing models") as bar:
+        for spec in plan.models:
+            model, weights = timing_model(spec, device=plan.device)
+            family = "hstripes" if "hstripes" in plan.families else plan.families[0]
+            timings[spec] = StepTiming(spec, weights, time_steps(model, ks=ks, size=plan.size, preset=plan.preset, family=family))
+            del model
+            bar.update(1)
+    per_model = estimate_seconds(plan, timings)
+    rows = []
+    for spec, t in timings.items():
+        rows.append([spec, t.weights] + [f"{t.seconds[k]:.3f}" for k in ks] + [_duration(per_model[spec])])
+    echo(format_table(["model", "weights"] + [f"s/step K={k}" for k in ks] + ["all runs, full budget"], rows))
+    total = sum(per_model.values())
+    echo(
+        f"\n{len(plan.keys())} runs x up to {plan.max_steps} steps on {plan.device}: at most {_duration(total)} "
+        f"(every run using its whole budget; runs stop at 100 %, so less in practice). "
+        f"Seconds per step were measured here (one warm-up step, then 3), linear in K between the measured K."
+    )
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from .output import progress
+
+    out = Path(args.out)
+    if args.report_only:
+        if not (out / "results.csv").is_file():
+            raise UmaskError(f"'{out}' holds no results.csv; run a sweep into it first.")
+        return _report(out, args)
+    plan = plan_from_args(args)
+    plan.validate()
+    if args.estimate:
+        return _estimate(plan)
+    if args.dry_run:
+        from ..sweep import pending_keys
+
+        pending = set(pending_keys(plan, out)) if (out / "results.csv").exists() else set(plan.keys())
+        rows = [[k.model, k.mask_family, k.mode, k.k, k.seed, k.preset, k.max_steps, "to run" if k in pending else "done"]
+                for k in plan.keys()]
+        echo(format_table(["model", "masks", "mode", "K", "seed", "preset", "steps", "state"], rows))
+        echo(f"\n{len(pending)} of {len(rows)} runs to do; results go to {out}/")
+        return 0
+
+    bar = None
+    state = {"done": 0}
+
+    def on_start(done: int, total: int) -> None:
+        nonlocal bar
+        state["done"] = done
+        bar = progress(total, "sweep")
+        bar.unit = "run"
+        bar.update(done)
+        if done:
+            echo(f"resuming: {done} of {total} runs already done in {out}/")
+
+    def on_model(spec: str) -> None:
+        bar.set_description(f"loading {spec}")
+
+    def on_run_start(key, config) -> None:
+        bar.set_description(f"{key.model} {key.mask_family} K={key.k} s{key.seed}")
+
+    def on_step(key, report) -> None:
+        if report.step % 10 == 0:
+            bar.set_postfix(step=report.step, success=f"{report.success_rate:.0%}", refresh=True)
+
+    def on_run_end(key, row) -> None:
+        state["done"] += 1
+        bar.update(1)
+
+    hooks = SweepHooks(on_start=on_start, on_model=on_model, on_run_start=on_run_start, on_step=on_step, on_run_end=on_run_end)
+    try:
+        outcome = run_sweep(plan, out, hooks=hooks, skip_unavailable=args.skip_missing)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        sys.stderr.write(
+            f"umask: interrupted after {state['done']} finished runs (all saved); run the same command again to resume.\n"
+        )
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    for spec, why in outcome.unavailable.items():
+        echo(f"skipped {spec}: {why}")
+    echo(f"{outcome.ran} runs done now, {outcome.skipped} were already done; {len(outcome.rows)} rows in {out / 'results.csv'}")
+    if args.no_report:
+        return 0
+    return _report(out, args)
+
+
+def _report(out: Path, args: argparse.Namespace) -> int:
+    from .output import progress
+
+    bars: dict[str, object] = {}
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            for b in bars.values():
+                b.close()
+            bars[stage] = progress(total, stage)
+            bars[stage].unit = "point"
+        b = bars[stage]
+        b.update(done - b.n)
+
+    try:
+        path = build_report(out, slices=args.slice_resolution > 0, slice_resolution=max(args.slice_resolution, 3),
+                            device=args.device or "cpu", on_progress=on_progress)
+    finally:
+        for b in bars.values():
+            b.close()
+    echo(f"report: {path}")
+    return 0

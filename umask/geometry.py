@@ -1,0 +1,389 @@
+"""The study's geometric reading of a universal image, measured.
+
+An image is a point of R^(3*H*W) (pixel values in [0, 1], all three channels,
+flattened). Its K masked copies ``x_k = m_k x + (1 - m_k) fill`` (made by
+:func:`umask.masks.apply_masks`) are K nearby points, and the model sends them
+to K different classes. This module measures how near they are and draws what
+the model does on a plane through them.
+
+Norms (all over the flattened ``3*H*W`` vector ``d = x - x_k``):
+    L0    fraction of the values that differ (``count(d != 0) / (3*H*W)``);
+          the study's "1/64 = 1.6 %" for one hidden row of 64 is this figure.
+    L1    ``sum |d|``; relative: ``/ sum |x|``.
+    L2    ``sqrt(sum d^2)`` (Euclidean); relative: ``/ ||x||_2``.
+    Linf  ``max |d|``; relative: ``/ max |x|``.
+
+Radii (L2, absolute):
+    radius at x      ``max_k ||x - x_k||_2``: the smallest ball *centred at x*
+                     that holds all K copies.
+    enclosing ball   the minimal enclosing ball of the K copies over any
+                     centre, by Frank-Wolfe on the dual (Badoiu-Clarkson
+                     style), stopped when its certified upper and lower
+                     bounds on the radius agree to ``tol``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .errors import UmaskError
+from .masks import apply_masks, layout, make_masks
+from .models import Classifier
+
+NORMS = ("l0", "l1", "l2", "linf")
+NORM_LABELS = {
+    "l0": "L0 (fraction of values changed)",
+    "l1": "L1 (sum of |difference|)",
+    "l2": "L2 (Euclidean)",
+    "linf": "L-infinity (largest |difference|)",
+}
+
+ProgressHook = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Ball:
+    """A ball around points in R^n.
+
+    Attributes:
+        centre: ``(n,)`` float64 numpy array.
+        radius: the largest distance from ``centre`` to a point (an upper
+            bound on the minimal radius).
+        lower_bound: a certified lower bound on the minimal radius (the dual
+            value); ``radius - lower_bound`` is the remaining gap.
+        iterations: Frank-Wolfe iterations used.
+    """
+
+    centre: np.ndarray
+    radius: float
+    lower_bound: float
+    iterations: int
+
+
+def enclosing_ball(points: np.ndarray | torch.Tensor, *, tol: float = 1e-6, max_iter: int = 100_000) -> Ball:
+    """Minimal enclosing ball of N points (rows of ``points``, shape ``(N, n)``).
+
+    Solves the dual ``max_{lambda in simplex} sum_i lambda_i |p_i|^2 - |sum_i lambda_i p_i|^2``
+    by Frank-Wolfe with exact line search on the N x N Gram matrix (each step
+    moves weight towards the point farthest from the current centre, as in
+    Badoiu-Clarkson). The primal radius ``max_i |c - p_i|`` is an upper bound
+    and ``sqrt(dual)`` a lower bound; it stops when they agree to ``tol``
+    (relative) or after ``max_iter`` steps.
+    """
+    p = points.detach().double().cpu().numpy() if isinstance(points, torch.Tensor) else np.asarray(points, float)
+    p = p.reshape(p.shape[0], -1)
+    n = p.shape[0]
+    if n == 0:
+        raise UmaskError("An enclosing ball needs at least one point.")
+    offset = p.mean(axis=0)  # centring keeps the Gram matrix well conditioned
+    q = p - offset
+    gram = q @ q.T
+    sq = np.diag(gram).copy()
+    lam = np.zeros(n)
+    lam[int(np.argmax(sq))] = 1.0  # start at the point farthest from the mean
+    g_lam = gram @ lam
+    it = 0
+    upper = lower = 0.0
+    for it in range(1, max_iter + 1):
+        quad = float(lam @ g_lam)
+        dist2 = np.maximum(sq - 2 * g_lam + quad, 0.0)  # |c - p_j|^2 with c = sum lam_i q_i
+        j = int(np.argmax(dist2))
+        upper = math.sqrt(dist2[j])
+        lower = math.sqrt(max(float(lam @ sq) - quad, 0.0))
+        if upper - lower <= tol * max(upper, 1e-12):
+            break
+        # Exact line search along e_j - lam for the concave quadratic dual.
+        d_g = gram[:, j] - g_lam  # G (e_j - lam)
+        slope = (sq[j] - lam @ sq) - 2 * (g_lam[j] - quad)
+        curvature = gram[j, j] - 2 * g_lam[j] + quad  # |q_j - c|^2
+        step = 1.0 if curvature <= 0 else min(max(slope / (2 * curvature), 0.0), 1.0)
+        if step == 0.0:
+            break
+        lam = (1 - step) * lam
+        lam[j] += step
+        g_lam = g_lam + step * d_g
+    centre = offset + lam @ q
+    radius = float(np.sqrt(((p - centre) ** 2).sum(axis=1)).max())
+    return Ball(centre=centre, radius=radius, lower_bound=min(lower, radius), iterations=it)
+
+
+@dataclass(frozen=True)
+class MaskGeometry:
+    """How far each masked copy lies from the universal image.
+
+    Attributes:
+        absolute: norm name -> ``(K,)`` numpy array of ``||x - x_k||``
+            (``l0`` is already a fraction of the ``3*H*W`` values).
+        relative: norm name -> ``(K,)`` numpy array of ``||x - x_k|| / ||x||``
+            (``l0``: the same fraction).
+        image_norms: norm name -> ``||x||`` (``l0``: fraction of non-zero values).
+        radius_at_x: ``max_k ||x - x_k||_2``.
+        ball: minimal enclosing ball of the K copies (any centre), or None.
+        centre_offset: ``||x - ball centre||_2`` (how far x is from the best centre).
+    """
+
+    absolute: dict[str, np.ndarray]
+    relative: dict[str, np.ndarray]
+    image_norms: dict[str, float]
+    radius_at_x: float
+    ball: Ball | None
+    centre_offset: float | None
+
+    @property
+    def k(self) -> int:
+        return int(self.absolute["l2"].shape[0])
+
+    def summary(self) -> dict[str, float]:
+        """Flat figures for a table or a CSV row (the worst mask of each norm)."""
+        out: dict[str, float] = {}
+        for norm in NORMS:
+            out[f"max_abs_{norm}"] = float(self.absolute[norm].max())
+            if norm != "l0":
+                out[f"max_rel_{norm}"] = float(self.relative[norm].max())
+        out["radius_at_x"] = self.radius_at_x
+        out["radius_at_x_rel"] = self.radius_at_x / self.image_norms["l2"] if self.image_norms["l2"] > 0 else math.nan
+        if self.ball is not None:
+            out["enclosing_radius"] = self.ball.radius
+            out["enclosing_radius_rel"] = self.ball.radius / self.image_norms["l2"] if self.image_norms["l2"] > 0 else math.nan
+        return out
+
+    def table(self) -> list[dict[str, float]]:
+        """One dict per mask: ``k`` and every absolute and relative figure."""
+        rows = []
+        for k in range(self.k):
+            row: dict[str, float] = {"k": k}
+            for norm in NORMS:
+                row[f"abs_{norm}"] = float(self.absolute[norm][k])
+                if norm != "l0":
+                    row[f"rel_{norm}"] = float(self.relative[norm][k])
+            rows.append(row)
+        return rows
+
+
+def _norms(d: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-row norms of ``(K, n)`` float64 differences."""
+    return {
+        "l0": (d != 0).double().mean(dim=1),
+        "l1": d.abs().sum(dim=1),
+        "l2": d.pow(2).sum(dim=1).sqrt(),
+        "linf": d.abs().amax(dim=1),
+    }
+
+
+def mask_geometry(
+    image: torch.Tensor,
+    masks: torch.Tensor,
+    *,
+    fill: float | str = 0.0,
+    enclosing: bool = True,
+) -> MaskGeometry:
+    """Distances between ``image`` and its K masked copies (see the module doc).
+
+    Args:
+        image: ``(3, H, W)`` in [0, 1] (pass the saved 8-bit image to measure the PNG).
+        masks: ``(K, 1, H, W)`` keep-multipliers from :func:`umask.masks.make_masks`.
+        fill: the hidden-pixel value, or ``"mean"``.
+        enclosing: also compute the minimal enclosing ball of the copies.
+    """
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise UmaskError(f"Expected an image of shape (3, H, W); got {tuple(image.shape)}.")
+    if masks.dim() != 4 or tuple(masks.shape[-2:]) != tuple(image.shape[-2:]):
+        raise UmaskError(f"Masks of shape {tuple(masks.shape)} do not fit an image of shape {tuple(image.shape)}.")
+    x = image.detach().cpu().double()
+    copies = apply_masks(x, masks.detach().cpu().double(), fill)  # (K, 3, H, W): the engine's masked copies
+    flat_x = x.reshape(1, -1)
+    diff = (flat_x - copies.reshape(copies.shape[0], -1))
+    absolute = {k: v.numpy() for k, v in _norms(diff).items()}
+    image_norms = {k: float(v[0]) for k, v in _norms(flat_x).items()}
+    relative = {}
+    for norm in NORMS:
+        if norm == "l0":
+            relative[norm] = absolute[norm]
+        else:
+            denom = image_norms[norm]
+            relative[norm] = absolute[norm] / denom if denom > 0 else np.full_like(absolute[norm], math.nan)
+    ball = None
+    offset = None
+    if enclosing:
+        ball = enclosing_ball(copies.reshape(copies.shape[0], -1))
+        offset = float(np.sqrt(((flat_x[0].numpy() - ball.centre) ** 2).sum()))
+    return MaskGeometry(
+        absolute=absolute,
+        relative=relative,
+        image_norms=image_norms,
+        radius_at_x=float(absolute["l2"].max()),
+        ball=ball,
+        centre_offset=offset,
+    )
+
+
+def result_geometry(result, *, enclosing: bool = True) -> MaskGeometry:
+    """:func:`mask_geometry` of a :class:`umask.results.Result` (its image, parts, mode, fill)."""
+    return mask_geometry(result.image, result.masks, fill=result.fill, enclosing=enclosing)
+
+
+def study_claim(image: torch.Tensor | None = None, *, k: int = 64, size: int = 64, fill: float | str = 0.0) -> dict:
+    """The study's "at most 1.6 %" claim: hstripes with K masks on a size x size image.
+
+    Measures a constant mid-grey image (0.5 everywhere) and, when given, a
+    real ``image`` (resized nowhere: it must be ``size`` x ``size``).
+
+    Returns:
+        ``{"constant": summary, "image": summary or None, "pixel_fraction": 1/K}``
+        where each summary is :meth:`MaskGeometry.summary`.
+    """
+    masks = make_masks(layout("hstripes", k, size), "hide")
+    out: dict = {"pixel_fraction": 1.0 / k, "k": k, "size": size}
+    out["constant"] = mask_geometry(torch.full((3, size, size), 0.5), masks, fill=fill, enclosing=False).summary()
+    out["image"] = None
+    if image is not None:
+        if tuple(image.shape[-2:]) != (size, size):
+            raise UmaskError(f"The study's claim is about {size}x{size} images; this one is {image.shape[-1]}x{image.shape[-2]}.")
+        out["image"] = mask_geometry(image, masks, fill=fill, enclosing=False).summary()
+    return out
+
+
+# ------------------------------------------------------- decision slice ---
+
+
+@dataclass(frozen=True)
+class SliceMarker:
+    """A point drawn on the slice: its name, plane coordinates and predicted class."""
+
+    name: str
+    s: float
+    t: float
+    predicted: int
+    off_plane: float = 0.0  # L2 distance from the plane (0 for points that span it)
+
+
+@dataclass(frozen=True)
+class DecisionSlice:
+    """The model's classes on a 2-D plane through the image.
+
+    The plane is ``x + s * e1 + t * e2`` with ``e1, e2`` orthonormal (L2) in
+    pixel space: ``e1`` points from x to copy ``i``; ``e2`` is the part of the
+    direction to copy ``j`` orthogonal to ``e1``. So ``s`` and ``t`` are L2
+    distances in pixel space and the picture is not skewed.
+
+    Attributes:
+        s, t: ``(R,)`` grid coordinates (``R`` = resolution, odd, so the middle
+            point is exactly x).
+        classes: ``(R, R)`` int predicted class, ``classes[row=t, col=s]``.
+        confidence: ``(R, R)`` softmax probability of that class.
+        markers: x and the masked copies (the spanning ones first).
+        outside_box: ``(R, R)`` bool, True where some pixel leaves [0, 1]
+            (the plane is not clamped: clamping would bend it).
+        categories: class names of the model.
+    """
+
+    s: np.ndarray
+    t: np.ndarray
+    classes: np.ndarray
+    confidence: np.ndarray
+    markers: tuple[SliceMarker, ...]
+    outside_box: np.ndarray
+    categories: tuple[str, ...]
+    masks_used: tuple[int, int]
+
+    @property
+    def centre_class(self) -> int:
+        r = self.classes.shape[0] // 2
+        return int(self.classes[r, r])
+
+
+@torch.no_grad()
+def decision_slice(
+    model: Classifier,
+    image: torch.Tensor,
+    masks: torch.Tensor,
+    *,
+    i: int = 0,
+    j: int = 1,
+    fill: float | str = 0.0,
+    resolution: int = 41,
+    extent: float = 1.6,
+    batch_size: int = 64,
+    show_all: bool = True,
+    on_progress: ProgressHook | None = None,
+) -> DecisionSlice:
+    """Classify a grid of points on the plane through x and copies i and j.
+
+    Args:
+        model: a frozen classifier.
+        image: ``(3, H, W)`` in [0, 1].
+        masks: ``(K, 1, H, W)`` keep-multipliers.
+        i, j: the two masked copies spanning the plane (distinct, in 0..K-1).
+        resolution: grid points per side (made odd so x is the centre point).
+        extent: half-width of the grid as a multiple of the farthest spanning
+            copy's distance (1.6 shows both copies with a margin).
+        batch_size: images per forward pass.
+        show_all: also mark the other copies, projected onto the plane.
+        on_progress: called ``(points done, points total)`` after each batch.
+
+    Raises:
+        UmaskError: bad mask indices, or copies i and j on one line through x.
+    """
+    k = masks.shape[0]
+    if not (0 <= i < k and 0 <= j < k) or i == j:
+        raise UmaskError(f"The slice needs two different masks in 0..{k - 1}; got {i} and {j}.")
+    if resolution < 3:
+        raise UmaskError(f"Slice resolution {resolution} is too small; use at least 3 points a side.")
+    resolution += 1 - resolution % 2
+    x = image.detach().cpu().float()
+    copies = apply_masks(x, masks.detach().cpu().float(), fill)
+    u = (copies[i] - x).double().flatten()
+    v = (copies[j] - x).double().flatten()
+    e1 = u / u.norm()
+    v_perp = v - (v @ e1) * e1
+    if u.norm() == 0 or v_perp.norm() < 1e-9 * max(float(v.norm()), 1.0):
+        raise UmaskError(f"Masked copies {i} and {j} lie on one line through the image (or equal it); pick two other masks.")
+    e2 = v_perp / v_perp.norm()
+    half = extent * max(float(u.norm()), float(v.norm()))
+    s = np.linspace(-half, half, resolution)
+    t = np.linspace(-half, half, resolution)
+    s[resolution // 2] = t[resolution // 2] = 0.0  # exactly x in the middle
+    ss, tt = np.meshgrid(s, t)  # rows follow t, columns follow s
+    coords = torch.from_numpy(np.stack([ss.ravel(), tt.ravel()], axis=1))
+    basis = torch.stack([e1, e2]).float()  # (2, n)
+    total = coords.shape[0]
+    classes = np.empty(total, dtype=np.int64)
+    confidence = np.empty(total, dtype=np.float32)
+    outside = np.empty(total, dtype=bool)
+    flat_x = x.flatten()
+    for start in range(0, total, batch_size):
+        c = coords[start : start + batch_size].float()
+        points = flat_x[None] + c @ basis
+        outside[start : start + len(c)] = ((points < 0) | (points > 1)).any(dim=1).numpy()
+        probs = model(points.view(-1, *x.shape).to(model.device)).float().softmax(dim=1).cpu()
+        conf, cls = probs.max(dim=1)
+        classes[start : start + len(c)] = cls.numpy()
+        confidence[start : start + len(c)] = conf.numpy()
+        if on_progress is not None:
+            on_progress(min(start + batch_size, total), total)
+
+    copy_probs = model(copies.to(model.device)).float().softmax(dim=1).cpu()
+    x_class = int(model(x[None].to(model.device)).argmax(dim=1))
+    markers = [SliceMarker("x (universal image)", 0.0, 0.0, x_class)]
+    order = [i, j] + ([m for m in range(k) if m not in (i, j)] if show_all else [])
+    for m in order:
+        d = (copies[m] - x).double().flatten()
+        a, b = float(d @ e1), float(d @ e2)
+        off = float((d - a * e1 - b * e2).norm())
+        markers.append(SliceMarker(f"copy {m}", a, b, int(copy_probs[m].argmax()), off))
+    r = resolution
+    return DecisionSlice(
+        s=s,
+        t=t,
+        classes=classes.reshape(r, r),
+        confidence=confidence.reshape(r, r),
+        markers=tuple(markers),
+        outside_box=outside.reshape(r, r),
+        categories=tuple(model.categories),
+        masks_used=(i, j),
+    )

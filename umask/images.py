@@ -1,0 +1,105 @@
+"""Photos in and out: load a picture as a ``(3, H, W)`` tensor, save one as an 8-bit PNG.
+
+Pixels are floats in [0, 1] everywhere in umask. A photo is loaded *on the
+8-bit grid* (every value is k / 255): that is what the file holds, and what a
+user gets back after saving and reloading, so distances measured against it
+stay true after a round trip through a PNG.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import UmaskError
+from .results import image_to_uint8, uint8_to_image
+
+# Pillow refuses images above ~179 megapixels with a DecompressionBombError;
+# a photo that large is a mistake here, so it gets the same one-sentence error.
+_READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str | None = None) -> torch.Tensor:
+    """Read a photo as ``(3, size, size)`` floats in [0, 1], on the 8-bit grid.
+
+    The shorter side is resized to ``size`` (bicubic, antialiased, as
+    torchvision's ImageNet preprocessing) and the centre square cropped, so
+    the model sees the photo at its native resolution without distortion.
+    EXIF rotation is applied; greyscale, palette and alpha images become RGB.
+
+    Args:
+        source: a file path, or the file's bytes (e.g. a browser upload).
+        size: the side of the square result; ``None`` keeps the full photo
+            ``(3, H, W)`` as it is.
+        name: what to call the photo in error messages (default: the path).
+
+    Raises:
+        UmaskError: the file is missing, is not an image Pillow can read, or
+            ``size`` is not positive.
+    """
+    if size is not None and size < 1:
+        raise UmaskError(f"Photo size {size} is not allowed; give a positive number of pixels.")
+    label = name or ("the uploaded file" if isinstance(source, bytes) else str(source))
+    try:
+        stream = io.BytesIO(source) if isinstance(source, bytes) else open(Path(source), "rb")
+    except FileNotFoundError:
+        raise UmaskError(f"Photo '{label}' does not exist; give the path of a JPEG or PNG file.") from None
+    except IsADirectoryError:
+        raise UmaskError(f"Photo '{label}' is a folder; give the path of a JPEG or PNG file.") from None
+    try:
+        with stream, Image.open(stream) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img).convert("RGB")
+    except _READ_ERRORS:
+        raise UmaskError(f"Photo '{label}' is not a readable image; give a JPEG or PNG file.") from None
+    if size is not None:
+        # Resize the shorter side, then crop the centre square: ImageNet's
+        # "resize + center crop" without the 256/224 margin, so the whole
+        # short side of the photo stays in view.
+        img = ImageOps.fit(img, (size, size), method=Image.Resampling.BICUBIC, centering=(0.5, 0.5))
+    return uint8_to_image(np.array(img))
+
+
+def save_png(image: torch.Tensor, path: str | Path) -> Path:
+    """Write ``(3, H, W)`` in [0, 1] to ``path`` as an 8-bit RGB PNG, atomically.
+
+    The PNG goes to a temporary file in the same folder, then ``os.replace``
+    puts it in place: a crash or a full disk never leaves a half-written file
+    where an old one was.
+
+    Raises:
+        UmaskError: the folder does not exist or cannot be written.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UmaskError(f"Folder '{folder}' does not exist; create it or give another output path.")
+    if path.is_dir():
+        raise UmaskError(f"Output '{path}' is a folder; give a file name ending in .png.")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise UmaskError(f"Cannot write to folder '{folder}' ({err.strerror}); give a writable output path.") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            Image.fromarray(image_to_uint8(image), mode="RGB").save(fh, format="PNG")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def png_bytes(image: torch.Tensor) -> bytes:
+    """``(3, H, W)`` in [0, 1] as the bytes of an 8-bit RGB PNG (for downloads)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image_to_uint8(image), mode="RGB").save(buffer, format="PNG")
+    return buffer.getvalue()

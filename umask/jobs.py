@@ -1,0 +1,309 @@
+"""Background optimisation jobs: a worker thread that iterates a search.
+
+A :class:`Job` owns one :class:`~umask.optimise.UniversalSearch` and one worker
+thread that iterates it. The dashboard keeps the Job (a plain object) in its
+session state and polls :meth:`Job.snapshot` from a timer; the worker never
+renders anything and never imports streamlit, so a widget click that reruns
+the page script cannot kill or restart the run.
+
+    job = Job(model, Config(k=10)).start()
+    snap = job.snapshot()          # thread-safe copy: losses, success, image, ETA
+    job.pause(); job.resume(); job.stop()
+    job.wait(); job.snapshot().result   # the best image so far, as a Result
+
+Each job differentiates only its own image, so several jobs may share one
+frozen model (two browser tabs, one process) without disturbing each other.
+A job nobody polls for ``idle_timeout`` seconds stops by itself (a closed tab
+leaves no orphan burning the CPU): :meth:`snapshot` and :meth:`touch` are the
+heartbeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from .config import Config
+from .errors import UmaskError
+from .evaluate import quantise
+from .models import Classifier
+from .optimise import UniversalSearch
+from .results import Result
+
+log = logging.getLogger(__name__)
+
+#: Job states. "running" and "paused" are live; the others are final.
+STATES = ("running", "paused", "stopped", "finished", "abandoned", "failed")
+LIVE = ("running", "paused")
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent copy of a job's progress, safe to read from any thread.
+
+    Attributes:
+        state: one of :data:`STATES` ("created" before :meth:`Job.start`).
+        step: steps done so far; ``total``: the step budget.
+        steps, losses, success_rates: the history, one entry per step.
+        best_success_rate: best fraction of masks on target so far.
+        target_probs: latest K probabilities of each mask's target class.
+        predictions: latest K predicted classes.
+        image: latest ``(3, H, W)`` snapshot in [0, 1] (8-bit grid): the
+            starting image until the first snapshot, the result's (best)
+            image once the job has ended.
+        steps_per_s: steps per second of wall time while running.
+        eta_s: seconds left if the whole budget is used (None when unknown).
+        elapsed_s: wall time spent running (pauses excluded).
+        first_step_s: seconds from :meth:`Job.start` to the first report.
+        succeeded: every mask hit its target (on the 8-bit image).
+        result: the final :class:`Result` once the job has ended, else None.
+        error: the one-sentence reason when ``state == "failed"``.
+    """
+
+    state: str
+    step: int
+    total: int
+    steps: tuple[int, ...]
+    losses: tuple[float, ...]
+    success_rates: tuple[float, ...]
+    best_success_rate: float
+    target_probs: tuple[float, ...]
+    predictions: tuple[int, ...]
+    image: torch.Tensor | None
+    steps_per_s: float
+    eta_s: float | None
+    elapsed_s: float
+    first_step_s: float | None
+    succeeded: bool
+    result: Result | None
+    error: str | None
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE
+
+    @property
+    def fraction(self) -> float:
+        """Progress through the step budget, in [0, 1]."""
+        return 1.0 if not self.live and self.state != "created" else min(1.0, self.step / max(1, self.total))
+
+
+@dataclass
+class _History:
+    steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    success_rates: list[float] = field(default_factory=list)
+
+
+class Job:
+    """One universal-image optimisation running in a background thread.
+
+    Args:
+        model: a frozen :class:`Classifier`; may be shared with other jobs.
+        config: the optimisation's :class:`Config`.
+        labels: an explicit ``(H, W)`` part map (default: made from config).
+        idle_timeout: stop when neither :meth:`snapshot` nor :meth:`touch`
+            was called for this many seconds (None: never).
+        torch_threads: intra-op threads for this job's worker (None: leave
+            the process setting alone).
+
+    Raises:
+        UmaskError: the config cannot make a search (bad K for the layout,
+            image too small, bad targets), raised here, before any thread.
+    """
+
+    def __init__(
+        self,
+        model: Classifier,
+        config: Config,
+        *,
+        labels: torch.Tensor | None = None,
+        idle_timeout: float | None = 60.0,
+        torch_threads: int | None = None,
+    ) -> None:
+        self.search = UniversalSearch(model, config, labels=labels)
+        self.config = config
+        self.model = model
+        self.idle_timeout = idle_timeout
+        self.torch_threads = torch_threads
+        self._lock = threading.Lock()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._state = "created"
+        self._history = _History()
+        self._latest = None  # the latest StepReport
+        # The starting image is the first frame: a viewer sees it at once,
+        # not one snapshot period later.
+        self._image: torch.Tensor | None = quantise(self.search.pixels().detach()).cpu()
+        self._result: Result | None = None
+        self._error: str | None = None
+        self._started_at: float | None = None  # start of the current running stretch
+        self._t0 = 0.0  # when start() was called
+        self._abandoned = False
+        self._first_step_s: float | None = None
+        self._run_s = 0.0  # wall time spent running, pauses excluded
+        self._heartbeat = time.monotonic()
+
+    # ------------------------------------------------------------ control ---
+
+    @property
+    def targets(self) -> tuple[int, ...]:
+        return self.search.targets
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.search.labels
+
+    def start(self) -> "Job":
+        """Start the worker thread (once); returns self."""
+        with self._lock:
+            if self._thread is not None:
+                return self
+            self._state = "running"
+            self._started_at = self._t0 = time.perf_counter()
+            self._heartbeat = time.monotonic()
+            self._thread = threading.Thread(target=self._work, name=f"umask-job-{id(self):x}", daemon=True)
+        self._thread.start()
+        return self
+
+    def pause(self) -> None:
+        """Hold the worker between two steps; the image and history are kept."""
+        with self._lock:
+            if self._state == "running":
+                self._state = "paused"
+                self._resume.clear()
+                self._close_clock_locked()
+
+    def resume(self) -> None:
+        """Continue a paused job."""
+        with self._lock:
+            if self._state == "paused":
+                self._state = "running"
+                self._started_at = time.perf_counter()
+                self._heartbeat = time.monotonic()
+                self._resume.set()
+
+    def stop(self) -> None:
+        """End the job after the current step; the result keeps the best image so far."""
+        self._stop.set()
+        self._resume.set()
+
+    def touch(self) -> None:
+        """Heartbeat: someone is still watching."""
+        self._heartbeat = time.monotonic()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the worker ends (or ``timeout`` s pass); True when it has ended."""
+        if self._thread is None:
+            return False
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def snapshot(self, *, touch: bool = True) -> JobSnapshot:
+        """A consistent copy of the progress (and, by default, a heartbeat)."""
+        if touch:
+            self.touch()
+        with self._lock:
+            hist = self._history
+            latest = self._latest
+            step = len(hist.steps)
+            elapsed = self._elapsed_locked()
+            rate = step / elapsed if elapsed > 0 and step else 0.0
+            left = self.config.steps - step
+            eta = left / rate if rate > 0 and self._state in LIVE else (0.0 if self._state not in LIVE else None)
+            return JobSnapshot(
+                state=self._state,
+                step=step,
+                total=self.config.steps,
+                steps=tuple(hist.steps),
+                losses=tuple(hist.losses),
+                success_rates=tuple(hist.success_rates),
+                best_success_rate=latest.best_success_rate if latest else 0.0,
+                target_probs=latest.target_probs if latest else (),
+                predictions=latest.predictions if latest else (),
+                image=self._image,
+                steps_per_s=rate,
+                eta_s=eta,
+                elapsed_s=elapsed,
+                first_step_s=self._first_step_s,
+                succeeded=self.search.succeeded,
+                result=self._result,
+                error=self._error,
+            )
+
+    # ------------------------------------------------------------- worker ---
+
+    def _elapsed_locked(self) -> float:
+        # _started_at is None while paused, ended, or not yet started.
+        if self._started_at is None:
+            return self._run_s
+        return self._run_s + (time.perf_counter() - self._started_at)
+
+    def _idle(self) -> bool:
+        return self.idle_timeout is not None and time.monotonic() - self._heartbeat > self.idle_timeout
+
+    def _wait_while_paused(self) -> None:
+        """Block while paused; wakes for stop, resume, or an expired heartbeat."""
+        while not self._resume.wait(timeout=0.2):
+            if self._idle():
+                self._abandoned = True
+                self._stop.set()
+                return
+
+    def _work(self) -> None:
+        if self.torch_threads is not None:
+            torch.set_num_threads(self.torch_threads)
+        try:
+            # The model is frozen and shared; only this job's image gets
+            # gradients, and only in this thread.
+            with torch.enable_grad():
+                for report in self.search:
+                    with self._lock:
+                        if self._first_step_s is None:
+                            self._first_step_s = time.perf_counter() - self._t0
+                        self._history.steps.append(report.step)
+                        self._history.losses.append(report.loss)
+                        self._history.success_rates.append(report.success_rate)
+                        self._latest = report
+                        if report.image is not None:
+                            self._image = report.image
+                    if not self._resume.is_set():
+                        self._wait_while_paused()
+                    if self._idle() and not self._stop.is_set():
+                        log.info("job %x: nobody polled for %.0f s, stopping", id(self), self.idle_timeout)
+                        self._abandoned = True
+                        self._stop.set()
+                    if self._stop.is_set():
+                        break
+            result = self.search.result()
+            with self._lock:
+                self._result = result
+                self._image = result.image  # the best image so far, as saved
+                self._state = "abandoned" if self._abandoned else "stopped" if self._stop.is_set() else "finished"
+                self._close_clock_locked()
+        except UmaskError as err:
+            self._fail(str(err))
+        except Exception as err:  # a worker must never die silently: report it to the page
+            log.exception("job %x failed", id(self))
+            self._fail(f"The optimisation failed: {type(err).__name__}: {err}")
+
+    def _close_clock_locked(self) -> None:
+        if self._started_at is not None:
+            self._run_s += time.perf_counter() - self._started_at
+            self._started_at = None
+
+    def _fail(self, message: str) -> None:
+        with self._lock:
+            self._error = message
+            self._state = "failed"
+            self._close_clock_locked()

@@ -1,0 +1,215 @@
+"""Figures of the geometry: per-mask distances, the decision-region slice, the 2-D toy."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+from ..geometry import NORM_LABELS, DecisionSlice, MaskGeometry
+from ..toy import Disc, LinearToy, RegionMap, boundaries
+
+PALETTE = qualitative.Light24 + qualitative.Dark24 + qualitative.Alphabet
+
+
+def distances_figure(geo: MaskGeometry, *, height: int = 340) -> go.Figure:
+    """Relative distance ``||x - m_k x|| / ||x||`` of every mask k, one line per norm (%)."""
+    ks = list(range(geo.k))
+    fig = go.Figure()
+    for i, norm in enumerate(("l0", "l1", "l2", "linf")):
+        fig.add_trace(
+            go.Scatter(
+                x=ks,
+                y=100 * geo.relative[norm],
+                mode="lines+markers",
+                name=NORM_LABELS[norm],
+                line=dict(color=qualitative.Plotly[i]),
+                customdata=geo.absolute[norm],
+                hovertemplate="mask %{x}: %{y:.2f} % (absolute %{customdata:.4g})<extra>" + norm.upper() + "</extra>",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(x=[0, geo.k - 1], y=[100 / geo.k] * 2, mode="lines", name=f"1/K = {100 / geo.k:.2f} %",
+                   line=dict(color="grey", dash="dot"), hoverinfo="skip")
+    )
+    values = np.concatenate([100 * geo.relative[n] for n in ("l0", "l1", "l2", "linf")] + [np.array([100 / geo.k])])
+    values = values[np.isfinite(values) & (values > 0)]
+    y_range = [math.log10(values.min()) - 0.2, math.log10(values.max()) + 0.2] if len(values) else None
+    fig.update_layout(
+        title=dict(text="Distance from x to each masked copy, relative to ||x|| (same norm)", x=0.0),
+        xaxis_title="mask k",
+        yaxis_title="||x − m_k x|| / ||x|| (%)",
+        yaxis=dict(type="log", range=y_range),
+        height=height,
+        margin=dict(l=10, r=10, t=50, b=10),
+        legend=dict(orientation="h", y=-0.25),
+    )
+    return fig
+
+
+def _class_colours(classes: Sequence[int]) -> dict[int, str]:
+    return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(classes)}
+
+
+def slice_figure(sl: DecisionSlice, *, targets: Sequence[int] | None = None, height: int = 560) -> go.Figure:
+    """The classes of the plane through x and two masked copies, with the copies marked.
+
+    Axes are L2 distances in pixel space along the two orthonormal directions
+    (see :class:`umask.geometry.DecisionSlice`). Each region is coloured by its
+    predicted class; hover for the class name and its probability.
+    """
+    present = list(dict.fromkeys(int(c) for c in np.unique(sl.classes)))
+    # Biggest regions first, so the palette's first colours go to what matters.
+    present.sort(key=lambda c: -int((sl.classes == c).sum()))
+    colours = _class_colours(present)
+    index = {c: i for i, c in enumerate(present)}
+    z = np.vectorize(index.get)(sl.classes)
+    n = len(present)
+    scale = []
+    for i, c in enumerate(present):
+        lo, hi = i / n, (i + 1) / n
+        scale += [[lo, colours[c]], [hi, colours[c]]]
+    names = np.array(sl.categories, dtype=object)[sl.classes]
+    custom = np.dstack([names, sl.confidence, sl.classes])
+    fig = go.Figure(
+        go.Heatmap(
+            x=sl.s,
+            y=sl.t,
+            z=z,
+            zmin=-0.5,
+            zmax=n - 0.5,
+            colorscale=scale,
+            showscale=False,
+            customdata=custom,
+            hovertemplate="s=%{x:.3f}, t=%{y:.3f}<br>%{customdata[0]} (%{customdata[2]})<br>p = %{customdata[1]:.2f}<extra></extra>",
+        )
+    )
+    spanning = sl.markers[:3]
+    others = sl.markers[3:]
+    target_of = {}
+    if targets is not None:
+        for m in sl.markers[1:]:
+            k = int(m.name.split()[1])
+            target_of[m.name] = targets[k]
+
+    def hover(m) -> str:
+        text = f"{m.name}<br>predicted: {sl.categories[m.predicted]} ({m.predicted})"
+        if m.name in target_of:
+            t = target_of[m.name]
+            text += f"<br>target: {sl.categories[t]} ({t}) {'hit' if t == m.predicted else 'miss'}"
+        if m.off_plane > 0:
+            text += f"<br>{m.off_plane:.3f} off the plane (projected)"
+        return text
+
+    if others:
+        fig.add_trace(
+            go.Scatter(
+                x=[m.s for m in others],
+                y=[m.t for m in others],
+                mode="markers",
+                name="other copies (projected)",
+                marker=dict(symbol="circle-open", size=7, color="black"),
+                hovertext=[hover(m) for m in others],
+                hoverinfo="text",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[m.s for m in spanning],
+            y=[m.t for m in spanning],
+            mode="markers+text",
+            name="x and the two spanning copies",
+            text=["x"] + [m.name.replace("copy ", "m") + " x" for m in spanning[1:]],
+            textposition="top center",
+            textfont=dict(color="black", size=14),
+            marker=dict(symbol=["star"] + ["diamond"] * (len(spanning) - 1), size=[16] + [13] * (len(spanning) - 1),
+                        color="white", line=dict(color="black", width=2)),
+            hovertext=[hover(m) for m in spanning],
+            hoverinfo="text",
+        )
+    )
+    i, j = sl.masks_used
+    fig.update_layout(
+        title=dict(text=f"The model's classes on the plane through x, m{i} x and m{j} x ({n} classes in view)", x=0.0),
+        xaxis_title=f"s: L2 distance along x → m{i} x",
+        yaxis_title=f"t: L2 distance, orthogonal part of x → m{j} x",
+        xaxis_constrain="domain",
+        yaxis_scaleanchor="x",
+        height=height,
+        margin=dict(l=10, r=10, t=50, b=10),
+        legend=dict(orientation="h", y=-0.15),
+    )
+    return fig
+
+
+def toy_figure(
+    regions: RegionMap,
+    *,
+    disc: Disc | None = None,
+    meeting: tuple[np.ndarray, float] | None = None,
+    probe: tuple[tuple[float, float], float] | None = None,
+    height: int = 520,
+) -> go.Figure:
+    """The toy's class regions, every pairwise boundary line, and the smallest disc that holds all classes.
+
+    Args:
+        regions: from :func:`umask.toy.region_map`.
+        disc: from :func:`umask.toy.smallest_disc_with_all_classes`.
+        meeting: ``(point, residual)`` from :func:`umask.toy.meeting_point`.
+        probe: ``((cx, cy), radius)`` of a disc to draw dashed (a user's probe).
+    """
+    toy: LinearToy = regions.toy
+    c = toy.classes
+    colours = [PALETTE[i % len(PALETTE)] for i in range(c)]
+    scale = []
+    for i in range(c):
+        scale += [[i / c, colours[i]], [(i + 1) / c, colours[i]]]
+    fig = go.Figure(
+        go.Heatmap(
+            x=regions.xs, y=regions.ys, z=regions.classes, zmin=-0.5, zmax=c - 0.5, colorscale=scale, showscale=False,
+            opacity=0.75, hovertemplate="(%{x:.2f}, %{y:.2f}): class %{z}<extra></extra>",
+        )
+    )
+    lo, hi = float(regions.xs[0]), float(regions.xs[-1])
+    for a, b, normal, offset in boundaries(toy):
+        # normal . p + offset = 0, drawn across the view.
+        if abs(normal[1]) > abs(normal[0]):
+            xs = np.array([lo, hi])
+            ys = -(offset + normal[0] * xs) / normal[1]
+        else:
+            ys = np.array([lo, hi])
+            xs = -(offset + normal[1] * ys) / normal[0]
+        fig.add_trace(
+            go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(0,0,0,0.35)", width=1), showlegend=False,
+                       hovertemplate=f"boundary {a} | {b}<extra></extra>")
+        )
+
+    def circle(cx: float, cy: float, r: float) -> tuple[np.ndarray, np.ndarray]:
+        a = np.linspace(0, 2 * math.pi, 121)
+        return cx + r * np.cos(a), cy + r * np.sin(a)
+
+    if disc is not None and math.isfinite(disc.radius):
+        xs, ys = circle(disc.centre[0], disc.centre[1], max(disc.radius, disc.spacing))
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="black", width=3),
+                                 name=f"smallest disc with every class: r = {disc.radius:.2f}", hoverinfo="skip"))
+    if probe is not None:
+        (px, py), pr = probe
+        xs, ys = circle(px, py, pr)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="white", width=2, dash="dash"),
+                                 name=f"probe disc r = {pr:.2f}", hoverinfo="skip"))
+    if meeting is not None:
+        point, residual = meeting
+        if residual < 1e-9 and lo <= point[0] <= hi and lo <= point[1] <= hi:
+            fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="all lines meet here",
+                                     marker=dict(symbol="star", size=16, color="white", line=dict(color="black", width=2))))
+    fig.update_layout(
+        xaxis=dict(range=[lo, hi], title="p₁"),
+        yaxis=dict(range=[lo, hi], title="p₂", scaleanchor="x"),
+        height=height,
+        margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(orientation="h", y=-0.12),
+    )
+    return fig

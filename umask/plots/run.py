@@ -1,0 +1,274 @@
+"""Figures of one universal-image run: curves, the image and its parts, hit grids.
+
+Images are upscaled here with nearest-neighbour (each pixel becomes a square
+block), so a 64 x 64 image stays sharp on a projector instead of blurring.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from ..results import image_to_uint8
+
+HIT = "#2e9e44"
+MISS = "#d1343a"
+LINE = "#1f77b4"
+# Part outlines: a yellow that stays visible on noise, and the tint of selected parts.
+OUTLINE = np.array([255, 221, 0], dtype=np.float32)
+SELECTED = np.array([0, 160, 255], dtype=np.float32)
+
+
+def upscale(image: torch.Tensor | np.ndarray, *, side: int = 384) -> np.ndarray:
+    """Nearest-neighbour upscale to about ``side`` pixels a side.
+
+    Args:
+        image: ``(3, H, W)`` float in [0, 1], or an ``(H, W, 3)`` uint8 array.
+        side: target side; the integer factor ``max(1, side // W)`` is used so
+            every source pixel becomes an equal square block.
+
+    Returns:
+        ``(H*f, W*f, 3)`` uint8.
+    """
+    array = image_to_uint8(image) if isinstance(image, torch.Tensor) else np.asarray(image)
+    factor = max(1, side // array.shape[1])
+    return np.repeat(np.repeat(array, factor, axis=0), factor, axis=1)
+
+
+def png_data_uri(array: np.ndarray) -> str:
+    """``(H, W, 3)`` uint8 -> ``data:image/png;base64,...`` (lossless)."""
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode="RGB").save(buffer, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _layout_base(fig: go.Figure, *, title: str | None, height: int) -> go.Figure:
+    fig.update_layout(
+        title=dict(text=title, x=0.0, xanchor="left") if title else None,
+        height=height,
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+    )
+    return fig
+
+
+def thin(steps: Sequence[int], values: Sequence[float], most: int = 600) -> tuple[list[int], list[float]]:
+    """At most ``most`` evenly spaced points, always keeping the last one.
+
+    A 5000-step run redrawn every second would otherwise send 5000 points per
+    curve per poll; a few hundred look the same on screen.
+    """
+    n = len(steps)
+    if n <= most:
+        return list(steps), list(values)
+    idx = sorted(set(np.linspace(0, n - 1, most).round().astype(int).tolist()))
+    return [steps[i] for i in idx], [values[i] for i in idx]
+
+
+def loss_figure(steps: Sequence[int], losses: Sequence[float], *, height: int = 260) -> go.Figure:
+    """The batch loss per step (log scale when it spans more than a decade)."""
+    steps, losses = thin(steps, losses)
+    fig = go.Figure(go.Scatter(x=steps, y=losses, mode="lines", line=dict(color=LINE), name="loss"))
+    positive = [v for v in losses if v > 0]
+    log = bool(positive) and max(positive) / min(positive) > 10
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="loss", type="log" if log else "linear", dtick=1 if log else None)
+    return _layout_base(fig, title="Loss", height=height)
+
+
+def success_figure(steps: Sequence[int], rates: Sequence[float], *, height: int = 260) -> go.Figure:
+    """Fraction of masks whose prediction is their target, per step, in %."""
+    percent = [100.0 * r for r in rates]
+    best = list(np.maximum.accumulate(percent)) if percent else []
+    _, best = thin(steps, best)
+    steps, percent = thin(steps, percent)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=list(steps), y=percent, mode="lines", line=dict(color=HIT), name="this step"))
+    fig.add_trace(go.Scatter(x=list(steps), y=best, mode="lines", line=dict(color=HIT, dash="dot"), name="best so far"))
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="masks on target (%)", range=[-2, 102])
+    fig.update_layout(legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
+    return _layout_base(fig, title="Success rate", height=height)
+
+
+def _boundaries(labels: np.ndarray) -> np.ndarray:
+    """``(H, W)`` bool: pixels next to another part (a line two pixels wide)."""
+    edge = np.zeros(labels.shape, dtype=bool)
+    horizontal = labels[:, :-1] != labels[:, 1:]
+    vertical = labels[:-1, :] != labels[1:, :]
+    edge[:, :-1] |= horizontal
+    edge[:, 1:] |= horizontal
+    edge[:-1, :] |= vertical
+    edge[1:, :] |= vertical
+    return edge
+
+
+def _centres(labels: np.ndarray) -> dict[int, tuple[float, float]]:
+    """Part -> (row, column) of a pixel inside it near its centre of mass."""
+    centres = {}
+    for part in range(int(labels.max()) + 1):
+        rows, cols = np.nonzero(labels == part)
+        if rows.size == 0:
+            continue
+        r, c = rows.mean(), cols.mean()
+        # The centre of mass of a non-convex part may lie outside it: use the
+        # part's own pixel closest to it, so the number sits on its part.
+        i = int(np.argmin((rows - r) ** 2 + (cols - c) ** 2))
+        centres[part] = (float(rows[i]), float(cols[i]))
+    return centres
+
+
+def _numbers(big: np.ndarray, labels: np.ndarray, factor: int, texts: dict[int, str]) -> np.ndarray:
+    """Write ``texts[part]`` on a dark box at each part's centre (PIL, no plotly)."""
+    img = Image.fromarray(big)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=max(10, min(16, factor * 2)))
+    for part, (r, c) in _centres(labels).items():
+        text = texts.get(part)
+        if text is None:
+            continue
+        x, y = (c + 0.5) * factor, (r + 0.5) * factor
+        left, top, right, bottom = draw.textbbox((x, y), text, font=font, anchor="mm")
+        draw.rectangle((left - 2, top - 1, right + 2, bottom + 1), fill=(0, 0, 0))
+        draw.text((x, y), text, fill=(255, 255, 255), font=font, anchor="mm")
+    return np.asarray(img)
+
+
+def render_parts(
+    image: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    *,
+    selected: Sequence[int] = (),
+    numbers: bool = True,
+    side: int = 384,
+) -> np.ndarray:
+    """The image, nearest-upscaled, with the part layout drawn over it.
+
+    Args:
+        image: ``(3, H, W)`` in [0, 1].
+        labels: ``(H, W)`` part map (-1 = no part); None gives the bare
+            upscaled image (use that for "exactly what the model sees").
+        selected: parts to tint blue (the ones the user toggled).
+        numbers: write each part's number on it (when K <= 64, to stay legible).
+        side: about the upscaled side in pixels (an integer multiple of W).
+
+    Returns:
+        ``(H*f, W*f, 3)`` uint8.
+    """
+    big = upscale(image, side=side)
+    if labels is None:
+        return big
+    factor = big.shape[0] // image.shape[-2]
+    big = big.astype(np.float32)
+    lab = labels.cpu().numpy()
+    big_lab = np.repeat(np.repeat(lab, factor, axis=0), factor, axis=1)
+    if len(selected):
+        tint = np.isin(big_lab, list(selected))
+        big[tint] = 0.45 * big[tint] + 0.55 * SELECTED
+    big[_boundaries(big_lab)] = OUTLINE
+    big = big.clip(0, 255).astype(np.uint8)
+    if numbers and int(lab.max()) + 1 <= 64:
+        big = _numbers(big, lab, factor, {k: str(k) for k in range(int(lab.max()) + 1)})
+    return big
+
+
+def render_part_probs(labels: torch.Tensor, target_probs: Sequence[float], *, side: int = 320) -> np.ndarray:
+    """Each part painted with its mask's target probability (white 0 to green 1), labelled "k: p%".
+
+    Args:
+        labels: ``(H, W)`` part map; pixels of no part are grey.
+        target_probs: K probabilities in [0, 1], one per mask.
+
+    Returns:
+        ``(H*f, W*f, 3)`` uint8.
+    """
+    lab = labels.cpu().numpy()
+    probs = np.clip(np.asarray(target_probs, dtype=np.float32), 0.0, 1.0)
+    white, green = np.array([247, 247, 247], np.float32), np.array([46, 158, 68], np.float32)
+    colours = white + probs[:, None] * (green - white)  # (K, 3)
+    rgb = np.where(lab[..., None] >= 0, colours[np.clip(lab, 0, None)], np.float32(200))
+    factor = max(1, side // lab.shape[1])
+    big = np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
+    big_lab = np.repeat(np.repeat(lab, factor, axis=0), factor, axis=1)
+    big[_boundaries(big_lab)] = 255.0
+    big = big.astype(np.uint8)
+    if len(probs) <= 64:
+        big = _numbers(big, lab, factor, {k: f"{k}: {p:.0%}" for k, p in enumerate(probs)})
+    return big
+
+
+def image_figure(
+    image: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    *,
+    selected: Sequence[int] = (),
+    numbers: bool = True,
+    title: str | None = None,
+    side: int = 384,
+) -> go.Figure:
+    """:func:`render_parts` as a plotly figure (zoomable, for the Explore page).
+
+    The pixels travel as a PNG data URI, not a z array: a 384 x 384 image is
+    ~440k numbers as JSON but a few kB as PNG.
+    """
+    big = render_parts(image, labels, selected=selected, numbers=numbers, side=side)
+    fig = go.Figure(go.Image(source=png_data_uri(big), hoverinfo="skip"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    return _layout_base(fig, title=title, height=big.shape[0] + (50 if title else 20))
+
+
+def hit_grid_figure(
+    model_names: Sequence[str],
+    hits: Sequence[Sequence[bool]],
+    probs: Sequence[Sequence[float]],
+    predicted: Sequence[Sequence[str]],
+    target_names: Sequence[str],
+    *,
+    title: str | None = "Hit or miss: every part on every model",
+) -> go.Figure:
+    """The K x models summary: green where part k's mask gives its target on that model.
+
+    Args:
+        model_names: M column titles.
+        hits: M lists of K booleans (prediction == target).
+        probs: M lists of K target probabilities.
+        predicted: M lists of K predicted class names.
+        target_names: K target names, row labels.
+    """
+    k = len(target_names)
+    z = np.array([[1.0 if h else 0.0 for h in col] for col in hits]).T  # (K, M)
+    text = np.array([[f"{'hit' if h else 'miss'} {p:.0%}" for h, p in zip(hc, pc)] for hc, pc in zip(hits, probs)], dtype=object).T
+    hover = np.array(
+        [
+            [f"part {i}: target '{target_names[i]}'<br>{m}: '{predicted[j][i]}'<br>p(target) {probs[j][i]:.1%}" for i in range(k)]
+            for j, m in enumerate(model_names)
+        ],
+        dtype=object,
+    ).T
+    rows = [f"{i}: {name}" for i, name in enumerate(target_names)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(model_names),
+            y=rows,
+            zmin=0,
+            zmax=1,
+            colorscale=[[0.0, MISS], [0.5, MISS], [0.5, HIT], [1.0, HIT]],
+            showscale=False,
+            text=text,
+            texttemplate="%{text}",
+            customdata=hover,
+            hovertemplate="%{customdata}<extra></extra>",
+            xgap=2,
+            ygap=2,
+        )
+    )
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=11))
+    fig.update_xaxes(side="top")
+    return _layout_base(fig, title=title, height=120 + 24 * k)

@@ -1,0 +1,286 @@
+"""``report.html``: one self-contained page about a sweep folder.
+
+Plotly figures are embedded (plotly.js inline once, so the page works offline),
+images as base64 PNGs upscaled nearest-neighbour. Sections: summary table,
+success rate vs K, time to 100 % vs K, the geometry (norm figures vs K, the
+study's 1.6 % claim, per-mask distances of one result, decision-region slices
+of the real models), the 2-D toy, and the gallery of universal images.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .errors import UmaskError
+from .geometry import NORM_LABELS, decision_slice, result_geometry, study_claim
+from .masks import apply_masks
+from .models import Classifier, load_model
+from .results import image_to_uint8, load_result
+from .sweep import FILE_MODE, CSV_FILE, read_rows, sweep_settings, typed_rows
+from .targets import imagenet_classes
+from .toy import evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE = "report.html"
+ReportProgress = Callable[[str, int, int], None]
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; } th { background: #f4f4f4; }
+td.l, th.l { text-align: left; }
+.gallery { display: flex; flex-wrap: wrap; gap: 14px; }
+.card { border: 1px solid #ddd; padding: 6px; font-size: 0.8em; width: 340px; }
+.card img { image-rendering: pixelated; width: 160px; height: 160px; }
+.note { color: #555; font-size: 0.9em; }
+"""
+
+
+def png_base64(image: torch.Tensor, *, side: int = 160) -> str:
+    """``(3, H, W)`` in [0, 1] -> a data URI of a PNG upscaled nearest-neighbour to about ``side``."""
+    array = image_to_uint8(image)
+    factor = max(1, side // array.shape[1])
+    array = np.repeat(np.repeat(array, factor, axis=0), factor, axis=1)
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode="RGB").save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def shown_part(k: int) -> int:
+    """The part whose masked copy the gallery shows: part 5, as the study did, when K > 5."""
+    return 5 if k > 5 else 0
+
+
+def _table(headers: list[str], rows: list[list], left: int = 1) -> str:
+    head = "".join(f"<th class='{'l' if i < left else ''}'>{html.escape(str(h))}</th>" for i, h in enumerate(headers))
+    body = "".join(
+        "<tr>" + "".join(f"<td class='{'l' if i < left else ''}'>{html.escape(str(c))}</td>" for i, c in enumerate(r)) + "</tr>"
+        for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _pct(v: float) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f} %"
+
+
+def claim_table(claim: dict) -> str:
+    """The study's 1.6 % claim as an HTML table: which norm gives what."""
+    headers = ["image", "L0 (fraction of values hidden)", "L1 relative", "L2 relative", "L∞ relative", "radius at x (L2, abs)"]
+    rows = []
+    for name, key in (("constant grey 0.5", "constant"), ("this universal image", "image")):
+        s = claim.get(key)
+        if s:
+            rows.append([name, _pct(s["max_abs_l0"]), _pct(s["max_rel_l1"]), _pct(s["max_rel_l2"]), _pct(s["max_rel_linf"]),
+                         f"{s['radius_at_x']:.3f}"])
+    return _table(headers, rows)
+
+
+CLAIM_TEXT = (
+    "The study: horizontal stripes with K = {k} on a {size} x {size} image differ from the universal image by at most "
+    "1.6 % (one row of {size} hidden = 1/{k} = {frac:.2f} % of the pixels). That figure is a count (L0): the fraction of "
+    "values that change. In L1 (relative to ||x||₁) it is close to 1/K too, exactly 1/K for a constant image; in L2 it is "
+    "about 1/√K (12.5 % for K = 64), and in L∞ it is 100 % (a hidden pixel of the brightest value falls from max to 0). "
+    "Each figure is the worst mask's, ||x − m_k x|| / ||x|| in the same norm, over all 3·H·W values."
+)
+
+
+def _figure_html(fig, first: list[bool]) -> str:
+    include = first[0]
+    first[0] = False
+    return fig.to_html(full_html=False, include_plotlyjs=include, config={"displaylogo": False})
+
+
+def _representatives(rows: list[dict]) -> dict[str, dict]:
+    """Per model: the run the geometry sections use (hstripes preferred, largest K, first seed)."""
+    best: dict[str, dict] = {}
+    for r in rows:
+        score = (r["mask_family"] == "hstripes", r["k"], -r["seed"])
+        cur = best.get(r["model"])
+        if cur is None or score > (cur["mask_family"] == "hstripes", cur["k"], -cur["seed"]):
+            best[r["model"]] = r
+    return best
+
+
+def _toy_section(first: list[bool]) -> str:
+    from .plots.geometry import toy_figure
+
+    parts = []
+    for title, offsets in (("Lines meet in one point: every class within any small disc", None),
+                           ("Lines do not meet: only a large disc holds every class", [0.0, 1.2, -0.6, 0.9, -0.3])):
+        toy = evenly_spaced(5, offsets=offsets)
+        regions = region_map(toy, extent=3.0, resolution=151)
+        disc = smallest_disc_with_all_classes(regions)
+        fig = toy_figure(regions, disc=disc, meeting=meeting_point(toy), height=420)
+        fig.update_layout(title=dict(text=f"{title} (r = {disc.radius:.2f})", x=0.0))
+        parts.append(f"<div style='flex:1;min-width:420px'>{_figure_html(fig, first)}</div>")
+    return "<div style='display:flex;flex-wrap:wrap;gap:10px'>" + "".join(parts) + "</div>"
+
+
+def _gallery(out: Path, rows: list[dict]) -> str:
+    seen = set()
+    groups: dict[tuple, list[str]] = {}
+    for r in sorted(rows, key=lambda r: (r["model"], r["mask_family"], r["mode"], r["preset"], r["k"], r["seed"])):
+        key = (r["model"], r["mask_family"], r["mode"], r["preset"], r["max_steps"], r["k"])
+        if key in seen:
+            continue  # first seed only
+        seen.add(key)
+        try:
+            result = load_result(out / r["folder"])
+        except UmaskError as err:
+            log.warning("gallery: %s", err)
+            continue
+        part = shown_part(result.k)
+        masked = apply_masks(result.image, result.masks[part : part + 1], result.fill)[0]
+        target, predicted = result.targets[part], result.predictions[part]
+        names = result.target_names or ()
+        tname = names[part] if part < len(names) else str(target)
+        caption = (
+            f"<b>K = {result.k}</b>, seed {r['seed']}: {100 * result.success_rate:.0f} % "
+            f"({r['hits']}/{result.k}), {result.steps} steps, {result.seconds:.1f} s<br>"
+            f"right: part {part} {'hidden' if result.mask_mode == 'hide' else 'alone'}; target {html.escape(tname)} "
+            f"({target}), {'hit' if target == predicted else f'predicted {html.escape(imagenet_classes()[predicted])} ({predicted})'}"
+        )
+        card = (
+            f"<div class='card'><img src='{png_base64(result.image)}' alt='universal image'> "
+            f"<img src='{png_base64(masked)}' alt='masked copy'><br>{caption}</div>"
+        )
+        groups.setdefault(key[:5], []).append(card)
+    sections = []
+    for (model, family, mode, preset, steps), cards in groups.items():
+        sections.append(f"<h3>{html.escape(model)}: {family} / {mode} ({preset}, {steps} steps)</h3><div class='gallery'>{''.join(cards)}</div>")
+    return "".join(sections) or "<p>No finished runs yet.</p>"
+
+
+def build_report(
+    out: str | Path,
+    *,
+    slices: bool = True,
+    slice_resolution: int = 41,
+    device: str = "cpu",
+    loader: Callable[..., Classifier] = load_model,
+    on_progress: ReportProgress | None = None,
+) -> Path:
+    """Write ``out/report.html`` from ``out/results.csv`` and the result folders.
+
+    Args:
+        slices: classify a decision-region slice per model (loads each model).
+        slice_resolution: grid points per side of each slice.
+        on_progress: ``(stage, done, total)`` while slices are classified.
+
+    Returns:
+        The path of the report (written atomically).
+    """
+    from .plots.geometry import distances_figure, slice_figure
+    from .plots.study import geometry_figure, success_figure, summary_table, time_figure
+
+    out = Path(out)
+    rows = typed_rows(read_rows(out / CSV_FILE))
+    settings = sweep_settings(out)
+    first = [True]
+    body: list[str] = []
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    body.append(
+        f"<h1>umask sweep: {html.escape(out.name)}</h1><p class='note'>{len(rows)} finished runs; models: "
+        f"{html.escape(', '.join(models)) or 'none'}; image {settings.get('size', '?')} px, fill {settings.get('fill', '?')}. "
+        f"Written {time.strftime('%Y-%m-%d %H:%M')} by <code>python -m umask sweep</code>.</p>"
+    )
+    summary = summary_table(rows)
+    if summary:
+        body.append("<h2>Summary</h2>" + _table(list(summary[0]), [list(s.values()) for s in summary], left=3))
+    body.append("<h2>Success rate vs K</h2><p class='note'>Mean over seeds; error bars: standard deviation over seeds.</p>")
+    body.append(_figure_html(success_figure(rows), first))
+    body.append("<h2>Time to 100 % vs K</h2><p class='note'>Optimisation time (model loading excluded) of the runs that "
+                "reached 100 %, and their steps. Device and preset as in the table.</p>")
+    body.append(_figure_html(time_figure(rows, y="seconds"), first))
+    body.append(_figure_html(time_figure(rows, y="steps"), first))
+
+    body.append("<h2>Geometry: how close the masked copies are</h2>")
+    body.append("<p class='note'>For each run, the worst mask's ||x − m_k x|| / ||x|| (L0 is the fraction of the 3·H·W "
+                "values that change; L1, L2 relative to ||x|| in the same norm) and the radius of the smallest ball holding "
+                "all K copies: centred at x (max_k ||x − m_k x||₂) and over any centre (minimal enclosing ball, Frank-Wolfe "
+                "on its dual with certified bounds), both relative to ||x||₂.</p>")
+    body.append(_figure_html(geometry_figure(rows), first))
+    reps = _representatives(rows)
+    if reps:
+        model0, row0 = next(iter(reps.items()))
+        result0 = load_result(out / row0["folder"])
+        size = result0.size
+        k_claim = min(64, size)
+        claim = study_claim(result0.image, k=k_claim, size=size, fill=result0.fill)
+        body.append(f"<h3>The study's claim, measured (hstripes, K = {k_claim}, {size} x {size})</h3>")
+        body.append("<p>" + html.escape(CLAIM_TEXT.format(k=k_claim, size=size, frac=100 / k_claim)) + "</p>")
+        body.append(f"<p class='note'>'This universal image': {html.escape(row0['folder'])} under {k_claim} horizontal stripes.</p>")
+        body.append(claim_table(claim))
+        geo = result_geometry(result0)
+        body.append(f"<h3>Per-mask distances of one result ({html.escape(model0)}, {row0['mask_family']}, K = {row0['k']})</h3>")
+        s = geo.summary()
+        body.append(
+            "<p class='note'>"
+            + "; ".join(f"{NORM_LABELS[n]}: worst {_pct(geo.relative[n].max())}" for n in ("l0", "l1", "l2", "linf"))
+            + f". Radius at x (L2): {s['radius_at_x']:.3f} ({_pct(s['radius_at_x_rel'])} of ||x||₂); minimal enclosing "
+            f"ball: {s['enclosing_radius']:.3f} ({_pct(s['enclosing_radius_rel'])}), its centre {geo.centre_offset:.3f} from x.</p>"
+        )
+        body.append(_figure_html(distances_figure(geo), first))
+
+        if slices:
+            body.append("<h2>Decision regions near the universal image</h2><p class='note'>The model's predicted class on "
+                        "the plane through x and two of its masked copies (axes: L2 distances in pixel space, orthonormal "
+                        "directions; the plane is not clamped to [0, 1]). x is the star; the spanning copies are diamonds, "
+                        "the others are projected.</p>")
+            for n_model, (spec, row) in enumerate(reps.items()):
+                try:
+                    model = loader(spec, device=device)
+                except UmaskError as err:
+                    body.append(f"<p class='note'>{html.escape(spec)}: no slice ({html.escape(str(err))})</p>")
+                    continue
+                result = load_result(out / row["folder"])
+                j = max(1, result.k // 2)
+                sl = decision_slice(
+                    model, result.image, result.masks, i=0, j=j, fill=result.fill, resolution=slice_resolution,
+                    on_progress=(lambda d, t, spec=spec: on_progress(f"slice {spec}", d, t)) if on_progress else None,
+                )
+                fig = slice_figure(sl, targets=result.targets)
+                fig.update_layout(title=dict(text=f"{spec}, {row['mask_family']}, K = {row['k']}: plane through x, m0 x, m{j} x", x=0.0))
+                body.append(_figure_html(fig, first))
+                del model
+
+    body.append("<h2>The study's illustration: linear classes in the plane</h2><p class='note'>Five linear classes. Left: "
+                "every boundary line passes through one point, so any disc around it, however small, holds every class "
+                "(the universal image's situation). Right: the lines are shifted; the smallest disc that touches every "
+                "class (searched on a grid, accurate to a grid step) is large.</p>")
+    body.append(_toy_section(first))
+    body.append("<h2>Gallery</h2><p class='note'>Left: the universal image; right: its masked copy with part 5 hidden "
+                "(part 0 when K ≤ 5), as the study showed. First seed of each K.</p>")
+    body.append(_gallery(out, rows))
+
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>umask sweep report</title>"
+        f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>"
+    )
+    target = out / REPORT_FILE
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=".report.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target

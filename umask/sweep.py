@@ -1,0 +1,619 @@
+"""Sweeps: every combination of models, mask families, modes, K and seeds.
+
+A sweep folder ``DIR`` holds:
+
+* ``runs/<model>/<family>-<mode>/<preset>-<steps>/k<K>-seed<S>/``: one result
+  folder per run, in the engine's format (:func:`umask.results.save_result`).
+* ``results.csv``: one row per finished run (:data:`COLUMNS`), in a stable
+  order (the plan's order, then any older runs sorted).
+* ``sweep.json``: the settings every run of the folder shares (image size,
+  fill); a different size or fill needs a new folder.
+* ``report.html``: written by :mod:`umask.report`.
+
+Resuming: a run is finished when its result folder exists (saved atomically)
+*and* its row is in the CSV. The row is appended (flush + fsync) right after
+the folder is saved; on start the CSV is reconciled with the folders (rows
+rebuilt for folders that lack one, rows without a folder dropped, duplicates
+removed), so a kill at any moment loses at most the run in progress and never
+duplicates one. Every row is computed from the saved folder, so a rebuilt row
+equals the row an uninterrupted sweep writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .config import PRESETS, Config
+from .errors import UmaskError
+from .geometry import result_geometry
+from .masks import MODES, layout
+from .models import STUDY_MODELS, Classifier, load_model, model_info, weights_available
+from .optimise import StepReport, UniversalSearch
+from .results import JSON_FILE, Result, load_result, save_result
+
+log = logging.getLogger(__name__)
+
+CSV_FILE = "results.csv"
+SETTINGS_FILE = "sweep.json"
+RUNS_DIR = "runs"
+
+# The study's grid: six models x two mask families x K = 2..58 step 8, plus 62.
+STUDY_KS = (2, 10, 18, 26, 34, 42, 50, 58, 62)
+STUDY_FAMILIES = ("grid", "hstripes")
+
+COLUMNS = (
+    "model",
+    "mask_family",
+    "mode",
+    "k",
+    "seed",
+    "preset",
+    "max_steps",
+    "steps",
+    "seconds",
+    "success_rate",
+    "hits",
+    "succeeded",
+    "final_loss",
+    "l0_max",
+    "rel_l1_max",
+    "rel_l2_max",
+    "rel_linf_max",
+    "radius_at_x",
+    "radius_at_x_rel",
+    "enclosing_radius",
+    "enclosing_radius_rel",
+    "folder",
+)
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
+KEY_COLUMNS = ("model", "mask_family", "mode", "k", "seed", "preset", "max_steps")
+
+
+@dataclass(frozen=True, order=True)
+class RunKey:
+    """What identifies one run of a sweep."""
+
+    model: str
+    mask_family: str
+    mode: str
+    k: int
+    seed: int
+    preset: str
+    max_steps: int
+
+    @property
+    def folder(self) -> str:
+        """Result folder relative to the sweep folder (a safe name for any model spec)."""
+        model = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.model)
+        return f"{RUNS_DIR}/{model}/{self.mask_family}-{self.mode}/{self.preset}-{self.max_steps}/k{self.k:02d}-seed{self.seed}"
+
+    def label(self) -> str:
+        return f"{self.model} {self.mask_family}/{self.mode} K={self.k} seed={self.seed}"
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """Which runs a sweep makes.
+
+    Attributes:
+        models: model specs, loaded one at a time in this order.
+        families: mask families (grid, hstripes, vstripes, random).
+        ks: numbers of masks.
+        seeds: run seeds (initial image and random targets).
+        modes: mask modes (hide = the study).
+        preset: "seed" (the study's recipe) or "fast".
+        steps: step budget; None keeps the preset's (5000 for "seed").
+        size: image side (64 in the study).
+        fill: hidden-pixel value.
+        device: cpu | cuda | auto.
+    """
+
+    models: tuple[str, ...]
+    families: tuple[str, ...] = STUDY_FAMILIES
+    ks: tuple[int, ...] = STUDY_KS
+    seeds: tuple[int, ...] = (0,)
+    modes: tuple[str, ...] = ("hide",)
+    preset: str = "seed"
+    steps: int | None = None
+    size: int = 64
+    fill: float | str = 0.0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("models", "families", "ks", "seeds", "modes"):
+            values = tuple(getattr(self, name))
+            if not values:
+                raise UmaskError(f"A sweep needs at least one value for {name}.")
+            # Repeats would run (and count) the same run twice.
+            object.__setattr__(self, name, tuple(dict.fromkeys(values)))
+        if self.preset not in PRESETS:
+            raise UmaskError(f"Unknown preset '{self.preset}'; choose one of {', '.join(PRESETS)}.")
+        if "custom" in self.families:
+            raise UmaskError("Sweeps use the built-in mask families (grid, hstripes, vstripes, random), not 'custom'.")
+        for mode in self.modes:
+            if mode not in MODES:
+                raise UmaskError(f"Unknown mask mode '{mode}'; choose 'hide' or 'keep'.")
+
+    @property
+    def max_steps(self) -> int:
+        return self.steps if self.steps is not None else Config.preset(self.preset).steps
+
+    def config(self, key: RunKey) -> Config:
+        """The engine Config of one run."""
+        return Config.preset(
+            key.preset,
+            model=key.model,
+            mask_family=key.mask_family,
+            mask_mode=key.mode,
+            k=key.k,
+            seed=key.seed,
+            steps=key.max_steps,
+            size=self.size,
+            fill=self.fill,
+            device=self.device,
+            snapshot_every=0,
+        )
+
+    def keys(self) -> list[RunKey]:
+        """Every run, models outermost (each model is loaded once)."""
+        return [
+            RunKey(model, family, mode, k, seed, self.preset, self.max_steps)
+            for model, family, mode, k, seed in itertools.product(self.models, self.families, self.modes, self.ks, self.seeds)
+        ]
+
+    def validate(self) -> None:
+        """Fail before the first run if any combination is impossible (e.g. K > size for stripes)."""
+        for key in self.keys():
+            self.config(key)
+            layout(key.mask_family, key.k, self.size)
+
+
+def study_plan(**overrides) -> SweepPlan:
+    """The study's own grid: six models x grid/hstripes x K = 2..62, its recipe, GPU when present."""
+    values = dict(models=STUDY_MODELS, families=STUDY_FAMILIES, ks=STUDY_KS, preset="seed", device="auto")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return SweepPlan(**values)
+
+
+# ------------------------------------------------------------------ rows ---
+
+
+def _fmt(value: float) -> str:
+    """A float as the CSV stores it (stable text, 6 significant digits)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.6g}"
+
+
+def row_from_result(result: Result, key: RunKey, folder: str) -> dict[str, str]:
+    """The CSV row of one saved run (call it on the *loaded* folder, so rows rebuilt later are equal)."""
+    geo = result_geometry(result).summary()
+    hits = sum(p == t for p, t in zip(result.predictions, result.targets))
+    return {
+        "model": key.model,
+        "mask_family": key.mask_family,
+        "mode": key.mode,
+        "k": str(key.k),
+        "seed": str(key.seed),
+        "preset": key.preset,
+        "max_steps": str(key.max_steps),
+        "steps": str(result.steps),
+        "seconds": _fmt(result.seconds),
+        "success_rate": _fmt(result.success_rate),
+        "hits": str(hits),
+        "succeeded": "1" if hits == result.k else "0",
+        "final_loss": _fmt(result.final_loss),
+        "l0_max": _fmt(geo["max_abs_l0"]),
+        "rel_l1_max": _fmt(geo["max_rel_l1"]),
+        "rel_l2_max": _fmt(geo["max_rel_l2"]),
+        "rel_linf_max": _fmt(geo["max_rel_linf"]),
+        "radius_at_x": _fmt(geo["radius_at_x"]),
+        "radius_at_x_rel": _fmt(geo["radius_at_x_rel"]),
+        "enclosing_radius": _fmt(geo["enclosing_radius"]),
+        "enclosing_radius_rel": _fmt(geo["enclosing_radius_rel"]),
+        "folder": folder,
+    }
+
+
+def key_of_row(row: dict[str, str]) -> RunKey:
+    return RunKey(
+        row["model"], row["mask_family"], row["mode"], int(row["k"]), int(row["seed"]), row["preset"], int(row["max_steps"])
+    )
+
+
+def _rows_by_key(path: Path) -> dict[RunKey, dict[str, str]]:
+    """The CSV's rows by run key; a hand-mangled row is dropped (its folder rebuilds it)."""
+    rows: dict[RunKey, dict[str, str]] = {}
+    if not path.exists():
+        return rows
+    for row in read_rows(path):
+        try:
+            rows[key_of_row(row)] = row
+        except (ValueError, TypeError):
+            log.warning("dropping a malformed row of %s: %s", path, row)
+    return rows
+
+
+def _key_of_folder(out: Path, folder: Path, result: Result) -> RunKey | None:
+    """Recover a run's key from its saved result and its path (the preset is only in the path)."""
+    rel = folder.relative_to(out).as_posix()
+    match = re.fullmatch(rf"{RUNS_DIR}/[^/]+/[^/]+/(?P<preset>[a-z]+)-(?P<steps>\d+)/k\d+-seed\d+", rel)
+    if match is None:
+        return None
+    cfg = result.config
+    key = RunKey(
+        result.model,
+        result.mask_family,
+        result.mask_mode,
+        result.k,
+        int(cfg.get("seed", 0)),
+        match["preset"],
+        int(match["steps"]),
+    )
+    return key if key.folder == rel else None
+
+
+def read_rows(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a ``results.csv`` (strings, as written).
+
+    Raises:
+        UmaskError: the file is not a umask results.csv.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UmaskError(f"'{path}' does not exist; a sweep folder holds results.csv.")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or tuple(reader.fieldnames) != COLUMNS:
+            raise UmaskError(f"'{path}' is not a umask results.csv (its header differs); use another --out folder.")
+        # A kill during an append can leave a partial last line: drop rows
+        # with missing cells (the folder scan rebuilds them).
+        return [row for row in reader if all(row.get(c) is not None for c in COLUMNS) and None not in row]
+
+
+def typed_rows(rows: Iterable[dict[str, str]]) -> list[dict]:
+    """CSV rows with numbers as numbers (empty cells -> NaN), for plots and tables.
+
+    Raises:
+        UmaskError: a number column holds something else (a hand-edited CSV).
+    """
+    ints = {"k", "seed", "max_steps", "steps", "hits", "succeeded"}
+    text = {"model", "mask_family", "mode", "preset", "folder"}
+    out = []
+    for n, row in enumerate(rows, start=1):
+        typed: dict = {}
+        for c in COLUMNS:
+            value = row[c]
+            try:
+                if c in text:
+                    typed[c] = value
+                elif c in ints:
+                    typed[c] = int(value)
+                else:
+                    typed[c] = float(value) if value != "" else math.nan
+            except ValueError:
+                raise UmaskError(
+                    f"Row {n} of results.csv has '{value}' in column {c}, not a number; fix or delete that row."
+                ) from None
+        out.append(typed)
+    return out
+
+
+def _write_csv_atomic(path: Path, rows: list[dict[str, str]]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; results are for everyone the umask allows
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _append_row(path: Path, row: dict[str, str]) -> None:
+    with open(path, "a", newline="") as fh:
+        csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n").writerow(row)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _result_folders(out: Path) -> Iterable[Path]:
+    runs = out / RUNS_DIR
+    if not runs.is_dir():
+        return []
+    # Hidden folders are save_result's staging/retired copies: never results.
+    return sorted(
+        p.parent for p in runs.rglob(JSON_FILE) if not any(part.startswith(".") for part in p.relative_to(out).parts)
+    )
+
+
+def reconcile(out: str | Path, order: list[RunKey] | None = None) -> list[dict[str, str]]:
+    """Make ``results.csv`` agree with the result folders, and rewrite it in a stable order.
+
+    Keeps one row per result folder: rows whose folder is gone are dropped,
+    folders without a row get one rebuilt from the folder, duplicates go.
+    Order: keys in ``order`` first (the plan's order), then the rest sorted.
+
+    Returns:
+        The rows now in the CSV.
+    """
+    out = Path(out)
+    path = out / CSV_FILE
+    existing = _rows_by_key(path)
+    rows: dict[RunKey, dict[str, str]] = {}
+    for folder in _result_folders(out):
+        try:
+            result = load_result(folder)
+        except UmaskError as err:
+            log.warning("skipping %s: %s", folder, err)
+            continue
+        key = _key_of_folder(out, folder, result)
+        if key is None:
+            log.warning("skipping %s: not where a sweep puts its runs", folder)
+            continue
+        rows[key] = existing.get(key) or row_from_result(result, key, key.folder)
+    rank = {key: i for i, key in enumerate(order or [])}
+    ordered = sorted(rows, key=lambda k: (0, rank[k], k) if k in rank else (1, 0, k))
+    result_rows = [rows[k] for k in ordered]
+    _write_csv_atomic(path, result_rows)
+    return result_rows
+
+
+def _check_settings(out: Path, plan: SweepPlan) -> None:
+    """One folder, one image size and fill: refuse to mix, write them on first use."""
+    settings = {"size": plan.size, "fill": plan.fill}
+    path = out / SETTINGS_FILE
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            raise UmaskError(f"{path} is not valid JSON; it is not a umask sweep folder.") from None
+        for name, value in settings.items():
+            if saved.get(name) != value:
+                raise UmaskError(
+                    f"'{out}' holds a sweep with {name} = {saved.get(name)}, not {value}; use a new --out folder for a different {name}."
+                )
+        return
+    path.write_text(json.dumps(settings | {"columns": list(COLUMNS)}, indent=2))
+
+
+def check_out_folder(out: Path) -> None:
+    """Refuse a folder that holds something other than a sweep, before any run."""
+    if out.exists() and not out.is_dir():
+        raise UmaskError(f"Output '{out}' exists and is a file; give a folder path.")
+    if out.is_dir():
+        known = {CSV_FILE, SETTINGS_FILE, RUNS_DIR, "report.html"}
+        foreign = [p.name for p in out.iterdir() if p.name not in known and not p.name.startswith(".")]
+        if foreign:
+            raise UmaskError(
+                f"Output folder '{out}' holds files that are not a sweep's ({', '.join(sorted(foreign)[:3])}); choose a new or sweep folder."
+            )
+
+
+# ------------------------------------------------------------------- run ---
+
+
+@dataclass
+class SweepHooks:
+    """Callbacks a sweep calls (the CLI draws bars with them; tests raise in them to simulate a kill).
+
+    Attributes:
+        on_start: ``(done, total)`` once the folder is reconciled.
+        on_model: ``(spec)`` before a model loads.
+        on_run_start: ``(key, config)`` before each run that is not finished yet.
+        on_step: ``(key, report)`` after every optimisation step.
+        on_run_end: ``(key, row)`` after the run's folder and row are written.
+    """
+
+    on_start: Callable[[int, int], None] | None = None
+    on_model: Callable[[str], None] | None = None
+    on_run_start: Callable[[RunKey, Config], None] | None = None
+    on_step: Callable[[RunKey, StepReport], None] | None = None
+    on_run_end: Callable[[RunKey, dict], None] | None = None
+
+
+@dataclass
+class SweepOutcome:
+    """What a call to :func:`run_sweep` did."""
+
+    total: int
+    skipped: int
+    ran: int
+    rows: list[dict[str, str]] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # model -> why it was skipped
+
+
+def pending_keys(plan: SweepPlan, out: str | Path) -> list[RunKey]:
+    """The plan's runs that are not finished in ``out`` (no folder or no row)."""
+    out = Path(out)
+    path = out / CSV_FILE
+    done = set(_rows_by_key(path))
+    return [k for k in plan.keys() if not (k in done and (out / k.folder / JSON_FILE).is_file())]
+
+
+def check_model(spec: str, loader: Callable[..., Classifier] = load_model) -> None:
+    """Fail now, not hours into a sweep, if ``spec`` cannot load (unknown, or weights missing offline)."""
+    info = model_info(spec)
+    if info.source != "bundled" and not weights_available(spec):
+        loader(spec)  # downloads into the cache, or raises the loader's one-sentence error
+
+
+def run_sweep(
+    plan: SweepPlan,
+    out: str | Path,
+    *,
+    hooks: SweepHooks | None = None,
+    loader: Callable[..., Classifier] = load_model,
+    skip_unavailable: bool = False,
+) -> SweepOutcome:
+    """Run every unfinished combination of ``plan`` into the folder ``out``.
+
+    ``skip_unavailable`` leaves out (and reports) models that cannot load
+    instead of failing before the first run.
+
+    Safe to interrupt at any moment (Ctrl-C, kill, an exception from a hook)
+    and to call again with the same plan: finished runs are skipped.
+
+    Raises:
+        UmaskError: an impossible combination, a folder that is not a sweep's,
+            different size/fill than the folder's, or a model that cannot load.
+    """
+    hooks = hooks or SweepHooks()
+    out = Path(out)
+    plan.validate()
+    check_out_folder(out)
+    unavailable: dict[str, str] = {}
+    for spec in plan.models:  # before anything is written
+        try:
+            check_model(spec, loader)
+        except UmaskError as err:
+            if not skip_unavailable:
+                raise
+            unavailable[spec] = str(err)
+            log.warning("skipping %s: %s", spec, err)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_settings(out, plan)
+    keys = plan.keys()
+    reconcile(out, keys)
+    pending = pending_keys(plan, out)
+    finished_before = len(keys) - len(pending)
+    pending = [k for k in pending if k.model not in unavailable]
+    if hooks.on_start:
+        hooks.on_start(finished_before, finished_before + len(pending))
+    csv_path = out / CSV_FILE
+    ran = 0
+    for model_spec, group in itertools.groupby(pending, key=lambda k: k.model):
+        if hooks.on_model:
+            hooks.on_model(model_spec)
+        model = loader(model_spec, device=plan.device)
+        for key in group:
+            config = plan.config(key)
+            if hooks.on_run_start:
+                hooks.on_run_start(key, config)
+            search = UniversalSearch(model, config)
+            for report in search:
+                if hooks.on_step:
+                    hooks.on_step(key, report)
+            folder = save_result(search.result(), out / key.folder)
+            # The row is computed from the folder as saved, so a row rebuilt
+            # after a kill is identical to this one.
+            row = row_from_result(load_result(folder), key, key.folder)
+            _append_row(csv_path, row)
+            ran += 1
+            if hooks.on_run_end:
+                hooks.on_run_end(key, row)
+        del model
+    rows = reconcile(out, keys)
+    return SweepOutcome(total=len(keys), skipped=finished_before, ran=ran, rows=rows, unavailable=unavailable)
+
+
+def sweep_settings(out: str | Path) -> dict:
+    """``sweep.json`` of a sweep folder (size, fill), or {} when absent."""
+    path = Path(out) / SETTINGS_FILE
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def plan_summary(plan: SweepPlan) -> dict:
+    return asdict(plan) | {"runs": len(plan.keys()), "max_steps": plan.max_steps}
+
+
+# ---------------------------------------------------------------- timing ---
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """Measured seconds per optimisation step of one model at a few K.
+
+    Attributes:
+        model: the spec.
+        weights: "real" or "random (timing only)" when the weights were not
+            here and the architecture was built with random weights.
+        seconds: K -> mean seconds per step (after one warm-up step).
+    """
+
+    model: str
+    weights: str
+    seconds: dict[int, float]
+
+    def per_step(self, k: int) -> float:
+        """Seconds per step at K, linear in K between (and beyond) the measured points."""
+        ks = sorted(self.seconds)
+        if len(ks) == 1:
+            return self.seconds[ks[0]] * k / ks[0]
+        if ks[0] <= k <= ks[-1]:
+            return float(np.interp(k, ks, [self.seconds[x] for x in ks]))
+        lo, hi = ks[0], ks[-1]  # a step costs about a + b*K: extend the line
+        return self.seconds[lo] + (self.seconds[hi] - self.seconds[lo]) * (k - lo) / (hi - lo)
+
+
+def timing_model(spec: str, *, device: str = "cpu") -> tuple[Classifier, str]:
+    """The model for timing: real weights when here, else the torchvision architecture with random weights.
+
+    Random weights cost the same per step as real ones (same layers, same
+    shapes); they are used for timing only, never for results.
+    """
+    try:
+        return load_model(spec, device=device), "real"
+    except UmaskError:
+        import torchvision
+
+        if spec not in torchvision.models.list_models(module=torchvision.models):
+            raise
+        from .devices import resolve_device
+
+        weights = torchvision.models.get_model_weights(spec).DEFAULT
+        kwargs = {"aux_logits": False, "init_weights": False} if spec in ("googlenet", "inception_v3") else {}
+        net = torchvision.models.get_model(spec, weights=None, **kwargs)
+        preprocess = weights.transforms()
+        model = Classifier(
+            net, name=spec, categories=weights.meta["categories"], mean=preprocess.mean, std=preprocess.std,
+            native_size=preprocess.crop_size[0], min_size=weights.meta.get("min_size", (1, 1))[0],
+        )
+        return model.to(resolve_device(device)), "random (timing only)"
+
+
+def time_steps(model: Classifier, *, ks: tuple[int, ...] = (2, 62), size: int = 64, steps: int = 3,
+               preset: str = "seed", family: str = "hstripes") -> dict[int, float]:
+    """Mean seconds per optimisation step at each K (one warm-up step, then ``steps`` timed ones)."""
+    out = {}
+    for k in ks:
+        config = Config.preset(preset, model=model.name, mask_family=family, k=k, size=size, steps=steps + 1,
+                               stop_at_success=False, snapshot_every=0)
+        times = [report.seconds for report in UniversalSearch(model, config)]
+        out[k] = (times[-1] - times[0]) / steps
+    return out
+
+
+def estimate_seconds(plan: SweepPlan, timings: dict[str, StepTiming]) -> dict[str, float]:
+    """Upper bound of a plan's optimisation time per model: every run using its whole step budget.
+
+    Runs of the study's recipe stop at 100 %, so the real time is lower by an
+    amount only the run can tell.
+    """
+    out: dict[str, float] = {}
+    for key in plan.keys():
+        out[key.model] = out.get(key.model, 0.0) + timings[key.model].per_step(key.k) * key.max_steps
+    return out
