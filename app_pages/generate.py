@@ -197,6 +197,13 @@ def live_view() -> None:
     with st.container(height=min(420, 60 + 36 * len(rows)), key="gen_table"):
         st.markdown(per_mask_markdown(rows))
 
+    if snap.result is not None:
+        # The verdict lives in this fragment, beside the progress it concludes,
+        # so a late poll of the fragment can never leave it out of the page.
+        result = snap.result
+        hits = sum(p == t for p, t in zip(result.predictions, result.targets))
+        st.success(f"{hits} of {result.k} masks give their target on the saved 8-bit image "
+                   f"({result.success_rate:.0%}) after {result.steps} steps, {result.seconds:.1f} s.")
     if snap.result is not None and st.session_state.get("gen_result_of") is not job:
         # The run just ended: hand its result to Explore and redraw the whole
         # page once, which also stops this fragment's polling.
@@ -221,9 +228,6 @@ def result_panel(job: Job) -> None:
     result = job.snapshot().result
     if result is None:
         return
-    hits = sum(p == t for p, t in zip(result.predictions, result.targets))
-    st.success(f"{hits} of {result.k} masks give their target on the saved 8-bit image "
-               f"({result.success_rate:.0%}) after {result.steps} steps, {result.seconds:.1f} s.")
     cols = st.columns([1, 1, 4])
     cache = st.session_state.setdefault("gen_zip", {})
     if id(result) not in cache:

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from umask.models import Classifier, load_model
+from umask.cli import main
+from umask.models import Classifier, ModelInfo, load_model, register_model, registry
 from umask.targets import imagenet_classes
 
 
@@ -42,3 +43,18 @@ def tiny() -> Classifier:
 def lite0() -> Classifier:
     """The bundled EfficientNet-Lite0 with its real ImageNet weights."""
     return load_model("efficientnet_lite0")
+
+
+@pytest.fixture
+def tiny_registered():
+    """The tiny model, loadable by name ("tiny") through the registry, for CLI-level tests."""
+    register_model(ModelInfo("tiny", "test model", "bundled", None))(tiny_classifier)
+    yield "tiny"
+    registry._REGISTRY.pop("tiny")
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """Run ``python -m umask ARGV`` in-process: (exit code, stdout, stderr)."""
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -12,13 +12,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from umask import attacks
-from umask.cli import main
 from umask.errors import UmaskError
 from umask.images import load_photo, png_bytes, save_png
-from umask.models import ModelInfo, register_model, registry
 from umask.plots.attack import TARGET, topk_figure
 
-from .conftest import tiny_classifier
+from .conftest import run_cli, tiny_classifier
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CAT = ASSETS / "cat.jpg"
@@ -224,19 +222,6 @@ def test_save_png_is_atomic_and_round_trips(tmp_path):
 
 
 # ---------------------------------------------------------------- CLI ---
-
-
-@pytest.fixture
-def tiny_registered():
-    register_model(ModelInfo("tiny", "test model", "bundled", None))(tiny_classifier)
-    yield "tiny"
-    registry._REGISTRY.pop("tiny")
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, capsys):

@@ -26,3 +26,12 @@ def test_markdown_tables(tiny):
     text = to_markdown(report)
     assert "| 3 | hstripes | seed |" in text and "| 3 | hstripes | fast |" in text
     assert "| tiny | 3 |" in text and "torch threads" in text
+
+
+def test_streaming_overhead_runs_the_same_job_with_and_without_a_consumer(tiny):
+    from umask.bench import streaming_overhead
+
+    alone, consumed = streaming_overhead(tiny, k=3, steps=8, reps=1, poll_s=0.001)
+    assert alone["steps"] == consumed["steps"] == 8
+    assert alone["seconds"] > 0 and consumed["seconds"] > 0
+    assert consumed["overhead"].endswith("%")

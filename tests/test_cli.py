@@ -2,25 +2,9 @@ import json
 
 import pytest
 
-from umask.cli import main
-from umask.models import ModelInfo, register_model
-from umask.models import registry
 from umask.results import load_result
 
-from .conftest import tiny_classifier
-
-
-@pytest.fixture
-def tiny_registered():
-    register_model(ModelInfo("tiny", "test model", "bundled", None))(tiny_classifier)
-    yield "tiny"
-    registry._REGISTRY.pop("tiny")
-
-
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from .conftest import run_cli
 
 
 def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):

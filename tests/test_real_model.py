@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 

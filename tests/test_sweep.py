@@ -5,21 +5,11 @@ import pytest
 
 from umask.cli import main
 from umask.errors import UmaskError
-from umask.models import ModelInfo, register_model
-from umask.models import registry
 from umask.results import load_result
 from umask.sweep import COLUMNS, CSV_FILE, SweepHooks, SweepPlan, read_rows, reconcile, run_sweep, study_plan
 
-from .conftest import tiny_classifier
 
 TINY = ["--models", "tiny", "--size", "16", "--steps", "3", "--slice-resolution", "5"]
-
-
-@pytest.fixture
-def tiny_registered():
-    register_model(ModelInfo("tiny", "test model", "bundled", None))(tiny_classifier)
-    yield "tiny"
-    registry._REGISTRY.pop("tiny")
 
 
 def plan(**kw):

@@ -16,14 +16,14 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 
 from .config import Config
-from .masks import apply_masks, layout, make_masks
+from .masks import layout, make_masks
 from .models import STUDY_MODELS, Classifier, load_model
 from .optimise import UniversalSearch
 from .targets import choose_targets
@@ -46,6 +46,8 @@ class BenchPlan:
     overhead_ks: tuple[int, ...] = (10, 62)
     overhead_steps: int = 5
     memory_models: tuple[str, ...] = STUDY_MODELS
+    streaming_steps: int = 150  # 0 skips the streaming table
+    streaming_reps: int = 3
 
     @classmethod
     def full(cls) -> "BenchPlan":
@@ -62,6 +64,8 @@ class BenchPlan:
             overhead_ks=(10,),
             overhead_steps=3,
             memory_models=("mobilenet_v3_small",),
+            streaming_steps=60,
+            streaming_reps=1,
         )
 
 
@@ -155,6 +159,50 @@ def peak_memory(arch: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _render_frame(job, model: Classifier, *, curves: bool) -> int:
+    """What the Generate page's fragments build per poll: the two PNGs, the rows, the curves."""
+    from .plots import run as plots
+
+    snap = job.snapshot()
+    probs = list(snap.target_probs) or [0.0] * len(job.targets)
+    rows = [(model.categories[t], p) for t, p in zip(job.targets, probs)]
+    size = len(plots.png_data_uri(plots.render_parts(snap.image, job.labels)))
+    size += len(plots.png_data_uri(plots.render_part_probs(job.labels, [p for _, p in rows])))
+    if curves:
+        size += sum(len(f.to_json()) for f in (plots.loss_figure(snap.steps, snap.losses), plots.success_figure(snap.steps, snap.success_rates)))
+    return size
+
+
+def streaming_overhead(model: Classifier, *, k: int = 10, steps: int = 100, reps: int = 3, poll_s: float = 2.0) -> list[dict]:
+    """The same job alone vs with a consumer doing the dashboard's redraw work every ``poll_s``.
+
+    Interleaved (alone, consumed, alone, ...); the figure is the median steps/s.
+    """
+    from .jobs import Job
+
+    config = Config(model=model.name, k=k, steps=steps, stop_at_success=False, snapshot_every=1)
+    _render_frame(Job(model, config), model, curves=True)  # warm plotly's imports
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(reps):
+        for consumed in (False, True):
+            job = Job(model, config)
+            started = time.perf_counter()
+            job.start()
+            polls = 0
+            while consumed and job.alive:
+                _render_frame(job, model, curves=polls % 2 == 0)  # curves on every second poll, as the page
+                polls += 1
+                time.sleep(poll_s)
+            job.wait()
+            rates[consumed].append(job.snapshot().step / (time.perf_counter() - started))
+    alone, consumed = statistics.median(rates[False]), statistics.median(rates[True])
+    return [
+        {"name": "job alone", "steps": steps, "seconds": steps / alone},
+        {"name": f"job + dashboard consumer (every {poll_s:g} s)", "steps": steps, "seconds": steps / consumed,
+         "overhead": f"{alone / consumed - 1:+.1%}"},
+    ]
+
+
 def _random_weight_model(arch: str) -> Classifier:
     import torchvision
 
@@ -198,7 +246,7 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_bench(plan: BenchPlan, *, progress: Progress | None = None, streaming: Callable[[], list[dict]] | None = None) -> BenchReport:
+def run_bench(plan: BenchPlan, *, progress: Progress | None = None) -> BenchReport:
     """Run the whole plan; ``progress`` receives one line per finished item."""
     say = progress or (lambda line: log.info(line))
     report = BenchReport(plan=plan, machine=machine_info())
@@ -222,8 +270,10 @@ def run_bench(plan: BenchPlan, *, progress: Progress | None = None, streaming: C
         row = peak_memory(arch)
         report.memory.append(row)
         say(f"peak memory K=62 {arch}: {row['peak_mb']:.0f} MB")
-    if streaming is not None:
-        report.streaming = streaming()
+    if plan.streaming_steps:
+        report.streaming = streaming_overhead(model, steps=plan.streaming_steps, reps=plan.streaming_reps)
+        row = report.streaming[-1]
+        say(f"streaming overhead: {row['name']}: {row['overhead']}")
     report.seconds = time.perf_counter() - started
     return report
 

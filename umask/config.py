@@ -9,7 +9,7 @@ dashboard from its widgets; ``result.json`` stores it beside every result.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import UmaskError

@@ -178,7 +178,7 @@ def render_parts(
 
 
 def render_part_probs(labels: torch.Tensor, target_probs: Sequence[float], *, side: int = 320) -> np.ndarray:
-    """Each part painted with its mask's target probability (white 0 to green 1), labelled "k: p%".
+    """Each part painted with its mask's target probability (white 0 to green 1), labelled "#k p%".
 
     Args:
         labels: ``(H, W)`` part map; pixels of no part are grey.
@@ -198,7 +198,7 @@ def render_part_probs(labels: torch.Tensor, target_probs: Sequence[float], *, si
     big[_boundaries(big_lab)] = 255.0
     big = big.astype(np.uint8)
     if len(probs) <= 64:
-        big = _numbers(big, lab, factor, {k: f"{k}: {p:.0%}" for k, p in enumerate(probs)})
+        big = _numbers(big, lab, factor, {k: f"#{k} {p:.0%}" for k, p in enumerate(probs)})
     return big
 
 
