@@ -44,7 +44,7 @@ class BenchPlan:
     fast_cap: int | None = None  # None: the fast preset's own budget
     overhead_models: tuple[str, ...] = ("efficientnet_lite0",) + STUDY_MODELS
     overhead_ks: tuple[int, ...] = (10, 62)
-    overhead_steps: int = 5
+    overhead_steps: int = 10  # interleaved steps per contender; fewer is noise on a shared CPU
     memory_models: tuple[str, ...] = STUDY_MODELS
     streaming_steps: int = 150  # 0 skips the streaming table
     streaming_reps: int = 3
@@ -62,9 +62,9 @@ class BenchPlan:
             preset_cap=600,
             overhead_models=("efficientnet_lite0", "resnet50", "mobilenet_v3_small"),
             overhead_ks=(10,),
-            overhead_steps=3,
+            overhead_steps=8,
             memory_models=("mobilenet_v3_small",),
-            streaming_steps=60,
+            streaming_steps=150,
             streaming_reps=1,
         )
 
