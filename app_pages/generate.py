@@ -21,7 +21,6 @@ from umask.plots import run as plots
 from umask.results import result_to_zip
 from ui.common import (
     JOB_KEY,
-    RESULT_KEY,
     class_label,
     configure_gil,
     get_model,
@@ -198,12 +197,14 @@ def live_view() -> None:
         st.markdown(per_mask_markdown(rows))
 
     if snap.result is not None:
-        # The verdict lives in this fragment, beside the progress it concludes,
-        # so a late poll of the fragment can never leave it out of the page.
+        # The verdict and its buttons live in this fragment, beside the
+        # progress they conclude: they appear with the poll that sees the end,
+        # whether or not the full rerun below has happened yet.
         result = snap.result
         hits = sum(p == t for p, t in zip(result.predictions, result.targets))
         st.success(f"{hits} of {result.k} masks give their target on the saved 8-bit image "
                    f"({result.success_rate:.0%}) after {result.steps} steps, {result.seconds:.1f} s.")
+        result_panel(result)
     if snap.result is not None and st.session_state.get("gen_result_of") is not job:
         # The run just ended: hand its result to Explore and redraw the whole
         # page once, which also stops this fragment's polling.
@@ -223,11 +224,8 @@ def curves_view() -> None:
     curves[1].plotly_chart(plots.success_figure(snap.steps, snap.success_rates), key="gen_success")
 
 
-def result_panel(job: Job) -> None:
+def result_panel(result: umask.Result) -> None:
     """Download and explore the finished run."""
-    result = job.snapshot().result
-    if result is None:
-        return
     cols = st.columns([1, 1, 4])
     cache = st.session_state.setdefault("gen_zip", {})
     if id(result) not in cache:
@@ -271,8 +269,6 @@ def main() -> None:
     live = job.snapshot(touch=False).live
     st.fragment(live_view, run_every=POLL_S if live else None)()
     st.fragment(curves_view, run_every=CURVES_POLL_S if live else None)()
-    if not live and st.session_state.get(RESULT_KEY) is not None:
-        result_panel(job)
 
 
 main()
