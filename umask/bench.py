@@ -283,13 +283,13 @@ def _median(values: Iterable[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def to_markdown(report: BenchReport) -> str:
+def to_markdown(report: BenchReport, *, command: str = "python -m umask bench") -> str:
     """BENCHMARKS.md: the tables, the machine, and how the numbers were made."""
     m, p = report.machine, report.plan
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `python -m umask bench{' --quick' if p == BenchPlan.quick() else ''}` on {m['cpu']}, "
+        f"Written by `{command}` on {m['cpu']}, "
         f"{m['cores']} cores, no GPU; torch {m['torch']}, {m['threads']} torch threads, Python {m['python']}. "
         f"The whole run took {report.seconds / 60:.0f} min.",
         "",
@@ -329,7 +329,13 @@ def to_markdown(report: BenchReport) -> str:
     for row in report.overhead:
         lines.append(f"| {row['model']} | {row['k']} | {row['umask_s'] * 1000:.0f} | {row['bare_s'] * 1000:.0f} | {row['overhead']:+.1%} |")
     if report.memory:
-        lines += ["", "## Peak memory, K = 62 (CPU, resident set, fresh process)", "", "| model | peak MB | of which model + runtime MB |", "|---|---|---|"]
+        lines += [
+            "",
+            "## Peak memory, K = 62 (CPU, peak resident set of a fresh process; random weights)",
+            "",
+            "| model | peak MB | before the first step MB (torch + model) |",
+            "|---|---|---|",
+        ]
         for row in report.memory:
             lines.append(f"| {row['model']} | {row['peak_mb']:.0f} | {row['model_mb']:.0f} |")
     if report.streaming:

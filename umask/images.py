@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import UmaskError
+from .files import atomic_file
 from .results import image_to_uint8, uint8_to_image
 
 # Pillow refuses images above ~179 megapixels with a DecompressionBombError;
@@ -82,19 +82,10 @@ def save_png(image: torch.Tensor, path: str | Path) -> Path:
         raise UmaskError(f"Folder '{folder}' does not exist; create it or give another output path.")
     if path.is_dir():
         raise UmaskError(f"Output '{path}' is a folder; give a file name ending in .png.")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise UmaskError(f"Cannot write to folder '{folder}' ({err.strerror}); give a writable output path.") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(image_to_uint8(image), mode="RGB").save(fh, format="PNG")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if not os.access(folder, os.W_OK):
+        raise UmaskError(f"Cannot write to folder '{folder}'; give a writable output path.")
+    with atomic_file(path, "wb") as fh:
+        Image.fromarray(image_to_uint8(image), mode="RGB").save(fh, format="PNG")
     return path
 
 

@@ -14,8 +14,6 @@ import html
 import io
 import logging
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -25,11 +23,12 @@ import torch
 from PIL import Image
 
 from .errors import UmaskError
+from .files import atomic_file
 from .geometry import NORM_LABELS, decision_slice, result_geometry, study_claim
 from .masks import apply_masks
 from .models import Classifier, load_model
 from .results import image_to_uint8, load_result
-from .sweep import FILE_MODE, CSV_FILE, read_rows, sweep_settings, typed_rows
+from .sweep import CSV_FILE, read_rows, sweep_settings, typed_rows
 from .targets import imagenet_classes
 from .toy import evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
 
@@ -274,13 +273,6 @@ def build_report(
         f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>"
     )
     target = out / REPORT_FILE
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".report.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(page)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_file(target, "w", encoding="utf-8") as fh:
+        fh.write(page)
     return target

@@ -28,7 +28,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -37,6 +36,7 @@ import numpy as np
 
 from .config import PRESETS, Config
 from .errors import UmaskError
+from .files import atomic_file
 from .geometry import result_geometry
 from .masks import MODES, layout
 from .models import STUDY_MODELS, Classifier, load_model, model_info, weights_available
@@ -77,9 +77,6 @@ COLUMNS = (
     "enclosing_radius_rel",
     "folder",
 )
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK
 
 KEY_COLUMNS = ("model", "mask_family", "mode", "k", "seed", "preset", "max_steps")
 
@@ -315,19 +312,10 @@ def typed_rows(rows: Iterable[dict[str, str]]) -> list[dict]:
 
 
 def _write_csv_atomic(path: Path, rows: list[dict[str, str]]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; results are for everyone the umask allows
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_file(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _append_row(path: Path, row: dict[str, str]) -> None:

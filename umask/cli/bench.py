@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import tempfile
+import sys
 from pathlib import Path
 
 from ..bench import BenchPlan, run_bench, to_markdown
+from ..files import atomic_file
 from .output import echo
 
 
@@ -30,11 +30,9 @@ def run(args: argparse.Namespace) -> int:
         changes.update(overhead_models=(), memory_models=())
     plan = dataclasses.replace(plan, **changes)
     report = run_bench(plan, progress=echo)
-    text = to_markdown(report)
+    text = to_markdown(report, command=" ".join(["python -m umask", *sys.argv[1:]]))
     out = Path(args.out)
-    fd, tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
+    with atomic_file(out) as fh:
         fh.write(text)
-    os.replace(tmp, out)
     echo(f"\nwrote {out}")
     return 0

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ..evaluate import classify_parts
 from ..models import load_model
 from ..results import load_result
+from ..files import atomic_file
 from .output import echo, format_table
 
 
@@ -46,11 +45,8 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate_folder(args.folder, args.models, args.device)
     text = json.dumps(report, indent=2)
     if args.json_path:
-        target = Path(args.json_path)
-        fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
+        with atomic_file(args.json_path) as fh:
             fh.write(text)
-        os.replace(tmp, target)
     if args.format == "json":
         echo(text)
         return 0
