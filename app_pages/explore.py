@@ -99,7 +99,7 @@ def describe(result: umask.Result, chosen: list[int]) -> str:
 def model_column(result: umask.Result, spec: str, chosen: list[int], mask) -> None:
     """Top-5 of one model on the masked image, and whether it hits the part's target."""
     st.markdown(f"**{spec}**")
-    model = get_model(spec, result.config.get("resize_to"))
+    model = get_model(spec, result.resize_to)
     if model is None:
         return
     outcome = umask.classify_masked(model, result.image, mask, fill=result.fill)
@@ -133,7 +133,7 @@ def summary(result: umask.Result, rid: str, specs: list[str]) -> None:
     for spec in specs:
         key = (rid, spec)
         if key not in cache:
-            model = get_model(spec, result.config.get("resize_to"))
+            model = get_model(spec, result.resize_to)
             if model is None:
                 continue
             outcome = umask.classify_parts(model, result.image, result.labels, mode=result.mask_mode,

@@ -1,7 +1,7 @@
 """Generate: optimise a universal image and watch it form.
 
 The run lives in a :class:`umask.jobs.Job` (a worker thread) kept in this
-session's state; two fragments poll it (every second, the curves every two) and redraw the
+session's state; two fragments poll it (every 2 s, the curves every 4 s) and redraw the
 curves, the image and the per-mask view. Clicking any widget reruns the
 script but never touches the worker, so the run goes on.
 """
@@ -30,8 +30,8 @@ from ui.common import (
     warm_plotly,
 )
 
-# Redraw periods while a run is live: the image and progress every second, the
-# plotly curves every 2 s. Each redraw takes CPU from the optimisation (the
+# Redraw periods while a run is live: the image and progress every 2 s, the
+# plotly curves every 4 s (UMASK_POLL_S scales both). Each redraw takes CPU from the optimisation (the
 # server holds the GIL while it builds figures, the browser redraws plotly
 # charts), so they are kept cheap and not too frequent; README, "The dashboard".
 POLL_S = float(os.environ.get("UMASK_POLL_S", 2.0))
@@ -52,7 +52,7 @@ INTRO = (
 
 
 def _on_preset_change() -> None:
-    # A new preset brings its own step budget, unless the user typed one after.
+    # A new preset brings its own step budget (the study's 5000, or the default's).
     preset = st.session_state["gen_preset"]
     st.session_state["gen_steps"] = umask.Config.preset(preset).steps
 
@@ -201,15 +201,15 @@ def live_view() -> None:
         # progress they conclude: they appear with the poll that sees the end,
         # whether or not the full rerun below has happened yet.
         result = snap.result
-        hits = sum(p == t for p, t in zip(result.predictions, result.targets))
-        st.success(f"{hits} of {result.k} masks give their target on the saved 8-bit image "
+        st.success(f"{result.hits} of {result.k} masks give their target on the saved 8-bit image "
                    f"({result.success_rate:.0%}) after {result.steps} steps, {result.seconds:.1f} s.")
         result_panel(result)
-    if snap.result is not None and st.session_state.get("gen_result_of") is not job:
-        # The run just ended: hand its result to Explore and redraw the whole
-        # page once, which also stops this fragment's polling.
+    if not snap.live and st.session_state.get("gen_result_of") is not job:
+        # The run just ended (finished, stopped or failed): hand its result to
+        # Explore and redraw the whole page once, which stops the polling.
         st.session_state["gen_result_of"] = job
-        set_result(snap.result, f"generated here ({cfg.model}, {cfg.mask_family}, K={cfg.k})")
+        if snap.result is not None:
+            set_result(snap.result, f"generated here ({cfg.model}, {cfg.mask_family}, K={cfg.k})")
         st.rerun()
 
 

@@ -93,7 +93,7 @@ def slice_section(result: umask.Result) -> None:
     res = c[2].slider("Points a side", 11, 81, 31, step=10, key="geo_res", help="Cost: the square of this, in forwards.")
     key = ("geo_slice", result_id(result), int(i), int(j), int(res))
     if st.button("Classify the slice", key="geo_go"):
-        model = get_model(result.model, result.preprocessing.get("resize_to"))
+        model = get_model(result.model, result.resize_to)
         if model is None:
             return
         bar = st.progress(0.0, text="classifying...")

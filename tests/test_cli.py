@@ -68,5 +68,5 @@ def test_evaluate_corrupt_folder(tmp_path, capsys):
 def test_existing_foreign_output_is_refused_before_running(tiny_registered, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("keep me")
     code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--out", str(tmp_path))
-    assert code == 2 and "not a umask result folder" in err
+    assert code == 2 and "already holds other files" in err
     assert (tmp_path / "notes.txt").read_text() == "keep me"

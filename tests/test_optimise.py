@@ -104,8 +104,11 @@ def test_config_errors():
 
 
 def test_size_too_small_for_model(tiny):
-    with pytest.raises(UmaskError, match="too small for tiny, which needs at least 4"):
-        UniversalSearch(tiny, small(size=3, k=2))
+    tiny.min_size = 32
+    with pytest.raises(UmaskError, match="too small for tiny, which needs at least 32"):
+        UniversalSearch(tiny, small(size=16, k=2))
+    with pytest.raises(UmaskError, match="Image size 3 is too small; use at least 8"):
+        small(size=3, k=2)
 
 
 def test_config_round_trips_through_dict():

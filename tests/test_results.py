@@ -107,3 +107,25 @@ def test_many_parts_use_16_bit_map(tiny, tmp_path):
     with Image.open(tmp_path / "big" / "parts.png") as img:
         assert img.mode.startswith("I;16")
     assert torch.equal(load_result(tmp_path / "big").labels, res.labels)
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [("fill", "grey", "malformed"), ("mask_mode", "xyz", "must be 'hide' or 'keep'"), ("targets", [1, 2, 3, 5000], "outside 0-999"),
+     ("k", "four", "malformed")],
+)
+def test_bad_result_json_values_are_one_sentence(result, tmp_path, field, value, message):
+    out = save_result(result, tmp_path / "run")
+    meta = json.loads((out / "result.json").read_text())
+    meta[field] = value
+    (out / "result.json").write_text(json.dumps(meta))
+    with pytest.raises(UmaskError, match=message):
+        load_result(out)
+
+
+def test_damaged_zip_is_one_sentence(result):
+    data = bytearray(result_to_zip(result))
+    start = data.index(b"universal.png") + 40  # inside the compressed PNG
+    data[start:start + 20] = bytes(20)
+    with pytest.raises(UmaskError):
+        result_from_zip(bytes(data))

@@ -13,6 +13,7 @@ import torch
 
 import umask
 from umask.models import DEFAULT_MODEL, list_models, weights_available
+from umask.results import image_to_uint8
 
 
 def configure_torch() -> None:
@@ -67,7 +68,7 @@ def result_id(result: umask.Result) -> str:
     import hashlib
 
     digest = hashlib.sha1()
-    digest.update(umask.quantise(result.image).mul(255).to(torch.uint8).numpy().tobytes())
+    digest.update(image_to_uint8(result.image).tobytes())
     digest.update(result.labels.numpy().tobytes())
     digest.update(repr((result.targets, result.mask_mode, result.fill, result.model)).encode())
     return digest.hexdigest()[:12]

@@ -5,9 +5,12 @@ The public API, by name; see README.md for a tour.
 
 import logging
 
+from .attacks import AttackResult, attack, fgsm, iterative_fgsm
 from .config import PRESETS, Config
 from .errors import UmaskError
 from .evaluate import MaskedPredictions, classify_masked, classify_parts, quantise
+from .images import load_photo
+from .jobs import Job, JobSnapshot
 from .masks import FAMILIES, MODES, apply_masks, layout, load_layout, make_masks, part_indicators
 from .models import DEFAULT_MODEL, STUDY_MODELS, Classifier, list_models, load_model
 from .optimise import StepReport, UniversalSearch
@@ -17,6 +20,9 @@ from .targets import choose_targets, imagenet_classes, resolve_class, search_cla
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "AttackResult",
+    "Job",
+    "JobSnapshot",
     "Classifier",
     "Config",
     "DEFAULT_MODEL",
@@ -30,6 +36,10 @@ __all__ = [
     "UmaskError",
     "UniversalSearch",
     "apply_masks",
+    "attack",
+    "fgsm",
+    "iterative_fgsm",
+    "load_photo",
     "choose_targets",
     "classify_masked",
     "classify_parts",

@@ -100,7 +100,7 @@ class Config:
         object.__setattr__(self, "fill", parse_fill(self.fill))
         if self.k < 2:
             raise UmaskError(f"K = {self.k} is too small; a universal image needs at least 2 masks.")
-        if self.size < 2:
+        if self.size < 8:
             raise UmaskError(f"Image size {self.size} is too small; use at least 8 pixels (the study used 64).")
         if not self.lr > 0:
             raise UmaskError(f"Learning rate {self.lr} must be positive.")

@@ -8,11 +8,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-# Read once at import (os.umask can only be read by setting it): the mode a
-# plain open() would give, since mkstemp creates files readable by the owner only.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK
+
+def _process_umask() -> int:
+    """The process umask, read without setting it (os.umask would race other threads)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+# mkstemp creates files readable by the owner only; results get the mode a
+# plain open() would give.
+FILE_MODE = 0o666 & ~_process_umask()
 
 
 @contextmanager

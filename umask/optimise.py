@@ -51,8 +51,9 @@ class StepReport:
         seconds: optimisation time so far (time spent by the consumer excluded).
         image: ``(3, H, W)`` CPU snapshot in [0, 1] every ``snapshot_every``
             steps and at the last step, else None.
-        done: True on the last report when every mask hit its target on the
-            8-bit image (with the stop margin).
+        done: every mask hit its target on the 8-bit image (with the stop
+            margin), confirmed on the evaluation path; with ``stop_at_success``
+            this report is the last.
     """
 
     step: int
@@ -162,7 +163,7 @@ class UniversalSearch:
         self._plateau_factor = 1.0
         self._last_progress = 0
         self._sched = torch.optim.lr_scheduler.LambdaLR(self._opt, lr_factor)
-        self._best_key: tuple[float, float] = (-1.0, -math.inf)
+        self._best_key: tuple[float, float, float] = (-1.0, 0.0, -math.inf)
         self._best = self.pixels().detach().clone()
         self.steps_done = 0
         self.seconds = 0.0
@@ -209,7 +210,8 @@ class UniversalSearch:
                     check = classify_masked(self.model, quantise(x.detach()), self._masks, fill=self._fill)
                     done = bool(_meets_margin(check.probs.to(probs.device), self._targets, cfg.stop_margin).all())
                 self.last_loss = float(loss.detach())
-                key = (rate, -self.last_loss)
+                # A confirmed win outranks any unconfirmed 100 % batch.
+                key = (rate, float(done), -self.last_loss)
                 if key[0] > self._best_key[0]:
                     self._last_progress = self.steps_done
                 elif self.steps_done - self._last_progress >= cfg.patience:

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .errors import UmaskError
-from .masks import load_layout, make_masks, num_parts, save_layout_png
+from .masks import MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
 
 IMAGE_FILE = "universal.png"
 PARTS_FILE = "parts.png"
@@ -73,6 +74,16 @@ class Result:
     @property
     def size(self) -> int:
         return int(self.image.shape[-1])
+
+    @property
+    def hits(self) -> int:
+        """How many masks give their target (on the saved image)."""
+        return sum(p == t for p, t in zip(self.predictions, self.targets))
+
+    @property
+    def resize_to(self) -> int | None:
+        """The side the image was fed to its model at (None: as it is), for re-evaluation."""
+        return self.preprocessing.get("resize_to")
 
     @property
     def masks(self) -> torch.Tensor:
@@ -119,6 +130,26 @@ def _write_folder(result: Result, folder: Path) -> None:
         os.fsync(fh.fileno())
 
 
+def check_result_folder(folder: str | Path) -> None:
+    """Raise unless ``folder`` is absent, empty, or an earlier result (which a save replaces).
+
+    Called by :func:`save_result`, and before long runs so they fail at once.
+
+    Raises:
+        UmaskError: ``folder`` is a file, or holds files umask did not write.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise UmaskError(f"Output '{folder}' exists and is a file; give a folder path.")
+    foreign = [p.name for p in folder.iterdir() if p.name not in FILES]
+    if foreign:
+        raise UmaskError(
+            f"Output folder '{folder}' already holds other files ({', '.join(sorted(foreign)[:3])}); choose a new or empty folder."
+        )
+
+
 def save_result(result: Result, folder: str | Path) -> Path:
     """Write ``result`` to ``folder`` atomically; replaces an older result there.
 
@@ -127,14 +158,7 @@ def save_result(result: Result, folder: str | Path) -> Path:
             (umask never deletes files it did not write).
     """
     folder = Path(folder)
-    if folder.exists():
-        if not folder.is_dir():
-            raise UmaskError(f"Output '{folder}' exists and is a file; give a folder path.")
-        foreign = [p.name for p in folder.iterdir() if p.name not in FILES]
-        if foreign:
-            raise UmaskError(
-                f"Output folder '{folder}' already holds other files ({', '.join(sorted(foreign)[:3])}); choose a new or empty folder."
-            )
+    check_result_folder(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
@@ -142,7 +166,11 @@ def save_result(result: Result, folder: str | Path) -> Path:
         if folder.exists():
             retired = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
             folder.rename(retired)
-            staging.rename(folder)
+            try:
+                staging.rename(folder)
+            except OSError:
+                retired.rename(folder)  # put the old result back
+                raise
             shutil.rmtree(retired, ignore_errors=True)
         else:
             staging.rename(folder)
@@ -181,12 +209,22 @@ def load_result(folder: str | Path) -> Result:
             image = uint8_to_image(np.array(img))
     except (UnidentifiedImageError, OSError, SyntaxError):
         raise UmaskError(f"{folder / IMAGE_FILE} is not a readable PNG; the result is corrupt.") from None
-    size = int(meta["size"])
+    try:
+        size = int(meta["size"])
+        k = int(meta["k"])
+        targets = tuple(int(t) for t in meta["targets"])
+        predictions = tuple(int(p) for p in meta["predictions"])
+        fill = parse_fill(meta["fill"])
+    except (TypeError, ValueError, UmaskError):
+        raise UmaskError(f"{folder / JSON_FILE} has a malformed size, k, targets, predictions or fill; the result is corrupt.") from None
+    if meta["mask_mode"] not in MODES:
+        raise UmaskError(f"{folder / JSON_FILE} has mask_mode '{meta['mask_mode']}'; it must be 'hide' or 'keep'.")
+    if not all(0 <= t < 1000 for t in targets + predictions):
+        raise UmaskError(f"{folder / JSON_FILE} names classes outside 0-999; the result is corrupt.")
     if tuple(image.shape[1:]) != (size, size):
         raise UmaskError(f"{folder / IMAGE_FILE} is {image.shape[2]}x{image.shape[1]} but result.json says {size}x{size}.")
     labels = load_layout(folder / PARTS_FILE, size)
-    k = int(meta["k"])
-    if num_parts(labels) != k or len(meta["targets"]) != k:
+    if num_parts(labels) != k or len(targets) != k or len(predictions) != k:
         raise UmaskError(f"{folder} is inconsistent: K = {k} in result.json, {num_parts(labels)} parts in {PARTS_FILE}.")
     return Result(
         image=image,
@@ -194,10 +232,10 @@ def load_result(folder: str | Path) -> Result:
         model=meta["model"],
         mask_family=meta["mask_family"],
         mask_mode=meta["mask_mode"],
-        fill=meta["fill"],
-        targets=tuple(int(t) for t in meta["targets"]),
+        fill=fill,
+        targets=targets,
         target_names=tuple(meta.get("target_names", ())),
-        predictions=tuple(int(p) for p in meta["predictions"]),
+        predictions=predictions,
         target_probs=tuple(float(p) for p in meta.get("target_probs", ())),
         success_rate=float(meta.get("success_rate", 0.0)),
         steps=int(meta.get("steps", 0)),
@@ -230,8 +268,11 @@ def result_from_zip(data: bytes) -> Result:
     except zipfile.BadZipFile:
         raise UmaskError("The upload is not a zip archive; upload the zip that umask's Download button gives.") from None
     with archive, tempfile.TemporaryDirectory() as tmp:
-        for info in archive.infolist():
-            name = Path(info.filename).name
-            if name in FILES and not info.is_dir():
-                (Path(tmp) / name).write_bytes(archive.read(info))
+        try:
+            for info in archive.infolist():
+                name = Path(info.filename).name
+                if name in FILES and not info.is_dir():
+                    (Path(tmp) / name).write_bytes(archive.read(info))
+        except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, OSError, EOFError):
+            raise UmaskError("The zip archive is damaged or encrypted; upload the zip that umask's Download button gives.") from None
         return load_result(tmp)

@@ -28,7 +28,7 @@ import logging
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -200,7 +200,7 @@ def _fmt(value: float) -> str:
 def row_from_result(result: Result, key: RunKey, folder: str) -> dict[str, str]:
     """The CSV row of one saved run (call it on the *loaded* folder, so rows rebuilt later are equal)."""
     geo = result_geometry(result).summary()
-    hits = sum(p == t for p, t in zip(result.predictions, result.targets))
+    hits = result.hits
     return {
         "model": key.model,
         "mask_family": key.mask_family,
@@ -382,7 +382,8 @@ def _check_settings(out: Path, plan: SweepPlan) -> None:
                     f"'{out}' holds a sweep with {name} = {saved.get(name)}, not {value}; use a new --out folder for a different {name}."
                 )
         return
-    path.write_text(json.dumps(settings | {"columns": list(COLUMNS)}, indent=2))
+    with atomic_file(path) as fh:
+        fh.write(json.dumps(settings | {"columns": list(COLUMNS)}, indent=2))
 
 
 def check_out_folder(out: Path) -> None:
@@ -522,10 +523,6 @@ def sweep_settings(out: str | Path) -> dict:
         return json.loads(path.read_text()) if path.exists() else {}
     except json.JSONDecodeError:
         return {}
-
-
-def plan_summary(plan: SweepPlan) -> dict:
-    return asdict(plan) | {"runs": len(plan.keys()), "max_steps": plan.max_steps}
 
 
 # ---------------------------------------------------------------- timing ---

@@ -95,7 +95,7 @@ def choose_targets(k: int, *, seed: int = 0, given: Sequence[int | str] | None =
             dup = sorted({t for t in targets if targets.count(t) > 1})
             raise UmaskError(f"Targets must be distinct, but {_describe(dup)} appears more than once.")
         return targets
-    if not 1 <= k <= NUM_CLASSES:
+    if not 2 <= k <= NUM_CLASSES:
         raise UmaskError(f"K = {k} targets cannot be distinct ImageNet classes; K must lie between 2 and 1000.")
     gen = torch.Generator().manual_seed(seed)
     return tuple(int(i) for i in torch.randperm(NUM_CLASSES, generator=gen)[:k])

@@ -28,7 +28,7 @@ def evaluate_folder(folder: str | Path, models: list[str] | None = None, device:
     result = load_result(folder)
     report = {"folder": str(folder), "k": result.k, "targets": list(result.targets), "models": {}}
     for spec in models or [result.model]:
-        model = load_model(spec, resize_to=result.preprocessing.get("resize_to"), device=device)
+        model = load_model(spec, resize_to=result.resize_to, device=device)
         outcome = classify_parts(model, result.image, result.labels, mode=result.mask_mode, fill=result.fill, targets=result.targets)
         report["models"][spec] = {
             "predictions": list(outcome.predictions),

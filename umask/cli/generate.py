@@ -10,7 +10,7 @@ from ..errors import UmaskError
 from ..masks import FAMILIES, MODES, parse_fill
 from ..models import DEFAULT_MODEL, load_model
 from ..optimise import UniversalSearch
-from ..results import FILES, Result, save_result
+from ..results import Result, check_result_folder, save_result
 from .output import echo, format_table, progress
 
 
@@ -62,12 +62,6 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return Config.preset(args.preset, **overrides)
 
 
-def check_out_folder(out: Path) -> None:
-    """Fail before a long run, not after it, if the result could not be saved."""
-    if out.exists() and (not out.is_dir() or any(p.name not in FILES for p in out.iterdir())):
-        raise UmaskError(f"Output '{out}' already exists and is not a umask result folder; choose a new or empty folder.")
-
-
 def per_mask_table(result: Result, categories) -> str:
     rows = []
     for k, (t, p, prob) in enumerate(zip(result.targets, result.predictions, result.target_probs)):
@@ -78,7 +72,7 @@ def per_mask_table(result: Result, categories) -> str:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     out = Path(args.out)
-    check_out_folder(out)
+    check_result_folder(out)  # fail now, not after a long run
     model = load_model(config.model, resize_to=config.resize_to, device=config.device)
     search = UniversalSearch(model, config)
     interrupted = False
@@ -94,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     echo(per_mask_table(result, model.categories))
     state = "interrupted; best image so far" if interrupted else ("reached 100%" if search.succeeded else "step budget used")
     echo(
-        f"\nsuccess {result.success_rate:.0%} ({sum(p == t for p, t in zip(result.predictions, result.targets))}/{result.k}) "
+        f"\nsuccess {result.success_rate:.0%} ({result.hits}/{result.k}) "
         f"on the saved 8-bit image after {result.steps} steps, {result.seconds:.1f} s ({state}); saved to {out}/"
     )
     return 130 if interrupted else 0

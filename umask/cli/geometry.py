@@ -18,6 +18,7 @@ from ..errors import UmaskError
 from ..geometry import decision_slice, result_geometry, study_claim
 from ..models import load_model
 from ..results import load_result
+from ..files import atomic_file
 from .output import echo, format_table, progress
 
 
@@ -65,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
         from ..plots.geometry import slice_figure
 
         i, j = args.slice
-        model = load_model(result.model, resize_to=result.preprocessing.get("resize_to"), device=args.device)
+        target = Path(args.html) if args.html else Path(args.folder).resolve().parent / f"{Path(args.folder).resolve().name}-slice.html"
+        if target.is_dir():
+            raise UmaskError(f"--html '{target}' is a folder; give a file name.")
+        model = load_model(result.model, resize_to=result.resize_to, device=args.device)
         with progress(max(args.resolution, 3) ** 2 + 1, "slice") as bar:
             def hook(done: int, n: int) -> None:
                 bar.total = n
@@ -73,10 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
             sl = decision_slice(model, result.image, result.masks, i=i, j=j, fill=result.fill,
                                 resolution=args.resolution, on_progress=hook)
-        target = Path(args.html) if args.html else Path(args.folder).resolve().parent / f"{Path(args.folder).resolve().name}-slice.html"
-        if target.exists() and target.is_dir():
-            raise UmaskError(f"--html '{target}' is a folder; give a file name.")
-        slice_figure(sl, targets=result.targets).write_html(target, include_plotlyjs=True)
+        with atomic_file(target) as fh:
+            slice_figure(sl, targets=result.targets).write_html(fh, include_plotlyjs=True)
         classes = sorted(set(int(c) for c in sl.classes.ravel()))
         echo(f"\nslice through x, m{i} x, m{j} x: {len(classes)} classes on a {sl.classes.shape[0]}^2 grid; "
              f"centre (x) -> {model.categories[sl.centre_class]} ({sl.centre_class}); map: {target}")
