@@ -134,7 +134,7 @@ def step_overhead(model: Classifier, k: int, steps: int) -> dict:
 
 
 _MEMORY_PROBE = """
-import json, resource, sys, torch, torchvision
+import json, sys, torch, torchvision
 from umask.models.wrapper import Classifier
 from umask.config import Config
 from umask.optimise import UniversalSearch
@@ -142,10 +142,16 @@ from umask.targets import imagenet_classes
 torch.set_num_threads({threads})
 net = torchvision.models.get_model(sys.argv[1], weights=None)
 model = Classifier(net, name=sys.argv[1], categories=imagenet_classes(), mean=[0.5] * 3, std=[0.25] * 3, native_size=224)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def high_water_kb():
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child of
+    # a big parent would report the parent's peak.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+before = high_water_kb()
 stream = iter(UniversalSearch(model, Config(model=sys.argv[1], k=62, steps=3, stop_at_success=False, snapshot_every=0)))
 for _ in stream: pass
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = high_water_kb()
 print(json.dumps({{"model": sys.argv[1], "peak_mb": after / 1024, "model_mb": before / 1024}}))
 """
 
