@@ -9,25 +9,22 @@ of the real models), the 2-D toy, and the gallery of universal images.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import logging
 import math
 import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
-from PIL import Image
 
 from .errors import UmaskError
 from .files import atomic_file
 from .geometry import NORM_LABELS, decision_slice, result_geometry, study_claim
 from .masks import apply_masks
 from .models import Classifier, load_model
-from .results import image_to_uint8, load_result
+from .plots.run import png_data_uri, upscale
+from .results import load_result
 from .sweep import CSV_FILE, read_rows, sweep_settings, typed_rows
 from .targets import imagenet_classes
 from .toy import evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
@@ -52,12 +49,7 @@ td.l, th.l { text-align: left; }
 
 def png_base64(image: torch.Tensor, *, side: int = 160) -> str:
     """``(3, H, W)`` in [0, 1] -> a data URI of a PNG upscaled nearest-neighbour to about ``side``."""
-    array = image_to_uint8(image)
-    factor = max(1, side // array.shape[1])
-    array = np.repeat(np.repeat(array, factor, axis=0), factor, axis=1)
-    buffer = io.BytesIO()
-    Image.fromarray(array, mode="RGB").save(buffer, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return png_data_uri(upscale(image, side=side), optimize=True)
 
 
 def shown_part(k: int) -> int:

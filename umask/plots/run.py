@@ -41,10 +41,17 @@ def upscale(image: torch.Tensor | np.ndarray, *, side: int = 384) -> np.ndarray:
     return np.repeat(np.repeat(array, factor, axis=0), factor, axis=1)
 
 
-def png_data_uri(array: np.ndarray) -> str:
-    """``(H, W, 3)`` uint8 -> ``data:image/png;base64,...`` (lossless)."""
+def png_data_uri(array: np.ndarray, *, optimize: bool = False) -> str:
+    """``(H, W, 3)`` uint8 -> ``data:image/png;base64,...`` (lossless).
+
+    Fast compression by default (redrawn every poll); ``optimize`` trades time
+    for size, for pages that are saved once (the sweep report).
+    """
     buffer = io.BytesIO()
-    Image.fromarray(array, mode="RGB").save(buffer, format="PNG", compress_level=1)
+    if optimize:
+        Image.fromarray(array, mode="RGB").save(buffer, format="PNG", optimize=True)
+    else:
+        Image.fromarray(array, mode="RGB").save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
