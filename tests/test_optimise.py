@@ -127,3 +127,20 @@ def test_cuda_when_present(tiny):
     model = tiny.to("cuda")
     result = UniversalSearch(model, small(device="cuda")).run()
     assert result.success_rate == 1.0 and result.image.device.type == "cpu"
+
+
+@pytest.mark.parametrize("loss", ["focused", "margin"])
+def test_two_pass_step_follows_the_one_pass_trajectory(tiny, loss, monkeypatch):
+    """Differentiating only the losing masks gives the same steps as the full batch."""
+    import umask.optimise as optimise
+
+    def trajectory(threshold: float):
+        monkeypatch.setattr(optimise, "TWO_PASS_BELOW", threshold)
+        search = UniversalSearch(tiny, small(k=8, mask_family="grid", steps=40, loss=loss, stop_at_success=False))
+        return [(r.predictions, r.loss) for r in search], search.pixels().detach().clone()
+
+    one_pass, x_one = trajectory(0.0)  # never two passes
+    two_pass, x_two = trajectory(1.01)  # two passes from the second step on
+    assert [p for p, _ in one_pass] == [p for p, _ in two_pass]
+    assert [l for _, l in one_pass] == pytest.approx([l for _, l in two_pass], rel=1e-4, abs=1e-5)
+    assert torch.allclose(x_one, x_two, atol=1e-4)

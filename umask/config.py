@@ -81,7 +81,7 @@ class Config:
     parametrisation: str = "clamp"
     quantised_forward: bool = True
     init: str = "grey"
-    steps: int = 1000
+    steps: int = 3000
     stop_at_success: bool = True
     stop_margin: float = 0.0
     snapshot_every: int = 10

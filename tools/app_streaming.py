@@ -1,0 +1,135 @@
+"""How much does watching a run in the dashboard slow it down? (issue: streaming <= 10 %)
+
+Runs the same optimisation (bundled model, K = 10 grid, 64 x 64, no early stop)
+alternately
+
+* alone: a :class:`umask.jobs.Job` in a fresh Python process, nobody watching;
+* watched: ``streamlit run app.py`` with headless Chromium (Debian's
+  /usr/bin/chromium, driven by Playwright) on the Generate page, the page
+  polling and redrawing as a classroom would see it,
+
+both with the torch thread count the dashboard uses (half the cores), and
+prints the steps per second of each and the slowdown. Browser, server and
+optimisation share this machine's cores, as on a teacher's laptop. Run it on
+an otherwise idle machine:
+
+    python tools/app_streaming.py [--steps 200] [--pairs 3] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402  (one browser setup)
+
+ALONE = """
+import sys, time, torch
+import umask
+from umask.jobs import Job
+torch.set_num_threads(max(1, (__import__('os').cpu_count() or 2) // 2))
+model = umask.load_model("efficientnet_lite0")
+cfg = umask.Config(k=10, mask_family="grid", steps=int(sys.argv[1]), stop_at_success=False, snapshot_every=1,
+                   targets=umask.choose_targets(10, seed=0))
+job = Job(model, cfg, idle_timeout=None).start()
+job.wait()
+snap = job.snapshot()
+print(snap.step, snap.elapsed_s)
+"""
+
+
+def run_alone(steps: int) -> float:
+    out = subprocess.run([sys.executable, "-c", ALONE, str(steps)], cwd=ROOT, check=True, capture_output=True, text=True,
+                         env={**os.environ, "UMASK_OFFLINE": "1"}).stdout.split()
+    return int(out[-2]) / float(out[-1])
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env={**os.environ, "UMASK_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("streamlit did not come up")
+
+
+def run_watched(page, steps: int) -> float:
+    """Generate on the open page; steps/s from the finished progress line."""
+    from playwright.sync_api import expect
+
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_role("button", name="Generate").click()
+    progress = page.get_by_test_id("stProgress")
+    expect(progress).to_contain_text(f"Finished: step {steps} / {steps}", timeout=600_000)
+    text = progress.inner_text()
+    elapsed = float(re.search(r"· ([\d.]+) s ·", text).group(1))
+    return steps / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--markdown", action="store_true", help="print a BENCHMARKS.md table")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    proc, url = start_server()
+    alone, watched = [], []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1200})
+            page.set_default_timeout(120_000)
+            page.goto(url)
+            page.get_by_test_id("stSidebarNav").get_by_text("Generate").click()
+            sidebar = page.get_by_test_id("stSidebar")
+            box = sidebar.get_by_label("Max steps")
+            box.fill(str(args.steps))
+            box.press("Enter")
+            sidebar.get_by_text("Stop at 100 %").click()
+            time.sleep(1.0)
+            run_watched(page, args.steps)  # warm-up: first-run costs (plotly.js, caches)
+            for pair in range(args.pairs):
+                # Alternate the order so drift hits both alike.
+                order = ("alone", "watched") if pair % 2 == 0 else ("watched", "alone")
+                for which in order:
+                    rate = run_alone(args.steps) if which == "alone" else run_watched(page, args.steps)
+                    (alone if which == "alone" else watched).append(rate)
+                    print(f"pair {pair + 1}: {which:8s} {rate:.2f} steps/s", flush=True)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    a, w = statistics.median(alone), statistics.median(watched)
+    slowdown = a / w - 1
+    print(f"median: alone {a:.2f} steps/s, watched {w:.2f} steps/s, slowdown {slowdown:+.1%}")
+    if args.markdown:
+        print("\n| run | steps/s (each pair) | median | slowdown |\n|---|---|---|---|")
+        print(f"| job alone | {', '.join(f'{r:.2f}' for r in alone)} | {a:.2f} | |")
+        print(f"| dashboard in Chromium | {', '.join(f'{r:.2f}' for r in watched)} | {w:.2f} | {slowdown:+.1%} |")
+
+
+if __name__ == "__main__":
+    main()
