@@ -8,6 +8,7 @@ custom combination of hidden parts is one keep-multiplier mask made by
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 
@@ -22,8 +23,8 @@ from ui.common import RESULT_KEY, RESULT_SOURCE_KEY, get_model, model_choices, m
 
 
 NOTE = (
-    "**What am I looking at?** The universal image with its parts outlined. Tick parts to hide them "
-    "(or, for a *keep* result, to show only them): the middle picture is exactly what the model is fed. "
+    "**What am I looking at?** The universal image with its parts outlined. Click a part, or tick its box, "
+    "to hide it (or, for a *keep* result, to show only it): the middle picture is exactly what the model is fed. "
     "With one part hidden, the model should name that part's target class. The grid at the bottom shows, for "
     "every part, whether each selected model gives the target: an image made for one model often fools "
     "only that model."
@@ -83,6 +84,19 @@ def part_toggles(result: umask.Result, rid: str) -> list[int]:
         for offset, part in enumerate(range(start, min(start + per_row, k))):
             cols[offset].checkbox(str(part), key=keys[part])
     return [part for part, key in enumerate(keys) if st.session_state[key]]
+
+
+def toggle_clicked_part(rid: str, chart_key: str) -> None:
+    """A click on the universal image flips that part's checkbox (the boxes stay the one source of truth)."""
+    points = st.session_state[chart_key].selection.points
+    for point in points[:1]:  # one click selects one point
+        part = point["customdata"]
+        part = int(part[0] if isinstance(part, list) else part)
+        box = f"exp_part_{rid}_{part}"
+        st.session_state[box] = not st.session_state.get(box, False)
+    # A new chart key clears plotly's selection, so the next click on the
+    # same part registers again.
+    st.session_state["exp_clicks"] = st.session_state.get("exp_clicks", 0) + 1
 
 
 def describe(result: umask.Result, chosen: list[int]) -> str:
@@ -178,8 +192,13 @@ def main() -> None:
     mask = selection_mask(result.labels, chosen, result.mask_mode)
     seen = apply_masks(result.image, mask, result.fill)[0]
     with image_col:
-        st.plotly_chart(plots.image_figure(result.image, result.labels, selected=chosen, title="The universal image"),
-                        key="exp_image", config={"displayModeBar": False})
+        verb = "hide or show" if result.mask_mode == "hide" else "show or hide"
+        clicks = st.session_state.setdefault("exp_clicks", 0)
+        key = f"exp_image_{rid}_{clicks}"
+        st.plotly_chart(plots.image_figure(result.image, result.labels, selected=chosen, clickable=verb,
+                                           title="The universal image (click a part)"),
+                        key=key, config={"displayModeBar": False}, selection_mode="points",
+                        on_select=functools.partial(toggle_clicked_part, rid, key))
     with seen_col:
         st.plotly_chart(plots.image_figure(seen, None, title=f"What the model sees: {describe(result, chosen)}"),
                         key="exp_seen", config={"displayModeBar": False})

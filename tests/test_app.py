@@ -278,3 +278,21 @@ def test_figures_carry_the_numbers_they_are_given():
                                  [["x", "y"], ["z", "w"]], ["goldfish", "volcano"])
     assert grid.data[0].z.tolist() == [[1.0, 0.0], [0.0, 0.0]]  # rows = parts, columns = models
     assert grid.data[0].text[0][0] == "hit 90%" and grid.data[0].text[1][1] == "miss 30%"
+
+
+@pytest.mark.parametrize("family,k", [("grid", 10), ("hstripes", 62), ("random", 26)])
+def test_every_part_has_click_targets_that_lie_on_it(family, k):
+    from umask.masks import layout
+    from umask.plots import run as plots
+
+    labels = layout(family, k, 64)
+    factor = 6
+    xs, ys, parts = plots.click_targets(labels, factor)
+    assert set(parts) == set(range(k))  # even one-row stripes can be clicked
+    assert len(parts) <= 1024 + k
+    for x, y, part in zip(xs, ys, parts):
+        row, col = (y + 0.5) / factor - 0.5, (x + 0.5) / factor - 0.5
+        assert row == int(row) and col == int(col)  # the centre of a source pixel
+        assert labels[int(row), int(col)] == part
+    fig = plots.image_figure(torch.rand(3, 64, 64), labels, clickable=True)
+    assert list(fig.data[1].customdata) == parts and fig.layout.hoverdistance == -1

@@ -146,9 +146,16 @@ def test_generate_watch_stop_download_explore(server, tmp_path):
         page.get_by_role("button", name="Explore this image").click()
         expect(page.get_by_role("heading", name="Explore a universal image")).to_be_visible()
         main = page.get_by_test_id("stMain")
-        # Part 5 is hidden by default; hide part 0 instead.
-        main.get_by_test_id("stCheckbox").filter(has_text=re.compile(r"^0$")).locator("label").click()
+        # Part 5 is hidden by default. Click part 0 on the image (the top-left
+        # square of the 4 x 4 grid: source pixels 0-15) to hide it too.
+        picture = main.get_by_test_id("stPlotlyChart").first.locator("image").first
+        expect(picture).to_be_visible()
+        box = picture.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 8 / 64, box["y"] + box["height"] * 8 / 64)
+        page.mouse.click(box["x"] + box["width"] * 8 / 64, box["y"] + box["height"] * 8 / 64)
         expect(page.get_by_text("parts 0, 5 hidden").first).to_be_visible()
+        zero = main.get_by_test_id("stCheckbox").filter(has_text=re.compile(r"^0$")).locator("input")
+        expect(zero).to_be_checked()  # the click ticked part 0's box
         main.get_by_test_id("stCheckbox").filter(has_text=re.compile(r"^5$")).locator("label").click()
         verdict = page.get_by_text(re.compile(r"^part 0 hidden → "))
         expect(verdict).to_be_visible()

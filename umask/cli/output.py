@@ -7,8 +7,9 @@ from typing import Iterable, Sequence
 
 
 def echo(text: str = "") -> None:
-    """One line to stdout (the CLI's result channel)."""
+    """One line to stdout (the CLI's result channel), flushed: long jobs report as they go, even into a file."""
     sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

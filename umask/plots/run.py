@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from typing import Sequence
 
 import numpy as np
@@ -217,17 +218,56 @@ def image_figure(
     numbers: bool = True,
     title: str | None = None,
     side: int = 384,
+    clickable: bool | str = False,
 ) -> go.Figure:
     """:func:`render_parts` as a plotly figure (zoomable, for the Explore page).
 
     The pixels travel as a PNG data URI, not a z array: a 384 x 384 image is
-    ~440k numbers as JSON but a few kB as PNG.
+    ~440k numbers as JSON but a few kB as PNG. ``clickable`` (True, or the verb
+    for the hover text) adds :func:`click_targets`, so a chart with point
+    selection reports the part a user clicks as the selected point's
+    ``customdata``.
     """
     big = render_parts(image, labels, selected=selected, numbers=numbers, side=side)
     fig = go.Figure(go.Image(source=png_data_uri(big), hoverinfo="skip"))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x")
+    if clickable and labels is not None:
+        xs, ys, parts = click_targets(labels, big.shape[0] // image.shape[-2])
+        verb = "hide or show" if clickable is True else clickable
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, customdata=parts, mode="markers", showlegend=False,
+            marker=dict(size=4, color="rgba(0,0,0,0)"),
+            hovertemplate=f"part %{{customdata}}: click to {verb}<extra></extra>",
+        ))
+        # Any click picks the nearest target, so a click anywhere on a part picks that part.
+        fig.update_layout(hoverdistance=-1, clickmode="event+select", dragmode=False)
+    fig.update_xaxes(visible=False, range=[-0.5, big.shape[1] - 0.5])
+    fig.update_yaxes(visible=False, scaleanchor="x", range=[big.shape[0] - 0.5, -0.5])
     return _layout_base(fig, title=title, height=big.shape[0] + (50 if title else 20))
+
+
+def click_targets(labels: torch.Tensor, factor: int, *, most: int = 1024) -> tuple[list[float], list[float], list[int]]:
+    """Invisible click targets over an upscaled part map: (x, y, part) per target.
+
+    A lattice of source pixels (every ``stride``-th row and column, at most
+    about ``most`` points) in the upscaled image's coordinates, each carrying
+    the part under it, plus one on any part the lattice misses; pixels outside
+    every part (-1) get none. The nearest target to a click then lies in the
+    part clicked (up to a lattice step at a part's edge), for any layout.
+    """
+    lab = labels.cpu().numpy()
+    h, w = lab.shape
+    stride = max(1, math.ceil(math.sqrt(h * w / most)))
+    rows, cols = np.meshgrid(np.arange(stride // 2, h, stride), np.arange(stride // 2, w, stride), indexing="ij")
+    parts = lab[rows, cols]
+    keep = parts >= 0
+    rows, cols, parts = rows[keep].tolist(), cols[keep].tolist(), parts[keep].astype(int).tolist()
+    # A part thinner than the stride (a one-row stripe) still gets a target.
+    for part, (r, c) in _centres(lab).items():
+        if part not in set(parts):
+            rows.append(int(r)), cols.append(int(c)), parts.append(part)
+    xs = [(c + 0.5) * factor - 0.5 for c in cols]
+    ys = [(r + 0.5) * factor - 0.5 for r in rows]
+    return xs, ys, parts
 
 
 def hit_grid_figure(
