@@ -35,3 +35,20 @@ def test_streaming_overhead_runs_the_same_job_with_and_without_a_consumer(tiny):
     assert alone["steps"] == consumed["steps"] == 8
     assert alone["seconds"] > 0 and consumed["seconds"] > 0
     assert consumed["overhead"].endswith("%")
+
+
+def test_preset_seeds_limits_the_slow_contender(tiny, monkeypatch):
+    import umask.bench as bench
+
+    calls = []
+    monkeypatch.setattr(bench, "load_model", lambda name: tiny)
+    monkeypatch.setattr(bench, "time_to_universal", lambda model, preset, k, family, seed, cap: calls.append((preset, seed))
+                        or bench.RunTiming(preset, k, family, seed, 10, 1.0, 1.0, True))
+    plan = BenchPlan(ks=(3,), families=("grid",), seeds=3, preset_seeds=1, overhead_models=(), memory_models=(),
+                     streaming_steps=0)
+    report = bench.run_bench(plan)
+    assert sorted(calls) == [("fast", 0), ("fast", 1), ("fast", 2), ("seed", 0)]
+    assert "(the preset on the first 1 only)" in to_markdown(report)
+    # No preset runs at all: the fast rows stand alone, with no speed-up to claim.
+    report.runs = [r for r in report.runs if r.preset == "fast"]
+    assert "| 3 | grid | fast | 3/3 | 10 | 1.0 | 1.0 | 1.00 |  |" in to_markdown(report)

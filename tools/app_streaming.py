@@ -74,16 +74,44 @@ def start_server() -> tuple[subprocess.Popen, str]:
     raise SystemExit("streamlit did not come up")
 
 
-def run_watched(page, steps: int) -> float:
-    """Generate on the open page; steps/s from the finished progress line."""
+def cpu_seconds(keep) -> float:
+    """User + system CPU seconds of every process for which ``keep(pid, comm)`` is true."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if keep(int(entry.name), head.split("(", 1)[1]):
+            fields = tail.split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def run_watched(page, steps: int, server_pid: int, cpu: dict[str, list[float]] | None = None) -> float:
+    """Generate on the open page; steps/s from the finished progress line.
+
+    ``cpu`` collects the CPU seconds the server (optimisation included) and
+    Chromium used during the run.
+    """
     from playwright.sync_api import expect
 
+    # The server by pid (the optimisation runs in it); Chromium by process
+    # name (its helpers rewrite their command lines).
+    watched = {"server": lambda pid, comm: pid == server_pid, "chromium": lambda pid, comm: comm.startswith("chrom")}
+    before = {name: cpu_seconds(keep) for name, keep in watched.items()}
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_role("button", name="Generate").click()
     progress = page.get_by_test_id("stProgress")
     expect(progress).to_contain_text(f"Finished: step {steps} / {steps}", timeout=600_000)
     text = progress.inner_text()
     elapsed = float(re.search(r"· ([\d.]+) s ·", text).group(1))
+    if cpu is not None:
+        for name, keep in watched.items():
+            cpu.setdefault(name, []).append(cpu_seconds(keep) - before[name])
     return steps / elapsed
 
 
@@ -96,7 +124,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     proc, url = start_server()
-    alone, watched = [], []
+    alone, watched, cpu = [], [], {}
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -110,12 +138,12 @@ def main() -> None:
             box.press("Enter")
             sidebar.get_by_text("Stop at 100 %").click()
             time.sleep(1.0)
-            run_watched(page, args.steps)  # warm-up: first-run costs (plotly.js, caches)
+            run_watched(page, args.steps, proc.pid)  # warm-up: first-run costs (plotly.js, caches)
             for pair in range(args.pairs):
                 # Alternate the order so drift hits both alike.
                 order = ("alone", "watched") if pair % 2 == 0 else ("watched", "alone")
                 for which in order:
-                    rate = run_alone(args.steps) if which == "alone" else run_watched(page, args.steps)
+                    rate = run_alone(args.steps) if which == "alone" else run_watched(page, args.steps, proc.pid, cpu)
                     (alone if which == "alone" else watched).append(rate)
                     print(f"pair {pair + 1}: {which:8s} {rate:.2f} steps/s", flush=True)
             browser.close()
@@ -125,6 +153,8 @@ def main() -> None:
     a, w = statistics.median(alone), statistics.median(watched)
     slowdown = a / w - 1
     print(f"median: alone {a:.2f} steps/s, watched {w:.2f} steps/s, slowdown {slowdown:+.1%}")
+    print("CPU seconds per watched run: " + ", ".join(f"{name} {statistics.median(v):.1f}" for name, v in cpu.items())
+          + f" (the run itself: {args.steps / w:.1f} s of wall time)")
     if args.markdown:
         print("\n| run | steps/s (each pair) | median | slowdown |\n|---|---|---|---|")
         print(f"| job alone | {', '.join(f'{r:.2f}' for r in alone)} | {a:.2f} | |")

@@ -328,7 +328,7 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench") 
                 if not rs:
                     continue
                 med = _median(r.seconds for r in rs)
-                speed = f"{seed_median / med:.1f}x" if preset == "fast" and med > 0 else ""
+                speed = f"{seed_median / med:.1f}x" if preset == "fast" and med > 0 and rows["seed"] else ""
                 lines.append(
                     f"| {k} | {family} | {preset} | {sum(r.reached for r in rs)}/{len(rs)} | {_median(r.steps for r in rs):.0f} | "
                     f"{med:.1f} | {max(r.seconds for r in rs):.1f} | {_median(r.success_rate for r in rs):.2f} | {speed} |"
