@@ -42,16 +42,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
+def launch_app(env: dict, output) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on a free local port; (process, url) once it answers its health check."""
     port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "UMASK_OFFLINE": "1"}
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "streamlit.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -59,12 +56,23 @@ def server():
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
                 if reply.status == 200:
-                    break
+                    return proc, url
         except OSError:
             pass
-        assert proc.poll() is None, "streamlit exited; see test-artifacts/streamlit.log"
-        assert time.monotonic() < deadline, "streamlit did not come up in 60 s"
+        if proc.poll() is not None:
+            raise RuntimeError("streamlit exited; see its log (test-artifacts/streamlit.log in the tests)")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("streamlit did not come up in 60 s")
         time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def server():
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "UMASK_OFFLINE": "1"}
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "streamlit.log", "w")
+    proc, url = launch_app(env, log)
     yield url
     proc.terminate()
     try:

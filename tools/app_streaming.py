@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402  (one browser setup)
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, launch_app  # noqa: E402  (one browser setup)
 
 ALONE = """
 import sys, time, torch
@@ -55,23 +55,7 @@ def run_alone(steps: int) -> float:
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
-    import urllib.request
-
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env={**os.environ, "UMASK_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("streamlit did not come up")
+    return launch_app({**os.environ, "UMASK_OFFLINE": "1"}, subprocess.DEVNULL)
 
 
 def cpu_seconds(keep) -> float:

@@ -262,9 +262,13 @@ def click_targets(labels: torch.Tensor, factor: int, *, most: int = 1024) -> tup
     keep = parts >= 0
     rows, cols, parts = rows[keep].tolist(), cols[keep].tolist(), parts[keep].astype(int).tolist()
     # A part thinner than the stride (a one-row stripe) still gets a target.
+    have = set(parts)
     for part, (r, c) in _centres(lab).items():
-        if part not in set(parts):
-            rows.append(int(r)), cols.append(int(c)), parts.append(part)
+        if part in have:
+            continue
+        rows.append(int(r))
+        cols.append(int(c))
+        parts.append(part)
     xs = [(c + 0.5) * factor - 0.5 for c in cols]
     ys = [(r + 0.5) * factor - 0.5 for r in rows]
     return xs, ys, parts
