@@ -1,9 +1,10 @@
 """Generate: optimise a universal image and watch it form.
 
-The run lives in a :class:`umask.jobs.Job` (a worker thread) kept in this
-session's state; two fragments poll it (every 2 s, the curves every 4 s) and redraw the
-curves, the image and the per-mask view. Clicking any widget reruns the
-script but never touches the worker, so the run goes on.
+The run lives in a :class:`umask.jobs.Job` kept in this session's state (the
+search itself in a warm worker process, see ``ui.common.worker_pool``); two
+fragments poll it (every 2 s, the curves every 4 s) and redraw the curves, the
+image and the per-mask view. Clicking any widget reruns the script but never
+touches the run, so it goes on.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ui.common import (
     model_label,
     set_result,
     warm_plotly,
+    worker_pool,
 )
 
 # Redraw periods while a run is live: the image and progress every 2 s, the
@@ -92,8 +94,12 @@ def sidebar_config() -> tuple[umask.Config | None, bool]:
                                help="Draws the random targets (and the starting noise of the study's preset)."))
     clicked = sb.button("Generate", type="primary", key="gen_go", width="stretch")
     if weights_available(model):
-        # Warm the shared cache before the click, so the first frame is not a model load.
-        get_model(model)
+        # Warm the shared cache and a worker process before the click, so the
+        # first frame is not a model load nor a torch import.
+        loaded = get_model(model)
+        pool = worker_pool()
+        if loaded is not None and pool is not None:
+            pool.prewarm(loaded)
     warm_plotly()
     if how == "by name" and targets is None:
         if clicked:
@@ -118,7 +124,7 @@ def start_job(config: umask.Config) -> None:
     if model is None:
         return  # get_model showed why (e.g. no weights offline); the page stays usable
     try:
-        job = Job(model, config, idle_timeout=IDLE_TIMEOUT_S)
+        job = Job(model, config, idle_timeout=IDLE_TIMEOUT_S, pool=worker_pool())
     except umask.UmaskError as err:
         st.error(str(err))
         return

@@ -296,3 +296,17 @@ def test_every_part_has_click_targets_that_lie_on_it(family, k):
         assert labels[int(row), int(col)] == part
     fig = plots.image_figure(torch.rand(3, 64, 64), labels, clickable=True)
     assert list(fig.data[1].customdata) == parts and fig.layout.hoverdistance == -1
+
+
+def test_streamlit_config_names_real_options():
+    """.streamlit/config.toml is read silently: a misspelt option would do
+    nothing, and the streaming figure in the README depends on these."""
+    import tomllib
+
+    from streamlit import config
+
+    settings = tomllib.loads((Path(APP).parent / ".streamlit" / "config.toml").read_text())
+    names = [f"{section}.{key}" for section, options in settings.items() for key in options]
+    assert "runner.postScriptGC" in names and "server.fileWatcherType" in names
+    for name in names:
+        config.get_option(name)  # raises RuntimeError for an unknown option

@@ -1,4 +1,8 @@
-"""The background job runner: results, pause/resume/stop, heartbeat, parallel jobs."""
+"""The background job runner: results, pause/resume/stop, heartbeat, parallel jobs.
+
+Every behaviour is checked twice: the search in a thread of this process, and
+in a worker process of a :class:`~umask.workers.WorkerPool` (the dashboard's way).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from umask.evaluate import classify_masked, quantise
 from umask.jobs import Job
 from umask.models import Classifier
 from umask.optimise import UniversalSearch
+from umask.workers import WorkerPool
 from umask.targets import imagenet_classes
 
 
@@ -28,6 +33,19 @@ def endless(**kw) -> Config:
     return small(steps=1_000_000, stop_at_success=False, **kw)
 
 
+@pytest.fixture(scope="module")
+def pool():
+    pool = WorkerPool(max_idle=2)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(params=["thread", "process"])
+def where(request) -> dict:
+    """Job keyword arguments: run in a thread here, or in a worker process."""
+    return {} if request.param == "thread" else {"pool": request.getfixturevalue("pool")}
+
+
 def wait_for(predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -35,8 +53,8 @@ def wait_for(predicate, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def test_job_gives_the_same_result_as_a_plain_search(tiny):
-    job = Job(tiny, small()).start()
+def test_job_gives_the_same_result_as_a_plain_search(tiny, where):
+    job = Job(tiny, small(), **where).start()
     assert job.wait(30)
     snap = job.snapshot()
     assert snap.state == "finished" and not snap.live and snap.succeeded
@@ -54,8 +72,8 @@ def test_job_gives_the_same_result_as_a_plain_search(tiny):
     assert len(snap.target_probs) == len(snap.predictions) == 4
 
 
-def test_pause_holds_the_worker_and_resume_continues(tiny):
-    job = Job(tiny, endless()).start()
+def test_pause_holds_the_worker_and_resume_continues(tiny, where):
+    job = Job(tiny, endless(), **where).start()
     wait_for(lambda: job.snapshot().step >= 5)
     job.pause()
     time.sleep(0.1)  # let the step in flight land
@@ -70,8 +88,8 @@ def test_pause_holds_the_worker_and_resume_continues(tiny):
     assert job.wait(10)
 
 
-def test_stop_keeps_the_best_image_so_far(tiny):
-    job = Job(tiny, endless(k=6, mask_family="grid")).start()
+def test_stop_keeps_the_best_image_so_far(tiny, where):
+    job = Job(tiny, endless(k=6, mask_family="grid"), **where).start()
     wait_for(lambda: job.snapshot().step >= 30)
     job.stop()
     assert job.wait(10)
@@ -79,15 +97,16 @@ def test_stop_keeps_the_best_image_so_far(tiny):
     assert snap.state == "stopped" and snap.result is not None
     result = snap.result
     assert result.steps == snap.step < 1_000_000
-    assert torch.equal(result.image, job.search.best_image())
+    if not where:  # in a process, the search that ran is the worker's copy
+        assert torch.equal(result.image, job.search.best_image())
     # The result's numbers are the engine's, measured on its own 8-bit image.
     check = classify_masked(tiny, result.image, job.search.masks, targets=result.targets)
     assert check.predictions == result.predictions and check.success_rate == result.success_rate
     assert snap.best_success_rate == max(snap.success_rates)
 
 
-def test_stop_while_paused_ends_the_job(tiny):
-    job = Job(tiny, endless()).start()
+def test_stop_while_paused_ends_the_job(tiny, where):
+    job = Job(tiny, endless(), **where).start()
     wait_for(lambda: job.snapshot().step >= 3)
     job.pause()
     job.stop()
@@ -95,23 +114,23 @@ def test_stop_while_paused_ends_the_job(tiny):
     assert job.snapshot().state == "stopped" and job.snapshot().result is not None
 
 
-def test_an_unwatched_job_stops_by_itself(tiny):
+def test_an_unwatched_job_stops_by_itself(tiny, where):
     # A closed browser tab stops polling: the worker must end within a bounded time.
-    job = Job(tiny, endless(), idle_timeout=0.3).start()
+    job = Job(tiny, endless(), idle_timeout=0.3, **where).start()
     assert job.wait(5), "the worker kept running with nobody polling"
     snap = job.snapshot(touch=False)
     assert snap.state == "abandoned" and snap.result is not None and snap.step > 0
 
 
-def test_an_unwatched_paused_job_stops_too(tiny):
-    job = Job(tiny, endless(), idle_timeout=0.3).start()
+def test_an_unwatched_paused_job_stops_too(tiny, where):
+    job = Job(tiny, endless(), idle_timeout=0.3, **where).start()
     job.pause()
     assert job.wait(5)
     assert job.snapshot(touch=False).state == "abandoned"
 
 
-def test_a_polled_job_keeps_running(tiny):
-    job = Job(tiny, endless(), idle_timeout=0.3).start()
+def test_a_polled_job_keeps_running(tiny, where):
+    job = Job(tiny, endless(), idle_timeout=0.3, **where).start()
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:
         assert job.snapshot().state == "running"  # snapshot() is the heartbeat
@@ -120,11 +139,11 @@ def test_a_polled_job_keeps_running(tiny):
     assert job.wait(5) and job.snapshot().state == "stopped"
 
 
-def test_two_jobs_share_one_model_without_disturbing_each_other(tiny):
+def test_two_jobs_share_one_model_without_disturbing_each_other(tiny, where):
     # Two sessions, one frozen model: each job must give exactly what it
     # gives alone (no shared gradients, no shared state).
     configs = [small(seed=1, k=4), small(seed=2, k=6, mask_family="grid", targets=tuple(range(10, 16)))]
-    jobs = [Job(tiny, cfg).start() for cfg in configs]
+    jobs = [Job(tiny, cfg, **where).start() for cfg in configs]
     assert all(job.wait(60) for job in jobs)
     for job, cfg in zip(jobs, configs):
         alone = UniversalSearch(tiny_classifier(), cfg).run()
@@ -148,18 +167,18 @@ class _Broken(nn.Module):
         raise RuntimeError("out of memory")
 
 
-def test_a_crash_in_the_worker_is_reported_not_raised():
+def test_a_crash_in_the_worker_is_reported_not_raised(where):
     broken = Classifier(_Broken(), name="broken", categories=imagenet_classes(), mean=[0.5] * 3, std=[0.5] * 3,
                         native_size=16)
-    job = Job(broken, small()).start()
+    job = Job(broken, small(), **where).start()
     assert job.wait(10)
     snap = job.snapshot()
     assert snap.state == "failed" and snap.result is None
     assert snap.error == "The optimisation failed: RuntimeError: out of memory"
 
 
-def test_snapshot_before_start_and_progress_numbers(tiny):
-    job = Job(tiny, small(steps=50, stop_at_success=False))
+def test_snapshot_before_start_and_progress_numbers(tiny, where):
+    job = Job(tiny, small(steps=50, stop_at_success=False), **where)
     snap = job.snapshot()
     assert snap.state == "created" and snap.step == 0 and snap.fraction == 0.0
     assert torch.equal(snap.image, quantise(job.search.pixels().detach()))  # the first frame: the start
@@ -167,3 +186,29 @@ def test_snapshot_before_start_and_progress_numbers(tiny):
     assert job.wait(30)
     snap = job.snapshot()
     assert snap.step == 50 and snap.result.steps == 50 and snap.fraction == 1.0
+
+
+def test_a_worker_process_that_dies_fails_the_job_with_one_sentence(tiny, pool):
+    job = Job(tiny, endless(), pool=pool).start()
+    wait_for(lambda: job.snapshot().step >= 3)
+    job._worker.process.kill()  # as the kernel's out-of-memory killer would
+    assert job.wait(10)
+    snap = job.snapshot()
+    assert snap.state == "failed" and snap.result is None
+    assert snap.error == "The worker process has ended (exit code -9)."
+    assert snap.step >= 3  # the history so far stays on the page
+
+
+def test_prewarm_readies_a_worker_that_holds_the_model(tiny):
+    pool = WorkerPool(max_idle=1)
+    try:
+        pool.prewarm(tiny)
+        pool.prewarm(tiny)  # a second call while the first works does nothing
+        wait_for(lambda: pool.idle_count == 1, timeout=60)
+        worker = pool.acquire(tiny)
+        assert worker.has(tiny) and worker.alive
+        pool.release(worker)
+        assert pool.idle_count == 1
+    finally:
+        pool.close()
+    assert not worker.alive

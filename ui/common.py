@@ -14,16 +14,36 @@ import torch
 import umask
 from umask.models import DEFAULT_MODEL, list_models, weights_available
 from umask.results import image_to_uint8
+from umask.workers import WorkerPool
+
+
+def torch_threads() -> int:
+    """Threads of one optimisation: a share of the cores, so one run does not
+    starve the others, the page and the browser (UMASK_TORCH_THREADS overrides)."""
+    return int(os.environ.get("UMASK_TORCH_THREADS", max(1, (os.cpu_count() or 2) // 2)))
 
 
 def configure_torch() -> None:
-    """One optimisation should not starve the others on a shared CPU.
-
-    Each run's thread uses a share of the cores (UMASK_TORCH_THREADS overrides).
-    """
-    threads = int(os.environ.get("UMASK_TORCH_THREADS", max(1, (os.cpu_count() or 2) // 2)))
+    """Set this process's torch threads to :func:`torch_threads` (page-side work)."""
+    threads = torch_threads()
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+
+
+@st.cache_resource(show_spinner=False)
+def _pool() -> WorkerPool:
+    return WorkerPool(threads=torch_threads())
+
+
+def worker_pool() -> WorkerPool | None:
+    """The warm worker processes that Generate's runs go to, one pool per
+    server; None (UMASK_WORKERS=0) runs them in threads of the server itself.
+
+    A run in a thread shares the server's interpreter lock with every page
+    redraw and slows down while watched; a worker process does not (README,
+    "The dashboard").
+    """
+    return None if os.environ.get("UMASK_WORKERS", "1") == "0" else _pool()
 
 
 @st.cache_resource(show_spinner="Loading model...")

@@ -1,12 +1,16 @@
-"""Background optimisation jobs: a worker thread that iterates a search.
+"""Background optimisation jobs: a search that runs while someone watches.
 
-A :class:`Job` owns one :class:`~umask.optimise.UniversalSearch` and one worker
-thread that iterates it. The dashboard keeps the Job (a plain object) in its
-session state and polls :meth:`Job.snapshot` from a timer; the worker never
-renders anything and never imports streamlit, so a widget click that reruns
-the page script cannot kill or restart the run.
+A :class:`Job` owns one :class:`~umask.optimise.UniversalSearch` and iterates
+it away from the caller: in a worker thread of this process, or, given a
+:class:`~umask.workers.WorkerPool`, in a warm worker process (the dashboard's
+way: a process does not share the page's interpreter lock, so watching costs
+the run little). Either way a thread of this process collects the step reports;
+the dashboard keeps the Job (a plain object) in its session state and polls
+:meth:`Job.snapshot` from a timer. Nothing here renders anything or imports
+streamlit, so a widget click that reruns the page script cannot kill or
+restart the run.
 
-    job = Job(model, Config(k=10)).start()
+    job = Job(model, Config(k=10)).start()          # or Job(..., pool=WorkerPool())
     snap = job.snapshot()          # thread-safe copy: losses, success, image, ETA
     job.pause(); job.resume(); job.stop()
     job.wait(); job.snapshot().result   # the best image so far, as a Result
@@ -33,6 +37,7 @@ from .evaluate import quantise
 from .models import Classifier
 from .optimise import UniversalSearch
 from .results import Result
+from .workers import Worker, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +113,10 @@ class Job:
         labels: an explicit ``(H, W)`` part map (default: made from config).
         idle_timeout: stop when neither :meth:`snapshot` nor :meth:`touch`
             was called for this many seconds (None: never).
-        torch_threads: intra-op threads for this job's worker (None: leave
-            the process setting alone).
+        torch_threads: intra-op threads for this job's worker thread (None:
+            leave the process setting alone); a pool sets its own.
+        pool: run the search in one of this pool's worker processes instead
+            of a thread of this process (same results, same controls).
 
     Raises:
         UmaskError: the config cannot make a search (bad K for the layout,
@@ -124,8 +131,13 @@ class Job:
         labels: torch.Tensor | None = None,
         idle_timeout: float | None = 60.0,
         torch_threads: int | None = None,
+        pool: WorkerPool | None = None,
     ) -> None:
+        # Built here even for a pool: a bad config fails now, in the caller,
+        # and the starting image is the first frame.
         self.search = UniversalSearch(model, config, labels=labels)
+        self.pool = pool
+        self._worker: Worker | None = None  # the process running it (pool only)
         self.config = config
         self.model = model
         self.idle_timeout = idle_timeout
@@ -149,6 +161,7 @@ class Job:
         self._first_step_s: float | None = None
         self._run_s = 0.0  # wall time spent running, pauses excluded
         self._heartbeat = time.monotonic()
+        self._succeeded = False
 
     # ------------------------------------------------------------ control ---
 
@@ -175,24 +188,38 @@ class Job:
     def pause(self) -> None:
         """Hold the worker between two steps; the image and history are kept."""
         with self._lock:
-            if self._state == "running":
-                self._state = "paused"
-                self._resume.clear()
-                self._close_clock_locked()
+            if self._state != "running":
+                return
+            self._state = "paused"
+            self._resume.clear()
+            self._close_clock_locked()
+        self._tell("pause")
 
     def resume(self) -> None:
         """Continue a paused job."""
         with self._lock:
-            if self._state == "paused":
-                self._state = "running"
-                self._started_at = time.perf_counter()
-                self._heartbeat = time.monotonic()
-                self._resume.set()
+            if self._state != "paused":
+                return
+            self._state = "running"
+            self._started_at = time.perf_counter()
+            self._heartbeat = time.monotonic()
+            self._resume.set()
+        self._tell("resume")
 
     def stop(self) -> None:
         """End the job after the current step; the result keeps the best image so far."""
         self._stop.set()
         self._resume.set()
+        self._tell("stop")
+
+    def _tell(self, command: str) -> None:
+        """Forward a control command to the worker process (pool jobs, once it runs)."""
+        worker = self._worker
+        if worker is not None:
+            try:
+                worker.send(command, id(self))
+            except UmaskError:
+                pass  # the process is gone; the collecting thread reports it
 
     def touch(self) -> None:
         """Heartbeat: someone is still watching."""
@@ -236,7 +263,7 @@ class Job:
                 eta_s=eta,
                 elapsed_s=elapsed,
                 first_step_s=self._first_step_s,
-                succeeded=self.search.succeeded,
+                succeeded=self._succeeded,
                 result=self._result,
                 error=self._error,
             )
@@ -261,41 +288,90 @@ class Job:
                 return
 
     def _work(self) -> None:
-        if self.torch_threads is not None:
-            torch.set_num_threads(self.torch_threads)
         try:
-            # The model is frozen and shared; only this job's image gets
-            # gradients, and only in this thread.
-            with torch.enable_grad():
-                for report in self.search:
-                    with self._lock:
-                        if self._first_step_s is None:
-                            self._first_step_s = time.perf_counter() - self._t0
-                        self._history.steps.append(report.step)
-                        self._history.losses.append(report.loss)
-                        self._history.success_rates.append(report.success_rate)
-                        self._latest = report
-                        if report.image is not None:
-                            self._image = report.image
-                    if not self._resume.is_set():
-                        self._wait_while_paused()
-                    if self._idle() and not self._stop.is_set():
-                        log.info("job %x: nobody polled for %.0f s, stopping", id(self), self.idle_timeout)
-                        self._abandoned = True
-                        self._stop.set()
-                    if self._stop.is_set():
-                        break
-            result = self.search.result()
-            with self._lock:
-                self._result = result
-                self._image = result.image  # the best image so far, as saved
-                self._state = "abandoned" if self._abandoned else "stopped" if self._stop.is_set() else "finished"
-                self._close_clock_locked()
+            if self.pool is None:
+                self._run_here()
+            else:
+                self._run_in_process()
         except UmaskError as err:
             self._fail(str(err))
         except Exception as err:  # a worker must never die silently: report it to the page
             log.exception("job %x failed", id(self))
             self._fail(f"The optimisation failed: {type(err).__name__}: {err}")
+
+    def _run_here(self) -> None:
+        if self.torch_threads is not None:
+            torch.set_num_threads(self.torch_threads)
+        # The model is frozen and shared; only this job's image gets
+        # gradients, and only in this thread.
+        with torch.enable_grad():
+            for report in self.search:
+                self._record(report)
+                if not self._resume.is_set():
+                    self._wait_while_paused()
+                self._check_heartbeat()
+                if self._stop.is_set():
+                    break
+        self._finish(self.search.result())
+
+    def _run_in_process(self) -> None:
+        worker = self.pool.acquire(self.model)
+        try:
+            worker.send("run", id(self), worker.load(self.model), self.config, self.search.labels.cpu(),
+                        self.pool.threads)
+            # Only now may pause/resume/stop reach the worker (sent earlier,
+            # before "run", it would ignore them); catch up on any already given.
+            with self._lock:
+                self._worker = worker
+                paused = self._state == "paused"
+            if paused:
+                self._tell("pause")
+            if self._stop.is_set():
+                self._tell("stop")
+            while True:
+                message = worker.recv(timeout=0.2)
+                if message is None:  # no step this long: paused, or a slow step
+                    self._check_heartbeat()
+                    continue
+                kind, _, payload = message
+                if kind == "step":
+                    self._record(payload)
+                    self._check_heartbeat()
+                elif kind == "done":
+                    self._finish(payload)
+                    return
+                else:
+                    self._fail(payload)
+                    return
+        finally:
+            with self._lock:
+                self._worker = None
+            self.pool.release(worker)
+
+    def _record(self, report) -> None:
+        with self._lock:
+            if self._first_step_s is None:
+                self._first_step_s = time.perf_counter() - self._t0
+            self._history.steps.append(report.step)
+            self._history.losses.append(report.loss)
+            self._history.success_rates.append(report.success_rate)
+            self._latest = report
+            self._succeeded = self._succeeded or report.done
+            if report.image is not None:
+                self._image = report.image
+
+    def _check_heartbeat(self) -> None:
+        if self._idle() and not self._stop.is_set():
+            log.info("job %x: nobody polled for %.0f s, stopping", id(self), self.idle_timeout)
+            self._abandoned = True
+            self.stop()
+
+    def _finish(self, result: Result) -> None:
+        with self._lock:
+            self._result = result
+            self._image = result.image  # the best image so far, as saved
+            self._state = "abandoned" if self._abandoned else "stopped" if self._stop.is_set() else "finished"
+            self._close_clock_locked()
 
     def _close_clock_locked(self) -> None:
         if self._started_at is not None:

@@ -1,0 +1,282 @@
+"""Worker processes: optimisations that do not share the page's interpreter.
+
+A search run in a thread of the dashboard's server shares one interpreter
+lock with everything the page does (building figures, serving the browser):
+torch releases the lock inside each op, but must win it back after every one
+of the hundreds of ops in a step, and a busy page makes it wait. A worker
+process has its own interpreter, so watching a run costs it only the CPU the
+page really uses.
+
+Starting a process means importing torch (seconds), so a :class:`WorkerPool`
+keeps processes warm: :meth:`WorkerPool.prewarm` starts one in the background
+(and hands it a model) before anyone clicks, :meth:`WorkerPool.acquire` gives
+a job an idle worker, and :meth:`WorkerPool.release` takes it back for the
+next job. Each worker runs one search at a time; two jobs get two workers.
+
+Messages are plain pickles (tensors travel by value) over a pipe:
+
+* parent -> worker: ``("model", key, classifier)``, ``("run", job_id, key,
+  config, labels, threads)``, ``("pause" | "resume" | "stop", job_id)``;
+* worker -> parent: ``("ready",)``, ``("step", job_id, StepReport)``,
+  ``("done", job_id, Result)``, ``("failed", job_id, message)``.
+
+Control messages carry their job's id, so a late "stop" meant for a finished
+job can never end the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import threading
+from multiprocessing.connection import Connection
+
+import torch
+
+from .config import Config
+from .errors import UmaskError
+from .models import Classifier
+
+log = logging.getLogger(__name__)
+
+#: Seconds a new worker may take to import torch and say it is ready.
+START_TIMEOUT_S = 120.0
+
+
+class WorkerGone(UmaskError):
+    """The worker process ended while a job was using it."""
+
+
+class Worker:
+    """One warm Python process that runs searches; owned by a :class:`WorkerPool`."""
+
+    def __init__(self, context) -> None:
+        here, there = context.Pipe(duplex=True)
+        self._conn: Connection = here
+        self._send_lock = threading.Lock()  # the page and the job's thread both send
+        self._models: dict[int, Classifier] = {}  # strong refs: an id is never reused while we hold it
+        self.process = context.Process(target=serve, args=(there,), name="umask-worker", daemon=True)
+        self.process.start()
+        there.close()  # only the child holds that end: its exit closes our end's peer
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
+        message = self.recv(timeout)
+        if message != ("ready",):
+            self.close()
+            raise WorkerGone(f"A worker process did not start within {timeout:.0f} s.")
+
+    def send(self, *message) -> None:
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            with self._send_lock:
+                self._conn.send_bytes(data)
+        except OSError as err:
+            raise WorkerGone(f"The worker process has ended ({self._exit_text()}).") from err
+
+    def recv(self, timeout: float | None) -> tuple | None:
+        """The next message, or None when none came within ``timeout`` seconds."""
+        try:
+            if not self._conn.poll(timeout):
+                return None
+            return pickle.loads(self._conn.recv_bytes())
+        except (EOFError, OSError) as err:
+            raise WorkerGone(f"The worker process has ended ({self._exit_text()}).") from err
+
+    def load(self, model: Classifier) -> int:
+        """Make sure the worker holds ``model``; returns its key there."""
+        key = id(model)
+        if key not in self._models:
+            self.send("model", key, model)
+            self._models[key] = model
+        return key
+
+    def has(self, model: Classifier) -> bool:
+        return id(model) in self._models
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def close(self) -> None:
+        self._conn.close()
+        self.process.join(2.0)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(2.0)
+
+    def _exit_text(self) -> str:
+        self.process.join(0.5)
+        code = self.process.exitcode
+        return "still running" if code is None else f"exit code {code}"
+
+
+class WorkerPool:
+    """Warm worker processes, handed to one job at a time.
+
+    Args:
+        max_idle: workers kept warm between jobs (more are closed on release).
+        threads: torch intra-op threads of each worker (None: half the cores,
+            so a run leaves room for the page and the browser).
+    """
+
+    def __init__(self, *, max_idle: int = 2, threads: int | None = None) -> None:
+        # "spawn": a fresh interpreter. Forking a server that already runs
+        # torch and web threads can deadlock the child in inherited locks.
+        self._context = multiprocessing.get_context("spawn")
+        self.max_idle = max_idle
+        self.threads = threads if threads is not None else max(1, (os.cpu_count() or 2) // 2)
+        self._cond = threading.Condition()
+        self._idle: list[Worker] = []
+        self._starting = 0
+        self._prewarming = False
+        self._closed = False
+
+    # ----------------------------------------------------------- lifetime ---
+
+    def acquire(self, model: Classifier | None = None) -> Worker:
+        """An idle worker (waiting for one being started, else starting one), holding ``model``.
+
+        Blocks while a process starts: call it from a job's own thread.
+        """
+        with self._cond:
+            while True:
+                self._idle = [w for w in self._idle if w.alive]
+                if self._closed:
+                    raise UmaskError("The worker pool is closed.")
+                if self._idle:
+                    # Prefer a worker that already holds the model.
+                    worker = next((w for w in self._idle if model is not None and w.has(model)), self._idle[0])
+                    self._idle.remove(worker)
+                    break
+                if self._starting:
+                    self._cond.wait(0.5)
+                    continue
+                self._starting += 1
+                worker = None
+                break
+        if worker is None:
+            worker = self._start_worker()
+        if model is not None:
+            worker.load(model)
+        return worker
+
+    def release(self, worker: Worker) -> None:
+        """Give a worker back after its job ended (it is closed if dead or surplus)."""
+        with self._cond:
+            keep = worker.alive and not self._closed and len(self._idle) < self.max_idle
+            if keep:
+                self._idle.append(worker)
+                self._cond.notify_all()
+        if not keep:
+            worker.close()
+
+    def prewarm(self, model: Classifier | None = None) -> None:
+        """Have an idle worker (holding ``model``) ready soon; returns at once.
+
+        Cheap to call on every page run: it does nothing when a worker is
+        idle and already holds the model, or while an earlier call still works.
+        """
+        with self._cond:
+            if self._closed or self._prewarming:
+                return
+            ready = [w for w in self._idle if w.alive and (model is None or w.has(model))]
+            if ready:
+                return
+            self._prewarming = True
+        threading.Thread(target=self._prewarm, args=(model,), name="umask-prewarm", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop the idle workers (busy ones are closed when released)."""
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._cond.notify_all()
+        for worker in idle:
+            worker.close()
+
+    @property
+    def idle_count(self) -> int:
+        with self._cond:
+            return sum(w.alive for w in self._idle)
+
+    # ------------------------------------------------------------ helpers ---
+
+    def _prewarm(self, model: Classifier | None) -> None:
+        try:
+            worker = self.acquire(model)
+            self.release(worker)
+        except UmaskError as err:
+            log.warning("could not prewarm a worker: %s", err)
+        finally:
+            with self._cond:
+                self._prewarming = False
+
+    def _start_worker(self) -> Worker:
+        try:
+            worker = Worker(self._context)
+            worker.wait_ready()
+            return worker
+        finally:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify_all()
+
+
+# ----------------------------------------------------------- the worker ---
+
+
+def serve(conn: Connection) -> None:
+    """The worker process's main loop: hold models, run searches, report each step."""
+    from . import optimise  # noqa: F401  (import the engine before saying ready)
+
+    def send(*message) -> None:
+        conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+    send("ready")
+    models: dict[int, Classifier] = {}
+    while True:
+        try:
+            message = pickle.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            return  # the parent has gone
+        kind = message[0]
+        if kind == "model":
+            models[message[1]] = message[2]
+        elif kind == "run":
+            _, job_id, key, config, labels, threads = message
+            _run(conn, send, job_id, models[key], config, labels, threads)
+        # Anything else is a control message for a job that has already ended.
+
+
+def _run(conn: Connection, send, job_id: int, model: Classifier, config: Config, labels: torch.Tensor,
+         threads: int) -> None:
+    from .optimise import UniversalSearch
+
+    torch.set_num_threads(threads)
+    paused = stopped = False
+    try:
+        search = UniversalSearch(model, config, labels=labels)
+        with torch.enable_grad():
+            for report in search:
+                send("step", job_id, report)
+                # Between two steps: read control messages; block while paused.
+                while paused or conn.poll():
+                    command, target = pickle.loads(conn.recv_bytes())[:2]
+                    if target != job_id:
+                        continue
+                    paused = command == "pause"
+                    stopped = stopped or command == "stop"
+                    if stopped:
+                        break
+                if stopped:
+                    break
+        send("done", job_id, search.result())
+    except (EOFError, OSError):
+        raise SystemExit(0)  # the parent has gone: nothing to report to
+    except UmaskError as err:
+        send("failed", job_id, str(err))
+    except Exception as err:  # the parent shows it as one sentence
+        log.exception("worker job %s failed", job_id)
+        send("failed", job_id, f"The optimisation failed: {type(err).__name__}: {err}")
