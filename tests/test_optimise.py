@@ -116,6 +116,17 @@ def test_config_round_trips_through_dict():
     assert Config.from_dict(cfg.to_dict()) == cfg
 
 
+def test_adam_beta2_reaches_the_optimiser_and_old_configs_keep_theirs(tiny):
+    search = UniversalSearch(tiny, small(adam_beta2=0.95))
+    next(iter(search))
+    assert search._opt.param_groups[0]["betas"] == (0.9, 0.95)
+    with pytest.raises(UmaskError, match="Adam's beta2 = 1.0 must lie in \\[0, 1\\)"):
+        small(adam_beta2=1.0)
+    saved = Config().to_dict()
+    del saved["adam_beta2"]  # a result.json written before the knob existed
+    assert Config.from_dict(saved).adam_beta2 == 0.999 and Config().adam_beta2 == 0.99
+
+
 def test_keep_mode_and_grey_fill_reach_targets(tiny):
     result = UniversalSearch(tiny, small(mask_mode="keep", fill=0.5, k=3, mask_family="vstripes")).run()
     assert result.success_rate == 1.0 and result.mask_mode == "keep" and result.fill == 0.5

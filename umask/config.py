@@ -38,6 +38,10 @@ class Config:
         targets: K class indices; None draws them at random with ``seed``.
         optimizer: sgd | adam | sign (signed-gradient steps of size lr).
         lr: learning rate (step size for "sign").
+        adam_beta2: Adam's second-moment decay. 0.99 (not PyTorch's 0.999):
+            the focused loss drops won masks, so the gradient's scale changes
+            as the run goes, and a short memory follows it (README, "Choosing
+            the default recipe").
         schedule: constant | cosine (lr decays to lr * lr_floor over ``steps``)
             | plateau (lr halves whenever the best success rate has not risen
             for ``patience`` steps, down to lr * lr_floor).
@@ -73,6 +77,7 @@ class Config:
     targets: tuple[int, ...] | None = None
     optimizer: str = "adam"
     lr: float = 0.02
+    adam_beta2: float = 0.99
     schedule: str = "constant"
     lr_floor: float = 0.05
     patience: int = 50
@@ -104,6 +109,8 @@ class Config:
             raise UmaskError(f"Image size {self.size} is too small; use at least 8 pixels (the study used 64).")
         if not self.lr > 0:
             raise UmaskError(f"Learning rate {self.lr} must be positive.")
+        if not 0.0 <= self.adam_beta2 < 1.0:
+            raise UmaskError(f"Adam's beta2 = {self.adam_beta2} must lie in [0, 1).")
         if self.steps < 1:
             raise UmaskError(f"Steps = {self.steps} must be at least 1.")
         if not 0.0 <= self.stop_margin < 1.0:
@@ -135,6 +142,9 @@ class Config:
     def from_dict(cls, data: dict) -> "Config":
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
+        if "optimizer" in values:
+            # Saved before adam_beta2 existed: those runs used PyTorch's 0.999.
+            values.setdefault("adam_beta2", 0.999)
         if values.get("targets") is not None:
             values["targets"] = tuple(values["targets"])
         return cls(**values)

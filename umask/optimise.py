@@ -156,7 +156,7 @@ class UniversalSearch:
             x0 = torch.logit(x0.clamp(1e-3, 1 - 1e-3))
         self._param = x0.to(device).requires_grad_(True)
         if config.optimizer == "adam":
-            self._opt = torch.optim.Adam([self._param], lr=config.lr)
+            self._opt = torch.optim.Adam([self._param], lr=config.lr, betas=(0.9, config.adam_beta2))
         else:  # "sgd", and "sign" = SGD on the sign of the gradient
             self._opt = torch.optim.SGD([self._param], lr=config.lr)
         total = config.steps

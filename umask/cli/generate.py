@@ -28,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=tuple(PRESETS), default="fast", help="fast (umask's default) or seed (the study's recipe)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--adam-beta2", dest="adam_beta2", type=float, default=None, help="Adam's second-moment decay (default 0.99)")
     p.add_argument("--steps", type=int, default=None, help="step budget")
     p.add_argument("--margin", dest="stop_margin", type=float, default=None, help="stop only when each target leads by this probability")
     p.add_argument("--no-stop", action="store_true", help="run all steps even after 100%% success")
@@ -41,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def config_from_args(args: argparse.Namespace) -> Config:
     """The Config the flags ask for: the preset, with every given flag on top."""
     names = (
-        "model mask_family k mask_mode fill size layout_path layout_seed optimizer lr steps stop_margin seed device resize_to"
+        "model mask_family k mask_mode fill size layout_path layout_seed optimizer lr adam_beta2 steps stop_margin seed device resize_to"
     ).split()
     overrides = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if "fill" in overrides:
