@@ -6,6 +6,8 @@ in a worker process of a :class:`~umask.workers.WorkerPool` (the dashboard's way
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
@@ -16,6 +18,7 @@ from tests.conftest import tiny_classifier
 from umask.config import Config
 from umask.errors import UmaskError
 from umask.evaluate import classify_masked, quantise
+from umask import jobs
 from umask.jobs import Job
 from umask.models import Classifier
 from umask.optimise import UniversalSearch
@@ -36,6 +39,8 @@ def endless(**kw) -> Config:
 @pytest.fixture(scope="module")
 def pool():
     pool = WorkerPool(max_idle=2)
+    pool.prewarm()  # a warm worker, as the dashboard has one: timeouts below are for steps, not torch imports
+    wait_for(lambda: pool.idle_count == 1, timeout=120)
     yield pool
     pool.close()
 
@@ -51,6 +56,19 @@ def wait_for(predicate, timeout: float = 10.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.01)
+
+
+def steady_step(job: Job, quiet_s: float = 0.3, timeout: float = 10.0) -> int:
+    """The job's step count once it has not moved for ``quiet_s`` seconds."""
+    deadline = time.monotonic() + timeout
+    step, since = job.snapshot().step, time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        assert time.monotonic() < deadline, "the job kept stepping"
+        time.sleep(0.02)
+        now = job.snapshot().step
+        if now != step:
+            step, since = now, time.monotonic()
+    return step
 
 
 def test_job_gives_the_same_result_as_a_plain_search(tiny, where):
@@ -76,13 +94,12 @@ def test_pause_holds_the_worker_and_resume_continues(tiny, where):
     job = Job(tiny, endless(), **where).start()
     wait_for(lambda: job.snapshot().step >= 5)
     job.pause()
-    time.sleep(0.1)  # let the step in flight land
-    held = job.snapshot()
-    assert held.state == "paused" and held.live
+    assert job.snapshot().state == "paused" and job.snapshot().live
+    settled = steady_step(job)  # the step in flight (and, for a process, the one in the pipe) lands
     time.sleep(0.3)
-    assert job.snapshot().step == held.step  # nothing moves while paused
+    assert job.snapshot().step == settled  # nothing moves while paused
     job.resume()
-    wait_for(lambda: job.snapshot().step > held.step + 5)
+    wait_for(lambda: job.snapshot().step > settled + 5)
     assert job.snapshot().state == "running"
     job.stop()
     assert job.wait(10)
@@ -212,3 +229,64 @@ def test_prewarm_readies_a_worker_that_holds_the_model(tiny):
     finally:
         pool.close()
     assert not worker.alive
+
+
+def test_stop_before_the_worker_is_attached_ends_the_job(tiny, pool):
+    job = Job(tiny, endless(), pool=pool).start()
+    job.stop()  # at once: the job's thread may not have a worker yet
+    assert job.wait(30)
+    snap = job.snapshot()
+    assert snap.state == "stopped" and snap.result is not None
+
+
+def test_a_worker_reused_after_a_stop_gives_the_next_job_exactly_its_result(tiny, pool):
+    first = Job(tiny, endless(), pool=pool).start()
+    wait_for(lambda: first.snapshot().step >= 5)
+    first.stop()
+    assert first.wait(10)
+    started = pool.started
+    second = Job(tiny, small(), pool=pool).start()
+    assert second.wait(30)
+    plain = UniversalSearch(tiny, small()).run()
+    got = second.snapshot()
+    assert got.state == "finished" and got.result.steps == plain.steps
+    assert got.steps == tuple(range(1, plain.steps + 1))  # no step of the first job slipped in
+    assert torch.equal(got.result.image, plain.image)
+    assert pool.started == started  # the warm worker was reused, not a new process
+
+
+def test_a_click_during_prewarm_waits_for_that_worker_instead_of_starting_another(tiny):
+    pool = WorkerPool(max_idle=1)
+    try:
+        pool.prewarm(tiny)
+        worker = pool.acquire(tiny)  # the prewarm's process is still importing torch
+        assert worker.has(tiny) and pool.started == 1
+        pool.release(worker)
+    finally:
+        pool.close()
+
+
+def test_a_worker_keeps_at_most_two_models_and_reloads_a_dropped_one(pool):
+    models = [tiny_classifier() for _ in range(3)]
+    worker = pool.acquire(models[0])
+    try:
+        for m in models[1:]:
+            worker.load(m)
+        assert [worker.has(m) for m in models] == [False, True, True]
+    finally:
+        pool.release(worker)
+    job = Job(models[0], small(), pool=pool).start()  # the dropped model is sent again
+    assert job.wait(30) and job.snapshot().state == "finished"
+
+
+def test_a_worker_that_ignores_stop_is_ended(tiny, pool, monkeypatch):
+    monkeypatch.setattr(jobs, "STOP_GRACE_S", 1.0)
+    job = Job(tiny, endless(), pool=pool).start()
+    wait_for(lambda: job.snapshot().step >= 3)
+    process = job._worker.process
+    os.kill(process.pid, signal.SIGSTOP)  # hung, as in a wedged native call
+    job.stop()
+    assert job.wait(15)
+    snap = job.snapshot()
+    assert snap.state == "failed" and snap.error == "The worker process did not stop within 1 s and was ended."
+    assert not process.is_alive()

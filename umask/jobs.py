@@ -1,10 +1,11 @@
 """Background optimisation jobs: a search that runs while someone watches.
 
-A :class:`Job` owns one :class:`~umask.optimise.UniversalSearch` and iterates
-it away from the caller: in a worker thread of this process, or, given a
+A :class:`Job` runs one :class:`~umask.optimise.UniversalSearch` away from the
+caller: in a thread of this process, or, given a
 :class:`~umask.workers.WorkerPool`, in a warm worker process (the dashboard's
 way: a process does not share the page's interpreter lock, so watching costs
-the run little). Either way a thread of this process collects the step reports;
+the run little; there the Job's own ``search`` only checks the config and gives
+the first frame). Either way a thread of this process collects the step reports;
 the dashboard keeps the Job (a plain object) in its session state and polls
 :meth:`Job.snapshot` from a timer. Nothing here renders anything or imports
 streamlit, so a widget click that reruns the page script cannot kill or
@@ -40,6 +41,10 @@ from .results import Result
 from .workers import Worker, WorkerPool
 
 log = logging.getLogger(__name__)
+
+#: Seconds a worker process may take, after "stop", to send its result
+#: (at least; three of its steps when they are slower).
+STOP_GRACE_S = 30.0
 
 #: Job states. "running" and "paused" are live; the others are final.
 STATES = ("running", "paused", "stopped", "finished", "abandoned", "failed")
@@ -105,7 +110,7 @@ class _History:
 
 
 class Job:
-    """One universal-image optimisation running in a background thread.
+    """One universal-image optimisation running in the background.
 
     Args:
         model: a frozen :class:`Classifier`; may be shared with other jobs.
@@ -146,6 +151,7 @@ class Job:
         self._resume = threading.Event()
         self._resume.set()
         self._stop = threading.Event()
+        self._stop_asked: float | None = None  # monotonic time of the first stop()
         self._thread: threading.Thread | None = None
         self._state = "created"
         self._history = _History()
@@ -193,7 +199,7 @@ class Job:
             self._state = "paused"
             self._resume.clear()
             self._close_clock_locked()
-        self._tell("pause")
+            self._tell_locked("pause")
 
     def resume(self) -> None:
         """Continue a paused job."""
@@ -204,16 +210,23 @@ class Job:
             self._started_at = time.perf_counter()
             self._heartbeat = time.monotonic()
             self._resume.set()
-        self._tell("resume")
+            self._tell_locked("resume")
 
     def stop(self) -> None:
         """End the job after the current step; the result keeps the best image so far."""
-        self._stop.set()
-        self._resume.set()
-        self._tell("stop")
+        with self._lock:
+            if self._stop_asked is None:
+                self._stop_asked = time.monotonic()
+            self._stop.set()
+            self._resume.set()
+            self._tell_locked("stop")
 
-    def _tell(self, command: str) -> None:
-        """Forward a control command to the worker process (pool jobs, once it runs)."""
+    def _tell_locked(self, command: str) -> None:
+        """Forward a control command to the worker process (pool jobs, once it runs).
+
+        Sent under the job's lock, so commands reach the worker in the order
+        they were given, and none falls between "run" and the worker's attachment.
+        """
         worker = self._worker
         if worker is not None:
             try:
@@ -315,38 +328,59 @@ class Job:
         self._finish(self.search.result())
 
     def _run_in_process(self) -> None:
+        if self._stop.is_set():  # stopped before it began: no process needed
+            self._finish(self.search.result())
+            return
         worker = self.pool.acquire(self.model)
+        clean = False  # the worker ended our run ("done" or "failed")
         try:
-            worker.send("run", id(self), worker.load(self.model), self.config, self.search.labels.cpu(),
-                        self.pool.threads)
-            # Only now may pause/resume/stop reach the worker (sent earlier,
-            # before "run", it would ignore them); catch up on any already given.
             with self._lock:
+                worker.send("run", id(self), worker.load(self.model), self.config, self.search.labels.cpu(),
+                            self.pool.threads)
+                # From here on pause/resume/stop go to the worker; catch up on
+                # any given while it was being acquired.
                 self._worker = worker
-                paused = self._state == "paused"
-            if paused:
-                self._tell("pause")
-            if self._stop.is_set():
-                self._tell("stop")
+                if self._state == "paused":
+                    self._tell_locked("pause")
+                if self._stop.is_set():
+                    self._tell_locked("stop")
+            step_s, last = 0.0, time.monotonic()
             while True:
                 message = worker.recv(timeout=0.2)
                 if message is None:  # no step this long: paused, or a slow step
                     self._check_heartbeat()
+                    self._check_stopping(worker, step_s)
                     continue
-                kind, _, payload = message
+                kind, job_id, payload = message
+                if job_id != id(self):
+                    continue  # cannot happen with a clean worker; never let it count as ours
                 if kind == "step":
+                    now = time.monotonic()
+                    step_s, last = now - last, now
                     self._record(payload)
                     self._check_heartbeat()
                 elif kind == "done":
+                    clean = True
                     self._finish(payload)
                     return
                 else:
+                    clean = True
                     self._fail(payload)
                     return
         finally:
             with self._lock:
                 self._worker = None
-            self.pool.release(worker)
+            self.pool.release(worker, clean=clean)
+
+    def _check_stopping(self, worker: Worker, step_s: float) -> None:
+        """A worker that does not answer "stop" in time is ended, so no run outlives its job."""
+        asked = self._stop_asked
+        if asked is None:
+            return
+        grace = max(STOP_GRACE_S, 3 * step_s)
+        if time.monotonic() - asked > grace:
+            worker.close()
+            raise UmaskError(f"The worker process did not stop within {grace:.0f} s and was ended.")
 
     def _record(self, report) -> None:
         with self._lock:

@@ -15,13 +15,17 @@ next job. Each worker runs one search at a time; two jobs get two workers.
 
 Messages are plain pickles (tensors travel by value) over a pipe:
 
-* parent -> worker: ``("model", key, classifier)``, ``("run", job_id, key,
-  config, labels, threads)``, ``("pause" | "resume" | "stop", job_id)``;
+* parent -> worker: ``("model", key, classifier)``, ``("forget", key)``,
+  ``("run", job_id, key, config, labels, threads)``,
+  ``("pause" | "resume" | "stop", job_id)``;
 * worker -> parent: ``("ready",)``, ``("step", job_id, StepReport)``,
   ``("done", job_id, Result)``, ``("failed", job_id, message)``.
 
-Control messages carry their job's id, so a late "stop" meant for a finished
-job can never end the next one.
+Every job message carries its job's id, so a late "stop" meant for a finished
+job can never end the next one. A worker goes back to the pool only after its
+job's "done" or "failed" (:meth:`WorkerPool.release` with ``clean=True``);
+one whose job ended any other way is closed, never reused. Each worker keeps
+at most :data:`MODELS_PER_WORKER` models, dropping the least recently used.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import signal
 import threading
 from multiprocessing.connection import Connection
 
@@ -43,10 +48,12 @@ log = logging.getLogger(__name__)
 
 #: Seconds a new worker may take to import torch and say it is ready.
 START_TIMEOUT_S = 120.0
+#: Models one worker holds at a time (each is a full copy in its memory).
+MODELS_PER_WORKER = 2
 
 
 class WorkerGone(UmaskError):
-    """The worker process ended while a job was using it."""
+    """A worker process ended (or never started) while it was needed."""
 
 
 class Worker:
@@ -56,13 +63,19 @@ class Worker:
         here, there = context.Pipe(duplex=True)
         self._conn: Connection = here
         self._send_lock = threading.Lock()  # the page and the job's thread both send
-        self._models: dict[int, Classifier] = {}  # strong refs: an id is never reused while we hold it
+        # key -> model, least recently used first. Strong refs: an id() is
+        # never reused while we hold its object, so a key never means two models.
+        self._models: dict[int, Classifier] = {}
         self.process = context.Process(target=serve, args=(there,), name="umask-worker", daemon=True)
         self.process.start()
         there.close()  # only the child holds that end: its exit closes our end's peer
 
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
-        message = self.recv(timeout)
+        try:
+            message = self.recv(timeout)
+        except WorkerGone:
+            self.close()
+            raise
         if message != ("ready",):
             self.close()
             raise WorkerGone(f"A worker process did not start within {timeout:.0f} s.")
@@ -87,9 +100,15 @@ class Worker:
     def load(self, model: Classifier) -> int:
         """Make sure the worker holds ``model``; returns its key there."""
         key = id(model)
-        if key not in self._models:
-            self.send("model", key, model)
-            self._models[key] = model
+        if key in self._models:
+            self._models[key] = self._models.pop(key)  # now the most recently used
+            return key
+        while len(self._models) >= MODELS_PER_WORKER:
+            old = next(iter(self._models))
+            self.send("forget", old)
+            del self._models[old]
+        self.send("model", key, model)
+        self._models[key] = model
         return key
 
     def has(self, model: Classifier) -> bool:
@@ -100,10 +119,15 @@ class Worker:
         return self.process.is_alive()
 
     def close(self) -> None:
-        self._conn.close()
+        with self._send_lock:  # not while another thread is writing to it
+            self._conn.close()
+        self._models.clear()
         self.process.join(2.0)
         if self.process.is_alive():
             self.process.terminate()
+            self.process.join(2.0)
+        if self.process.is_alive():  # stuck, or stopped: SIGTERM waits for it
+            self.process.kill()
             self.process.join(2.0)
 
     def _exit_text(self) -> str:
@@ -129,16 +153,20 @@ class WorkerPool:
         self.threads = threads if threads is not None else max(1, (os.cpu_count() or 2) // 2)
         self._cond = threading.Condition()
         self._idle: list[Worker] = []
-        self._starting = 0
+        # A prewarm is starting or loading a worker that will land in _idle:
+        # acquire waits for it rather than start a second process.
         self._prewarming = False
         self._closed = False
+        self.started = 0  # processes started so far
 
     # ----------------------------------------------------------- lifetime ---
 
     def acquire(self, model: Classifier | None = None) -> Worker:
-        """An idle worker (waiting for one being started, else starting one), holding ``model``.
+        """An idle worker holding ``model``: one already idle, else the one a
+        prewarm is readying, else a new process.
 
-        Blocks while a process starts: call it from a job's own thread.
+        Blocks while a process starts or a model is sent: call it from a
+        job's own thread.
         """
         with self._cond:
             while True:
@@ -150,22 +178,29 @@ class WorkerPool:
                     worker = next((w for w in self._idle if model is not None and w.has(model)), self._idle[0])
                     self._idle.remove(worker)
                     break
-                if self._starting:
-                    self._cond.wait(0.5)
-                    continue
-                self._starting += 1
-                worker = None
-                break
+                if not self._prewarming:
+                    worker = None
+                    break
+                self._cond.wait(0.5)
         if worker is None:
             worker = self._start_worker()
-        if model is not None:
-            worker.load(model)
+        try:
+            if model is not None:
+                worker.load(model)
+        except BaseException:
+            worker.close()  # it may hold half a message: never reuse it
+            raise
         return worker
 
-    def release(self, worker: Worker) -> None:
-        """Give a worker back after its job ended (it is closed if dead or surplus)."""
+    def release(self, worker: Worker, clean: bool = True) -> None:
+        """Give a worker back after its job ended.
+
+        ``clean=False`` (the job ended without its "done" or "failed", so the
+        worker may still be running it) closes the worker, as do a dead one
+        and one beyond ``max_idle``.
+        """
         with self._cond:
-            keep = worker.alive and not self._closed and len(self._idle) < self.max_idle
+            keep = clean and worker.alive and not self._closed and len(self._idle) < self.max_idle
             if keep:
                 self._idle.append(worker)
                 self._cond.notify_all()
@@ -181,11 +216,13 @@ class WorkerPool:
         with self._cond:
             if self._closed or self._prewarming:
                 return
-            ready = [w for w in self._idle if w.alive and (model is None or w.has(model))]
-            if ready:
+            self._idle = [w for w in self._idle if w.alive]
+            if any(model is None or w.has(model) for w in self._idle):
                 return
+            # Send the model to an idle worker if there is one, else start one.
+            taken = self._idle.pop(0) if self._idle else None
             self._prewarming = True
-        threading.Thread(target=self._prewarm, args=(model,), name="umask-prewarm", daemon=True).start()
+        threading.Thread(target=self._prewarm, args=(taken, model), name="umask-prewarm", daemon=True).start()
 
     def close(self) -> None:
         """Stop the idle workers (busy ones are closed when released)."""
@@ -203,25 +240,32 @@ class WorkerPool:
 
     # ------------------------------------------------------------ helpers ---
 
-    def _prewarm(self, model: Classifier | None) -> None:
+    def _prewarm(self, worker: Worker | None, model: Classifier | None) -> None:
         try:
-            worker = self.acquire(model)
-            self.release(worker)
-        except UmaskError as err:
+            if worker is None:
+                worker = self._start_worker()
+            if model is not None:
+                worker.load(model)
+        except Exception as err:  # a background nicety: log it, the job will say what is wrong
             log.warning("could not prewarm a worker: %s", err)
-        finally:
-            with self._cond:
-                self._prewarming = False
+            if worker is not None:
+                worker.close()
+            worker = None
+        with self._cond:
+            self._prewarming = False
+            keep = worker is not None and worker.alive and not self._closed
+            if keep:
+                self._idle.append(worker)
+            self._cond.notify_all()
+        if worker is not None and not keep:
+            worker.close()
 
     def _start_worker(self) -> Worker:
-        try:
-            worker = Worker(self._context)
-            worker.wait_ready()
-            return worker
-        finally:
-            with self._cond:
-                self._starting -= 1
-                self._cond.notify_all()
+        with self._cond:
+            self.started += 1
+        worker = Worker(self._context)
+        worker.wait_ready()
+        return worker
 
 
 # ----------------------------------------------------------- the worker ---
@@ -229,6 +273,9 @@ class WorkerPool:
 
 def serve(conn: Connection) -> None:
     """The worker process's main loop: hold models, run searches, report each step."""
+    # Ctrl-C in the server's terminal reaches the whole process group; the
+    # server shuts its workers down itself, without a traceback from each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from . import optimise  # noqa: F401  (import the engine before saying ready)
 
     def send(*message) -> None:
@@ -238,20 +285,28 @@ def serve(conn: Connection) -> None:
     models: dict[int, Classifier] = {}
     while True:
         try:
-            message = pickle.loads(conn.recv_bytes())
+            data = conn.recv_bytes()
         except (EOFError, OSError):
             return  # the parent has gone
+        message = pickle.loads(data)
         kind = message[0]
         if kind == "model":
             models[message[1]] = message[2]
+        elif kind == "forget":
+            models.pop(message[1], None)
         elif kind == "run":
             _, job_id, key, config, labels, threads = message
-            _run(conn, send, job_id, models[key], config, labels, threads)
+            if key not in models:
+                send("failed", job_id, "The worker process was not sent the model for this run.")
+                continue
+            if not _run(conn, send, job_id, models[key], config, labels, threads):
+                return
         # Anything else is a control message for a job that has already ended.
 
 
 def _run(conn: Connection, send, job_id: int, model: Classifier, config: Config, labels: torch.Tensor,
-         threads: int) -> None:
+         threads: int) -> bool:
+    """One search, reported step by step; False when the parent has gone."""
     from .optimise import UniversalSearch
 
     torch.set_num_threads(threads)
@@ -260,23 +315,33 @@ def _run(conn: Connection, send, job_id: int, model: Classifier, config: Config,
         search = UniversalSearch(model, config, labels=labels)
         with torch.enable_grad():
             for report in search:
-                send("step", job_id, report)
-                # Between two steps: read control messages; block while paused.
-                while paused or conn.poll():
-                    command, target = pickle.loads(conn.recv_bytes())[:2]
-                    if target != job_id:
-                        continue
-                    paused = command == "pause"
-                    stopped = stopped or command == "stop"
-                    if stopped:
-                        break
+                try:
+                    send("step", job_id, report)
+                    # Between two steps: read control messages; block while paused.
+                    while paused or conn.poll():
+                        command, target = pickle.loads(conn.recv_bytes())[:2]
+                        if target != job_id:
+                            continue
+                        paused = command == "pause"
+                        stopped = stopped or command == "stop"
+                        if stopped:
+                            break
+                except (EOFError, OSError):
+                    return False  # nothing to report to
                 if stopped:
                     break
-        send("done", job_id, search.result())
-    except (EOFError, OSError):
-        raise SystemExit(0)  # the parent has gone: nothing to report to
+        result = search.result()
     except UmaskError as err:
-        send("failed", job_id, str(err))
+        return _reply(send, "failed", job_id, str(err))
     except Exception as err:  # the parent shows it as one sentence
         log.exception("worker job %s failed", job_id)
-        send("failed", job_id, f"The optimisation failed: {type(err).__name__}: {err}")
+        return _reply(send, "failed", job_id, f"The optimisation failed: {type(err).__name__}: {err}")
+    return _reply(send, "done", job_id, result)
+
+
+def _reply(send, kind: str, job_id: int, payload) -> bool:
+    try:
+        send(kind, job_id, payload)
+        return True
+    except (EOFError, OSError):
+        return False
