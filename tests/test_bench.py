@@ -2,6 +2,8 @@
 
 import dataclasses
 
+import pytest
+
 from umask.bench import BenchPlan, BenchReport, machine_info, step_overhead, time_to_universal, to_markdown
 
 
@@ -28,10 +30,12 @@ def test_markdown_tables(tiny):
     assert "| tiny | 3 |" in text and "torch threads" in text
 
 
-def test_streaming_overhead_runs_the_same_job_with_and_without_a_consumer(tiny):
+@pytest.mark.parametrize("in_process", [True, False])
+def test_streaming_overhead_runs_the_same_job_with_and_without_a_consumer(tiny, in_process):
     from umask.bench import streaming_overhead
 
-    alone, consumed = streaming_overhead(tiny, k=3, steps=8, reps=1, poll_s=0.001)
+    alone, consumed = streaming_overhead(tiny, k=3, steps=8, reps=1, poll_s=0.001, in_process=in_process)
+    assert alone["name"] == f"job alone ({'worker process' if in_process else 'thread'})"
     assert alone["steps"] == consumed["steps"] == 8
     assert alone["seconds"] > 0 and consumed["seconds"] > 0
     assert consumed["overhead"].endswith("%")

@@ -187,31 +187,44 @@ def _render_frame(job, model: Classifier, *, curves: bool) -> int:
     return size
 
 
-def streaming_overhead(model: Classifier, *, k: int = 10, steps: int = 100, reps: int = 3, poll_s: float = 2.0) -> list[dict]:
+def streaming_overhead(model: Classifier, *, k: int = 10, steps: int = 100, reps: int = 3, poll_s: float = 2.0,
+                       in_process: bool = True) -> list[dict]:
     """The same job alone vs with a consumer doing the dashboard's redraw work every ``poll_s``.
 
-    Interleaved (alone, consumed, alone, ...); the figure is the median steps/s.
+    As in the dashboard, the search runs in a warm worker process
+    (``in_process=False``: in a thread of this one) at this process's torch
+    thread count, and the consumer here. Interleaved (alone, consumed,
+    alone, ...); the figure is the median steps/s.
     """
     from .jobs import Job
+    from .workers import WorkerPool
 
     config = Config(model=model.name, k=k, steps=steps, stop_at_success=False, snapshot_every=1)
-    _render_frame(Job(model, config), model, curves=True)  # warm plotly's imports
-    rates: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(reps):
-        for consumed in (False, True):
-            job = Job(model, config)
-            started = time.perf_counter()
-            job.start()
-            polls = 0
-            while consumed and job.alive:
-                _render_frame(job, model, curves=polls % 2 == 0)  # curves on every second poll, as the page
-                polls += 1
-                time.sleep(poll_s)
-            job.wait()
-            rates[consumed].append(job.snapshot().step / (time.perf_counter() - started))
+    pool = WorkerPool(max_idle=1, threads=torch.get_num_threads()) if in_process else None
+    try:
+        _render_frame(Job(model, config), model, curves=True)  # warm plotly's imports
+        if pool is not None:
+            Job(model, config.replace(steps=3), pool=pool).start().wait()  # a warm worker holding the model
+        rates: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(reps):
+            for consumed in (False, True):
+                job = Job(model, config, pool=pool)
+                job.start()
+                polls = 0
+                while consumed and job.alive:
+                    _render_frame(job, model, curves=polls % 2 == 0)  # curves on every second poll, as the page
+                    polls += 1
+                    time.sleep(poll_s)
+                job.wait()
+                snap = job.snapshot()
+                rates[consumed].append(snap.step / snap.elapsed_s)
+    finally:
+        if pool is not None:
+            pool.close()
     alone, consumed = statistics.median(rates[False]), statistics.median(rates[True])
+    where = "worker process" if in_process else "thread"
     return [
-        {"name": "job alone", "steps": steps, "seconds": steps / alone},
+        {"name": f"job alone ({where})", "steps": steps, "seconds": steps / alone},
         {"name": f"job + dashboard consumer (every {poll_s:g} s)", "steps": steps, "seconds": steps / consumed,
          "overhead": f"{alone / consumed - 1:+.1%}"},
     ]
