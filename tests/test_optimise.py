@@ -124,7 +124,7 @@ def test_adam_beta2_reaches_the_optimiser_and_old_configs_keep_theirs(tiny):
         small(adam_beta2=1.0)
     saved = Config().to_dict()
     del saved["adam_beta2"]  # a result.json written before the knob existed
-    assert Config.from_dict(saved).adam_beta2 == 0.999 and Config().adam_beta2 == 0.99
+    assert Config.from_dict(saved).adam_beta2 == 0.999 and Config().adam_beta2 == 0.9
 
 
 def test_keep_mode_and_grey_fill_reach_targets(tiny):

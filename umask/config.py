@@ -38,7 +38,7 @@ class Config:
         targets: K class indices; None draws them at random with ``seed``.
         optimizer: sgd | adam | sign (signed-gradient steps of size lr).
         lr: learning rate (step size for "sign").
-        adam_beta2: Adam's second-moment decay. 0.99 (not PyTorch's 0.999):
+        adam_beta2: Adam's second-moment decay. 0.9 (not PyTorch's 0.999):
             the focused loss drops won masks, so the gradient's scale changes
             as the run goes, and a short memory follows it (README, "Choosing
             the default recipe").
@@ -77,7 +77,7 @@ class Config:
     targets: tuple[int, ...] | None = None
     optimizer: str = "adam"
     lr: float = 0.02
-    adam_beta2: float = 0.99
+    adam_beta2: float = 0.9
     schedule: str = "constant"
     lr_floor: float = 0.05
     patience: int = 50

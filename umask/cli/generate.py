@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=tuple(PRESETS), default="fast", help="fast (umask's default) or seed (the study's recipe)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
     p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--adam-beta2", dest="adam_beta2", type=float, default=None, help="Adam's second-moment decay (default 0.99)")
+    p.add_argument("--adam-beta2", dest="adam_beta2", type=float, default=None, help="Adam's second-moment decay (default 0.9)")
     p.add_argument("--steps", type=int, default=None, help="step budget")
     p.add_argument("--margin", dest="stop_margin", type=float, default=None, help="stop only when each target leads by this probability")
     p.add_argument("--no-stop", action="store_true", help="run all steps even after 100%% success")
