@@ -37,8 +37,9 @@ from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, launch_app  # noqa: E402
 ALONE = """
 import sys, time, torch
 import umask
+from umask.devices import share_of_cores
 from umask.jobs import Job
-torch.set_num_threads(max(1, (__import__('os').cpu_count() or 2) // 2))
+torch.set_num_threads(share_of_cores())
 model = umask.load_model("efficientnet_lite0")
 cfg = umask.Config(k=10, mask_family="grid", steps=int(sys.argv[1]), stop_at_success=False, snapshot_every=1,
                    targets=umask.choose_targets(10, seed=0))

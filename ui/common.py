@@ -12,15 +12,16 @@ import streamlit as st
 import torch
 
 import umask
+from umask.devices import share_of_cores
 from umask.models import DEFAULT_MODEL, list_models, weights_available
 from umask.results import image_to_uint8
 from umask.workers import WorkerPool
 
 
 def torch_threads() -> int:
-    """Threads of one optimisation: a share of the cores, so one run does not
-    starve the others, the page and the browser (UMASK_TORCH_THREADS overrides)."""
-    return int(os.environ.get("UMASK_TORCH_THREADS", max(1, (os.cpu_count() or 2) // 2)))
+    """Threads of one optimisation: :func:`umask.devices.share_of_cores`
+    (UMASK_TORCH_THREADS overrides)."""
+    return int(os.environ.get("UMASK_TORCH_THREADS", share_of_cores()))
 
 
 def configure_torch() -> None:

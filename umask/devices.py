@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .errors import UmaskError
@@ -23,3 +25,9 @@ def resolve_device(name: str | None = "cpu") -> torch.device:
             raise UmaskError(f"Device '{name}' was asked for but this machine has no CUDA GPU; use --device cpu or auto.")
         return torch.device(name)
     raise UmaskError(f"Unknown device '{name}'; use cpu, cuda, cuda:N or auto.")
+
+
+def share_of_cores() -> int:
+    """Torch threads for one optimisation on a shared CPU: half the cores, at
+    least one, so a run leaves room for the page, the browser and other runs."""
+    return max(1, (os.cpu_count() or 2) // 2)

@@ -293,12 +293,10 @@ class Job:
         return self.idle_timeout is not None and time.monotonic() - self._heartbeat > self.idle_timeout
 
     def _wait_while_paused(self) -> None:
-        """Block while paused; wakes for stop, resume, or an expired heartbeat."""
+        """Block while paused; wakes for stop, resume, or an expired heartbeat
+        (whose stop sets ``_resume`` too)."""
         while not self._resume.wait(timeout=0.2):
-            if self._idle():
-                self._abandoned = True
-                self._stop.set()
-                return
+            self._check_heartbeat()
 
     def _work(self) -> None:
         try:
@@ -359,13 +357,12 @@ class Job:
                     step_s, last = now - last, now
                     self._record(payload)
                     self._check_heartbeat()
-                elif kind == "done":
+                else:  # "done" or "failed": the worker is free again
                     clean = True
-                    self._finish(payload)
-                    return
-                else:
-                    clean = True
-                    self._fail(payload)
+                    if kind == "done":
+                        self._finish(payload)
+                    else:
+                        self._fail(payload)
                     return
         finally:
             with self._lock:

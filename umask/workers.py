@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import pickle
 import signal
 import threading
@@ -41,6 +40,7 @@ from multiprocessing.connection import Connection
 import torch
 
 from .config import Config
+from .devices import share_of_cores
 from .errors import UmaskError
 from .models import Classifier
 
@@ -141,8 +141,8 @@ class WorkerPool:
 
     Args:
         max_idle: workers kept warm between jobs (more are closed on release).
-        threads: torch intra-op threads of each worker (None: half the cores,
-            so a run leaves room for the page and the browser).
+        threads: torch intra-op threads of each worker (None:
+            :func:`~umask.devices.share_of_cores`).
     """
 
     def __init__(self, *, max_idle: int = 2, threads: int | None = None) -> None:
@@ -150,7 +150,7 @@ class WorkerPool:
         # torch and web threads can deadlock the child in inherited locks.
         self._context = multiprocessing.get_context("spawn")
         self.max_idle = max_idle
-        self.threads = threads if threads is not None else max(1, (os.cpu_count() or 2) // 2)
+        self.threads = threads if threads is not None else share_of_cores()
         self._cond = threading.Condition()
         self._idle: list[Worker] = []
         # A prewarm is starting or loading a worker that will land in _idle:
@@ -170,7 +170,7 @@ class WorkerPool:
         """
         with self._cond:
             while True:
-                self._idle = [w for w in self._idle if w.alive]
+                self._prune_locked()
                 if self._closed:
                     raise UmaskError("The worker pool is closed.")
                 if self._idle:
@@ -216,7 +216,7 @@ class WorkerPool:
         with self._cond:
             if self._closed or self._prewarming:
                 return
-            self._idle = [w for w in self._idle if w.alive]
+            self._prune_locked()
             if any(model is None or w.has(model) for w in self._idle):
                 return
             # Send the model to an idle worker if there is one, else start one.
@@ -239,6 +239,10 @@ class WorkerPool:
             return sum(w.alive for w in self._idle)
 
     # ------------------------------------------------------------ helpers ---
+
+    def _prune_locked(self) -> None:
+        """Forget idle workers whose process has ended (killed, crashed)."""
+        self._idle = [w for w in self._idle if w.alive]
 
     def _prewarm(self, worker: Worker | None, model: Classifier | None) -> None:
         try:
