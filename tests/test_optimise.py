@@ -86,6 +86,7 @@ def test_study_preset_is_exact():
     seed = Config.preset("seed")
     assert (seed.optimizer, seed.lr, seed.steps, seed.size, seed.loss) == ("sgd", 0.1, 5000, 64, "ce")
     assert seed.schedule == "constant" and not seed.quantised_forward and seed.parametrisation == "clamp"
+    assert not seed.balance_masks  # the study summed the copies' gradients as they came
     assert Config.preset("seed", k=62).k == 62
 
 
@@ -125,6 +126,31 @@ def test_adam_beta2_reaches_the_optimiser_and_old_configs_keep_theirs(tiny):
     saved = Config().to_dict()
     del saved["adam_beta2"]  # a result.json written before the knob existed
     assert Config.from_dict(saved).adam_beta2 == 0.999 and Config().adam_beta2 == 0.9
+
+
+def test_balanced_gradients_pull_each_copy_equally():
+    """Each copy's gradient reaches the image at unit length, whatever its loss scale."""
+    from umask.masks import apply_masks, layout, make_masks
+    from umask.optimise import _balance_gradients
+
+    masks = make_masks(layout("hstripes", 3, 8), "keep")  # disjoint parts: contributions separable
+    x = torch.rand(3, 8, 8, requires_grad=True)
+    batch = _balance_gradients(apply_masks(x, masks, 0.0), masks)
+    weights = torch.tensor([1.0, 1000.0, 0.0])  # a near-won mask, a far one, a won one (no gradient)
+    (batch.pow(2).sum(dim=(1, 2, 3)) * weights).sum().backward()
+    lengths = [float((x.grad * m).norm()) for m in masks]
+    assert lengths == pytest.approx([1.0, 1.0, 0.0], abs=1e-5)
+
+
+def test_balance_masks_default_preset_and_old_configs(tiny):
+    assert Config().balance_masks and not Config.preset("seed").balance_masks
+    saved = Config().to_dict()
+    del saved["balance_masks"]  # a result.json written before the knob existed
+    assert not Config.from_dict(saved).balance_masks
+    # Balancing changes the steps taken (same seed, same targets).
+    on = [r.loss for r in UniversalSearch(tiny, small(steps=5, stop_at_success=False))]
+    off = [r.loss for r in UniversalSearch(tiny, small(steps=5, stop_at_success=False, balance_masks=False))]
+    assert on[0] == off[0] and on[1:] != off[1:]
 
 
 def test_keep_mode_and_grey_fill_reach_targets(tiny):

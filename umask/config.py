@@ -42,6 +42,10 @@ class Config:
             the focused loss drops won masks, so the gradient's scale changes
             as the run goes, and a short memory follows it (README, "Choosing
             the default recipe").
+        balance_masks: scale each masked copy's gradient to unit length
+            before the copies' gradients are summed, so every mask still
+            losing pulls the image as hard as the others, however far it is
+            from its target (README, "Choosing the default recipe").
         schedule: constant | cosine (lr decays to lr * lr_floor over ``steps``)
             | plateau (lr halves whenever the best success rate has not risen
             for ``patience`` steps, down to lr * lr_floor).
@@ -78,6 +82,7 @@ class Config:
     optimizer: str = "adam"
     lr: float = 0.02
     adam_beta2: float = 0.9
+    balance_masks: bool = True
     schedule: str = "constant"
     lr_floor: float = 0.05
     patience: int = 50
@@ -145,6 +150,8 @@ class Config:
         if "optimizer" in values:
             # Saved before adam_beta2 existed: those runs used PyTorch's 0.999.
             values.setdefault("adam_beta2", 0.999)
+            # ... and summed the copies' gradients as they came.
+            values.setdefault("balance_masks", False)
         if values.get("targets") is not None:
             values["targets"] = tuple(values["targets"])
         return cls(**values)
@@ -163,6 +170,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "seed": dict(
         optimizer="sgd",
         lr=0.1,
+        balance_masks=False,
         schedule="constant",
         loss="ce",
         parametrisation="clamp",
