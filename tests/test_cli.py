@@ -28,6 +28,23 @@ def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):
     assert code == 0 and "goldfish 1" not in out and "hit" in out and "100%" in out
 
 
+@pytest.mark.parametrize(
+    "flags,expected",
+    [
+        ([], {"balance_masks": True, "streak_scale": 20.0, "optimizer": "adam"}),
+        (["--no-balance", "--streak-scale", "5"], {"balance_masks": False, "streak_scale": 5.0}),
+        (["--preset", "seed"], {"balance_masks": False, "streak_scale": 0.0, "optimizer": "sgd", "lr": 0.1}),
+    ],
+)
+def test_optimiser_flags_reach_the_saved_config(tiny_registered, tmp_path, capsys, flags, expected):
+    out_dir = tmp_path / "res"
+    code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--k", "2", "--size", "16", "--steps", "3",
+                           *flags, "--out", str(out_dir))
+    assert code == 0, err
+    saved = json.loads((out_dir / "result.json").read_text())["config"]
+    assert {key: saved[key] for key in expected} == expected
+
+
 def test_models_and_classes(capsys):
     code, out, _ = run_cli(capsys, "models")
     assert code == 0 and "efficientnet_lite0" in out and "resnet50" in out and "98 MB" in out
@@ -44,6 +61,7 @@ def test_models_and_classes(capsys):
         (["--targets", "goldfsh", "volcano"], "Unknown ImageNet class 'goldfsh'"),
         (["--size", "2", "--k", "2"], "too small"),
         (["--fill", "grey"], "Fill 'grey' is not understood"),
+        (["--streak-scale", "-1"], "Streak scale -1.0 must be 0 (off) or a positive number of steps"),
         (["--masks", "custom", "--k", "2", "--layout", "/nonexistent.png"], "does not exist"),
     ],
 )

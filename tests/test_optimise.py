@@ -140,13 +140,30 @@ def test_balanced_gradients_pull_each_copy_equally():
     (batch.pow(2).sum(dim=(1, 2, 3)) * weights).sum().backward()
     lengths = [float((x.grad * m).norm()) for m in masks]
     assert lengths == pytest.approx([1.0, 1.0, 0.0], abs=1e-5)
+    # With weights, each copy reaches the image at its weight's length.
+    x.grad = None
+    batch = _balance_gradients(apply_masks(x, masks, 0.0), masks, lambda: torch.tensor([3.0, 0.5, 2.0]))
+    (batch.pow(2).sum(dim=(1, 2, 3)) * weights).sum().backward()
+    assert [float((x.grad * m).norm()) for m in masks] == pytest.approx([3.0, 0.5, 0.0], abs=1e-5)
+
+
+def test_losing_streaks_count_steps_in_a_row_missed(tiny):
+    search = UniversalSearch(tiny, small(k=6, steps=30, stop_at_success=False))
+    streak = torch.zeros(6)
+    for report in search:
+        missed = torch.tensor([p != t for p, t in zip(report.predictions, search.targets)])
+        streak = (streak + 1) * missed
+        assert torch.equal(search._losing_streak, streak)
+    with pytest.raises(UmaskError, match="Streak scale -1.0 must be 0 \\(off\\) or a positive number of steps"):
+        small(streak_scale=-1.0)
 
 
 def test_balance_masks_default_preset_and_old_configs(tiny):
     assert Config().balance_masks and not Config.preset("seed").balance_masks
     saved = Config().to_dict()
-    del saved["balance_masks"]  # a result.json written before the knob existed
-    assert not Config.from_dict(saved).balance_masks
+    del saved["balance_masks"], saved["streak_scale"]  # a result.json written before the knobs existed
+    old = Config.from_dict(saved)
+    assert not old.balance_masks and old.streak_scale == 0
     # Balancing changes the steps taken (same seed, same targets).
     on = [r.loss for r in UniversalSearch(tiny, small(steps=5, stop_at_success=False))]
     off = [r.loss for r in UniversalSearch(tiny, small(steps=5, stop_at_success=False, balance_masks=False))]

@@ -46,6 +46,9 @@ class Config:
             before the copies' gradients are summed, so every mask still
             losing pulls the image as hard as the others, however far it is
             from its target (README, "Choosing the default recipe").
+        streak_scale: with ``balance_masks``, a mask that has missed its
+            target for n steps in a row pulls (1 + n / streak_scale) times as
+            hard as the others; 0 = all pull alike.
         schedule: constant | cosine (lr decays to lr * lr_floor over ``steps``)
             | plateau (lr halves whenever the best success rate has not risen
             for ``patience`` steps, down to lr * lr_floor).
@@ -80,9 +83,10 @@ class Config:
     layout_seed: int = 0
     targets: tuple[int, ...] | None = None
     optimizer: str = "adam"
-    lr: float = 0.02
+    lr: float = 0.03
     adam_beta2: float = 0.9
     balance_masks: bool = True
+    streak_scale: float = 20.0
     schedule: str = "constant"
     lr_floor: float = 0.05
     patience: int = 50
@@ -116,6 +120,8 @@ class Config:
             raise UmaskError(f"Learning rate {self.lr} must be positive.")
         if not 0.0 <= self.adam_beta2 < 1.0:
             raise UmaskError(f"Adam's beta2 = {self.adam_beta2} must lie in [0, 1).")
+        if not self.streak_scale >= 0:
+            raise UmaskError(f"Streak scale {self.streak_scale} must be 0 (off) or a positive number of steps.")
         if self.steps < 1:
             raise UmaskError(f"Steps = {self.steps} must be at least 1.")
         if not 0.0 <= self.stop_margin < 1.0:
@@ -152,6 +158,7 @@ class Config:
             values.setdefault("adam_beta2", 0.999)
             # ... and summed the copies' gradients as they came.
             values.setdefault("balance_masks", False)
+            values.setdefault("streak_scale", 0.0)
         if values.get("targets") is not None:
             values["targets"] = tuple(values["targets"])
         return cls(**values)
@@ -171,6 +178,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         optimizer="sgd",
         lr=0.1,
         balance_masks=False,
+        streak_scale=0.0,
         schedule="constant",
         loss="ce",
         parametrisation="clamp",

@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -96,29 +96,35 @@ def _gap(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return others.max(dim=1).values - target_logit
 
 
-def _balance_gradients(batch: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Scale the gradient of each masked copy to unit length on its way back to the image.
+def _balance_gradients(
+    batch: torch.Tensor, masks: torch.Tensor, weights: Callable[[], torch.Tensor] | None = None
+) -> torch.Tensor:
+    """Rescale the gradient of each masked copy on its way back to the image.
 
     Summed as they come, the copies' gradients are dominated by the masks
-    farthest from their targets, and the masks nearly won barely move; scaled
-    to equal length, every mask still losing pulls as hard as the others
-    (K = 26 on the bundled model: about half the steps; README). Masks that
-    give no gradient (won, under the focused loss) stay at zero.
+    farthest from their targets, and the masks nearly won barely move. Here
+    each copy's gradient is scaled to unit length, then times its weight, so
+    every mask still losing pulls as hard as the others (or as hard as its
+    weight says). Masks that give no gradient (won, under the focused loss)
+    stay at zero.
 
     Args:
         batch: ``(B, 3, H, W)`` masked copies, part of the autograd graph.
         masks: ``(B, 1, H, W)`` their keep-multipliers: the length is measured
             on the pixels that reach the image.
+        weights: returns the ``(B,)`` pull of each copy; None: all 1. Called
+            in the backward pass, so it can use what the forward measured.
 
     Returns:
         ``batch`` itself, with the rescaling hooked into its backward pass.
     """
 
-    def to_unit_length(grad: torch.Tensor) -> torch.Tensor:
+    def rescale(grad: torch.Tensor) -> torch.Tensor:
         lengths = (grad * masks).flatten(1).norm(dim=1).clamp_min(1e-12)
-        return grad / lengths.view(-1, 1, 1, 1)
+        scale = 1.0 / lengths if weights is None else weights() / lengths
+        return grad * scale.view(-1, 1, 1, 1)
 
-    batch.register_hook(to_unit_length)
+    batch.register_hook(rescale)
     return batch
 
 
@@ -195,6 +201,7 @@ class UniversalSearch:
             return config.lr_floor + (1 - config.lr_floor) * 0.5 * (1 + math.cos(math.pi * min(t, total) / total))
 
         self._plateau_factor = 1.0
+        self._losing_streak = torch.zeros(config.k, device=device)  # steps in a row each mask has missed, this one included
         self._active_fraction = 1.0
         self._last_progress = 0
         self._sched = torch.optim.lr_scheduler.LambdaLR(self._opt, lr_factor)
@@ -220,11 +227,22 @@ class UniversalSearch:
         """The best image so far, 8-bit rounded, ``(3, H, W)`` on the CPU."""
         return quantise(self._best).cpu()
 
-    def _masked(self, image: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` copies of ``image`` under ``masks``, gradients balanced if configured."""
+    def _masked(self, image: torch.Tensor, which: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, 3, H, W)`` copies of ``image`` under the masks ``which`` (default all K), gradients balanced if configured."""
+        masks = self._masks if which is None else self._masks[which]
         batch = apply_masks(image, masks, self._fill)
         if self.config.balance_masks and batch.requires_grad:
-            _balance_gradients(batch, masks)
+            weights = None
+            if self.config.streak_scale > 0:
+                # A mask that keeps missing pulls harder and harder, until it
+                # outweighs the masks it conflicts with (the last few masks of
+                # a run are the slow ones otherwise). Read at backward time:
+                # the streaks then include this step's success check.
+                def weights() -> torch.Tensor:
+                    streak = self._losing_streak if which is None else self._losing_streak[which]
+                    return 1.0 + streak / self.config.streak_scale
+
+            _balance_gradients(batch, masks, weights)
         return batch
 
     def __iter__(self) -> Iterator[StepReport]:
@@ -238,13 +256,14 @@ class UniversalSearch:
             # the same gradient (won masks contribute none) for less work.
             two_pass = cfg.loss != "ce" and self._active_fraction < TWO_PASS_BELOW
             with torch.set_grad_enabled(not two_pass):
-                logits = self.model(self._masked(seen, self._masks))
+                logits = self.model(self._masked(seen))
                 terms = _mask_terms(logits, self._targets, cfg.loss, cfg.kappa, cfg.k)
             with torch.no_grad():
                 probs = logits.detach().float().softmax(dim=1)
                 hits = _meets_margin(probs, self._targets, cfg.stop_margin)
                 rate = int(hits.sum()) / hits.numel()  # as the saved result counts it, not in float32
                 done = bool(hits.all())
+                self._losing_streak = (self._losing_streak + 1) * ~hits
                 if done:
                     # Confirm on the exact path that measures the saved PNG
                     # (the float image, or a different batch, may differ in
@@ -291,7 +310,7 @@ class UniversalSearch:
                 self._opt.zero_grad(set_to_none=True)
                 if two_pass:
                     chosen = active.nonzero().squeeze(1)
-                    sub = self.model(self._masked(seen, self._masks[chosen]))
+                    sub = self.model(self._masked(seen, chosen))
                     loss = _mask_terms(sub, self._targets[chosen], cfg.loss, cfg.kappa, cfg.k).sum()
                 loss.backward()
                 if cfg.optimizer == "sign":

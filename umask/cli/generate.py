@@ -29,6 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--adam-beta2", dest="adam_beta2", type=float, default=None, help="Adam's second-moment decay (default 0.9)")
+    p.add_argument("--no-balance", action="store_true",
+                   help="sum the masked copies' gradients as they come (the study) instead of at equal length")
+    p.add_argument("--streak-scale", dest="streak_scale", type=float, default=None,
+                   help="a mask missing for n steps in a row pulls 1 + n/S times as hard (default 20; 0 = off)")
     p.add_argument("--steps", type=int, default=None, help="step budget")
     p.add_argument("--margin", dest="stop_margin", type=float, default=None, help="stop only when each target leads by this probability")
     p.add_argument("--no-stop", action="store_true", help="run all steps even after 100%% success")
@@ -42,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def config_from_args(args: argparse.Namespace) -> Config:
     """The Config the flags ask for: the preset, with every given flag on top."""
     names = (
-        "model mask_family k mask_mode fill size layout_path layout_seed optimizer lr adam_beta2 steps stop_margin seed device resize_to"
+        "model mask_family k mask_mode fill size layout_path layout_seed optimizer lr adam_beta2 streak_scale steps stop_margin seed device resize_to"
     ).split()
     overrides = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if "fill" in overrides:
@@ -52,6 +56,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
             overrides["resize_to"] = int(overrides["resize_to"])
         except ValueError:
             raise UmaskError(f"--resize '{overrides['resize_to']}' must be a whole number of pixels or 'native'.") from None
+    if getattr(args, "no_balance", False):
+        overrides["balance_masks"] = False
     if getattr(args, "no_stop", False):
         overrides["stop_at_success"] = False
     if args.targets:
