@@ -28,6 +28,11 @@ def test_markdown_tables(tiny):
     text = to_markdown(report)
     assert "| 3 | hstripes | seed |" in text and "| 3 | hstripes | fast |" in text
     assert "| tiny | 3 |" in text and "torch threads" in text
+    # `bench --no-universal` (no K): only the tables that ran.
+    overhead_only = BenchReport(plan=dataclasses.replace(plan, ks=()), machine=machine_info(), overhead=report.overhead)
+    text = to_markdown(overhead_only)
+    assert "Time to universal" not in text and "| tiny | 3 |" in text
+    assert "Step overhead" not in to_markdown(BenchReport(plan=plan, machine=machine_info(), runs=report.runs))
 
 
 @pytest.mark.parametrize("in_process", [True, False])

@@ -31,7 +31,7 @@ def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):
 @pytest.mark.parametrize(
     "flags,expected",
     [
-        ([], {"balance_masks": True, "streak_scale": 20.0, "optimizer": "adam"}),
+        ([], {"balance_masks": True, "streak_scale": 10.0, "optimizer": "adam", "lr": 0.04}),
         (["--no-balance", "--streak-scale", "5"], {"balance_masks": False, "streak_scale": 5.0}),
         (["--preset", "seed"], {"balance_masks": False, "streak_scale": 0.0, "optimizer": "sgd", "lr": 0.1}),
     ],

@@ -321,17 +321,20 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench") 
         f"Written by `{command}` on {m['cpu']}, "
         f"{m['cores']} cores, no GPU; torch {m['torch']}, {m['threads']} torch threads, Python {m['python']}. "
         f"The whole run took {report.seconds / 60:.0f} min.",
-        "",
-        "## 1. Time to universal (bundled EfficientNet-Lite0, 64 x 64, hide, fill 0)",
-        "",
-        f"Until every mask hits its target on the saved 8-bit image. Study preset (SGD lr 0.1) capped at "
-        f"{p.preset_cap} steps; a capped run counts at its cap and reports its success rate. {p.seeds} seed(s) each"
-        + (f" (the preset on the first {p.preset_seeds} only)" if p.preset_seeds is not None else "")
-        + "; the two contenders alternate run by run.",
-        "",
-        "| K | masks | preset | reached 100 % | median steps | median s | worst s | median success | speed-up (median s) |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
+    if p.ks:
+        lines += [
+            "",
+            "## 1. Time to universal (bundled EfficientNet-Lite0, 64 x 64, hide, fill 0)",
+            "",
+            f"Until every mask hits its target on the saved 8-bit image. Study preset (SGD lr 0.1) capped at "
+            f"{p.preset_cap} steps; a capped run counts at its cap and reports its success rate. {p.seeds} seed(s) each"
+            + (f" (the preset on the first {p.preset_seeds} only)" if p.preset_seeds is not None else "")
+            + "; the two contenders alternate run by run.",
+            "",
+            "| K | masks | preset | reached 100 % | median steps | median s | worst s | median success | speed-up (median s) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
     for k in p.ks:
         for family in p.families:
             rows = {pr: [r for r in report.runs if r.k == k and r.family == family and r.preset == pr] for pr in ("seed", "fast")}
@@ -346,16 +349,17 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench") 
                     f"| {k} | {family} | {preset} | {sum(r.reached for r in rs)}/{len(rs)} | {_median(r.steps for r in rs):.0f} | "
                     f"{med:.1f} | {max(r.seconds for r in rs):.1f} | {_median(r.success_rate for r in rs):.2f} | {speed} |"
                 )
-    lines += [
-        "",
-        "## 2. Step overhead: umask's step vs a bare PyTorch loop",
-        "",
-        "Same model, same K masked 64 x 64 copies: forward, loss, backward, update, clamp. Random weights for the "
-        "torchvision architectures (timing only). Median of interleaved steps.",
-        "",
-        "| model | K | umask ms/step | bare ms/step | overhead |",
-        "|---|---|---|---|---|",
-    ]
+    if report.overhead:
+        lines += [
+            "",
+            "## 2. Step overhead: umask's step vs a bare PyTorch loop",
+            "",
+            "Same model, same K masked 64 x 64 copies: forward, loss, backward, update, clamp. Random weights for the "
+            "torchvision architectures (timing only). Median of interleaved steps.",
+            "",
+            "| model | K | umask ms/step | bare ms/step | overhead |",
+            "|---|---|---|---|---|",
+        ]
     for row in report.overhead:
         lines.append(f"| {row['model']} | {row['k']} | {row['umask_s'] * 1000:.0f} | {row['bare_s'] * 1000:.0f} | {row['overhead']:+.1%} |")
     if report.memory:

@@ -83,10 +83,10 @@ class Config:
     layout_seed: int = 0
     targets: tuple[int, ...] | None = None
     optimizer: str = "adam"
-    lr: float = 0.03
+    lr: float = 0.04
     adam_beta2: float = 0.9
     balance_masks: bool = True
-    streak_scale: float = 20.0
+    streak_scale: float = 10.0
     schedule: str = "constant"
     lr_floor: float = 0.05
     patience: int = 50

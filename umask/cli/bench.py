@@ -20,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset-cap", type=int, default=None, help="step cap of the study preset (default 5000)")
     p.add_argument("--preset-seeds", type=int, default=None,
                    help="run the study preset on the first N seeds only (it is the slow contender; default: every seed)")
+    p.add_argument("--no-universal", action="store_true", help="skip the time-to-universal table")
     p.add_argument("--no-overhead", action="store_true", help="skip the step-overhead and memory tables")
     p.add_argument("--out", default="BENCHMARKS.md", help="where to write the tables")
     p.set_defaults(run=run)
@@ -28,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     plan = BenchPlan.quick() if args.quick else BenchPlan.full()
     changes = {k: v for k, v in (("ks", tuple(args.ks) if args.ks else None), ("seeds", args.seeds), ("preset_cap", args.preset_cap), ("preset_seeds", args.preset_seeds)) if v is not None}
+    if args.no_universal:
+        changes["ks"] = ()
     if args.no_overhead:
         changes.update(overhead_models=(), memory_models=())
     plan = dataclasses.replace(plan, **changes)
