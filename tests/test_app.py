@@ -46,9 +46,24 @@ def configure(at: AppTest, *, k: int = 2, steps: int = 40, family: str = "grid",
     at.sidebar.checkbox(key="gen_stop").set_value(stop)
 
 
+def watch_until_done(job, timeout: float) -> bool:
+    """Wait for ``job`` as an open page does: with a heartbeat every second.
+
+    A job nobody watches for a minute stops by itself, so a bare wait fails
+    whenever the worker is slow to start (a busy machine), not just when the
+    run hangs.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job.touch()
+        if job.wait(1.0):
+            return True
+    return False
+
+
 def finish(at: AppTest, timeout: float = 120.0):
     job = at.session_state["umask_job"]
-    assert job.wait(timeout), "the run did not end in time"
+    assert watch_until_done(job, timeout), "the run did not end in time"
     at.run()  # the poll that sees the end
     assert not at.exception
     return job
@@ -149,7 +164,7 @@ def test_clicks_while_running_neither_kill_nor_restart_the_run(model):
         at.button(key="gen_resume").click().run()
         assert job.snapshot().state == "running"
         at.button(key="gen_stop_run").click().run()
-        assert job.wait(30)
+        assert watch_until_done(job, 30)
         at.run()
         snap = job.snapshot()
         assert snap.state == "stopped" and snap.result is not None and snap.result.steps == snap.step

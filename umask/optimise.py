@@ -120,7 +120,11 @@ def _balance_gradients(
     """
 
     def rescale(grad: torch.Tensor) -> torch.Tensor:
-        lengths = (grad * masks).flatten(1).norm(dim=1).clamp_min(1e-12)
+        # The gradient comes back channels_last (the model's layout), where
+        # multiplying by the (B, 1, H, W) masks is several times slower than
+        # in the plain layout; one copy makes this and the masking after it cheap.
+        grad = grad.contiguous()
+        lengths = torch.linalg.vector_norm(grad * masks, dim=(1, 2, 3)).clamp_min(1e-12)
         scale = 1.0 / lengths if weights is None else weights() / lengths
         return grad * scale.view(-1, 1, 1, 1)
 
