@@ -170,6 +170,12 @@ def test_balance_masks_default_preset_and_old_configs(tiny):
     assert on[0] == off[0] and on[1:] != off[1:]
 
 
+def test_balanced_search_with_mean_fill_reaches_targets(tiny):
+    # With fill "mean" the gradient also flows through the fill; balancing must still work.
+    result = UniversalSearch(tiny, small(fill="mean", k=4, mask_family="grid")).run()
+    assert result.success_rate == 1.0 and result.fill == "mean"
+
+
 def test_keep_mode_and_grey_fill_reach_targets(tiny):
     result = UniversalSearch(tiny, small(mask_mode="keep", fill=0.5, k=3, mask_family="vstripes")).run()
     assert result.success_rate == 1.0 and result.mask_mode == "keep" and result.fill == 0.5

@@ -111,7 +111,8 @@ def _balance_gradients(
     Args:
         batch: ``(B, 3, H, W)`` masked copies, part of the autograd graph.
         masks: ``(B, 1, H, W)`` their keep-multipliers: the length is measured
-            on the pixels that reach the image.
+            on the pixels that reach the image (with fill "mean", the little
+            that hidden pixels pass back through the mean is left out).
         weights: returns the ``(B,)`` pull of each copy; None: all 1. Called
             in the backward pass, so it can use what the forward measured.
 
