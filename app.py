@@ -6,7 +6,7 @@ A thin shell: page config, the navigation, nothing else. Each page in
 
 import streamlit as st
 
-from ui.common import configure_torch
+from ui.common import configure_torch, keep_run_alive
 
 st.set_page_config(page_title="umask: one image, many classes", page_icon=":performing_arts:", layout="wide")
 configure_torch()
@@ -20,5 +20,6 @@ PAGES = [
     ("geometry.py", "Geometry", ":material/scatter_plot:"),
 ]
 
+keep_run_alive()  # a run goes on while its tab shows another page
 navigation = st.navigation([st.Page(f"app_pages/{file}", title=title, icon=icon) for file, title, icon in PAGES])
 navigation.run()

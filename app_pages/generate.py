@@ -38,7 +38,10 @@ from ui.common import (
 # charts), so they are kept cheap and not too frequent; README, "The dashboard".
 POLL_S = float(os.environ.get("UMASK_POLL_S", 2.0))
 CURVES_POLL_S = 2.0 * POLL_S
-IDLE_TIMEOUT_S = 30.0  # a run nobody has polled for this long (closed tab) stops by itself
+# A run nobody has polled for this long (its tab was closed) stops by itself.
+# Every page polls (ui.common.keep_run_alive); the margin is for browsers that
+# slow the timers of a hidden tab to about one a minute.
+IDLE_TIMEOUT_S = 90.0
 FAMILIES = ("grid", "hstripes", "vstripes", "random")
 SIZES = (32, 48, 64, 96, 128)
 FILLS = {"0": "black (0)", "0.5": "grey (0.5)", "mean": "the image's mean"}
@@ -93,9 +96,11 @@ def sidebar_config() -> tuple[umask.Config | None, bool]:
     seed = int(sb.number_input("Seed", min_value=0, value=0, step=1, key="gen_seed",
                                help="Draws the random targets (and the starting noise of the study's preset)."))
     clicked = sb.button("Generate", type="primary", key="gen_go", width="stretch")
-    if weights_available(model):
+    running = st.session_state.get(JOB_KEY)
+    if weights_available(model) and not (running is not None and running.alive):
         # Warm the shared cache and a worker process before the click, so the
-        # first frame is not a model load nor a torch import.
+        # first frame is not a model load nor a torch import. Not while this
+        # session's run goes: a new worker process would take its CPU.
         loaded = get_model(model)
         pool = worker_pool()
         if loaded is not None and pool is not None:

@@ -137,6 +137,28 @@ def test_generate_streams_then_explore_matches_the_engine(model):
 
 
 @pytest.mark.real
+def test_a_run_goes_on_while_its_tab_shows_another_page_and_stops_when_the_tab_is_gone(model):
+    at = generate_page()
+    configure(at, k=2, steps=100_000, stop=False)
+    at.sidebar.button(key="gen_go").click().run()
+    job = at.session_state["umask_job"]
+    try:
+        job.idle_timeout = 2.0  # the page's 90 s, shortened for the test
+        at.switch_page("app_pages/explore.py").run()
+        deadline = time.monotonic() + 6  # three idle timeouts on Explore, which never polls the run itself
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            at.run()  # what the app-wide heartbeat fragment's timer does in a browser
+        assert not at.exception
+        assert job.alive and job.snapshot(touch=False).state == "running"
+        # The tab closes: nothing polls any more, and the run ends by itself.
+        assert job.wait(30)
+        assert job.snapshot(touch=False).state == "abandoned"
+    finally:
+        job.stop()
+
+
+@pytest.mark.real
 def test_clicks_while_running_neither_kill_nor_restart_the_run(model):
     at = generate_page()
     configure(at, k=4, steps=100_000, stop=False)

@@ -61,3 +61,43 @@ def test_preset_seeds_limits_the_slow_contender(tiny, monkeypatch):
     # No preset runs at all: the fast rows stand alone, with no speed-up to claim.
     report.runs = [r for r in report.runs if r.preset == "fast"]
     assert "| 3 | grid | fast | 3/3 | 10 | 1.0 | 1.0 | 1.00 |  |" in to_markdown(report)
+
+
+def test_parts_run_side_by_side_merge_into_one_table(tiny, monkeypatch, tmp_path):
+    """`bench --first-seed/--masks --json` parts, then `bench --merge`: one table, every run once."""
+    import json
+
+    import umask.bench as bench
+    from umask.cli import main
+
+    monkeypatch.setattr(bench, "load_model", lambda name: tiny)
+    monkeypatch.setattr(bench, "time_to_universal", lambda model, preset, k, family, seed, cap:
+                        bench.RunTiming(preset, k, family, seed, 100 if preset == "seed" else 10 + seed,
+                                        10.0 if preset == "seed" else 1.0 + seed, 1.0, True))
+    common = ["bench", "--k", "3", "--no-overhead", "--no-streaming"]
+    assert main([*common, "--masks", "grid", "--seeds", "2", "--json", str(tmp_path / "a.json"), "--out", str(tmp_path / "a.md")]) == 0
+    assert main([*common, "--masks", "grid", "--seeds", "1", "--first-seed", "2",
+                 "--json", str(tmp_path / "b.json"), "--out", str(tmp_path / "b.md")]) == 0
+    part = json.loads((tmp_path / "b.json").read_text())
+    assert [(r["preset"], r["seed"]) for r in part["runs"]] == [("seed", 2), ("fast", 2)]
+    assert "Streaming" not in (tmp_path / "b.md").read_text()
+
+    out = tmp_path / "BENCHMARKS.md"
+    assert main(["bench", "--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(out)]) == 0
+    text = out.read_text()
+    # Three seeds of each contender; the fast median is seed 1's 2.0 s against the preset's 10.0 s.
+    assert "| 3 | grid | seed | 3/3 | 100 | 10.0 | 10.0 | 1.00 |  |" in text
+    assert "| 3 | grid | fast | 3/3 | 11 | 2.0 | 3.0 | 1.00 | 5.0x |" in text
+
+
+def test_merge_refuses_what_is_not_a_bench_part(tmp_path, capsys):
+    from umask.cli import main
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"runs": []}')
+    assert main(["bench", "--merge", str(bad), "--out", str(tmp_path / "x.md")]) != 0
+    err = capsys.readouterr().err
+    assert "is not a bench --json file" in err and "Traceback" not in err
+    assert main(["bench", "--merge", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x.md")]) != 0
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "x.md").exists()

@@ -120,3 +120,15 @@ def test_slice_of_the_real_model(lite0):
     image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(3))
     sl = decision_slice(lite0, image, stripes(8, 64), i=0, j=4, resolution=3)
     assert sl.centre_class == int(lite0(image[None]).argmax())
+
+
+def test_sweep_geometry_figure_is_log_in_every_panel():
+    # plotly.js links shared y axes only when their types agree: a linear second
+    # panel would hide its tick labels under the first panel's log scale.
+    from umask.plots.study import GEOMETRY_SERIES, geometry_figure
+
+    rows = [dict({c: 0.01 * k for c, _ in GEOMETRY_SERIES}, k=k, mask_family=f, mode="hide")
+            for f in ("grid", "hstripes") for k in (2, 10)]
+    fig = geometry_figure(rows)
+    axes = [fig.layout[name] for name in fig.layout if name.startswith("yaxis")]
+    assert len(axes) == 2 and all(axis.type == "log" for axis in axes)

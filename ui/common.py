@@ -84,6 +84,23 @@ RESULT_KEY = "umask_result"
 RESULT_SOURCE_KEY = "umask_result_source"
 
 
+#: Seconds between the heartbeats every page sends to this session's run.
+HEARTBEAT_S = 10.0
+
+
+@st.fragment(run_every=HEARTBEAT_S)
+def keep_run_alive() -> None:
+    """Touch this session's run from whatever page is open.
+
+    A run stops when nobody has polled it for its idle timeout (the tab was
+    closed); Generate's own fragments poll it, and this keeps it going while
+    the visitor is on Explore or another page. Draws nothing.
+    """
+    job = st.session_state.get(JOB_KEY)
+    if job is not None and job.alive:
+        job.touch()
+
+
 def result_id(result: umask.Result) -> str:
     """A short fingerprint of a result (image, parts, targets) for widget keys and caches."""
     import hashlib

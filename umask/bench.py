@@ -8,6 +8,7 @@ here, in a benchmark, never in a timed test.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import Config
+from .errors import UmaskError
 from .masks import layout, make_masks
 from .models import STUDY_MODELS, Classifier, load_model
 from .optimise import UniversalSearch
@@ -40,6 +42,7 @@ class BenchPlan:
     ks: tuple[int, ...] = (10, 26, 62)
     families: tuple[str, ...] = ("grid", "hstripes")
     seeds: int = 5
+    first_seed: int = 0  # seeds run are first_seed .. first_seed + seeds - 1 (split a plan across processes)
     preset_cap: int = 5000  # the study's own step budget
     preset_seeds: int | None = None  # run the (slow) study preset on the first N seeds only; None: all
     fast_cap: int | None = None  # None: the fast preset's own budget
@@ -72,6 +75,8 @@ class BenchPlan:
 
 @dataclass(frozen=True)
 class RunTiming:
+    """One time-to-universal run, as it appears in table 1."""
+
     preset: str
     k: int
     family: str
@@ -273,38 +278,101 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_bench(plan: BenchPlan, *, progress: Progress | None = None) -> BenchReport:
-    """Run the whole plan; ``progress`` receives one line per finished item."""
+def run_bench(plan: BenchPlan, *, progress: Progress | None = None,
+              checkpoint: Callable[[BenchReport], None] | None = None) -> BenchReport:
+    """Run the whole plan.
+
+    ``progress`` receives one line per finished item; ``checkpoint`` receives
+    the report after each item (``bench --json`` saves it there, so a killed
+    benchmark keeps what it measured).
+    """
     say = progress or (lambda line: log.info(line))
     report = BenchReport(plan=plan, machine=machine_info())
     started = time.perf_counter()
+
+    def done(line: str) -> None:
+        report.seconds = time.perf_counter() - started
+        say(line)
+        if checkpoint is not None:
+            checkpoint(report)
+
     model = load_model("efficientnet_lite0")
     for k in plan.ks:
         for family in plan.families:
-            for seed in range(plan.seeds):
+            for i, seed in enumerate(range(plan.first_seed, plan.first_seed + plan.seeds)):
                 contenders = [("seed", plan.preset_cap), ("fast", plan.fast_cap)]
-                if plan.preset_seeds is not None and seed >= plan.preset_seeds:
+                if plan.preset_seeds is not None and i >= plan.preset_seeds:
                     contenders = contenders[1:]
                 for preset, cap in contenders if seed % 2 == 0 else reversed(contenders):
                     run = time_to_universal(model, preset, k, family, seed, cap)
                     report.runs.append(run)
-                    say(f"time to universal: {preset} K={k} {family} seed={seed}: {run.steps} steps, {run.seconds:.1f} s, {run.success_rate:.0%}")
+                    done(f"time to universal: {preset} K={k} {family} seed={seed}: {run.steps} steps, {run.seconds:.1f} s, {run.success_rate:.0%}")
     for arch in plan.overhead_models:
         net = _random_weight_model(arch)
         for k in plan.overhead_ks:
             row = step_overhead(net, k, plan.overhead_steps)
             report.overhead.append(row)
-            say(f"step overhead: {arch} K={k}: umask {row['umask_s']*1000:.0f} ms vs bare {row['bare_s']*1000:.0f} ms ({row['overhead']:+.1%})")
+            done(f"step overhead: {arch} K={k}: umask {row['umask_s']*1000:.0f} ms vs bare {row['bare_s']*1000:.0f} ms ({row['overhead']:+.1%})")
     for arch in plan.memory_models:
         row = peak_memory(arch)
         report.memory.append(row)
-        say(f"peak memory K=62 {arch}: {row['peak_mb']:.0f} MB")
+        done(f"peak memory K=62 {arch}: {row['peak_mb']:.0f} MB")
     if plan.streaming_steps:
         report.streaming = streaming_overhead(model, steps=plan.streaming_steps, reps=plan.streaming_reps)
         row = report.streaming[-1]
-        say(f"streaming overhead: {row['name']}: {row['overhead']}")
+        done(f"streaming overhead: {row['name']}: {row['overhead']}")
     report.seconds = time.perf_counter() - started
     return report
+
+
+def report_to_json(report: BenchReport) -> dict:
+    """The report as plain JSON (``bench --json``), readable by :func:`report_from_json`."""
+    return {
+        "plan": dataclasses.asdict(report.plan),
+        "machine": report.machine,
+        "runs": [dataclasses.asdict(r) for r in report.runs],
+        "overhead": report.overhead,
+        "memory": report.memory,
+        "streaming": report.streaming,
+        "seconds": report.seconds,
+    }
+
+
+def report_from_json(data: dict) -> BenchReport:
+    plan = data["plan"]
+    plan = BenchPlan(**{k: tuple(v) if isinstance(v, list) else v for k, v in plan.items()})
+    return BenchReport(plan=plan, machine=data["machine"], runs=[RunTiming(**r) for r in data["runs"]],
+                       overhead=data["overhead"], memory=data["memory"], streaming=data["streaming"],
+                       seconds=data["seconds"])
+
+
+def merge_reports(reports: list[BenchReport]) -> BenchReport:
+    """One report from parts run in separate processes (``bench --merge``).
+
+    Runs and rows are concatenated in the order given; the plan lists every K
+    and mask family that any part ran, and ``seconds`` is the longest part
+    (the parts are meant to run side by side).
+    """
+    if not reports:
+        raise UmaskError("nothing to merge: give at least one bench --json file")
+    first = reports[0]
+    ks = sorted({r.k for rep in reports for r in rep.runs})
+    families = [f for f in ("grid", "hstripes", "vstripes", "random") if any(r.family == f for rep in reports for r in rep.runs)]
+    seeds = len({r.seed for rep in reports for r in rep.runs})
+    preset_seeds = len({r.seed for rep in reports for r in rep.runs if r.preset == "seed"})
+    caps = {rep.plan.preset_cap for rep in reports if rep.runs}
+    if len(caps) > 1:
+        raise UmaskError(f"the parts capped the study preset differently ({sorted(caps)}): merge parts with one cap")
+    plan = dataclasses.replace(first.plan, ks=tuple(ks), families=tuple(families), seeds=seeds, first_seed=0,
+                               preset_seeds=None if preset_seeds == seeds else preset_seeds,
+                               preset_cap=caps.pop() if caps else first.plan.preset_cap)
+    merged = BenchReport(plan=plan, machine=first.machine, seconds=max(rep.seconds for rep in reports))
+    for rep in reports:
+        merged.runs += rep.runs
+        merged.overhead += rep.overhead
+        merged.memory += rep.memory
+        merged.streaming += rep.streaming
+    return merged
 
 
 def _median(values: Iterable[float]) -> float:
@@ -335,20 +403,28 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench") 
             "| K | masks | preset | reached 100 % | median steps | median s | worst s | median success | speed-up (median s) |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
-    for k in p.ks:
-        for family in p.families:
-            rows = {pr: [r for r in report.runs if r.k == k and r.family == family and r.preset == pr] for pr in ("seed", "fast")}
-            seed_median = _median(r.seconds for r in rows["seed"])
-            for preset in ("seed", "fast"):
-                rs = rows[preset]
-                if not rs:
-                    continue
-                med = _median(r.seconds for r in rs)
-                speed = f"{seed_median / med:.1f}x" if preset == "fast" and med > 0 and rows["seed"] else ""
-                lines.append(
-                    f"| {k} | {family} | {preset} | {sum(r.reached for r in rs)}/{len(rs)} | {_median(r.steps for r in rs):.0f} | "
-                    f"{med:.1f} | {max(r.seconds for r in rs):.1f} | {_median(r.success_rate for r in rs):.2f} | {speed} |"
-                )
+        for k in p.ks:
+            for family in p.families:
+                rows = {pr: [r for r in report.runs if r.k == k and r.family == family and r.preset == pr] for pr in ("seed", "fast")}
+                seed_median = _median(r.seconds for r in rows["seed"])
+                for preset in ("seed", "fast"):
+                    rs = rows[preset]
+                    if not rs:
+                        continue
+                    med = _median(r.seconds for r in rs)
+                    speed = f"{seed_median / med:.1f}x" if preset == "fast" and med > 0 and rows["seed"] else ""
+                    lines.append(
+                        f"| {k} | {family} | {preset} | {sum(r.reached for r in rs)}/{len(rs)} | {_median(r.steps for r in rs):.0f} | "
+                        f"{med:.1f} | {max(r.seconds for r in rs):.1f} | {_median(r.success_rate for r in rs):.2f} | {speed} |"
+                    )
+        lines += ["", "Steps of each run, by seed (a capped run shows its success rate):", ""]
+        for k in p.ks:
+            for family in p.families:
+                for preset in ("seed", "fast"):
+                    rs = sorted((r for r in report.runs if r.k == k and r.family == family and r.preset == preset), key=lambda r: r.seed)
+                    if rs:
+                        each = ", ".join(f"{r.seed}: {r.steps}" + ("" if r.reached else f" ({r.success_rate:.0%})") for r in rs)
+                        lines.append(f"- K = {k} {family}, {preset}: {each}")
     if report.overhead:
         lines += [
             "",
@@ -360,8 +436,8 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench") 
             "| model | K | umask ms/step | bare ms/step | overhead |",
             "|---|---|---|---|---|",
         ]
-    for row in report.overhead:
-        lines.append(f"| {row['model']} | {row['k']} | {row['umask_s'] * 1000:.0f} | {row['bare_s'] * 1000:.0f} | {row['overhead']:+.1%} |")
+        for row in report.overhead:
+            lines.append(f"| {row['model']} | {row['k']} | {row['umask_s'] * 1000:.0f} | {row['bare_s'] * 1000:.0f} | {row['overhead']:+.1%} |")
     if report.memory:
         lines += [
             "",

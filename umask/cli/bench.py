@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
-from ..bench import BenchPlan, run_bench, to_markdown
+from ..bench import BenchPlan, merge_reports, report_from_json, report_to_json, run_bench, to_markdown
+from ..errors import UmaskError
 from ..files import atomic_file
+from ..masks import FAMILIES
 from .output import echo
 
 
@@ -16,28 +19,62 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run the speed benchmark and write BENCHMARKS.md", description=__doc__)
     p.add_argument("--quick", action="store_true", help="a reduced plan that finishes in under 5 minutes on 2 cores")
     p.add_argument("--k", dest="ks", type=int, nargs="+", default=None, help="K values for time to universal")
+    p.add_argument("--masks", dest="families", nargs="+", choices=[f for f in FAMILIES if f != "custom"], default=None,
+                   help="mask families for time to universal (default: grid hstripes)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per K and mask family")
+    p.add_argument("--first-seed", type=int, default=None, help="the first seed (default 0): split one plan across processes")
     p.add_argument("--preset-cap", type=int, default=None, help="step cap of the study preset (default 5000)")
     p.add_argument("--preset-seeds", type=int, default=None,
                    help="run the study preset on the first N seeds only (it is the slow contender; default: every seed)")
     p.add_argument("--no-universal", action="store_true", help="skip the time-to-universal table")
     p.add_argument("--no-overhead", action="store_true", help="skip the step-overhead and memory tables")
+    p.add_argument("--no-streaming", action="store_true", help="skip the streaming-overhead table")
     p.add_argument("--out", default="BENCHMARKS.md", help="where to write the tables")
+    p.add_argument("--json", type=Path, default=None,
+                   help="also keep every measurement in this JSON file, rewritten after each item")
+    p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
+                   help="run nothing: write the tables from --json files of runs made side by side")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = BenchPlan.quick() if args.quick else BenchPlan.full()
-    changes = {k: v for k, v in (("ks", tuple(args.ks) if args.ks else None), ("seeds", args.seeds), ("preset_cap", args.preset_cap), ("preset_seeds", args.preset_seeds)) if v is not None}
-    if args.no_universal:
-        changes["ks"] = ()
-    if args.no_overhead:
-        changes.update(overhead_models=(), memory_models=())
-    plan = dataclasses.replace(plan, **changes)
-    report = run_bench(plan, progress=echo)
-    text = to_markdown(report, command=" ".join(["python -m umask", *sys.argv[1:]]))
+    command = " ".join(["python -m umask", *sys.argv[1:]])
+    if args.merge:
+        report = merge_reports([_read_part(path) for path in args.merge])
+        text = to_markdown(report, command=command)
+    else:
+        plan = BenchPlan.quick() if args.quick else BenchPlan.full()
+        options = (("ks", tuple(args.ks) if args.ks else None), ("families", tuple(args.families) if args.families else None),
+                   ("seeds", args.seeds), ("first_seed", args.first_seed), ("preset_cap", args.preset_cap),
+                   ("preset_seeds", args.preset_seeds))
+        changes = {k: v for k, v in options if v is not None}
+        if args.no_universal:
+            changes["ks"] = ()
+        if args.no_overhead:
+            changes.update(overhead_models=(), memory_models=())
+        if args.no_streaming:
+            changes["streaming_steps"] = 0
+        plan = dataclasses.replace(plan, **changes)
+        report = run_bench(plan, progress=echo, checkpoint=(lambda rep: _write_part(args.json, rep)) if args.json else None)
+        if args.json:
+            _write_part(args.json, report)
+        text = to_markdown(report, command=command)
     out = Path(args.out)
     with atomic_file(out) as fh:
         fh.write(text)
     echo(f"\nwrote {out}")
     return 0
+
+
+def _write_part(path: Path, report) -> None:
+    with atomic_file(path) as fh:
+        json.dump(report_to_json(report), fh, indent=1)
+
+
+def _read_part(path: Path):
+    try:
+        return report_from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise UmaskError(f"bench --merge: {path} does not exist; give files written by bench --json") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UmaskError(f"bench --merge: {path} is not a bench --json file ({exc})") from None

@@ -197,7 +197,9 @@ def geometry_figure(rows: list[dict], *, height: int = 380) -> go.Figure:
             col=col,
         )
         fig.update_xaxes(title_text="K (masks = classes)", row=1, col=col)
-    fig.update_yaxes(title_text="largest ||x − m_k x|| / ||x|| (%)", type="log", row=1, col=1)
+    # Every panel log: plotly.js links shared axes only when their types agree.
+    fig.update_yaxes(type="log")
+    fig.update_yaxes(title_text="largest ||x − m_k x|| / ||x|| (%)", row=1, col=1)
     fig.update_layout(
         title=dict(text="How far the masked copies lie from the universal image (worst mask)", x=0.0),
         height=height,
