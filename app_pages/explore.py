@@ -16,10 +16,19 @@ import streamlit as st
 
 import umask
 from umask.masks import apply_masks, selection_mask
-from umask.models import DEFAULT_MODEL
+from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
 from umask.results import result_from_zip, result_to_zip
-from ui.common import RESULT_KEY, RESULT_SOURCE_KEY, get_model, model_choices, model_label, result_id, set_result
+from ui.common import (
+    RESULT_KEY,
+    RESULT_SOURCE_KEY,
+    get_model,
+    model_choices,
+    model_label,
+    result_id,
+    session_memo,
+    set_result,
+)
 
 
 NOTE = (
@@ -54,7 +63,8 @@ def choose_models(result: umask.Result) -> list[str]:
     choices = model_choices()
     if result.model not in choices:
         choices = [result.model, *choices]
-    default = [result.model] if result.model in choices else [DEFAULT_MODEL]
+    # The result's own model when its weights are here; never a download unasked.
+    default = [result.model] if result.model in choices and weights_available(result.model) else [DEFAULT_MODEL]
     return st.sidebar.multiselect("Models to compare", choices, default=default, format_func=model_label,
                                   key=f"exp_models_{result_id(result)}",
                                   help="Each selected model classifies the same masked image, side by side.")
@@ -116,7 +126,11 @@ def model_column(result: umask.Result, spec: str, chosen: list[int], mask) -> No
     model = get_model(spec, result.resize_to)
     if model is None:
         return
-    outcome = umask.classify_masked(model, result.image, mask, fill=result.fill)
+    try:
+        outcome = umask.classify_masked(model, result.image, mask, fill=result.fill)
+    except umask.UmaskError as err:  # e.g. the image is too small for this model
+        st.error(str(err))
+        return
     top = outcome.top(0, 5)
     names = model.categories
     first, p_first = top[0]
@@ -147,11 +161,14 @@ def summary(result: umask.Result, rid: str, specs: list[str]) -> None:
     for spec in specs:
         key = (rid, spec)
         if key not in cache:
-            model = get_model(spec, result.resize_to)
+            model = get_model(spec, result.resize_to, quiet=True)  # its column shows any error
             if model is None:
                 continue
-            outcome = umask.classify_parts(model, result.image, result.labels, mode=result.mask_mode,
-                                           fill=result.fill, targets=result.targets)
+            try:
+                outcome = umask.classify_parts(model, result.image, result.labels, mode=result.mask_mode,
+                                               fill=result.fill, targets=result.targets)
+            except umask.UmaskError:
+                continue  # its column says why
             cache[key] = (outcome.hits, outcome.target_probs, [model.categories[p] for p in outcome.predictions])
         h, p, pred = cache[key]
         names.append(spec)
@@ -211,7 +228,8 @@ def main() -> None:
                 model_column(result, spec, chosen, mask)
         summary(result, rid, specs)
 
-    st.sidebar.download_button("Download this result (.zip)", result_to_zip(result), key="exp_download",
+    st.sidebar.download_button("Download this result (.zip)", session_memo(("zip", rid), lambda: result_to_zip(result)),
+                               key="exp_download",
                                file_name=f"umask-{result.model}-K{result.k}.zip", mime="application/zip",
                                on_click="ignore")
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import streamlit as st
 
 import umask
-from umask.geometry import NORM_LABELS, decision_slice, result_geometry, study_claim
+from umask.geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, decision_slice, result_geometry, study_claim
 from umask.plots import geometry as plots
 from umask.toy import classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
-from ui.common import RESULT_KEY, get_model, result_id
+from ui.common import RESULT_KEY, get_model, result_from_upload, result_id, session_memo
 
 NOTE = (
     "**The study's reading.** An image is a point of a space with one axis per pixel value. Hiding a part moves it a "
@@ -34,7 +34,7 @@ def pick_result() -> umask.Result | None:
             return st.session_state[RESULT_KEY]
         if source == "Upload a zip":
             upload = st.sidebar.file_uploader("Result zip", type=["zip"], key="geo_upload")
-            return umask.result_from_zip(upload.getvalue()) if upload is not None else None
+            return result_from_upload(upload) if upload is not None else None
         path = st.sidebar.text_input("Result folder", key="geo_path", placeholder="sweeps/demo/runs/.../k10-seed0")
         return umask.load_result(Path(path).expanduser()) if path else None
     except umask.UmaskError as err:
@@ -47,7 +47,9 @@ def pct(v: float) -> str:
 
 
 def distances(result: umask.Result) -> None:
-    geo = result_geometry(result)
+    rid = result_id(result)
+    # Once per result: the toy's sliders rerun this page many times.
+    geo = session_memo(("geometry", rid), lambda: result_geometry(result))
     s = geo.summary()
     st.subheader(f"Distances ({result.model}, {result.mask_family}/{result.mask_mode}, K = {result.k})")
     c = st.columns(4)
@@ -68,18 +70,15 @@ def distances(result: umask.Result) -> None:
         st.dataframe(geo.table(), hide_index=True)
     size = result.size
     k = min(64, size)
-    claim = study_claim(result.image, k=k, size=size, fill=result.fill)
+    claim = session_memo(("claim", rid), lambda: study_claim(result.image, k=k, size=size, fill=result.fill))
     st.subheader(f"The study's 1.6 % (hstripes, K = {k}, {size} x {size})")
     st.markdown(
         f"One stripe of {k} is {pct(1 / k)} of the pixels. That is the study's figure, and it is the **L0** (count) "
         f"fraction; **L1** gives about the same (exactly 1/K for a constant image); **L2** gives about 1/√K; **L∞** gives "
         f"100 % whenever the brightest value is hidden."
     )
-    rows = []
-    for name, key in (("constant grey 0.5", "constant"), ("this image", "image")):
-        v = claim[key]
-        rows.append({"image": name, "L0": pct(v["max_abs_l0"]), "L1 relative": pct(v["max_rel_l1"]),
-                     "L2 relative": pct(v["max_rel_l2"]), "L∞ relative": pct(v["max_rel_linf"])})
+    percent = {label for label, _ in CLAIM_COLUMNS}
+    rows = [{key: pct(v) if key in percent else v for key, v in row.items()} for row in claim_rows(claim)]
     st.dataframe(rows, hide_index=True)
 
 

@@ -12,11 +12,11 @@ import numpy as np
 import streamlit as st
 
 import umask
-from umask.masks import apply_masks
 from umask.plots import study as plots
-from umask.report import REPORT_FILE, build_report, shown_part
-from umask.results import image_to_uint8
+from umask.plots.run import upscale
+from umask.report import REPORT_FILE, build_report, shown_copy
 from umask.sweep import CSV_FILE, read_rows, sweep_settings, typed_rows
+from ui.common import cached_model
 
 NOTE = (
     "**What am I looking at?** A sweep runs every combination of models, mask families and K (the study ran six "
@@ -46,12 +46,6 @@ def choose_folder() -> Path | None:
     return Path(pick)
 
 
-def upscaled(image, side: int = 160) -> np.ndarray:
-    array = image_to_uint8(image)
-    f = max(1, side // array.shape[1])
-    return np.repeat(np.repeat(array, f, axis=0), f, axis=1)
-
-
 def gallery(folder: Path, rows: list[dict]) -> None:
     groups = sorted({(r["model"], r["mask_family"], r["mode"]) for r in rows})
     if not groups:
@@ -69,17 +63,11 @@ def gallery(folder: Path, rows: list[dict]) -> None:
         except umask.UmaskError as err:
             cols[n % 4].error(str(err))
             continue
-        part = shown_part(result.k)
-        masked = apply_masks(result.image, result.masks[part : part + 1], result.fill)[0]
+        masked, shows = shown_copy(result)
         with cols[n % 4]:
-            st.image([upscaled(result.image), upscaled(masked)], width=140)
-            target, predicted = result.targets[part], result.predictions[part]
-            names = umask.imagenet_classes()
-            st.caption(
-                f"**K = {result.k}**: {result.success_rate:.0%} in {result.steps} steps ({result.seconds:.1f} s). "
-                f"Right: part {part} {'hidden' if result.mask_mode == 'hide' else 'alone'}, target {names[target]}"
-                + (" (hit)" if target == predicted else f", predicted {names[predicted]}")
-            )
+            st.image([upscale(result.image, side=160), upscale(masked, side=160)], width=140)
+            st.caption(f"**K = {result.k}**: {result.success_rate:.0%} in {result.steps} steps ({result.seconds:.1f} s). "
+                       f"Right: {shows}")
 
 
 def report_box(folder: Path) -> None:
@@ -95,7 +83,9 @@ def report_box(folder: Path) -> None:
             bar.progress(done / total, text=f"{stage}: {done}/{total} points")
 
         try:
-            path = build_report(folder, slices=slices, slice_resolution=31, on_progress=hook)
+            # The models this server has loaded already, not a second copy each.
+            path = build_report(folder, slices=slices, slice_resolution=31, on_progress=hook,
+                                loader=lambda spec, device: cached_model(spec))
         except umask.UmaskError as err:
             st.sidebar.error(str(err))
         else:

@@ -73,6 +73,7 @@ def test_eps_zero_changes_nothing(tiny):
     assert torch.equal(result.adversarial, x)
     assert torch.equal(result.adversarial_probs, result.clean_probs)
     assert result.linf == 0.0 and not result.success
+    assert torch.equal(attacks.fgsm(tiny, x, eps=0.0), x)  # the one-step form too
 
 
 def test_iterative_reaches_the_target_and_projects_every_step(tiny):

@@ -63,6 +63,10 @@ def test_models_and_classes(capsys):
         (["--fill", "grey"], "Fill 'grey' is not understood"),
         (["--streak-scale", "-1"], "Streak scale -1.0 must be 0 (off) or a positive number of steps"),
         (["--masks", "custom", "--k", "2", "--layout", "/nonexistent.png"], "does not exist"),
+        (["--masks", "hstripes", "--k", "2", "--layout", "/nonexistent.png"], "goes with the 'custom' mask family"),
+        (["--k", "2", "--resize", "0"], "Resize to 0 is not allowed"),
+        (["--k", "2", "--device", "tpu"], "Unknown device 'tpu'"),
+        (["--k", "2", "--device", "cuda:x"], "Unknown device 'cuda:x'"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tiny_registered, tmp_path, capsys, argv, message):
@@ -88,3 +92,47 @@ def test_existing_foreign_output_is_refused_before_running(tiny_registered, tmp_
     code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--out", str(tmp_path))
     assert code == 2 and "already holds other files" in err
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_an_output_under_a_file_is_refused_before_running(tiny_registered, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("keep me")
+    code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--steps", "500",
+                           "--out", str(tmp_path / "notes.txt" / "res"))
+    assert code == 2 and "is a file, not a folder" in err and "Traceback" not in err
+    assert "step" not in err  # refused before the run, not after it
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_custom_layout_without_k_takes_its_part_count(tiny_registered, tmp_path, capsys):
+    from umask.masks import layout, save_layout_png
+
+    save_layout_png(layout("vstripes", 3, 16), tmp_path / "map.png")
+    code, out, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--masks", "custom",
+                             "--layout", tmp_path / "map.png", "--steps", "2", "--out", tmp_path / "res")
+    assert code == 0, err
+    assert json.loads((tmp_path / "res" / "result.json").read_text())["k"] == 3
+
+
+def test_evaluate_checks_the_json_path_and_the_image_size_first(tiny_registered, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--steps", "2",
+                           "--out", tmp_path / "res")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--json", tmp_path / "no" / "such" / "dir" / "r.json")
+    assert code == 0  # missing folders are made
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--json", tmp_path)
+    assert code == 2 and "is a folder; give a file path" in err
+    # A 16-pixel result on a model that needs 32: one sentence, not a torch error.
+    from .conftest import tiny_classifier
+    from umask.models import ModelInfo, register_model, registry
+
+    def needs_32():
+        model = tiny_classifier()
+        model.name, model.min_size = "tiny32", 32
+        return model
+
+    register_model(ModelInfo("tiny32", "test model", "bundled", None))(needs_32)
+    try:
+        code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny32")
+    finally:
+        registry._REGISTRY.pop("tiny32")
+    assert code == 2 and "Image size 16 is too small for tiny32" in err and "Traceback" not in err

@@ -98,3 +98,52 @@ def test_bundled_model_resize_native():
     model = load_model("efficientnet_lite0", resize_to="native")
     assert model.resize_to == 224
     assert model.preprocessing["mean"] == pytest.approx([127 / 255] * 3, abs=1e-6)
+
+
+def test_fixed_size_architectures_say_so_instead_of_failing_inside_torch():
+    from umask.attacks import predict
+    from umask.config import Config
+    from umask.models import RANDOM_WEIGHTS, torchvision_classifier
+    from umask.optimise import UniversalSearch
+
+    vit = torchvision_classifier("vit_b_16", RANDOM_WEIGHTS)
+    assert vit.fixed_size == 224 and vit.name == "vit_b_16"
+    with pytest.raises(UmaskError, match=r"vit_b_16 takes only 224 x 224 images, not 256 x 256; use --resize native"):
+        UniversalSearch(vit, Config(model="vit_b_16", k=2, size=256, steps=1))
+    with pytest.raises(UmaskError, match="takes only 224 x 224"):
+        predict(vit, torch.rand(3, 224, 256))
+    vit.resize_to = 224  # --resize native: any size goes in
+    vit.check_side(256)
+    assert torchvision_classifier("resnet18", RANDOM_WEIGHTS).fixed_size is None
+
+
+def test_checkpoints_are_for_classification_models_only(tmp_path, torch_home):
+    (tmp_path / "w.pt").write_bytes(b"x")
+    with pytest.raises(UmaskError, match="Unknown model 'fasterrcnn_resnet50_fpn'"):
+        load_model(f"fasterrcnn_resnet50_fpn={tmp_path / 'w.pt'}")
+
+
+def test_random_weight_builds_match_the_pretrained_architecture(torch_home):
+    # GoogLeNet as its pretrained builder makes it (transform_input on, no aux heads),
+    # for the sweep's and the benchmark's timings alike.
+    from umask.models import RANDOM_WEIGHTS, torchvision_classifier
+    from umask.sweep import timing_model
+
+    net = torchvision_classifier("googlenet", RANDOM_WEIGHTS).net
+    assert net.transform_input and net.aux1 is None
+    model, kind = timing_model("googlenet")
+    assert kind == "random (timing only)" and model.net.transform_input
+
+
+@pytest.mark.parametrize("name,message", [
+    ("tpu", "Unknown device 'tpu'"),
+    ("cuda:x", "Unknown device 'cuda:x'"),
+    ("cuda:99", "does not exist" if torch.cuda.is_available() else "has no CUDA GPU"),
+])
+def test_device_names(name, message):
+    from umask.devices import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(UmaskError, match=message):
+        resolve_device(name)

@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -63,7 +64,7 @@ def test_crash_mid_write_leaves_old_result_intact(result, tmp_path, monkeypatch)
         raise OSError("disk full")
 
     monkeypatch.setattr(results, "_write_folder", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(UmaskError, match="Cannot write the result to .*: disk full"):
         save_result(result, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging folder left behind
@@ -129,3 +130,84 @@ def test_damaged_zip_is_one_sentence(result):
     data[start:start + 20] = bytes(20)
     with pytest.raises(UmaskError):
         result_from_zip(bytes(data))
+
+
+def test_result_json_checks_lengths_types_and_fills_in_missing_names(result, tmp_path):
+    out = save_result(result, tmp_path / "run")
+    meta = json.loads((out / "result.json").read_text())
+
+    def load_with(**changes):
+        (out / "result.json").write_text(json.dumps({**meta, **changes}))
+        return load_result(out)
+
+    from umask.targets import imagenet_classes
+
+    assert load_with(target_names=None).target_names == tuple(imagenet_classes()[t] for t in result.targets)
+    with pytest.raises(UmaskError, match="4 target names and 2 probabilities"):
+        load_with(target_probs=[0.5, 0.5])
+    with pytest.raises(UmaskError, match="3 target names"):
+        load_with(target_names=["a", "b", "c"])
+    with pytest.raises(UmaskError, match="malformed model or preprocessing"):
+        load_with(preprocessing=[0.5])
+    with pytest.raises(UmaskError, match="malformed model or preprocessing"):
+        load_with(model=7)
+    (out / "result.json").write_text("42")
+    with pytest.raises(UmaskError, match="is not a JSON object"):
+        load_result(out)
+
+
+def test_a_zip_of_two_results_is_refused_by_name(result, tmp_path):
+    import io
+    import zipfile
+
+    for name in ("a", "b"):
+        save_result(result, tmp_path / "runs" / name)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted((tmp_path / "runs").rglob("*.*")):
+            archive.write(path, path.relative_to(tmp_path).as_posix())
+    with pytest.raises(UmaskError, match=r"holds 2 results \('runs/a', 'runs/b'\); upload a zip of one result folder"):
+        result_from_zip(buffer.getvalue())
+    # One folder in the zip (as `zip -r r.zip runs/a` makes) reads as before.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted((tmp_path / "runs" / "a").iterdir()):
+            archive.write(path, path.relative_to(tmp_path).as_posix())
+    assert torch.equal(result_from_zip(buffer.getvalue()).image, result.image)
+
+
+def test_saved_folders_and_files_get_the_usual_modes(result, tmp_path):
+    from umask.files import DIR_MODE, FILE_MODE
+
+    out = save_result(result, tmp_path / "run")
+    assert out.stat().st_mode & 0o777 == DIR_MODE
+    assert all(p.stat().st_mode & 0o777 == FILE_MODE for p in out.iterdir())
+
+
+def test_unwritable_places_are_one_sentence(result, tmp_path):
+    from umask.files import atomic_file, check_writable
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UmaskError, match="is a file, not a folder"):
+        check_writable(tmp_path / "file" / "out.json")
+    with pytest.raises(UmaskError, match="is a folder; give a file path"):
+        check_writable(tmp_path)
+    with pytest.raises(UmaskError, match="is a file; give a folder path"):
+        check_writable(tmp_path / "file", folder=True)
+    with pytest.raises(UmaskError, match="Cannot write"):
+        with atomic_file(tmp_path / "file" / "out.json") as fh:
+            fh.write("{}")
+    with pytest.raises(UmaskError, match="Cannot write"):
+        with atomic_file(tmp_path) as fh:
+            fh.write("{}")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]  # no temporary file left behind
+    with atomic_file(tmp_path / "new" / "deeper" / "out.json") as fh:  # missing folders are made
+        fh.write("{}")
+    assert (tmp_path / "new" / "deeper" / "out.json").read_text() == "{}"
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(UmaskError, match="no permission to write"):
+            check_writable(locked / "run", folder=True)
+        with pytest.raises(UmaskError, match="no permission to write"):
+            save_result(result, locked / "run")

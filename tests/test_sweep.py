@@ -164,3 +164,32 @@ def test_dry_run_lists_runs(tiny_registered, tmp_path, capsys):
     assert main(["sweep", *TINY, "--masks", "grid", "--k", "2", "3", "--out", str(tmp_path / "sw"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "2 of 2 runs to do" in out and not (tmp_path / "sw").exists()
+
+
+def test_a_second_sweep_into_the_same_folder_is_refused(tiny_registered, tmp_path):
+    import fcntl
+
+    from umask.sweep import LOCK_FILE
+
+    out = tmp_path / "sweep"
+    out.mkdir()
+    one = plan(families=("hstripes",), ks=(2,), steps=2)
+    with open(out / LOCK_FILE, "a") as held:  # what a running sweep holds
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(UmaskError, match="Another sweep is writing into"):
+            run_sweep(one, out)
+    assert not (out / CSV_FILE).exists()
+    outcome = run_sweep(one, out)  # free again
+    assert outcome.ran == 1
+
+
+def test_report_leaves_out_a_run_folder_deleted_since(tiny_registered, tmp_path):
+    from umask.report import build_report
+
+    out = tmp_path / "sw"
+    assert main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "3", "--out", str(out), "--no-report"]) == 0
+    rows = read_rows(out / CSV_FILE)
+    biggest = max(rows, key=lambda r: int(r["k"]))  # the one the geometry section measures
+    shutil.rmtree(out / biggest["folder"])
+    page = build_report(out, slices=True, slice_resolution=5).read_text()
+    assert "Success rate vs K" in page and "Gallery" in page

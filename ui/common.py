@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from typing import Callable, TypeVar
 
 # Imported up front, once: plotly and streamlit import pandas lazily, and a
 # second script thread that meets a half-imported pandas breaks plotly's
@@ -16,6 +18,8 @@ from umask.devices import share_of_cores
 from umask.models import DEFAULT_MODEL, list_models, weights_available
 from umask.results import image_to_uint8
 from umask.workers import WorkerPool
+
+T = TypeVar("T")
 
 
 def torch_threads() -> int:
@@ -53,13 +57,23 @@ def cached_model(spec: str, resize_to: int | str | None = None) -> umask.Classif
     return umask.load_model(spec, resize_to=resize_to)
 
 
-def get_model(spec: str, resize_to: int | str | None = None) -> umask.Classifier | None:
-    """The cached model, or None after showing the loader's one-sentence error."""
-    try:
-        return cached_model(spec, resize_to)
-    except umask.UmaskError as err:
-        st.error(str(err))
-        return None
+def get_model(spec: str, resize_to: int | str | None = None, *, quiet: bool = False) -> umask.Classifier | None:
+    """The cached model, or None after showing the loader's one-sentence error
+    (``quiet``: shown elsewhere on the page already).
+
+    A failure is remembered for the session: offline, each retry would wait
+    for a network check again on every click.
+    """
+    failed: dict = st.session_state.setdefault("_umask_model_errors", {})
+    key = (spec, resize_to)
+    if key not in failed:
+        try:
+            return cached_model(spec, resize_to)
+        except umask.UmaskError as err:
+            failed[key] = str(err)
+    if not quiet:
+        st.error(failed[key] + " (Reload the page to try again.)")
+    return None
 
 
 def model_label(name: str) -> str:
@@ -103,13 +117,35 @@ def keep_run_alive() -> None:
 
 def result_id(result: umask.Result) -> str:
     """A short fingerprint of a result (image, parts, targets) for widget keys and caches."""
-    import hashlib
-
     digest = hashlib.sha1()
     digest.update(image_to_uint8(result.image).tobytes())
     digest.update(result.labels.numpy().tobytes())
     digest.update(repr((result.targets, result.mask_mode, result.fill, result.model)).encode())
     return digest.hexdigest()[:12]
+
+
+def session_memo(key: tuple, compute: Callable[[], T]) -> T:
+    """``compute()`` once per key in this session (a few recent keys kept).
+
+    For work that depends on a result only, on pages whose other widgets
+    rerun the script many times (sliders, checkboxes).
+    """
+    store: dict = st.session_state.setdefault("_umask_memo", {})
+    if key not in store:
+        if len(store) >= 16:
+            store.pop(next(iter(store)))  # the oldest
+        store[key] = compute()
+    return store[key]
+
+
+def result_from_upload(upload) -> umask.Result:
+    """The result in an uploaded zip, read once per distinct file.
+
+    Raises:
+        UmaskError: the file is not a result zip.
+    """
+    data = upload.getvalue()
+    return session_memo(("upload", hashlib.sha1(data).hexdigest()), lambda: umask.result_from_zip(data))
 
 
 def set_result(result: umask.Result, source: str) -> None:

@@ -116,10 +116,8 @@ def _check_image(model: Classifier, image: torch.Tensor) -> torch.Tensor:
         raise UmaskError(f"An image must be a (3, H, W) tensor; got {shape}.")
     if not torch.isfinite(image).all() or image.min() < 0.0 or image.max() > 1.0:
         raise UmaskError("Image pixels must be finite and lie in [0, 1].")
-    if min(image.shape[1:]) < model.min_size:
-        raise UmaskError(
-            f"The image is {image.shape[2]}x{image.shape[1]} but {model.name} needs at least {model.min_size} pixels a side."
-        )
+    for side in sorted(set(image.shape[1:])):  # both: a fixed-size model takes its square only
+        model.check_side(side)
     return image.detach().float().to(model.device)
 
 
@@ -134,7 +132,8 @@ def check_eps(eps: float) -> float:
     return value
 
 
-def _check_steps(steps: int, step_size: float | None, eps: float) -> tuple[int, float]:
+def check_steps(steps: int, step_size: float | None, eps: float) -> tuple[int, float]:
+    """``(steps, step size)`` of an attack with budget ``eps``, defaults filled in; raises :class:`UmaskError` on bad values."""
     if isinstance(steps, bool) or int(steps) != steps or steps < 1:
         raise UmaskError(f"Steps = {steps} is not allowed; give a whole number of at least 1 (1 = one-step FGSM).")
     steps = int(steps)
@@ -215,7 +214,7 @@ def fgsm(model: Classifier, image: torch.Tensor, *, eps: float, target: int | st
     Raises:
         UmaskError: eps outside [0, 1], an unknown target class or a malformed image.
     """
-    return iterative_fgsm(model, image, eps=eps, steps=1, step_size=eps, target=target, label=label)
+    return iterative_fgsm(model, image, eps=eps, steps=1, step_size=None, target=target, label=label)
 
 
 def iterative_fgsm(
@@ -247,7 +246,7 @@ def iterative_fgsm(
         UmaskError: bad eps, steps, step size, target class or image.
     """
     eps = check_eps(eps)
-    steps, size = _check_steps(steps, step_size, eps)
+    steps, size = check_steps(steps, step_size, eps)
     clean = _check_image(model, image)
     goal = _check_target(model, target)
     if goal is None and label is None:
@@ -324,7 +323,7 @@ def attack(
         UmaskError: bad eps, steps, step size, target class or image.
     """
     eps = check_eps(eps)
-    steps, size = _check_steps(steps, step_size, eight_bit_budget(eps) if quantise else eps)
+    steps, size = check_steps(steps, step_size, eight_bit_budget(eps) if quantise else eps)
     clean = _check_image(model, image)
     goal = _check_target(model, target)
     if clean_probs is None:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from .config import Config
 from .errors import UmaskError
 from .masks import layout, make_masks
-from .models import STUDY_MODELS, Classifier, load_model
+from .models import RANDOM_WEIGHTS, STUDY_MODELS, Classifier, load_model, torchvision_classifier
 from .optimise import UniversalSearch
 from .targets import choose_targets
 
@@ -147,14 +147,12 @@ def step_overhead(model: Classifier, k: int, steps: int) -> dict:
 
 
 _MEMORY_PROBE = """
-import json, sys, torch, torchvision
-from umask.models.wrapper import Classifier
+import json, sys, torch
 from umask.config import Config
+from umask.models import RANDOM_WEIGHTS, torchvision_classifier
 from umask.optimise import UniversalSearch
-from umask.targets import imagenet_classes
 torch.set_num_threads({threads})
-net = torchvision.models.get_model(sys.argv[1], weights=None)
-model = Classifier(net, name=sys.argv[1], categories=imagenet_classes(), mean=[0.5] * 3, std=[0.25] * 3, native_size=224)
+model = torchvision_classifier(sys.argv[1], RANDOM_WEIGHTS)
 def high_water_kb():
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child of
     # a big parent would report the parent's peak.
@@ -236,14 +234,9 @@ def streaming_overhead(model: Classifier, *, k: int = 10, steps: int = 100, reps
 
 
 def _random_weight_model(arch: str) -> Classifier:
-    import torchvision
-
-    from .targets import imagenet_classes
-
     if arch == "efficientnet_lite0":
         return load_model(arch)  # bundled: real weights cost nothing
-    net = torchvision.models.get_model(arch, weights=None)
-    return Classifier(net, name=arch, categories=imagenet_classes(), mean=[0.5] * 3, std=[0.25] * 3, native_size=224)
+    return torchvision_classifier(arch, RANDOM_WEIGHTS)
 
 
 @dataclass

@@ -130,6 +130,12 @@ class Config:
             raise UmaskError("snapshot_every must be 0 (never) or a positive number of steps.")
         if self.mask_family == "custom" and not self.layout_path:
             raise UmaskError("The 'custom' mask family needs a part-map image (layout_path / --layout).")
+        if self.layout_path and self.mask_family != "custom":
+            raise UmaskError(f"A part-map image (layout_path / --layout) goes with the 'custom' mask family, not '{self.mask_family}'.")
+        if self.resize_to is not None and self.resize_to != "native" and (
+            isinstance(self.resize_to, bool) or not isinstance(self.resize_to, int) or self.resize_to < 8
+        ):
+            raise UmaskError(f"Resize to {self.resize_to!r} is not allowed; give a side of at least 8 pixels, 'native', or nothing.")
         if self.targets is not None:
             object.__setattr__(self, "targets", tuple(int(t) for t in self.targets))
 

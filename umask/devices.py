@@ -20,9 +20,15 @@ def resolve_device(name: str | None = "cpu") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
-    if name.startswith("cuda"):
+    if name == "cuda" or name.startswith("cuda:"):
+        index = name.partition(":")[2]
+        if index and not index.isdigit():
+            raise UmaskError(f"Unknown device '{name}'; use cpu, cuda, cuda:N (N a GPU number) or auto.")
         if not torch.cuda.is_available():
             raise UmaskError(f"Device '{name}' was asked for but this machine has no CUDA GPU; use --device cpu or auto.")
+        count = torch.cuda.device_count()
+        if index and int(index) >= count:
+            raise UmaskError(f"Device '{name}' does not exist; this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}.")
         return torch.device(name)
     raise UmaskError(f"Unknown device '{name}'; use cpu, cuda, cuda:N or auto.")
 

@@ -77,7 +77,12 @@ def classify_masked(
         masks: ``(K, 1, H, W)`` keep-multipliers (see :func:`umask.masks.make_masks`).
         fill: hidden-pixel value or ``"mean"``.
         targets: optional K target classes, to report hits.
+
+    Raises:
+        UmaskError: the image's size does not suit the model (too small, or not
+            the one size a fixed-size model takes).
     """
+    model.check_side(image.shape[-1])
     image = image.to(model.device)
     masks = masks.to(model.device)
     chunks = []

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
+from .errors import UmaskError
+
 
 def _process_umask() -> int:
     """The process umask, read without setting it (os.umask would race other threads)."""
@@ -21,28 +23,65 @@ def _process_umask() -> int:
     return 0o022
 
 
-# mkstemp creates files readable by the owner only; results get the mode a
-# plain open() would give.
+# mkstemp and mkdtemp create files and folders for the owner only; results
+# get the modes a plain open() or mkdir() would give.
 FILE_MODE = 0o666 & ~_process_umask()
+DIR_MODE = 0o777 & ~_process_umask()
+
+
+def check_writable(path: str | Path, *, folder: bool = False) -> None:
+    """Raise unless ``path`` (a file, or with ``folder`` a folder) can be written.
+
+    Called before long work, so that a run does not end in a save that fails.
+    Missing parent folders are fine (they are made); what is checked is the
+    nearest one that exists.
+
+    Raises:
+        UmaskError: ``path`` is a folder where a file is wanted (or the other
+            way round), a parent is a file, or the user may not write there.
+    """
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        raise UmaskError(f"'{path}' is {'a file' if folder else 'a folder'}; give {'a folder' if folder else 'a file'} path.")
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UmaskError(f"Cannot write '{path}': '{parent}' is a file, not a folder.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UmaskError(f"Cannot write '{path}': no permission to write in '{parent}'.")
 
 
 @contextmanager
 def atomic_file(path: str | Path, mode: str = "w", **open_kwargs) -> Iterator[IO]:
     """Open a temporary sibling of ``path``; on a clean exit, fsync it and move it into place.
 
+    Missing parent folders are made.
+
     On an exception the temporary file is removed and ``path`` is untouched.
     ``mode`` is "w" or "wb"; ``open_kwargs`` go to :func:`os.fdopen` (e.g. ``newline=""``).
+
+    Raises:
+        UmaskError: the file cannot be created or moved into place (a missing
+            or read-only folder, a folder of that name, a full disk).
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise UmaskError(f"Cannot write '{path}': {err.strerror or err}.") from None
     try:
         with os.fdopen(fd, mode, **open_kwargs) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as err:
+            raise UmaskError(f"Cannot write '{path}': {err.strerror or err}.") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

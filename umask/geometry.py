@@ -248,6 +248,25 @@ def study_claim(image: torch.Tensor | None = None, *, k: int = 64, size: int = 6
     return out
 
 
+CLAIM_COLUMNS = (
+    ("L0 (fraction of values hidden)", "max_abs_l0"),
+    ("L1 relative", "max_rel_l1"),
+    ("L2 relative", "max_rel_l2"),
+    ("L∞ relative", "max_rel_linf"),
+)
+
+
+def claim_rows(claim: dict) -> list[dict]:
+    """:func:`study_claim`'s figures as table rows: image, then the worst mask's fraction per norm (0..1)."""
+    rows = []
+    for name, key in (("constant grey 0.5", "constant"), ("this universal image", "image")):
+        summary = claim.get(key)
+        if summary:
+            rows.append({"image": name, **{label: summary[field] for label, field in CLAIM_COLUMNS},
+                         "radius at x (L2, abs)": summary["radius_at_x"]})
+    return rows
+
+
 # ------------------------------------------------------- decision slice ---
 
 

@@ -52,6 +52,8 @@ def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str 
         raise UmaskError(f"Photo '{label}' does not exist; give the path of a JPEG or PNG file.") from None
     except IsADirectoryError:
         raise UmaskError(f"Photo '{label}' is a folder; give the path of a JPEG or PNG file.") from None
+    except OSError as err:
+        raise UmaskError(f"Photo '{label}' cannot be read ({err.strerror or err}); give the path of a JPEG or PNG file.") from None
     try:
         with stream, Image.open(stream) as img:
             img.load()

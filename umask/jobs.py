@@ -342,7 +342,9 @@ class Job:
                     self._tell_locked("pause")
                 if self._stop.is_set():
                     self._tell_locked("stop")
-            step_s, last = 0.0, time.monotonic()
+            # The step's own time (the search's clock), not the gap between
+            # messages: a pause must not stretch the stop grace below.
+            step_s, last = 0.0, 0.0
             while True:
                 message = worker.recv(timeout=0.2)
                 if message is None:  # no step this long: paused, or a slow step
@@ -353,8 +355,7 @@ class Job:
                 if job_id != id(self):
                     continue  # cannot happen with a clean worker; never let it count as ours
                 if kind == "step":
-                    now = time.monotonic()
-                    step_s, last = now - last, now
+                    step_s, last = payload.seconds - last, payload.seconds
                     self._record(payload)
                     self._check_heartbeat()
                 else:  # "done" or "failed": the worker is free again

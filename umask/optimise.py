@@ -45,8 +45,11 @@ class StepReport:
         loss: the batch loss.
         target_probs: K probabilities of each mask's target class.
         predictions: K predicted classes.
-        success_rate: fraction of masks whose prediction is their target.
-            With ``quantised_forward`` this is measured on the 8-bit image.
+        success_rate: fraction of masks whose prediction is their target
+            and, with a ``stop_margin``, leads the runner-up by that margin
+            (the rate the run stops on; the saved result's ``success_rate``
+            counts plain hits). With ``quantised_forward`` this is measured
+            on the 8-bit image.
         best_success_rate: the best success rate so far.
         seconds: optimisation time so far (time spent by the consumer excluded).
         image: ``(3, H, W)`` CPU snapshot in [0, 1] every ``snapshot_every``
@@ -173,12 +176,7 @@ class UniversalSearch:
                 labels = layout(config.mask_family, config.k, config.size, seed=config.layout_seed)
         if num_parts(labels) != config.k:
             raise UmaskError(f"The part map has {num_parts(labels)} parts but K = {config.k}; they must agree.")
-        side = config.size if model.resize_to is None else model.resize_to
-        if side < model.min_size:
-            raise UmaskError(
-                f"Image size {side} is too small for {model.name}, which needs at least {model.min_size} pixels a side; "
-                f"use a larger --size or --resize native."
-            )
+        model.check_side(config.size)
         self.labels = labels
         self.targets = choose_targets(config.k, seed=config.seed, given=config.targets)
         device = model.device

@@ -20,11 +20,11 @@ import torch
 
 from .errors import UmaskError
 from .files import atomic_file
-from .geometry import NORM_LABELS, decision_slice, result_geometry, study_claim
+from .geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, decision_slice, result_geometry, study_claim
 from .masks import apply_masks
 from .models import Classifier, load_model
 from .plots.run import png_data_uri, upscale
-from .results import load_result
+from .results import Result, load_result
 from .sweep import CSV_FILE, read_rows, sweep_settings, typed_rows
 from .targets import imagenet_classes
 from .toy import evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
@@ -57,6 +57,22 @@ def shown_part(k: int) -> int:
     return 5 if k > 5 else 0
 
 
+def shown_copy(result: Result) -> tuple[torch.Tensor, str]:
+    """The gallery's masked copy of ``result`` and what it shows.
+
+    Returns:
+        ``(3, H, W)`` copy with part :func:`shown_part` masked, and a line such
+        as "part 5 hidden; target goldfish (1), hit".
+    """
+    part = shown_part(result.k)
+    masked = apply_masks(result.image, result.masks[part : part + 1], result.fill)[0]
+    target, predicted = result.targets[part], result.predictions[part]
+    names = imagenet_classes()
+    outcome = "hit" if target == predicted else f"predicted {names[predicted]} ({predicted})"
+    how = "hidden" if result.mask_mode == "hide" else "alone"
+    return masked, f"part {part} {how}; target {result.target_names[part]} ({target}), {outcome}"
+
+
 def _table(headers: list[str], rows: list[list], left: int = 1) -> str:
     head = "".join(f"<th class='{'l' if i < left else ''}'>{html.escape(str(h))}</th>" for i, h in enumerate(headers))
     body = "".join(
@@ -72,14 +88,9 @@ def _pct(v: float) -> str:
 
 def claim_table(claim: dict) -> str:
     """The study's 1.6 % claim as an HTML table: which norm gives what."""
-    headers = ["image", "L0 (fraction of values hidden)", "L1 relative", "L2 relative", "L∞ relative", "radius at x (L2, abs)"]
-    rows = []
-    for name, key in (("constant grey 0.5", "constant"), ("this universal image", "image")):
-        s = claim.get(key)
-        if s:
-            rows.append([name, _pct(s["max_abs_l0"]), _pct(s["max_rel_l1"]), _pct(s["max_rel_l2"]), _pct(s["max_rel_linf"]),
-                         f"{s['radius_at_x']:.3f}"])
-    return _table(headers, rows)
+    labels = [label for label, _ in CLAIM_COLUMNS]
+    return _table(["image", *labels, "radius at x (L2, abs)"],
+                  [[r["image"], *(_pct(r[label]) for label in labels), f"{r['radius at x (L2, abs)']:.3f}"] for r in claim_rows(claim)])
 
 
 CLAIM_TEXT = (
@@ -136,16 +147,10 @@ def _gallery(out: Path, rows: list[dict]) -> str:
         except UmaskError as err:
             log.warning("gallery: %s", err)
             continue
-        part = shown_part(result.k)
-        masked = apply_masks(result.image, result.masks[part : part + 1], result.fill)[0]
-        target, predicted = result.targets[part], result.predictions[part]
-        names = result.target_names or ()
-        tname = names[part] if part < len(names) else str(target)
+        masked, shows = shown_copy(result)
         caption = (
             f"<b>K = {result.k}</b>, seed {r['seed']}: {100 * result.success_rate:.0f} % "
-            f"({r['hits']}/{result.k}), {result.steps} steps, {result.seconds:.1f} s<br>"
-            f"right: part {part} {'hidden' if result.mask_mode == 'hide' else 'alone'}; target {html.escape(tname)} "
-            f"({target}), {'hit' if target == predicted else f'predicted {html.escape(imagenet_classes()[predicted])} ({predicted})'}"
+            f"({r['hits']}/{result.k}), {result.steps} steps, {result.seconds:.1f} s<br>right: {html.escape(shows)}"
         )
         card = (
             f"<div class='card'><img src='{png_base64(result.image)}' alt='universal image'> "
@@ -207,10 +212,14 @@ def build_report(
                 "all K copies: centred at x (max_k ||x − m_k x||₂) and over any centre (minimal enclosing ball, Frank-Wolfe "
                 "on its dual with certified bounds), both relative to ||x||₂.</p>")
     body.append(_figure_html(geometry_figure(rows), first))
-    reps = _representatives(rows)
+    reps = {}
+    for spec, row in _representatives(rows).items():
+        try:
+            reps[spec] = (row, load_result(out / row["folder"]))
+        except UmaskError as err:  # a run folder deleted or damaged since: leave that model out here
+            log.warning("geometry: %s", err)
     if reps:
-        model0, row0 = next(iter(reps.items()))
-        result0 = load_result(out / row0["folder"])
+        model0, (row0, result0) = next(iter(reps.items()))
         size = result0.size
         k_claim = min(64, size)
         claim = study_claim(result0.image, k=k_claim, size=size, fill=result0.fill)
@@ -234,18 +243,17 @@ def build_report(
                         "the plane through x and two of its masked copies (axes: L2 distances in pixel space, orthonormal "
                         "directions; the plane is not clamped to [0, 1]). x is the star; the spanning copies are diamonds, "
                         "the others are projected.</p>")
-            for n_model, (spec, row) in enumerate(reps.items()):
+            for spec, (row, result) in reps.items():
+                j = max(1, result.k // 2)
                 try:
                     model = loader(spec, device=device)
+                    sl = decision_slice(
+                        model, result.image, result.masks, i=0, j=j, fill=result.fill, resolution=slice_resolution,
+                        on_progress=(lambda d, t, spec=spec: on_progress(f"slice {spec}", d, t)) if on_progress else None,
+                    )
                 except UmaskError as err:
                     body.append(f"<p class='note'>{html.escape(spec)}: no slice ({html.escape(str(err))})</p>")
                     continue
-                result = load_result(out / row["folder"])
-                j = max(1, result.k // 2)
-                sl = decision_slice(
-                    model, result.image, result.masks, i=0, j=j, fill=result.fill, resolution=slice_resolution,
-                    on_progress=(lambda d, t, spec=spec: on_progress(f"slice {spec}", d, t)) if on_progress else None,
-                )
                 fig = slice_figure(sl, targets=result.targets)
                 fig.update_layout(title=dict(text=f"{spec}, {row['mask_family']}, K = {row['k']}: plane through x, m0 x, m{j} x", x=0.0))
                 body.append(_figure_html(fig, first))

@@ -30,7 +30,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .errors import UmaskError
+from .files import DIR_MODE, check_writable
 from .masks import MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
+from .targets import imagenet_classes
 
 IMAGE_FILE = "universal.png"
 PARTS_FILE = "parts.png"
@@ -126,8 +128,11 @@ def _write_folder(result: Result, folder: Path) -> None:
     save_layout_png(result.labels, folder / PARTS_FILE)
     with open(folder / JSON_FILE, "w") as fh:
         json.dump(result.to_json(), fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
+    # On disk before the folder is renamed into place: a crash then leaves the
+    # old result or the whole new one.
+    for name in FILES:
+        with open(folder / name, "rb") as fh:
+            os.fsync(fh.fileno())
 
 
 def check_result_folder(folder: str | Path) -> None:
@@ -136,14 +141,17 @@ def check_result_folder(folder: str | Path) -> None:
     Called by :func:`save_result`, and before long runs so they fail at once.
 
     Raises:
-        UmaskError: ``folder`` is a file, or holds files umask did not write.
+        UmaskError: ``folder`` is a file, holds files umask did not write, or
+            cannot be written (see :func:`umask.files.check_writable`).
     """
     folder = Path(folder)
+    check_writable(folder, folder=True)
     if not folder.exists():
         return
-    if not folder.is_dir():
-        raise UmaskError(f"Output '{folder}' exists and is a file; give a folder path.")
-    foreign = [p.name for p in folder.iterdir() if p.name not in FILES]
+    try:
+        foreign = [p.name for p in folder.iterdir() if p.name not in FILES]
+    except OSError as err:
+        raise UmaskError(f"Cannot read output folder '{folder}': {err.strerror or err}.") from None
     if foreign:
         raise UmaskError(
             f"Output folder '{folder}' already holds other files ({', '.join(sorted(foreign)[:3])}); choose a new or empty folder."
@@ -159,9 +167,13 @@ def save_result(result: Result, folder: str | Path) -> Path:
     """
     folder = Path(folder)
     check_result_folder(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    except OSError as err:
+        raise UmaskError(f"Cannot write the result to '{folder}': {err.strerror or err}.") from None
+    try:
+        os.chmod(staging, DIR_MODE)  # mkdtemp's folders are the owner's only
         _write_folder(result, staging)
         if folder.exists():
             retired = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
@@ -174,6 +186,8 @@ def save_result(result: Result, folder: str | Path) -> Path:
             shutil.rmtree(retired, ignore_errors=True)
         else:
             staging.rename(folder)
+    except OSError as err:
+        raise UmaskError(f"Cannot write the result to '{folder}': {err.strerror or err}.") from None
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -197,6 +211,10 @@ def load_result(folder: str | Path) -> Result:
         meta = json.loads((folder / JSON_FILE).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise UmaskError(f"{folder / JSON_FILE} is not valid JSON; the result is corrupt.") from None
+    except OSError as err:
+        raise UmaskError(f"{folder / JSON_FILE} cannot be read ({err.strerror or err}).") from None
+    if not isinstance(meta, dict):
+        raise UmaskError(f"{folder / JSON_FILE} is not a JSON object; it was not written by umask.")
     required = ("model", "k", "mask_family", "mask_mode", "fill", "size", "targets", "predictions", "preprocessing")
     missing = [key for key in required if key not in meta]
     if missing:
@@ -217,6 +235,8 @@ def load_result(folder: str | Path) -> Result:
         fill = parse_fill(meta["fill"])
     except (TypeError, ValueError, UmaskError):
         raise UmaskError(f"{folder / JSON_FILE} has a malformed size, k, targets, predictions or fill; the result is corrupt.") from None
+    if not isinstance(meta["model"], str) or not isinstance(meta["preprocessing"], dict):
+        raise UmaskError(f"{folder / JSON_FILE} has a malformed model or preprocessing; the result is corrupt.")
     if meta["mask_mode"] not in MODES:
         raise UmaskError(f"{folder / JSON_FILE} has mask_mode '{meta['mask_mode']}'; it must be 'hide' or 'keep'.")
     if not all(0 <= t < 1000 for t in targets + predictions):
@@ -226,6 +246,19 @@ def load_result(folder: str | Path) -> Result:
     labels = load_layout(folder / PARTS_FILE, size)
     if num_parts(labels) != k or len(targets) != k or len(predictions) != k:
         raise UmaskError(f"{folder} is inconsistent: K = {k} in result.json, {num_parts(labels)} parts in {PARTS_FILE}.")
+    names = meta.get("target_names") or [imagenet_classes()[t] for t in targets]
+    probs = meta.get("target_probs") or ()
+    try:
+        names = tuple(str(n) for n in names)
+        probs = tuple(float(p) for p in probs)
+        success_rate = float(meta.get("success_rate", 0.0))
+        steps = int(meta.get("steps", 0))
+        seconds = float(meta.get("seconds", 0.0))
+        final_loss = float(meta["final_loss"]) if meta.get("final_loss") is not None else math.nan
+    except (TypeError, ValueError):
+        raise UmaskError(f"{folder / JSON_FILE} has malformed target names, probabilities or timings; the result is corrupt.") from None
+    if len(names) != k or len(probs) not in (0, k):
+        raise UmaskError(f"{folder / JSON_FILE} is inconsistent: K = {k} but {len(names)} target names and {len(probs)} probabilities.")
     return Result(
         image=image,
         labels=labels,
@@ -234,14 +267,14 @@ def load_result(folder: str | Path) -> Result:
         mask_mode=meta["mask_mode"],
         fill=fill,
         targets=targets,
-        target_names=tuple(meta.get("target_names", ())),
+        target_names=names,
         predictions=predictions,
-        target_probs=tuple(float(p) for p in meta.get("target_probs", ())),
-        success_rate=float(meta.get("success_rate", 0.0)),
-        steps=int(meta.get("steps", 0)),
-        seconds=float(meta.get("seconds", 0.0)),
-        final_loss=float(meta["final_loss"]) if meta.get("final_loss") is not None else math.nan,
-        config=meta.get("config", {}),
+        target_probs=probs,
+        success_rate=success_rate,
+        steps=steps,
+        seconds=seconds,
+        final_loss=final_loss,
+        config=meta.get("config") if isinstance(meta.get("config"), dict) else {},
         preprocessing=meta["preprocessing"],
     )
 
@@ -267,12 +300,27 @@ def result_from_zip(data: bytes) -> Result:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         raise UmaskError("The upload is not a zip archive; upload the zip that umask's Download button gives.") from None
-    with archive, tempfile.TemporaryDirectory() as tmp:
+    with archive:
+        # The result files by the folder that holds them: one result, or say so.
+        folders: dict[str, list[zipfile.ZipInfo]] = {}
+        for info in archive.infolist():
+            path = Path(info.filename)
+            if path.name in FILES and not info.is_dir() and not any(part.startswith(".") for part in path.parts[:-1]):
+                folders.setdefault(str(path.parent), []).append(info)
+        if len(folders) > 1:
+            shown = ", ".join(f"'{f}'" if f != "." else "the top level" for f in sorted(folders)[:3])
+            raise UmaskError(
+                f"The zip holds {len(folders)} results ({shown}{', ...' if len(folders) > 3 else ''}); "
+                f"upload a zip of one result folder."
+            )
+        return _load_zipped(archive, next(iter(folders.values()), []))
+
+
+def _load_zipped(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> Result:
+    with tempfile.TemporaryDirectory() as tmp:
         try:
-            for info in archive.infolist():
-                name = Path(info.filename).name
-                if name in FILES and not info.is_dir():
-                    (Path(tmp) / name).write_bytes(archive.read(info))
+            for info in members:
+                (Path(tmp) / Path(info.filename).name).write_bytes(archive.read(info))
         except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, OSError, EOFError):
             raise UmaskError("The zip archive is damaged or encrypted; upload the zip that umask's Download button gives.") from None
         return load_result(tmp)

@@ -21,6 +21,7 @@ equals the row an uninterrupted sweep writes.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import json
@@ -30,16 +31,25 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from .config import PRESETS, Config
 from .errors import UmaskError
-from .files import atomic_file
+from .files import atomic_file, check_writable
 from .geometry import result_geometry
 from .masks import MODES, layout
-from .models import STUDY_MODELS, Classifier, load_model, model_info, weights_available
+from .models import (
+    RANDOM_WEIGHTS,
+    STUDY_MODELS,
+    Classifier,
+    load_model,
+    model_info,
+    torchvision_classifier,
+    torchvision_classifiers,
+    weights_available,
+)
 from .optimise import StepReport, UniversalSearch
 from .results import JSON_FILE, Result, load_result, save_result
 
@@ -388,8 +398,7 @@ def _check_settings(out: Path, plan: SweepPlan) -> None:
 
 def check_out_folder(out: Path) -> None:
     """Refuse a folder that holds something other than a sweep, before any run."""
-    if out.exists() and not out.is_dir():
-        raise UmaskError(f"Output '{out}' exists and is a file; give a folder path.")
+    check_writable(out, folder=True)
     if out.is_dir():
         known = {CSV_FILE, SETTINGS_FILE, RUNS_DIR, "report.html"}
         foreign = [p.name for p in out.iterdir() if p.name not in known and not p.name.startswith(".")]
@@ -481,6 +490,35 @@ def run_sweep(
             unavailable[spec] = str(err)
             log.warning("skipping %s: %s", spec, err)
     out.mkdir(parents=True, exist_ok=True)
+    with _only_writer(out):
+        return _run_locked(plan, out, hooks, loader, unavailable)
+
+
+LOCK_FILE = ".sweep.lock"
+
+
+@contextlib.contextmanager
+def _only_writer(out: Path) -> Iterator[None]:
+    """Hold ``out``'s lock file: two sweeps writing one folder would race on
+    its result folders and rewrite each other's rows."""
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no lock, as before
+        yield
+        return
+    with open(out / LOCK_FILE, "a") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise UmaskError(f"Another sweep is writing into '{out}' right now; let it finish, or choose another folder.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _run_locked(plan: SweepPlan, out: Path, hooks: SweepHooks, loader: Callable[..., Classifier],
+                unavailable: dict[str, str]) -> SweepOutcome:
     _check_settings(out, plan)
     keys = plan.keys()
     reconcile(out, keys)
@@ -563,20 +601,11 @@ def timing_model(spec: str, *, device: str = "cpu") -> tuple[Classifier, str]:
     try:
         return load_model(spec, device=device), "real"
     except UmaskError:
-        import torchvision
-
-        if spec not in torchvision.models.list_models(module=torchvision.models):
+        if spec not in torchvision_classifiers():
             raise
         from .devices import resolve_device
 
-        weights = torchvision.models.get_model_weights(spec).DEFAULT
-        kwargs = {"aux_logits": False, "init_weights": False} if spec in ("googlenet", "inception_v3") else {}
-        net = torchvision.models.get_model(spec, weights=None, **kwargs)
-        preprocess = weights.transforms()
-        model = Classifier(
-            net, name=spec, categories=weights.meta["categories"], mean=preprocess.mean, std=preprocess.std,
-            native_size=preprocess.crop_size[0], min_size=weights.meta.get("min_size", (1, 1))[0],
-        )
+        model = torchvision_classifier(spec, RANDOM_WEIGHTS)
         return model.to(resolve_device(device)), "random (timing only)"
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from ..evaluate import classify_parts
 from ..models import load_model
+from ..files import atomic_file, check_writable
 from ..results import load_result
-from ..files import atomic_file
+from ..targets import imagenet_classes
 from .output import echo, format_table
 
 
@@ -37,11 +38,13 @@ def evaluate_folder(folder: str | Path, models: list[str] | None = None, device:
             "hits": list(outcome.hits),
             "success_rate": outcome.success_rate,
         }
-    report["target_names"] = list(result.target_names)
+    report["target_names"] = list(result.target_names) or [imagenet_classes()[t] for t in result.targets]
     return report
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json_path:
+        check_writable(args.json_path)  # fail now, not after loading and running the models
     report = evaluate_folder(args.folder, args.models, args.device)
     text = json.dumps(report, indent=2)
     if args.json_path:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..attacks import PANDA_EPS, attack, check_eps, eight_bit_budget, predict, top_predictions
+from ..attacks import PANDA_EPS, attack, check_eps, check_steps, eight_bit_budget, predict, top_predictions
 from ..errors import UmaskError
+from ..files import check_writable
 from ..images import load_photo, save_png
 from ..models import DEFAULT_MODEL, load_model
+from ..targets import resolve_class
 from .output import echo, progress
 
 
@@ -40,14 +42,20 @@ def _top1(probs, categories) -> str:
 def run(args: argparse.Namespace) -> int:
     # Check everything cheap before loading a model or spending a gradient.
     eps = check_eps(args.eps)
+    check_steps(args.steps, args.step_size, eps)
+    if args.target is not None:
+        resolve_class(args.target)
+    if args.size is not None and args.size < 1:
+        raise UmaskError(f"--size {args.size} is not allowed; give the side of the crop in pixels (at least 1), or leave it out.")
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise UmaskError(f"Output '{out}' must end in .png; the adversarial image is saved as an 8-bit PNG.")
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise UmaskError(f"Folder '{folder}' does not exist; create it or give another output path.")
+    check_writable(out)
     model = load_model(args.model, device=args.device)
-    photo = load_photo(args.image, size=args.size or model.native_size)
+    photo = load_photo(args.image, size=args.size if args.size is not None else model.native_size)
 
     steps = args.steps
     bar = progress(steps, "attack") if isinstance(steps, int) and steps > 1 else None

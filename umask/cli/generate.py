@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import OPTIMIZERS, PRESETS, Config
 from ..errors import UmaskError
-from ..masks import FAMILIES, MODES, parse_fill
+from ..masks import FAMILIES, MODES, load_layout, num_parts, parse_fill
 from ..models import DEFAULT_MODEL, load_model
 from ..optimise import UniversalSearch
 from ..results import Result, check_result_folder, save_result
@@ -60,8 +60,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
         overrides["balance_masks"] = False
     if getattr(args, "no_stop", False):
         overrides["stop_at_success"] = False
+    if args.mask_family == "custom" and args.k is None and args.layout_path:
+        # The part map says how many parts there are.
+        overrides["k"] = num_parts(load_layout(args.layout_path, overrides.get("size", Config.size)))
     if args.targets:
-        if args.k is None:
+        if "k" not in overrides:
             overrides["k"] = len(args.targets)
         from ..targets import choose_targets
 

@@ -21,8 +21,13 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> st
     return "\n".join(lines)
 
 
-def progress(total: int, description: str):
-    """A tqdm bar on stderr with rate and ETA (silent when stderr is not a terminal)."""
+def progress(total: int, description: str, *, unit: str = "step", initial: int = 0):
+    """A tqdm bar on stderr with rate and ETA (silent when stderr is not a terminal).
+
+    ``initial`` counts work done before (a resumed sweep): it fills the bar
+    without entering the rate, so the ETA stays honest.
+    """
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=description, unit="step", file=sys.stderr, dynamic_ncols=True, disable=None)
+    return tqdm(total=total, desc=description, unit=unit, initial=initial, file=sys.stderr, dynamic_ncols=True,
+                disable=None)

@@ -142,9 +142,7 @@ def run(args: argparse.Namespace) -> int:
     def on_start(done: int, total: int) -> None:
         nonlocal bar
         state["done"] = done
-        bar = progress(total, "sweep")
-        bar.unit = "run"
-        bar.update(done)
+        bar = progress(total, "sweep", unit="run", initial=done)
         if done:
             echo(f"resuming: {done} of {total} runs already done in {out}/")
 
@@ -161,6 +159,9 @@ def run(args: argparse.Namespace) -> int:
     def on_run_end(key, row) -> None:
         state["done"] += 1
         bar.update(1)
+        if bar.disable:  # no terminal (nohup, a log file): one line per run instead of the bar
+            echo(f"[{state['done']}/{bar.total}] {key.model} {key.mask_family} K={key.k} seed {key.seed}: "
+                 f"{float(row['success_rate']):.0%} in {row['steps']} steps, {float(row['seconds']):.1f} s")
 
     hooks = SweepHooks(on_start=on_start, on_model=on_model, on_run_start=on_run_start, on_step=on_step, on_run_end=on_run_end)
     try:

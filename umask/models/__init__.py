@@ -2,6 +2,7 @@
 
 from .registry import (
     DEFAULT_MODEL,
+    RANDOM_WEIGHTS,
     STUDY_MODELS,
     ModelInfo,
     cached_weights_path,
@@ -9,6 +10,7 @@ from .registry import (
     load_model,
     model_info,
     register_model,
+    torchvision_classifier,
     torchvision_classifiers,
     weights_available,
 )
@@ -17,6 +19,7 @@ from .wrapper import Classifier
 __all__ = [
     "Classifier",
     "DEFAULT_MODEL",
+    "RANDOM_WEIGHTS",
     "ModelInfo",
     "STUDY_MODELS",
     "cached_weights_path",
@@ -24,6 +27,7 @@ __all__ = [
     "load_model",
     "model_info",
     "register_model",
+    "torchvision_classifier",
     "torchvision_classifiers",
     "weights_available",
 ]

@@ -170,6 +170,40 @@ def _read_state_dict(path: Path) -> dict:
     return state
 
 
+#: ``torchvision_classifier(arch, RANDOM_WEIGHTS)``: the architecture untrained (timing only).
+RANDOM_WEIGHTS = Path("<random weights>")
+_AUX_HEADS = ("googlenet", "inception_v3")
+
+
+def _bare_net(arch: str) -> nn.Module:
+    """``arch`` without weights, built as its pretrained builder builds it.
+
+    GoogLeNet and Inception ship without aux heads and with transform_input
+    on, so they are built that way.
+    """
+    import torchvision
+
+    kwargs: dict = {"weights": None}
+    if arch in _AUX_HEADS:
+        kwargs.update(aux_logits=False, transform_input=True, init_weights=False)
+    return torchvision.models.get_model(arch, **kwargs)
+
+
+def _fixed_size(net: nn.Module) -> int | None:
+    """The one input side an architecture accepts, if it accepts only one.
+
+    Vision transformers cut the image into a fixed number of patches
+    (torchvision's ``VisionTransformer.image_size``); MaxViT's attention
+    windows are laid out for its training size.
+    """
+    side = getattr(net, "image_size", None)
+    if isinstance(side, int):
+        return side
+    if type(net).__name__ == "MaxVit":
+        return 224
+    return None
+
+
 def _torchvision_net(arch: str, checkpoint: Path | None) -> nn.Module:
     import torchvision
 
@@ -196,15 +230,11 @@ def _torchvision_net(arch: str, checkpoint: Path | None) -> nn.Module:
                     f"The weights of '{arch}' could not be downloaded into {cached.parent}/ ({type(err).__name__}); "
                     f"try again, or put {cached.name} there by hand."
                 ) from None
-    # A local checkpoint: build the architecture as its pretrained builder
-    # would. GoogLeNet / Inception ship without aux heads and with
-    # transform_input on, so build them that way and drop stray aux weights.
-    kwargs: dict = {"weights": None}
-    if arch in ("googlenet", "inception_v3"):
-        kwargs.update(aux_logits=False, transform_input=True, init_weights=False)
-    net = torchvision.models.get_model(arch, **kwargs)
+    net = _bare_net(arch)
+    if checkpoint is RANDOM_WEIGHTS:
+        return net
     state = _read_state_dict(checkpoint)
-    if "aux_logits" in kwargs:
+    if arch in _AUX_HEADS:
         state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2.", "AuxLogits."))}
     try:
         net.load_state_dict(state)
@@ -213,18 +243,32 @@ def _torchvision_net(arch: str, checkpoint: Path | None) -> nn.Module:
     return net
 
 
-def _torchvision_classifier(arch: str, checkpoint: Path | None = None) -> Classifier:
+def torchvision_classifier(arch: str, checkpoint: Path | None = None) -> Classifier:
+    """A torchvision ImageNet classifier, wrapped, with its own preprocessing.
+
+    Args:
+        arch: a torchvision classification model name.
+        checkpoint: ``None``: the DEFAULT weights through torchvision's weights
+            API (the torch cache, or a download); a path: a local state dict;
+            :data:`RANDOM_WEIGHTS`: untrained, for timing only.
+
+    Raises:
+        UmaskError: unknown architecture, weights not available, bad checkpoint.
+    """
+    if arch not in torchvision_classifiers():
+        raise UmaskError(_unknown_model_message(arch))
     weights = _weights(arch)
     net = _torchvision_net(arch, checkpoint)
     preprocess = weights.transforms()
     return Classifier(
         net,
-        name=arch if checkpoint is None else f"{arch}={checkpoint}",
+        name=arch if checkpoint is None or checkpoint is RANDOM_WEIGHTS else f"{arch}={checkpoint}",
         categories=weights.meta["categories"],
         mean=preprocess.mean,
         std=preprocess.std,
         native_size=preprocess.crop_size[0],
         min_size=weights.meta.get("min_size", (1, 1))[0],
+        fixed_size=_fixed_size(net),
     )
 
 
@@ -249,7 +293,7 @@ def _register_study_models() -> None:
                 download_mb=round(float(meta["_file_size"]), 1),
                 in_study=True,
             )
-        )(lambda arch=arch: _torchvision_classifier(arch))
+        )(lambda arch=arch: torchvision_classifier(arch))
 
 
 _register_study_models()
@@ -294,11 +338,11 @@ def load_model(
         path = Path(path).expanduser()
         if not path.is_file():
             raise UmaskError(f"Checkpoint '{path}' does not exist; give ARCH=PATH with the path of a state-dict file.")
-        model = _torchvision_classifier(arch, path)
+        model = torchvision_classifier(arch, path)
     elif spec in _REGISTRY:
         model = _REGISTRY[spec][1]()
     elif spec in torchvision_classifiers():
-        model = _torchvision_classifier(spec)
+        model = torchvision_classifier(spec)
     else:
         raise UmaskError(_unknown_model_message(spec))
     if resize_to == "native":

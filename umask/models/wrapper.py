@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UmaskError
+
 
 class Classifier(nn.Module):
     """A frozen ImageNet classifier that takes pixels in [0, 1].
@@ -24,6 +26,8 @@ class Classifier(nn.Module):
         mean, std: per-channel normalisation of the [0, 1] input.
         native_size: the resolution the model was trained at (e.g. 224).
         min_size: the smallest input side the architecture accepts.
+        fixed_size: the only side it accepts, for architectures that take one
+            size alone (vision transformers); ``None`` for the others.
         resize_to: when set, inputs are resized (bilinear, antialiased) to this
             side before the network; ``None`` feeds the image as it is (the
             study fed 64 x 64 directly).
@@ -42,6 +46,7 @@ class Classifier(nn.Module):
         std: Sequence[float],
         native_size: int,
         min_size: int = 1,
+        fixed_size: int | None = None,
         resize_to: int | None = None,
     ) -> None:
         super().__init__()
@@ -50,6 +55,7 @@ class Classifier(nn.Module):
         self.categories = tuple(categories)
         self.native_size = int(native_size)
         self.min_size = int(min_size)
+        self.fixed_size = fixed_size
         self.resize_to = resize_to
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
@@ -76,6 +82,27 @@ class Classifier(nn.Module):
             "std": [round(float(v), 6) for v in self.std.flatten()],
             "resize_to": self.resize_to,
         }
+
+    def check_side(self, side: int) -> None:
+        """Raise unless images ``side`` pixels a side can go through this model.
+
+        The side the network sees is ``resize_to`` when set, else ``side``.
+
+        Raises:
+            UmaskError: too small for the architecture, or not the one size a
+                fixed-size architecture takes.
+        """
+        fed = self.resize_to if self.resize_to is not None else side
+        if self.fixed_size is not None and fed != self.fixed_size:
+            raise UmaskError(
+                f"{self.name} takes only {self.fixed_size} x {self.fixed_size} images, not {fed} x {fed}; "
+                f"use --resize native (or --size {self.fixed_size})."
+            )
+        if fed < self.min_size:
+            raise UmaskError(
+                f"Image size {fed} is too small for {self.name}, which needs at least {self.min_size} pixels a side; "
+                f"use a larger --size or --resize native."
+            )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.resize_to is not None and images.shape[-1] != self.resize_to:
