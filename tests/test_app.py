@@ -143,6 +143,10 @@ def test_a_run_goes_on_while_its_tab_shows_another_page_and_stops_when_the_tab_i
     at.sidebar.button(key="gen_go").click().run()
     job = at.session_state["umask_job"]
     try:
+        deadline = time.monotonic() + 60
+        while job.snapshot().step < 3:  # the worker is up and stepping
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         job.idle_timeout = 2.0  # the page's 90 s, shortened for the test
         at.switch_page("app_pages/explore.py").run()
         deadline = time.monotonic() + 6  # three idle timeouts on Explore, which never polls the run itself
