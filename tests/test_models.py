@@ -1,3 +1,5 @@
+import time
+
 import pytest
 import torch
 import torchvision
@@ -147,3 +149,19 @@ def test_device_names(name, message):
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(UmaskError, match=message):
         resolve_device(name)
+
+
+def test_the_offline_probe_defers_to_a_proxy(monkeypatch):
+    from umask.models.registry import _can_download
+
+    url = "https://download.pytorch.org/models/resnet50.pth"
+    monkeypatch.setenv("UMASK_OFFLINE", "1")
+    assert not _can_download(url)
+    monkeypatch.delenv("UMASK_OFFLINE")
+    monkeypatch.setenv("https_proxy", "http://proxy.invalid:3128")
+    assert _can_download(url)  # the download itself is tried through the proxy
+    started = time.monotonic()
+    monkeypatch.delenv("https_proxy")
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    _can_download("https://host.invalid/x.pth", timeout=0.5)
+    assert time.monotonic() - started < 5  # bounded, name lookup included

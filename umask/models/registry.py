@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+import urllib.request
 from urllib.parse import urlparse
 
 import torch
@@ -145,14 +146,32 @@ def cached_weights_path(arch: str) -> Path:
 
 
 def _can_download(url: str, timeout: float = 3.0) -> bool:
+    """Whether a download of ``url`` can start: a quick probe, so an offline
+    machine gets the "put the file here" message at once instead of a hang.
+
+    Behind a proxy the probe cannot tell; the download is then tried, and its
+    failure gives the message.
+    """
     if os.environ.get("UMASK_OFFLINE"):
         return False
+    if urllib.request.getproxies().get("https"):
+        return True
     host = urlparse(url).hostname or ""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+
+    def probe(answer: list) -> None:
+        try:
+            with socket.create_connection((host, 443), timeout=timeout):
+                answer.append(True)
+        except OSError:
+            pass
+
+    # In a thread, so the name lookup (which the socket timeout does not
+    # cover) is bounded too.
+    answer: list = []
+    thread = threading.Thread(target=probe, args=(answer,), name="umask-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(answer)
 
 
 def _read_state_dict(path: Path) -> dict:
