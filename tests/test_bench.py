@@ -27,7 +27,7 @@ def test_markdown_tables(tiny):
     report.overhead = [step_overhead(tiny, 3, steps=2)]
     text = to_markdown(report)
     assert "| 3 | hstripes | seed |" in text and "| 3 | hstripes | fast |" in text
-    assert "| tiny | 3 |" in text and "torch threads" in text
+    assert "| tiny | 3 |" in text and "torch thread" in text
     # `bench --no-universal` (no K): only the tables that ran.
     overhead_only = BenchReport(plan=dataclasses.replace(plan, ks=()), machine=machine_info(), overhead=report.overhead)
     text = to_markdown(overhead_only)
@@ -88,6 +88,7 @@ def test_parts_run_side_by_side_merge_into_one_table(tiny, monkeypatch, tmp_path
     # Three seeds of each contender; the fast median is seed 1's 2.0 s against the preset's 10.0 s.
     assert "| 3 | grid | seed | 3/3 | 100 | 10.0 | 10.0 | 1.00 |  |" in text
     assert "| 3 | grid | fast | 3/3 | 11 | 2.0 | 3.0 | 1.00 | 5.0x |" in text
+    assert "Merged from 2 parts" in text and "- K = 3 grid, fast: 0: 10, 1: 11, 2: 12" in text
 
 
 def test_merge_refuses_what_is_not_a_bench_part(tmp_path, capsys):

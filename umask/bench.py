@@ -248,6 +248,7 @@ class BenchReport:
     memory: list[dict] = field(default_factory=list)
     streaming: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    parts: int = 1  # bench --merge: how many side-by-side runs this report joins
 
 
 def machine_info() -> dict:
@@ -328,6 +329,7 @@ def report_to_json(report: BenchReport) -> dict:
         "memory": report.memory,
         "streaming": report.streaming,
         "seconds": report.seconds,
+        "parts": report.parts,
     }
 
 
@@ -336,15 +338,14 @@ def report_from_json(data: dict) -> BenchReport:
     plan = BenchPlan(**{k: tuple(v) if isinstance(v, list) else v for k, v in plan.items()})
     return BenchReport(plan=plan, machine=data["machine"], runs=[RunTiming(**r) for r in data["runs"]],
                        overhead=data["overhead"], memory=data["memory"], streaming=data["streaming"],
-                       seconds=data["seconds"])
+                       seconds=data["seconds"], parts=data.get("parts", 1))
 
 
 def merge_reports(reports: list[BenchReport]) -> BenchReport:
     """One report from parts run in separate processes (``bench --merge``).
 
     Runs and rows are concatenated in the order given; the plan lists every K
-    and mask family that any part ran, and ``seconds`` is the longest part
-    (the parts are meant to run side by side).
+    and mask family that any part ran, and ``seconds`` is the parts' sum.
     """
     if not reports:
         raise UmaskError("nothing to merge: give at least one bench --json file")
@@ -359,7 +360,8 @@ def merge_reports(reports: list[BenchReport]) -> BenchReport:
     plan = dataclasses.replace(first.plan, ks=tuple(ks), families=tuple(families), seeds=seeds, first_seed=0,
                                preset_seeds=None if preset_seeds == seeds else preset_seeds,
                                preset_cap=caps.pop() if caps else first.plan.preset_cap)
-    merged = BenchReport(plan=plan, machine=first.machine, seconds=max(rep.seconds for rep in reports))
+    merged = BenchReport(plan=plan, machine=first.machine, seconds=sum(rep.seconds for rep in reports),
+                         parts=sum(rep.parts for rep in reports))
     for rep in reports:
         merged.runs += rep.runs
         merged.overhead += rep.overhead
@@ -380,8 +382,10 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench") 
         "# Benchmarks",
         "",
         f"Written by `{command}` on {m['cpu']}, "
-        f"{m['cores']} cores, no GPU; torch {m['torch']}, {m['threads']} torch threads, Python {m['python']}. "
-        f"The whole run took {report.seconds / 60:.0f} min.",
+        f"{m['cores']} cores, no GPU; torch {m['torch']}, {m['threads']} torch thread{'s' if m['threads'] != 1 else ''} "
+        f"per process, Python {m['python']}. "
+        + (f"Merged from {report.parts} parts (`bench --json`) run side by side, {report.seconds / 60:.0f} min of "
+           f"benchmark time in all." if report.parts > 1 else f"The whole run took {report.seconds / 60:.0f} min."),
     ]
     if p.ks:
         lines += [
