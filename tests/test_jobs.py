@@ -290,3 +290,25 @@ def test_a_worker_that_ignores_stop_is_ended(tiny, pool, monkeypatch):
     snap = job.snapshot()
     assert snap.state == "failed" and snap.error == "The worker process did not stop within 1 s and was ended."
     assert not process.is_alive()
+
+
+def test_a_finished_run_has_given_its_worker_back(tiny):
+    # The page reruns when it sees "finished" and prewarms a worker: it must
+    # find this one idle, not start a second process.
+    pool = WorkerPool(max_idle=1)
+    release = pool.release
+
+    def slow_release(worker, clean=True):  # widens the window a late release would leave open
+        time.sleep(0.3)
+        release(worker, clean=clean)
+
+    pool.release = slow_release
+    try:
+        job = Job(tiny, small(steps=3), pool=pool).start()
+        deadline = time.monotonic() + 60
+        while job.snapshot().state not in ("finished", "stopped", "failed"):
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        assert pool.idle_count == 1 and pool.started == 1
+    finally:
+        pool.close()

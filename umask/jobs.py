@@ -360,15 +360,17 @@ class Job:
                     self._check_heartbeat()
                 else:  # "done" or "failed": the worker is free again
                     clean = True
-                    if kind == "done":
-                        self._finish(payload)
-                    else:
-                        self._fail(payload)
-                    return
+                    break
         finally:
             with self._lock:
                 self._worker = None
             self.pool.release(worker, clean=clean)
+        # Only now, with the worker back in the pool: the page's rerun on
+        # "finished" must find it idle, not start another process.
+        if kind == "done":
+            self._finish(payload)
+        else:
+            self._fail(payload)
 
     def _check_stopping(self, worker: Worker, step_s: float) -> None:
         """A worker that does not answer "stop" in time is ended, so no run outlives its job."""
