@@ -156,7 +156,7 @@ def test_study_page_shows_the_sweep_plots_table_and_gallery(sweep):
             result = load_result(out / row["folder"])
             assert caption.startswith(f"**K = {k}**: {result.success_rate:.0%} in {result.steps} steps")
             assert f"target {names[result.targets[0]]}" in caption
-            assert caption.endswith(" (hit)") == (result.predictions[0] == result.targets[0])
+            assert caption.endswith(", hit") == (result.predictions[0] == result.targets[0])
 
     # Filtering a family out removes it from plots, table and gallery.
     at.sidebar.multiselect(key="study_families").set_value(["hstripes"]).run()
@@ -265,7 +265,7 @@ def test_geometry_page_measures_a_result_like_the_engine(sweep):
     # The study's claim on this 16 px image: 16 stripes, L0 = 1/16.
     claim = study_claim(result.image, k=16, size=16, fill=result.fill)
     lines = at.dataframe[1].value
-    assert list(lines["L0"]) == [pct(claim["constant"]["max_abs_l0"]), pct(claim["image"]["max_abs_l0"])] == ["6.25 %"] * 2
+    assert list(lines["L0 (fraction of values hidden)"]) == [pct(claim["constant"]["max_abs_l0"]), pct(claim["image"]["max_abs_l0"])] == ["6.25 %"] * 2
     assert list(lines["L2 relative"]) == [pct(claim["constant"]["max_rel_l2"]), pct(claim["image"]["max_rel_l2"])]
 
     # The decision slice: the page's plane is the engine's, and x is where the model puts it.
