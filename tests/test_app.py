@@ -46,6 +46,20 @@ def configure(at: AppTest, *, k: int = 2, steps: int = 40, family: str = "grid",
     at.sidebar.checkbox(key="gen_stop").set_value(stop)
 
 
+def start_endless_run(at: AppTest, k: int):
+    """Click Generate for a run with no end, and return its job once the worker steps."""
+    configure(at, k=k, steps=100_000, stop=False)
+    at.sidebar.button(key="gen_go").click().run()
+    job = at.session_state["umask_job"]
+    deadline = time.monotonic() + 60
+    while job.snapshot().step < 3:
+        if time.monotonic() > deadline:
+            job.stop()
+            raise AssertionError("the run did not start stepping within 60 s")
+        time.sleep(0.05)
+    return job
+
+
 def watch_until_done(job, timeout: float) -> bool:
     """Wait for ``job`` as an open page does: with a heartbeat every second.
 
@@ -139,14 +153,8 @@ def test_generate_streams_then_explore_matches_the_engine(model):
 @pytest.mark.real
 def test_a_run_goes_on_while_its_tab_shows_another_page_and_stops_when_the_tab_is_gone(model):
     at = generate_page()
-    configure(at, k=2, steps=100_000, stop=False)
-    at.sidebar.button(key="gen_go").click().run()
-    job = at.session_state["umask_job"]
+    job = start_endless_run(at, k=2)
     try:
-        deadline = time.monotonic() + 60
-        while job.snapshot().step < 3:  # the worker is up and stepping
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
         job.idle_timeout = 2.0  # the page's 90 s, shortened for the test
         at.switch_page("app_pages/explore.py").run()
         deadline = time.monotonic() + 6  # three idle timeouts on Explore, which never polls the run itself
@@ -165,14 +173,8 @@ def test_a_run_goes_on_while_its_tab_shows_another_page_and_stops_when_the_tab_i
 @pytest.mark.real
 def test_clicks_while_running_neither_kill_nor_restart_the_run(model):
     at = generate_page()
-    configure(at, k=4, steps=100_000, stop=False)
-    at.sidebar.button(key="gen_go").click().run()
-    job = at.session_state["umask_job"]
+    job = start_endless_run(at, k=4)
     try:
-        deadline = time.monotonic() + 60
-        while job.snapshot().step < 3:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
         before = job.snapshot().step
         # Other widgets: the sidebar and a page switch and back.
         at.sidebar.number_input(key="gen_k").set_value(6)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .config import Config
 from .errors import UmaskError
-from .masks import layout, make_masks
+from .masks import FAMILIES, layout, make_masks
 from .models import RANDOM_WEIGHTS, STUDY_MODELS, Classifier, load_model, torchvision_classifier
 from .optimise import UniversalSearch
 from .targets import choose_targets
@@ -351,7 +351,7 @@ def merge_reports(reports: list[BenchReport]) -> BenchReport:
         raise UmaskError("nothing to merge: give at least one bench --json file")
     first = reports[0]
     ks = sorted({r.k for rep in reports for r in rep.runs})
-    families = [f for f in ("grid", "hstripes", "vstripes", "random") if any(r.family == f for rep in reports for r in rep.runs)]
+    families = [f for f in FAMILIES if any(r.family == f for rep in reports for r in rep.runs)]
     seeds = len({r.seed for rep in reports for r in rep.runs})
     preset_seeds = len({r.seed for rep in reports for r in rep.runs if r.preset == "seed"})
     caps = {rep.plan.preset_cap for rep in reports if rep.runs}
@@ -400,9 +400,12 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench") 
             "| K | masks | preset | reached 100 % | median steps | median s | worst s | median success | speed-up (median s) |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
+        by_cell: dict[tuple, list[RunTiming]] = {}
+        for r in sorted(report.runs, key=lambda r: r.seed):
+            by_cell.setdefault((r.k, r.family, r.preset), []).append(r)
         for k in p.ks:
             for family in p.families:
-                rows = {pr: [r for r in report.runs if r.k == k and r.family == family and r.preset == pr] for pr in ("seed", "fast")}
+                rows = {pr: by_cell.get((k, family, pr), []) for pr in ("seed", "fast")}
                 seed_median = _median(r.seconds for r in rows["seed"])
                 for preset in ("seed", "fast"):
                     rs = rows[preset]
@@ -418,7 +421,7 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench") 
         for k in p.ks:
             for family in p.families:
                 for preset in ("seed", "fast"):
-                    rs = sorted((r for r in report.runs if r.k == k and r.family == family and r.preset == preset), key=lambda r: r.seed)
+                    rs = by_cell.get((k, family, preset))
                     if rs:
                         each = ", ".join(f"{r.seed}: {r.steps}" + ("" if r.reached else f" ({r.success_rate:.0%})") for r in rs)
                         lines.append(f"- K = {k} {family}, {preset}: {each}")

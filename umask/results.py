@@ -167,12 +167,10 @@ def save_result(result: Result, folder: str | Path) -> Path:
     """
     folder = Path(folder)
     check_result_folder(folder)
+    staging = None
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    except OSError as err:
-        raise UmaskError(f"Cannot write the result to '{folder}': {err.strerror or err}.") from None
-    try:
         os.chmod(staging, DIR_MODE)  # mkdtemp's folders are the owner's only
         _write_folder(result, staging)
         if folder.exists():
@@ -189,7 +187,7 @@ def save_result(result: Result, folder: str | Path) -> Path:
     except OSError as err:
         raise UmaskError(f"Cannot write the result to '{folder}': {err.strerror or err}.") from None
     finally:
-        if staging.exists():
+        if staging is not None and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return folder
 

@@ -360,10 +360,8 @@ def load_model(
         model = torchvision_classifier(arch, path)
     elif spec in _REGISTRY:
         model = _REGISTRY[spec][1]()
-    elif spec in torchvision_classifiers():
-        model = torchvision_classifier(spec)
     else:
-        raise UmaskError(_unknown_model_message(spec))
+        model = torchvision_classifier(spec)  # or the unknown-model message
     if resize_to == "native":
         model.resize_to = model.native_size
     elif resize_to is not None:
