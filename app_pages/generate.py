@@ -186,6 +186,11 @@ def live_view() -> None:
             f"{_eta(snap.eta_s) if snap.live else f'{snap.elapsed_s:.1f} s'} · "
             f"best {snap.best_success_rate:.0%} of {cfg.k} masks on target")
     st.progress(snap.fraction, text=text)
+    if snap.waiting_behind is not None:
+        ahead = snap.waiting_behind
+        st.info(f"Waiting for its turn: this server runs at most {job.pool.max_workers} optimisations at once and "
+                f"all are busy; {ahead} {'run is' if ahead == 1 else 'runs are'} ahead of this one. "
+                "It starts by itself.")
     buttons = st.columns([1, 1, 1, 5])
     if snap.state == "paused":
         buttons[0].button("Resume", key="gen_resume", on_click=job.resume)

@@ -225,6 +225,37 @@ def test_two_sessions_run_at_once_without_disturbing_each_other(model):
 
 
 @pytest.mark.real
+def test_a_run_beyond_the_servers_cap_waits_its_turn_and_says_so(model):
+    tabs = [generate_page()]
+    running = [start_endless_run(tabs[0], k=2)]
+    pool = running[0].pool
+    try:
+        while len(running) < pool.max_workers:
+            tabs.append(generate_page())
+            running.append(start_endless_run(tabs[-1], k=2))
+        late = generate_page()
+        configure(late, k=2, steps=5, stop=False)
+        late.sidebar.button(key="gen_go").click().run()
+        job = late.session_state["umask_job"]
+        deadline = time.monotonic() + 30
+        while job.snapshot().waiting_behind != 0:
+            assert time.monotonic() < deadline, "the run beyond the cap did not wait in line"
+            time.sleep(0.05)
+        late.run()  # the poll
+        texts = [el.value for el in late.info]
+        assert any(t.startswith(f"Waiting for its turn: this server runs at most {pool.max_workers} optimisations "
+                                "at once and all are busy; 0 runs are ahead of this one.") for t in texts), texts
+        assert job.snapshot().step == 0
+        running[0].stop()  # one busy worker comes free: the waiting run takes it
+        finish(late)
+        assert job.snapshot().state == "finished" and job.snapshot().result.steps == 5
+        assert not any(el.value.startswith("Waiting") for el in late.info)
+    finally:
+        for other in running:
+            other.stop()
+
+
+@pytest.mark.real
 def test_upload_a_cli_result_and_a_bad_file(model, tmp_path):
     out = tmp_path / "cli-result"
     assert cli_main(["generate", "--k", "3", "--masks", "hstripes", "--steps", "5", "--out", str(out)]) == 0

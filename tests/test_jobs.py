@@ -312,3 +312,79 @@ def test_a_finished_run_has_given_its_worker_back(tiny):
         assert pool.idle_count == 1 and pool.started == 1
     finally:
         pool.close()
+
+
+# ------------------------------------------------ at most max_workers runs ---
+
+
+def test_a_job_beyond_the_cap_waits_its_turn_then_runs_on_the_freed_worker(tiny):
+    pool = WorkerPool(max_idle=1, max_workers=1)
+    try:
+        first = Job(tiny, endless(), pool=pool).start()
+        wait_for(lambda: first.snapshot().step >= 3, timeout=120)
+        second = Job(tiny, small(), pool=pool).start()
+        third = Job(tiny, small(), pool=pool).start()
+        wait_for(lambda: third.snapshot().waiting_behind == 1)
+        snap = second.snapshot()
+        assert snap.waiting_behind == 0 and snap.step == 0 and snap.state == "running"
+        pool.prewarm(tiny)  # no room at the cap: starts nothing
+        assert pool.live_count == 1
+        first.stop()
+        assert first.wait(30) and second.wait(60) and third.wait(60)
+        for job in (second, third):
+            snap = job.snapshot()
+            assert snap.state == "finished" and snap.waiting_behind is None
+            assert snap.result.image.equal(UniversalSearch(tiny, small()).run().image)
+            # The clock counts the run, not the wait in line.
+            assert snap.elapsed_s < snap.result.seconds + 1.0
+        assert pool.started == 1  # one process served all three, one after the other
+    finally:
+        pool.close()
+
+
+def test_a_job_stopped_while_it_waits_ends_without_a_worker(tiny):
+    pool = WorkerPool(max_idle=1, max_workers=1)
+    try:
+        first = Job(tiny, endless(), pool=pool).start()
+        wait_for(lambda: first.snapshot().step >= 1, timeout=120)
+        waiting = Job(tiny, small(), pool=pool).start()
+        wait_for(lambda: waiting.snapshot().waiting_behind == 0)
+        waiting.stop()
+        assert waiting.wait(5)
+        snap = waiting.snapshot()
+        assert snap.state == "stopped" and snap.step == 0 and snap.result is not None
+        assert snap.waiting_behind is None  # the page no longer says it waits
+        assert first.snapshot().state == "running"
+        first.stop()
+        assert first.wait(30)
+    finally:
+        pool.close()
+
+
+def test_an_unwatched_job_leaves_the_line(tiny):
+    pool = WorkerPool(max_idle=1, max_workers=1)
+    try:
+        first = Job(tiny, endless(), pool=pool).start()
+        wait_for(lambda: first.snapshot().step >= 1, timeout=120)
+        orphan = Job(tiny, small(), pool=pool, idle_timeout=0.5).start()  # its tab was closed
+        assert orphan.wait(10) and orphan.snapshot(touch=False).state == "abandoned"
+        first.stop()
+        assert first.wait(30)
+    finally:
+        pool.close()
+
+
+def test_the_cap_follows_the_cores_and_umask_max_runs(monkeypatch):
+    from umask import workers
+
+    monkeypatch.delenv("UMASK_MAX_RUNS", raising=False)
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: 16)
+    assert workers.default_max_workers(threads=4) == 4
+    assert workers.default_max_workers(threads=16) == 2  # two users never wait for each other
+    monkeypatch.setenv("UMASK_MAX_RUNS", "3")
+    assert WorkerPool(threads=1).max_workers == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("UMASK_MAX_RUNS", bad)
+        with pytest.raises(UmaskError) as err:
+            WorkerPool(threads=1)
+        assert str(err.value) == f"UMASK_MAX_RUNS is '{bad}'; it must be a whole number of runs, 1 or more."

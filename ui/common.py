@@ -48,7 +48,13 @@ def worker_pool() -> WorkerPool | None:
     redraw and slows down while watched; a worker process does not (README,
     "The dashboard").
     """
-    return None if os.environ.get("UMASK_WORKERS", "1") == "0" else _pool()
+    if os.environ.get("UMASK_WORKERS", "1") == "0":
+        return None
+    try:
+        return _pool()
+    except umask.UmaskError as err:  # a bad UMASK_MAX_RUNS: say so, run nothing
+        st.error(str(err))
+        st.stop()
 
 
 @st.cache_resource(show_spinner="Loading model...")

@@ -72,6 +72,8 @@ class JobSnapshot:
         succeeded: every mask hit its target (on the 8-bit image).
         result: the final :class:`Result` once the job has ended, else None.
         error: the one-sentence reason when ``state == "failed"``.
+        waiting_behind: while the pool's every worker is busy and this job
+            waits its turn, how many jobs are ahead of it (0: next); else None.
     """
 
     state: str
@@ -91,6 +93,7 @@ class JobSnapshot:
     succeeded: bool
     result: Result | None
     error: str | None
+    waiting_behind: int | None = None
 
     @property
     def live(self) -> bool:
@@ -168,6 +171,7 @@ class Job:
         self._run_s = 0.0  # wall time spent running, pauses excluded
         self._heartbeat = time.monotonic()
         self._succeeded = False
+        self._waiting_behind: int | None = None
 
     # ------------------------------------------------------------ control ---
 
@@ -279,6 +283,7 @@ class Job:
                 succeeded=self._succeeded,
                 result=self._result,
                 error=self._error,
+                waiting_behind=self._waiting_behind,
             )
 
     # ------------------------------------------------------------- worker ---
@@ -329,7 +334,15 @@ class Job:
         if self._stop.is_set():  # stopped before it began: no process needed
             self._finish(self.search.result())
             return
-        worker = self.pool.acquire(self.model)
+        worker = self.pool.acquire(self.model, give_up=self._give_up_waiting, on_wait=self._set_waiting)
+        if worker is None:  # stopped (or abandoned) while it waited its turn
+            self._finish(self.search.result())
+            return
+        with self._lock:
+            # The clock counts the run, not the wait for a worker.
+            self._run_s = 0.0
+            if self._started_at is not None:
+                self._started_at = time.perf_counter()
         clean = False  # the worker ended our run ("done" or "failed")
         try:
             with self._lock:
@@ -371,6 +384,14 @@ class Job:
             self._finish(payload)
         else:
             self._fail(payload)
+
+    def _give_up_waiting(self) -> bool:
+        self._check_heartbeat()  # a closed tab's job leaves the line too
+        return self._stop.is_set()
+
+    def _set_waiting(self, ahead: int | None) -> None:
+        with self._lock:
+            self._waiting_behind = ahead
 
     def _check_stopping(self, worker: Worker, step_s: float) -> None:
         """A worker that does not answer "stop" in time is ended, so no run outlives its job."""

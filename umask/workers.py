@@ -12,6 +12,10 @@ keeps processes warm: :meth:`WorkerPool.prewarm` starts one in the background
 (and hands it a model) before anyone clicks, :meth:`WorkerPool.acquire` gives
 a job an idle worker, and :meth:`WorkerPool.release` takes it back for the
 next job. Each worker runs one search at a time; two jobs get two workers.
+A pool starts at most ``max_workers`` processes: a class of thirty clicking
+Generate on one server would otherwise start thirty copies of torch and the
+model, and every run would crawl. Jobs beyond the cap wait their turn, first
+come first served (:meth:`WorkerPool.acquire` reports their place in line).
 
 Messages are plain pickles (tensors travel by value) over a pipe:
 
@@ -34,7 +38,9 @@ import logging
 import multiprocessing
 import pickle
 import signal
+import os
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 import torch
@@ -50,6 +56,22 @@ log = logging.getLogger(__name__)
 START_TIMEOUT_S = 120.0
 #: Models one worker holds at a time (each is a full copy in its memory).
 MODELS_PER_WORKER = 2
+
+
+def default_max_workers(threads: int) -> int:
+    """Worker processes one server runs at once: as many as the cores hold at
+    ``threads`` each (at least 2, so two users never wait for each other);
+    ``UMASK_MAX_RUNS`` overrides.
+
+    Raises:
+        UmaskError: ``UMASK_MAX_RUNS`` is not a whole number >= 1.
+    """
+    text = os.environ.get("UMASK_MAX_RUNS", "").strip()
+    if text:
+        if not text.isdigit() or int(text) < 1:
+            raise UmaskError(f"UMASK_MAX_RUNS is '{text}'; it must be a whole number of runs, 1 or more.")
+        return int(text)
+    return max(2, (os.cpu_count() or 2) // max(1, threads))
 
 
 class WorkerGone(UmaskError):
@@ -143,16 +165,24 @@ class WorkerPool:
         max_idle: workers kept warm between jobs (more are closed on release).
         threads: torch intra-op threads of each worker (None:
             :func:`~umask.devices.share_of_cores`).
+        max_workers: processes alive at once, busy or idle (None:
+            :func:`default_max_workers`); further jobs wait in line.
     """
 
-    def __init__(self, *, max_idle: int = 2, threads: int | None = None) -> None:
+    def __init__(self, *, max_idle: int = 2, threads: int | None = None, max_workers: int | None = None) -> None:
         # "spawn": a fresh interpreter. Forking a server that already runs
         # torch and web threads can deadlock the child in inherited locks.
         self._context = multiprocessing.get_context("spawn")
         self.max_idle = max_idle
         self.threads = threads if threads is not None else share_of_cores()
+        self.max_workers = max_workers if max_workers is not None else default_max_workers(self.threads)
+        if self.max_workers < 1:
+            raise UmaskError(f"A worker pool needs max_workers >= 1, not {self.max_workers}.")
         self._cond = threading.Condition()
         self._idle: list[Worker] = []
+        self._live: list[Worker] = []  # every process started and not yet ended, busy or idle
+        self._starting = 0  # processes being started (not yet in _live)
+        self._line: list[object] = []  # acquire calls waiting, first come first served
         # A prewarm is starting or loading a worker that will land in _idle:
         # acquire waits for it rather than start a second process.
         self._prewarming = False
@@ -161,34 +191,75 @@ class WorkerPool:
 
     # ----------------------------------------------------------- lifetime ---
 
-    def acquire(self, model: Classifier | None = None) -> Worker:
+    def acquire(
+        self,
+        model: Classifier | None = None,
+        *,
+        give_up: Callable[[], bool] | None = None,
+        on_wait: Callable[[int | None], None] | None = None,
+    ) -> Worker | None:
         """An idle worker holding ``model``: one already idle, else the one a
-        prewarm is readying, else a new process.
+        prewarm is readying, else a new process, else (``max_workers`` busy)
+        the first one released to this caller's place in line.
 
-        Blocks while a process starts or a model is sent: call it from a
-        job's own thread.
+        Blocks while a process starts, a model is sent or others are ahead:
+        call it from a job's own thread.
+
+        Args:
+            model: sent to the worker unless it holds it already.
+            give_up: asked about twice a second while waiting; True ends the
+                wait (the caller was stopped) and acquire returns None.
+            on_wait: told, while the cap keeps this caller waiting, how many
+                callers are ahead of it (0: next), and None once it is served.
+
+        Raises:
+            UmaskError: the pool is closed; WorkerGone: a new process did not start.
         """
+        ticket = object()
+        queued = False
         with self._cond:
+            self._line.append(ticket)
+        try:
             while True:
-                self._prune_locked()
-                if self._closed:
-                    raise UmaskError("The worker pool is closed.")
-                if self._idle:
-                    # Prefer a worker that already holds the model.
-                    worker = next((w for w in self._idle if model is not None and w.has(model)), self._idle[0])
-                    self._idle.remove(worker)
-                    break
-                if not self._prewarming:
-                    worker = None
-                    break
-                self._cond.wait(0.5)
+                with self._cond:
+                    self._prune_locked()
+                    if self._closed:
+                        raise UmaskError("The worker pool is closed.")
+                    ahead = self._line.index(ticket)
+                    if ahead == 0 and self._idle:
+                        # Prefer a worker that already holds the model.
+                        worker = next((w for w in self._idle if model is not None and w.has(model)), self._idle[0])
+                        self._idle.remove(worker)
+                        break
+                    full = len(self._live) + self._starting >= self.max_workers
+                    if ahead == 0 and not self._prewarming and not full:
+                        worker = None
+                        self._starting += 1  # claimed under the lock: no one else takes this slot
+                        break
+                    # Behind others, or every process busy: in line. (Waiting
+                    # for a prewarm to finish is not the line.)
+                    waiting_in_line = ahead > 0 or (full and not self._prewarming)
+                    self._cond.wait(0.5)
+                if on_wait is not None and (waiting_in_line or queued):
+                    queued = waiting_in_line
+                    on_wait(ahead if waiting_in_line else None)
+                if give_up is not None and give_up():
+                    if queued and on_wait is not None:
+                        on_wait(None)
+                    return None
+        finally:
+            with self._cond:
+                self._line.remove(ticket)
+                self._cond.notify_all()
+        if queued and on_wait is not None:
+            on_wait(None)
         if worker is None:
             worker = self._start_worker()
         try:
             if model is not None:
                 worker.load(model)
         except BaseException:
-            worker.close()  # it may hold half a message: never reuse it
+            self._close(worker)  # it may hold half a message: never reuse it
             raise
         return worker
 
@@ -205,7 +276,7 @@ class WorkerPool:
                 self._idle.append(worker)
                 self._cond.notify_all()
         if not keep:
-            worker.close()
+            self._close(worker)
 
     def prewarm(self, model: Classifier | None = None) -> None:
         """Have an idle worker (holding ``model``) ready soon; returns at once.
@@ -214,13 +285,18 @@ class WorkerPool:
         idle and already holds the model, or while an earlier call still works.
         """
         with self._cond:
-            if self._closed or self._prewarming:
+            # Not while jobs wait in line: they take idle workers as they come.
+            if self._closed or self._prewarming or self._line:
                 return
             self._prune_locked()
             if any(model is None or w.has(model) for w in self._idle):
                 return
+            if not self._idle and len(self._live) + self._starting >= self.max_workers:
+                return  # every process is busy: no room for another
             # Send the model to an idle worker if there is one, else start one.
             taken = self._idle.pop(0) if self._idle else None
+            if taken is None:
+                self._starting += 1
             self._prewarming = True
         threading.Thread(target=self._prewarm, args=(taken, model), name="umask-prewarm", daemon=True).start()
 
@@ -231,18 +307,33 @@ class WorkerPool:
             idle, self._idle = self._idle, []
             self._cond.notify_all()
         for worker in idle:
-            worker.close()
+            self._close(worker)
 
     @property
     def idle_count(self) -> int:
         with self._cond:
             return sum(w.alive for w in self._idle)
 
+    @property
+    def live_count(self) -> int:
+        """Worker processes alive now, busy or idle."""
+        with self._cond:
+            self._prune_locked()
+            return len(self._live)
+
     # ------------------------------------------------------------ helpers ---
 
     def _prune_locked(self) -> None:
-        """Forget idle workers whose process has ended (killed, crashed)."""
+        """Forget workers whose process has ended (closed, killed, crashed)."""
         self._idle = [w for w in self._idle if w.alive]
+        self._live = [w for w in self._live if w.alive]
+
+    def _close(self, worker: Worker) -> None:
+        """End a worker's process and let the next caller in line have its place."""
+        worker.close()
+        with self._cond:
+            self._prune_locked()
+            self._cond.notify_all()
 
     def _prewarm(self, worker: Worker | None, model: Classifier | None) -> None:
         try:
@@ -253,7 +344,7 @@ class WorkerPool:
         except Exception as err:  # a background nicety: log it, the job will say what is wrong
             log.warning("could not prewarm a worker: %s", err)
             if worker is not None:
-                worker.close()
+                self._close(worker)
             worker = None
         with self._cond:
             self._prewarming = False
@@ -262,13 +353,21 @@ class WorkerPool:
                 self._idle.append(worker)
             self._cond.notify_all()
         if worker is not None and not keep:
-            worker.close()
+            self._close(worker)
 
     def _start_worker(self) -> Worker:
-        with self._cond:
-            self.started += 1
-        worker = Worker(self._context)
-        worker.wait_ready()
+        """A new process; its slot was claimed (``_starting``) by the caller."""
+        worker = None
+        try:
+            worker = Worker(self._context)
+            with self._cond:
+                self.started += 1
+                self._live.append(worker)
+        finally:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify_all()
+        worker.wait_ready()  # closes the worker if it fails; _live forgets it
         return worker
 
 
