@@ -120,10 +120,17 @@ def describe(result: umask.Result, chosen: list[int]) -> str:
     return f"part{'s' if len(chosen) > 1 else ''} {listed} {verb}"
 
 
+def fed_model(result: umask.Result, spec: str, *, quiet: bool = False) -> umask.Classifier | None:
+    """The shared model for ``spec``, fed as :func:`umask.as_fed_for` says (None: it could not load)."""
+    model = get_model(spec, quiet=quiet)
+    return None if model is None else umask.as_fed_for(model, spec, result)
+
+
 def model_column(result: umask.Result, spec: str, chosen: list[int], mask) -> None:
     """Top-5 of one model on the masked image, and whether it hits the part's target."""
-    st.markdown(f"**{spec}**")
-    model = get_model(spec, result.resize_to)
+    model = fed_model(result, spec)
+    fed = model.resize_to if model is not None else None
+    st.markdown(f"**{spec}**" + (f" (fed at {fed} x {fed})" if fed and fed != result.size else ""))
     if model is None:
         return
     try:
@@ -161,7 +168,7 @@ def summary(result: umask.Result, rid: str, specs: list[str]) -> None:
     for spec in specs:
         key = (rid, spec)
         if key not in cache:
-            model = get_model(spec, result.resize_to, quiet=True)  # its column shows any error
+            model = fed_model(result, spec, quiet=True)  # its column shows any error
             if model is None:
                 continue
             try:

@@ -92,9 +92,10 @@ def slice_section(result: umask.Result) -> None:
     res = c[2].slider("Points a side", 11, 81, 31, step=10, key="geo_res", help="Cost: the square of this, in forwards.")
     key = ("geo_slice", result_id(result), int(i), int(j), int(res))
     if st.button("Classify the slice", key="geo_go"):
-        model = get_model(result.model, result.resize_to)
+        model = get_model(result.model)
         if model is None:
             return
+        model = umask.as_fed_for(model, result.model, result)  # as it was made: its own resize
         bar = st.progress(0.0, text="classifying...")
         try:
             sl = decision_slice(model, result.image, result.masks, i=int(i), j=int(j), fill=result.fill, resolution=int(res),

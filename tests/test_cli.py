@@ -32,7 +32,8 @@ def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):
     "flags,expected",
     [
         ([], {"balance_masks": True, "streak_scale": 10.0, "optimizer": "adam", "lr": 0.04}),
-        (["--no-balance", "--streak-scale", "5"], {"balance_masks": False, "streak_scale": 5.0}),
+        (["--no-balance"], {"balance_masks": False, "streak_scale": 0.0}),  # streaks act through balancing
+        (["--streak-scale", "5"], {"balance_masks": True, "streak_scale": 5.0}),
         (["--preset", "seed"], {"balance_masks": False, "streak_scale": 0.0, "optimizer": "sgd", "lr": 0.1}),
     ],
 )
@@ -64,7 +65,9 @@ def test_models_and_classes(capsys):
         (["--streak-scale", "-1"], "Streak scale -1.0 must be 0 (off) or a positive number of steps"),
         (["--masks", "custom", "--k", "2", "--layout", "/nonexistent.png"], "does not exist"),
         (["--masks", "hstripes", "--k", "2", "--layout", "/nonexistent.png"], "goes with the 'custom' mask family"),
-        (["--k", "2", "--resize", "0"], "Resize to 0 is not allowed"),
+        (["--k", "2", "--no-balance", "--streak-scale", "5"], "--streak-scale acts through gradient balancing, which is off here"),
+        (["--k", "2", "--preset", "seed", "--streak-scale", "5"], "--streak-scale acts through gradient balancing"),
+        (["--k", "2", "--resize", "0"], "Resize '0' is not allowed; give a side of at least 8 pixels, 'native', or nothing."),
         (["--k", "2", "--device", "tpu"], "Unknown device 'tpu'"),
         (["--k", "2", "--device", "cuda:x"], "Unknown device 'cuda:x'"),
     ],
@@ -113,7 +116,7 @@ def test_custom_layout_without_k_takes_its_part_count(tiny_registered, tmp_path,
     assert json.loads((tmp_path / "res" / "result.json").read_text())["k"] == 3
 
 
-def test_evaluate_checks_the_json_path_and_the_image_size_first(tiny_registered, tmp_path, capsys):
+def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny_registered, tmp_path, capsys):
     code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--steps", "2",
                            "--out", tmp_path / "res")
     assert code == 0, err
@@ -121,18 +124,34 @@ def test_evaluate_checks_the_json_path_and_the_image_size_first(tiny_registered,
     assert code == 0  # missing folders are made
     code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--json", tmp_path)
     assert code == 2 and "is a folder; give a file path" in err
-    # A 16-pixel result on a model that needs 32: one sentence, not a torch error.
+    # A 16-pixel result on a model that needs 32 (trained at 48): fed at its
+    # native side, and the table says so; the image's own model sees 16.
     from .conftest import tiny_classifier
     from umask.models import ModelInfo, register_model, registry
 
     def needs_32():
         model = tiny_classifier()
-        model.name, model.min_size = "tiny32", 32
+        model.name, model.min_size, model.native_size = "tiny32", 32, 48
         return model
 
     register_model(ModelInfo("tiny32", "test model", "bundled", None))(needs_32)
     try:
-        code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny32")
+        code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny", "tiny32", "--format", "json")
+        assert code == 0, err
+        report = json.loads(out)
+        assert report["models"]["tiny"]["fed_at"] == 16 and report["models"]["tiny32"]["fed_at"] == 48
+        assert report["models"]["tiny"]["predictions"] == list(load_result(tmp_path / "res").predictions)
+        code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny", "tiny32")
+        header = out.splitlines()[0].split()
+        assert code == 0 and header == ["part", "target", "tiny", "tiny32", "(at", "48", "px)"]
+        # --resize feeds every model one side; one that cannot take it: one sentence, not a torch error.
+        code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny32", "--resize", "20")
+        assert code == 2 and err.strip() == ("umask: error: Image size 20 is too small for tiny32, which needs at least "
+                                             "32 pixels a side; use --resize native (or a larger image).")
+        code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny", "--resize", "native",
+                                 "--format", "json")
+        assert code == 0 and json.loads(out)["models"]["tiny"]["fed_at"] == 16  # tiny's native side
+        code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--resize", "big")
+        assert code == 2 and "Resize 'big' is not allowed" in err
     finally:
         registry._REGISTRY.pop("tiny32")
-    assert code == 2 and "Image size 16 is too small for tiny32" in err and "Traceback" not in err

@@ -102,6 +102,28 @@ def test_bundled_model_resize_native():
     assert model.preprocessing["mean"] == pytest.approx([127 / 255] * 3, abs=1e-6)
 
 
+def test_other_models_see_a_result_at_a_size_they_take_and_its_own_model_as_it_was_made(tiny):
+    from umask.config import Config
+    from umask.evaluate import as_fed_for, classify_masked
+    from umask.models import RANDOM_WEIGHTS, torchvision_classifier
+    from umask.optimise import UniversalSearch
+
+    result = UniversalSearch(tiny, Config(model="tiny", k=2, size=32, steps=2)).run()
+    vit = torchvision_classifier("vit_b_16", RANDOM_WEIGHTS)
+    fed = as_fed_for(vit, "vit_b_16", result)
+    assert fed.resize_to == 224 and vit.resize_to is None  # a view: the shared model is untouched
+    assert fed.net is vit.net and fed.mean is vit.mean  # same weights, no copy
+    classify_masked(fed, result.image, result.masks)  # goes through
+    resnet = torchvision_classifier("resnet18", RANDOM_WEIGHTS)
+    assert as_fed_for(resnet, "resnet18", result).resize_to is None  # takes 32 x 32: fed as the study did
+    resized = UniversalSearch(tiny.with_resize(24), Config(model="tiny", k=2, size=32, steps=2)).run()
+    assert resized.resize_to == 24
+    assert as_fed_for(tiny, "tiny", resized).resize_to == 24  # its own model, as it was made
+    assert as_fed_for(resnet, "resnet18", resized).resize_to == 224  # made resized: the others at their native side
+    with pytest.raises(UmaskError, match="Resize 'huge' is not allowed"):
+        load_model("efficientnet_lite0", resize_to="huge")
+
+
 def test_fixed_size_architectures_say_so_instead_of_failing_inside_torch():
     from umask.attacks import predict
     from umask.config import Config

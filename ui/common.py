@@ -58,12 +58,13 @@ def worker_pool() -> WorkerPool | None:
 
 
 @st.cache_resource(show_spinner="Loading model...")
-def cached_model(spec: str, resize_to: int | str | None = None) -> umask.Classifier:
-    """Load a model once per process; every session shares it read-only (it is frozen)."""
-    return umask.load_model(spec, resize_to=resize_to)
+def cached_model(spec: str) -> umask.Classifier:
+    """Load a model once per process; every session shares it read-only (it is
+    frozen). Fed at another side, it is a view: ``Classifier.with_resize``."""
+    return umask.load_model(spec)
 
 
-def get_model(spec: str, resize_to: int | str | None = None, *, quiet: bool = False) -> umask.Classifier | None:
+def get_model(spec: str, *, quiet: bool = False) -> umask.Classifier | None:
     """The cached model, or None after showing the loader's one-sentence error
     (``quiet``: shown elsewhere on the page already).
 
@@ -71,14 +72,13 @@ def get_model(spec: str, resize_to: int | str | None = None, *, quiet: bool = Fa
     for a network check again on every click.
     """
     failed: dict = st.session_state.setdefault("_umask_model_errors", {})
-    key = (spec, resize_to)
-    if key not in failed:
+    if spec not in failed:
         try:
-            return cached_model(spec, resize_to)
+            return cached_model(spec)
         except umask.UmaskError as err:
-            failed[key] = str(err)
+            failed[spec] = str(err)
     if not quiet:
-        st.error(failed[key] + " (Reload the page to try again.)")
+        st.error(failed[spec] + " (Reload the page to try again.)")
     return None
 
 

@@ -8,7 +8,7 @@ import logging
 from .attacks import AttackResult, attack, fgsm, iterative_fgsm
 from .config import PRESETS, Config
 from .errors import UmaskError
-from .evaluate import MaskedPredictions, classify_masked, classify_parts, quantise
+from .evaluate import MaskedPredictions, as_fed_for, classify_masked, classify_parts, quantise
 from .images import load_photo
 from .jobs import Job, JobSnapshot
 from .masks import FAMILIES, MODES, apply_masks, layout, load_layout, make_masks, part_indicators
@@ -41,6 +41,7 @@ __all__ = [
     "iterative_fgsm",
     "load_photo",
     "choose_targets",
+    "as_fed_for",
     "classify_masked",
     "classify_parts",
     "imagenet_classes",

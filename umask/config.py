@@ -14,6 +14,7 @@ from typing import Any
 
 from .errors import UmaskError
 from .masks import FAMILIES, MODES, parse_fill
+from .models.wrapper import parse_resize
 
 OPTIMIZERS = ("sgd", "adam", "sign")
 SCHEDULES = ("constant", "cosine", "plateau")
@@ -48,7 +49,8 @@ class Config:
             from its target (README, "Choosing the default recipe").
         streak_scale: with ``balance_masks``, a mask that has missed its
             target for n steps in a row pulls (1 + n / streak_scale) times as
-            hard as the others; 0 = all pull alike.
+            hard as the others; 0 = all pull alike. It acts through the
+            balancing, so without it the config holds 0 (what runs).
         schedule: constant | cosine (lr decays to lr * lr_floor over ``steps``)
             | plateau (lr halves whenever the best success rate has not risen
             for ``patience`` steps, down to lr * lr_floor).
@@ -122,6 +124,8 @@ class Config:
             raise UmaskError(f"Adam's beta2 = {self.adam_beta2} must lie in [0, 1).")
         if not self.streak_scale >= 0:
             raise UmaskError(f"Streak scale {self.streak_scale} must be 0 (off) or a positive number of steps.")
+        if not self.balance_masks:
+            object.__setattr__(self, "streak_scale", 0.0)
         if self.steps < 1:
             raise UmaskError(f"Steps = {self.steps} must be at least 1.")
         if not 0.0 <= self.stop_margin < 1.0:
@@ -132,10 +136,7 @@ class Config:
             raise UmaskError("The 'custom' mask family needs a part-map image (layout_path / --layout).")
         if self.layout_path and self.mask_family != "custom":
             raise UmaskError(f"A part-map image (layout_path / --layout) goes with the 'custom' mask family, not '{self.mask_family}'.")
-        if self.resize_to is not None and self.resize_to != "native" and (
-            isinstance(self.resize_to, bool) or not isinstance(self.resize_to, int) or self.resize_to < 8
-        ):
-            raise UmaskError(f"Resize to {self.resize_to!r} is not allowed; give a side of at least 8 pixels, 'native', or nothing.")
+        object.__setattr__(self, "resize_to", parse_resize(self.resize_to))
         if self.targets is not None:
             object.__setattr__(self, "targets", tuple(int(t) for t in self.targets))
 

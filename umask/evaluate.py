@@ -8,11 +8,16 @@ and the sweeps all call it, so they agree to the last bit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
+from .errors import UmaskError
 from .masks import apply_masks, make_masks
 from .models import Classifier
+
+if TYPE_CHECKING:  # results imports this module
+    from .results import Result
 
 
 @dataclass(frozen=True)
@@ -103,3 +108,25 @@ def classify_parts(
 ) -> MaskedPredictions:
     """:func:`classify_masked` for a part label map ``(H, W)`` and a mask mode."""
     return classify_masked(model, image, make_masks(labels, mode), fill=fill, targets=targets)
+
+
+def as_fed_for(model: Classifier, spec: str, result: "Result") -> Classifier:
+    """``model`` (loaded under ``spec``, not resized) as it should see ``result``.
+
+    The model the image was made for sees it as it did then (the result's
+    ``resize_to``), so its predictions reproduce the saved ones. Any other
+    model sees the image at its own size, as the study fed 64 x 64 to every
+    model, unless the result was made resized (then each model gets its own
+    native size) or the model cannot take that size (a vision transformer,
+    or an image below the architecture's minimum: native too). Returns a view
+    that shares the network (:meth:`Classifier.with_resize`).
+    """
+    if spec == result.model:
+        return model.with_resize(result.resize_to)
+    if result.resize_to is None:
+        try:
+            model.check_side(result.size)
+            return model.with_resize(None)
+        except UmaskError:
+            pass
+    return model.with_resize(model.native_size)

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..evaluate import classify_parts
-from ..models import load_model
+from ..evaluate import as_fed_for, classify_parts
+from ..models import load_model, parse_resize
 from ..files import atomic_file, check_writable
 from ..results import load_result
 from ..targets import imagenet_classes
@@ -18,20 +18,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="classify a saved result's masked copies on one or more models", description=__doc__)
     p.add_argument("folder", help="a result folder (universal.png, parts.png, result.json)")
     p.add_argument("--models", nargs="+", default=None, help="model specs (default: the model it was made for)")
+    p.add_argument("--resize", default=None,
+                   help="feed every model at this side, or 'native' (default: the result's own model as it was made, "
+                        "the others at the image's size, or native when they cannot take it)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--format", choices=("table", "json"), default="table", help="what to print")
     p.add_argument("--json", dest="json_path", default=None, help="also write the JSON report to this file")
     p.set_defaults(run=run)
 
 
-def evaluate_folder(folder: str | Path, models: list[str] | None = None, device: str = "cpu") -> dict:
-    """The transfer report of a result folder: per model, per mask, what is predicted."""
+def evaluate_folder(folder: str | Path, models: list[str] | None = None, device: str = "cpu",
+                    resize: int | str | None = None) -> dict:
+    """The transfer report of a result folder: per model, per mask, what is predicted.
+
+    ``resize`` feeds every model at one side (or "native"); None lets
+    :func:`~umask.evaluate.as_fed_for` choose per model. Each model's entry
+    says the side it saw (``fed_at``).
+    """
+    resize = parse_resize(resize)
     result = load_result(folder)
-    report = {"folder": str(folder), "k": result.k, "targets": list(result.targets), "models": {}}
+    report = {"folder": str(folder), "k": result.k, "size": result.size, "targets": list(result.targets), "models": {}}
     for spec in models or [result.model]:
-        model = load_model(spec, resize_to=result.resize_to, device=device)
+        if resize is None:
+            model = as_fed_for(load_model(spec, device=device), spec, result)
+        else:
+            model = load_model(spec, resize_to=resize, device=device)
+            model.check_side(result.size)
         outcome = classify_parts(model, result.image, result.labels, mode=result.mask_mode, fill=result.fill, targets=result.targets)
         report["models"][spec] = {
+            "fed_at": model.resize_to or result.size,
             "predictions": list(outcome.predictions),
             "prediction_names": [model.categories[p] for p in outcome.predictions],
             "target_probs": [round(p, 6) for p in outcome.target_probs],
@@ -45,7 +60,7 @@ def evaluate_folder(folder: str | Path, models: list[str] | None = None, device:
 def run(args: argparse.Namespace) -> int:
     if args.json_path:
         check_writable(args.json_path)  # fail now, not after loading and running the models
-    report = evaluate_folder(args.folder, args.models, args.device)
+    report = evaluate_folder(args.folder, args.models, args.device, args.resize)
     text = json.dumps(report, indent=2)
     if args.json_path:
         with atomic_file(args.json_path) as fh:
@@ -54,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
         echo(text)
         return 0
     names = list(report["models"])
-    headers = ["part", "target"] + names
+    side = report["size"]
+    headers = ["part", "target"] + [
+        s if report["models"][s]["fed_at"] == side else f"{s} (at {report['models'][s]['fed_at']} px)" for s in names
+    ]
     rows = []
     for k, (t, tname) in enumerate(zip(report["targets"], report["target_names"])):
         row = [k, f"{tname} ({t})"]

@@ -51,11 +51,6 @@ def config_from_args(args: argparse.Namespace) -> Config:
     overrides = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if "fill" in overrides:
         overrides["fill"] = parse_fill(overrides["fill"])
-    if "resize_to" in overrides and overrides["resize_to"] != "native":
-        try:
-            overrides["resize_to"] = int(overrides["resize_to"])
-        except ValueError:
-            raise UmaskError(f"--resize '{overrides['resize_to']}' must be a whole number of pixels or 'native'.") from None
     if getattr(args, "no_balance", False):
         overrides["balance_masks"] = False
     if getattr(args, "no_stop", False):
@@ -69,7 +64,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
         from ..targets import choose_targets
 
         overrides["targets"] = choose_targets(overrides["k"], given=args.targets)
-    return Config.preset(args.preset, **overrides)
+    config = Config.preset(args.preset, **overrides)
+    if (args.streak_scale or 0) > 0 and not config.balance_masks:
+        raise UmaskError("--streak-scale acts through gradient balancing, which is off here (--no-balance, or the "
+                         "study's preset); drop --streak-scale, or run with balancing.")
+    return config
 
 
 def per_mask_table(result: Result, categories) -> str:

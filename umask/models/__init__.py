@@ -14,7 +14,7 @@ from .registry import (
     torchvision_classifiers,
     weights_available,
 )
-from .wrapper import Classifier
+from .wrapper import Classifier, parse_resize
 
 __all__ = [
     "Classifier",
@@ -26,6 +26,7 @@ __all__ = [
     "list_models",
     "load_model",
     "model_info",
+    "parse_resize",
     "register_model",
     "torchvision_classifier",
     "torchvision_classifiers",

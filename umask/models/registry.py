@@ -33,7 +33,7 @@ from torch import nn
 from ..devices import resolve_device
 from ..errors import UmaskError
 from ..targets import imagenet_classes
-from .wrapper import Classifier
+from .wrapper import Classifier, parse_resize
 
 log = logging.getLogger(__name__)
 
@@ -347,8 +347,10 @@ def load_model(
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
 
     Raises:
-        UmaskError: unknown model, weights not available offline, corrupt file.
+        UmaskError: unknown model, weights not available offline, corrupt
+            file, a resize that is not None, "native" or a side >= 8.
     """
+    resize_to = parse_resize(resize_to)
     spec = spec.strip()
     if "=" in spec:
         arch, path = (s.strip() for s in spec.split("=", 1))
@@ -365,7 +367,7 @@ def load_model(
     if resize_to == "native":
         model.resize_to = model.native_size
     elif resize_to is not None:
-        model.resize_to = int(resize_to)
+        model.resize_to = resize_to
     return model.to(resolve_device(device) if isinstance(device, str) else device)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import torch
@@ -9,6 +10,30 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UmaskError
+
+
+#: The smallest side an image may be resized to inside the wrapper.
+MIN_RESIZE = 8
+
+
+def parse_resize(value: int | str | None) -> int | str | None:
+    """A resize request as the wrapper takes it: None, ``"native"`` or a side >= 8.
+
+    Accepts what people type (``"224"``, ``" native "``) as well as values.
+
+    Raises:
+        UmaskError: anything else, in one sentence.
+    """
+    if value is None or value == "native":
+        return value
+    text = str(value).strip().lower()
+    if text == "native":
+        return "native"
+    if isinstance(value, bool) or not (isinstance(value, int) or text.isdigit()) or int(text) < MIN_RESIZE:
+        raise UmaskError(
+            f"Resize '{value}' is not allowed; give a side of at least {MIN_RESIZE} pixels, 'native', or nothing."
+        )
+    return int(text)
 
 
 class Classifier(nn.Module):
@@ -83,6 +108,13 @@ class Classifier(nn.Module):
             "resize_to": self.resize_to,
         }
 
+    def with_resize(self, resize_to: int | None) -> "Classifier":
+        """This classifier fed at another side (None: as given): a view that
+        shares the frozen network, so no second copy of the weights."""
+        view = copy.copy(self)  # shallow: the modules and buffers are the same objects
+        view.resize_to = resize_to
+        return view
+
     def check_side(self, side: int) -> None:
         """Raise unless images ``side`` pixels a side can go through this model.
 
@@ -96,12 +128,12 @@ class Classifier(nn.Module):
         if self.fixed_size is not None and fed != self.fixed_size:
             raise UmaskError(
                 f"{self.name} takes only {self.fixed_size} x {self.fixed_size} images, not {fed} x {fed}; "
-                f"use --resize native (or --size {self.fixed_size})."
+                f"use --resize native (or make the image {self.fixed_size} pixels a side)."
             )
         if fed < self.min_size:
             raise UmaskError(
                 f"Image size {fed} is too small for {self.name}, which needs at least {self.min_size} pixels a side; "
-                f"use a larger --size or --resize native."
+                f"use --resize native (or a larger image)."
             )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
