@@ -101,4 +101,16 @@ def test_merge_refuses_what_is_not_a_bench_part(tmp_path, capsys):
     assert "is not a bench --json file" in err and "Traceback" not in err
     assert main(["bench", "--merge", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x.md")]) != 0
     assert "does not exist" in capsys.readouterr().err
+    assert main(["bench", "--merge", str(tmp_path), "--out", str(tmp_path / "x.md")]) != 0  # a folder
+    err = capsys.readouterr().err
+    assert f"bench --merge: {tmp_path} cannot be read (Is a directory)" in err and "Traceback" not in err
     assert not (tmp_path / "x.md").exists()
+
+
+def test_bench_checks_where_it_writes_before_measuring(tmp_path, capsys):
+    from umask.cli import main
+
+    assert main(["bench", "--quick", "--out", str(tmp_path)]) == 2  # a folder: refused at once, nothing measured
+    assert "is a folder; give a file path" in capsys.readouterr().err
+    assert main(["bench", "--quick", "--json", str(tmp_path), "--out", str(tmp_path / "b.md")]) == 2
+    assert "is a folder; give a file path" in capsys.readouterr().err

@@ -155,3 +155,27 @@ def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny
         assert code == 2 and "Resize 'big' is not allowed" in err
     finally:
         registry._REGISTRY.pop("tiny32")
+
+
+def test_geometry_prints_the_norms_and_the_slice_as_json_or_a_table(tiny_registered, tmp_path, capsys):
+    from umask.attacks import predict
+    from umask.models import load_model
+
+    code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--masks", "hstripes", "--k", "4", "--size", "16",
+                           "--steps", "5", "--out", tmp_path / "res")
+    assert code == 0, err
+    html = tmp_path / "maps" / "slice.html"
+    code, out, err = run_cli(capsys, "geometry", tmp_path / "res", "--format", "json", "--slice", "0", "2",
+                             "--resolution", "5", "--html", html)
+    assert code == 0, err
+    report = json.loads(out)  # nothing but JSON on stdout
+    assert [row["k"] for row in report["per_mask"]] == [0, 1, 2, 3]
+    result = load_result(tmp_path / "res")
+    centre = int(predict(load_model("tiny"), result.image).argmax())
+    assert report["slice"]["copies"] == [0, 2] and report["slice"]["resolution"] == 5
+    assert report["slice"]["centre_class"] == centre and centre in report["slice"]["classes"]
+    assert report["slice"]["html"] == str(html) and "plotly" in html.read_text()
+    code, out, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "2", "--resolution", "5", "--html", html)
+    assert code == 0 and "slice through x, m0 x, m2 x" in out and f"({centre}); map: {html}" in out
+    code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "1", "--html", tmp_path)
+    assert code == 2 and "is a folder; give a file path" in err

@@ -387,4 +387,4 @@ def test_the_cap_follows_the_cores_and_umask_max_runs(monkeypatch):
         monkeypatch.setenv("UMASK_MAX_RUNS", bad)
         with pytest.raises(UmaskError) as err:
             WorkerPool(threads=1)
-        assert str(err.value) == f"UMASK_MAX_RUNS is '{bad}'; it must be a whole number of runs, 1 or more."
+        assert str(err.value) == f"UMASK_MAX_RUNS is '{bad}'; it must be a whole number, 1 or more."

@@ -151,6 +151,9 @@ def test_result_json_checks_lengths_types_and_fills_in_missing_names(result, tmp
         load_with(preprocessing=[0.5])
     with pytest.raises(UmaskError, match="malformed model or preprocessing"):
         load_with(model=7)
+    for bad in ({"resize_to": "big"}, {"resize_to": 4}, {"std": [0.2, 0.2]}, {"mean": ["a", 0.4, 0.4]}, {"std": [0.2, 0.0, 0.2]}):
+        with pytest.raises(UmaskError, match="malformed model or preprocessing"):
+            load_with(preprocessing={**meta["preprocessing"], **bad})
     (out / "result.json").write_text("42")
     with pytest.raises(UmaskError, match="is not a JSON object"):
         load_result(out)

@@ -150,6 +150,12 @@ def test_folder_of_another_kind_or_size_is_refused(tiny_registered, tmp_path, ca
     run_sweep(plan(families=("hstripes",), ks=(2,)), out)
     with pytest.raises(UmaskError, match="size = 16, not 32"):
         run_sweep(plan(families=("hstripes",), ks=(2,), size=32), out)
+    from umask.sweep import SETTINGS_FILE, sweep_settings
+
+    (out / SETTINGS_FILE).write_text("[16]")  # JSON, but not what a sweep writes
+    with pytest.raises(UmaskError, match=r"sweep.json is not a JSON object; it is not a umask sweep folder."):
+        run_sweep(plan(families=("hstripes",), ks=(2,)), out)
+    assert sweep_settings(out) == {}
 
 
 def test_study_plan_is_the_study():

@@ -14,7 +14,7 @@ import streamlit as st
 import torch
 
 import umask
-from umask.devices import share_of_cores
+from umask.devices import env_count, share_of_cores
 from umask.models import DEFAULT_MODEL, list_models, weights_available
 from umask.results import image_to_uint8
 from umask.workers import WorkerPool
@@ -24,8 +24,12 @@ T = TypeVar("T")
 
 def torch_threads() -> int:
     """Threads of one optimisation: :func:`umask.devices.share_of_cores`
-    (UMASK_TORCH_THREADS overrides)."""
-    return int(os.environ.get("UMASK_TORCH_THREADS", share_of_cores()))
+    (UMASK_TORCH_THREADS overrides; a bad value stops the page with one sentence)."""
+    try:
+        return env_count("UMASK_TORCH_THREADS", share_of_cores())
+    except umask.UmaskError as err:
+        st.error(str(err))
+        st.stop()
 
 
 def configure_torch() -> None:

@@ -37,3 +37,17 @@ def share_of_cores() -> int:
     """Torch threads for one optimisation on a shared CPU: half the cores, at
     least one, so a run leaves room for the page, the browser and other runs."""
     return max(1, (os.cpu_count() or 2) // 2)
+
+
+def env_count(name: str, default: int) -> int:
+    """A whole number >= 1 from the environment variable ``name``, else ``default``.
+
+    Raises:
+        UmaskError: the variable is set to anything else.
+    """
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise UmaskError(f"{name} is '{text}'; it must be a whole number, 1 or more.")
+    return int(text)

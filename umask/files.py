@@ -8,7 +8,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
+from PIL import Image, UnidentifiedImageError
+
 from .errors import UmaskError
+
+# What reading a broken, foreign or absurd image can raise: Pillow refuses
+# images above ~179 megapixels with a DecompressionBombError, and a file that
+# large is a mistake here, so it gets the same one-sentence error as the rest.
+IMAGE_READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 def _process_umask() -> int:

@@ -14,15 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from .errors import UmaskError
-from .files import atomic_file
+from .files import IMAGE_READ_ERRORS, atomic_file
 from .results import image_to_uint8, uint8_to_image
-
-# Pillow refuses images above ~179 megapixels with a DecompressionBombError;
-# a photo that large is a mistake here, so it gets the same one-sentence error.
-_READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str | None = None) -> torch.Tensor:
@@ -58,7 +54,7 @@ def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str 
         with stream, Image.open(stream) as img:
             img.load()
             img = ImageOps.exif_transpose(img).convert("RGB")
-    except _READ_ERRORS:
+    except IMAGE_READ_ERRORS:
         raise UmaskError(f"Photo '{label}' is not a readable image; give a JPEG or PNG file.") from None
     if size is not None:
         # Resize the shorter side, then crop the centre square: ImageNet's

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .errors import UmaskError
+from .files import IMAGE_READ_ERRORS
 
 FAMILIES = ("grid", "hstripes", "vstripes", "random", "custom")
 MODES = ("hide", "keep")
@@ -110,7 +111,7 @@ def load_layout(path: str | Path, size: int) -> torch.Tensor:
             values = np.array(img)
     except FileNotFoundError:
         raise UmaskError(f"Part map '{path}' does not exist; give a grey PNG where value k+1 marks part k.") from None
-    except (UnidentifiedImageError, OSError, ValueError):
+    except IMAGE_READ_ERRORS:
         raise UmaskError(f"Part map '{path}' is not a readable image; give a grey PNG where value k+1 marks part k.") from None
     if values.ndim != 2:
         raise UmaskError(f"Part map '{path}' has colour channels; it must be a single-channel (grey) image.")

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .errors import UmaskError
-from .files import DIR_MODE, check_writable
+from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable
+from .models.wrapper import MIN_RESIZE
 from .masks import MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
 from .targets import imagenet_classes
 
@@ -192,6 +193,17 @@ def save_result(result: Result, folder: str | Path) -> Path:
     return folder
 
 
+def _good_preprocessing(pre) -> bool:
+    """``{"mean": 3 numbers, "std": 3 positive numbers, "resize_to": None or a side >= 8}``."""
+    if not isinstance(pre, dict):
+        return False
+    stats = [pre.get("mean"), pre.get("std")]
+    if not all(isinstance(v, list) and len(v) == 3 and all(isinstance(x, (int, float)) for x in v) for v in stats):
+        return False
+    resize = pre.get("resize_to")
+    return min(stats[1]) > 0 and (resize is None or (type(resize) is int and resize >= MIN_RESIZE))
+
+
 def load_result(folder: str | Path) -> Result:
     """Read a result folder written by :func:`save_result` (or by hand, to spec).
 
@@ -223,7 +235,7 @@ def load_result(folder: str | Path) -> Result:
             if img.mode != "RGB":
                 raise UmaskError(f"{folder / IMAGE_FILE} is {img.mode}, not 8-bit RGB.")
             image = uint8_to_image(np.array(img))
-    except (UnidentifiedImageError, OSError, SyntaxError):
+    except IMAGE_READ_ERRORS:
         raise UmaskError(f"{folder / IMAGE_FILE} is not a readable PNG; the result is corrupt.") from None
     try:
         size = int(meta["size"])
@@ -233,7 +245,7 @@ def load_result(folder: str | Path) -> Result:
         fill = parse_fill(meta["fill"])
     except (TypeError, ValueError, UmaskError):
         raise UmaskError(f"{folder / JSON_FILE} has a malformed size, k, targets, predictions or fill; the result is corrupt.") from None
-    if not isinstance(meta["model"], str) or not isinstance(meta["preprocessing"], dict):
+    if not isinstance(meta["model"], str) or not _good_preprocessing(meta["preprocessing"]):
         raise UmaskError(f"{folder / JSON_FILE} has a malformed model or preprocessing; the result is corrupt.")
     if meta["mask_mode"] not in MODES:
         raise UmaskError(f"{folder / JSON_FILE} has mask_mode '{meta['mask_mode']}'; it must be 'hide' or 'keep'.")

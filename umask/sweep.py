@@ -384,8 +384,10 @@ def _check_settings(out: Path, plan: SweepPlan) -> None:
     if path.exists():
         try:
             saved = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            raise UmaskError(f"{path} is not valid JSON; it is not a umask sweep folder.") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            saved = None
+        if not isinstance(saved, dict):
+            raise UmaskError(f"{path} is not a JSON object; it is not a umask sweep folder.")
         for name, value in settings.items():
             if saved.get(name) != value:
                 raise UmaskError(
@@ -558,9 +560,10 @@ def sweep_settings(out: str | Path) -> dict:
     """``sweep.json`` of a sweep folder (size, fill), or {} when absent."""
     path = Path(out) / SETTINGS_FILE
     try:
-        return json.loads(path.read_text()) if path.exists() else {}
-    except json.JSONDecodeError:
+        saved = json.loads(path.read_text()) if path.exists() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return {}
+    return saved if isinstance(saved, dict) else {}
 
 
 # ---------------------------------------------------------------- timing ---

@@ -46,7 +46,7 @@ from multiprocessing.connection import Connection
 import torch
 
 from .config import Config
-from .devices import share_of_cores
+from .devices import env_count, share_of_cores
 from .errors import UmaskError
 from .models import Classifier
 
@@ -66,12 +66,7 @@ def default_max_workers(threads: int) -> int:
     Raises:
         UmaskError: ``UMASK_MAX_RUNS`` is not a whole number >= 1.
     """
-    text = os.environ.get("UMASK_MAX_RUNS", "").strip()
-    if text:
-        if not text.isdigit() or int(text) < 1:
-            raise UmaskError(f"UMASK_MAX_RUNS is '{text}'; it must be a whole number of runs, 1 or more.")
-        return int(text)
-    return max(2, (os.cpu_count() or 2) // max(1, threads))
+    return env_count("UMASK_MAX_RUNS", max(2, (os.cpu_count() or 2) // max(1, threads)))
 
 
 class WorkerGone(UmaskError):

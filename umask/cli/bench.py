@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..bench import BenchPlan, merge_reports, report_from_json, report_to_json, run_bench, to_markdown
 from ..errors import UmaskError
-from ..files import atomic_file
+from ..files import atomic_file, check_writable
 from ..masks import FAMILIES
 from .output import echo
 
@@ -39,6 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     command = " ".join(["python -m umask", *sys.argv[1:]])
+    # Fail now, not after an hour of measurements.
+    check_writable(args.out)
+    if args.json:
+        check_writable(args.json)
     if args.merge:
         report = merge_reports([_read_part(path) for path in args.merge])
         text = to_markdown(report, command=command)
@@ -76,5 +80,7 @@ def _read_part(path: Path):
         return report_from_json(json.loads(path.read_text()))
     except FileNotFoundError:
         raise UmaskError(f"bench --merge: {path} does not exist; give files written by bench --json") from None
+    except OSError as exc:  # a folder, no permission
+        raise UmaskError(f"bench --merge: {path} cannot be read ({exc.strerror}); give files written by bench --json") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise UmaskError(f"bench --merge: {path} is not a bench --json file ({exc})") from None

@@ -14,11 +14,11 @@ import argparse
 import json
 from pathlib import Path
 
-from ..errors import UmaskError
+from ..evaluate import as_fed_for
+from ..files import atomic_file, check_writable
 from ..geometry import decision_slice, result_geometry, study_claim
 from ..models import load_model
 from ..results import load_result
-from ..files import atomic_file
 from .output import echo, format_table, progress
 
 
@@ -40,46 +40,63 @@ def _pct(v: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     result = load_result(args.folder)
+    target = None
+    if args.slice is not None:
+        folder = Path(args.folder).resolve()
+        target = Path(args.html) if args.html else folder.parent / f"{folder.name}-slice.html"
+        check_writable(target)  # fail now, not after classifying the slice
     geo = result_geometry(result)
     size = result.size
     claim = study_claim(result.image, k=min(64, size), size=size, fill=result.fill)
+    sliced = _slice(args, result, target) if target is not None else None
     if args.format == "json":
-        echo(json.dumps({"per_mask": geo.table(), "summary": geo.summary(), "image_norms": geo.image_norms,
-                         "study_claim": claim}, indent=2))
-    else:
-        rows = [[r["k"], _pct(r["abs_l0"]), f"{r['abs_l1']:.2f}", _pct(r["rel_l1"]), f"{r['abs_l2']:.3f}", _pct(r["rel_l2"]),
-                 f"{r['abs_linf']:.3f}", _pct(r["rel_linf"])] for r in geo.table()]
-        echo(format_table(["mask", "L0 (frac)", "L1", "L1 rel", "L2", "L2 rel", "Linf", "Linf rel"], rows))
-        s = geo.summary()
-        echo(f"\n||x||: L1 {geo.image_norms['l1']:.2f}, L2 {geo.image_norms['l2']:.3f}, Linf {geo.image_norms['linf']:.3f}")
-        echo(f"ball centred at x holding all {result.k} copies (L2): radius {s['radius_at_x']:.3f} = {_pct(s['radius_at_x_rel'])} of ||x||_2")
-        echo(f"minimal enclosing ball of the copies (any centre, Frank-Wolfe, gap {geo.ball.radius - geo.ball.lower_bound:.1e}): "
-             f"radius {s['enclosing_radius']:.3f} = {_pct(s['enclosing_radius_rel'])}; centre {geo.centre_offset:.3f} from x")
-        k = claim["k"]
-        echo(f"\nthe study's claim (hstripes K = {k} on {size}x{size}; one part = {_pct(claim['pixel_fraction'])} of the pixels), worst mask:")
-        claim_rows = []
-        for name, key in (("constant 0.5", "constant"), ("this image", "image")):
-            c = claim[key]
-            claim_rows.append([name, _pct(c["max_abs_l0"]), _pct(c["max_rel_l1"]), _pct(c["max_rel_l2"]), _pct(c["max_rel_linf"])])
-        echo(format_table(["image", "L0", "L1 rel", "L2 rel", "Linf rel"], claim_rows))
-    if args.slice is not None:
-        from ..plots.geometry import slice_figure
-
-        i, j = args.slice
-        target = Path(args.html) if args.html else Path(args.folder).resolve().parent / f"{Path(args.folder).resolve().name}-slice.html"
-        if target.is_dir():
-            raise UmaskError(f"--html '{target}' is a folder; give a file name.")
-        model = load_model(result.model, resize_to=result.resize_to, device=args.device)
-        with progress(max(args.resolution, 3) ** 2 + 1, "slice") as bar:
-            def hook(done: int, n: int) -> None:
-                bar.total = n
-                bar.update(done - bar.n)
-
-            sl = decision_slice(model, result.image, result.masks, i=i, j=j, fill=result.fill,
-                                resolution=args.resolution, on_progress=hook)
-        with atomic_file(target) as fh:
-            slice_figure(sl, targets=result.targets).write_html(fh, include_plotlyjs=True)
-        classes = sorted(set(int(c) for c in sl.classes.ravel()))
-        echo(f"\nslice through x, m{i} x, m{j} x: {len(classes)} classes on a {sl.classes.shape[0]}^2 grid; "
-             f"centre (x) -> {model.categories[sl.centre_class]} ({sl.centre_class}); map: {target}")
+        payload = {"per_mask": geo.table(), "summary": geo.summary(), "image_norms": geo.image_norms, "study_claim": claim}
+        if sliced is not None:
+            payload["slice"] = sliced
+        echo(json.dumps(payload, indent=2))
+        return 0
+    rows = [[r["k"], _pct(r["abs_l0"]), f"{r['abs_l1']:.2f}", _pct(r["rel_l1"]), f"{r['abs_l2']:.3f}", _pct(r["rel_l2"]),
+             f"{r['abs_linf']:.3f}", _pct(r["rel_linf"])] for r in geo.table()]
+    echo(format_table(["mask", "L0 (frac)", "L1", "L1 rel", "L2", "L2 rel", "Linf", "Linf rel"], rows))
+    s = geo.summary()
+    echo(f"\n||x||: L1 {geo.image_norms['l1']:.2f}, L2 {geo.image_norms['l2']:.3f}, Linf {geo.image_norms['linf']:.3f}")
+    echo(f"ball centred at x holding all {result.k} copies (L2): radius {s['radius_at_x']:.3f} = {_pct(s['radius_at_x_rel'])} of ||x||_2")
+    echo(f"minimal enclosing ball of the copies (any centre, Frank-Wolfe, gap {geo.ball.radius - geo.ball.lower_bound:.1e}): "
+         f"radius {s['enclosing_radius']:.3f} = {_pct(s['enclosing_radius_rel'])}; centre {geo.centre_offset:.3f} from x")
+    k = claim["k"]
+    echo(f"\nthe study's claim (hstripes K = {k} on {size}x{size}; one part = {_pct(claim['pixel_fraction'])} of the pixels), worst mask:")
+    claim_rows = []
+    for name, key in (("constant 0.5", "constant"), ("this image", "image")):
+        c = claim[key]
+        claim_rows.append([name, _pct(c["max_abs_l0"]), _pct(c["max_rel_l1"]), _pct(c["max_rel_l2"]), _pct(c["max_rel_linf"])])
+    echo(format_table(["image", "L0", "L1 rel", "L2 rel", "Linf rel"], claim_rows))
+    if sliced is not None:
+        i, j = sliced["copies"]
+        echo(f"\nslice through x, m{i} x, m{j} x: {len(sliced['classes'])} classes on a {sliced['resolution']}^2 grid; "
+             f"centre (x) -> {sliced['centre_name']} ({sliced['centre_class']}); map: {sliced['html']}")
     return 0
+
+
+def _slice(args: argparse.Namespace, result, target: Path) -> dict:
+    """Classify the decision-region slice, write its map to ``target``; what it found."""
+    from ..plots.geometry import slice_figure
+
+    i, j = args.slice
+    model = as_fed_for(load_model(result.model, device=args.device), result.model, result)
+    with progress(max(args.resolution, 3) ** 2 + 1, "slice") as bar:
+        def hook(done: int, n: int) -> None:
+            bar.total = n
+            bar.update(done - bar.n)
+
+        sl = decision_slice(model, result.image, result.masks, i=i, j=j, fill=result.fill,
+                            resolution=args.resolution, on_progress=hook)
+    with atomic_file(target) as fh:
+        slice_figure(sl, targets=result.targets).write_html(fh, include_plotlyjs=True)
+    return {
+        "copies": [i, j],
+        "resolution": int(sl.classes.shape[0]),
+        "classes": sorted(set(int(c) for c in sl.classes.ravel())),
+        "centre_class": int(sl.centre_class),
+        "centre_name": model.categories[sl.centre_class],
+        "html": str(target),
+    }
