@@ -179,3 +179,15 @@ def test_geometry_prints_the_norms_and_the_slice_as_json_or_a_table(tiny_registe
     assert code == 0 and "slice through x, m0 x, m2 x" in out and f"({centre}); map: {html}" in out
     code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "1", "--html", tmp_path)
     assert code == 2 and "is a folder; give a file path" in err
+
+
+def test_progress_off_a_terminal_writes_plain_lines_with_rate_and_eta(tiny_registered, tmp_path, capsys, monkeypatch):
+    from umask.cli import output
+
+    monkeypatch.setattr(output, "LOG_EVERY_S", 0.0)  # a line per redraw, not one per 30 s
+    code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--k", "2", "--size", "16", "--steps", "4",
+                           "--no-stop", "--out", tmp_path / "res")
+    assert code == 0 and "\r" not in err  # capsys is no terminal: a log file reads as lines
+    lines = err.splitlines()
+    assert lines[0].startswith("tiny grid K=2:   0%") and "0/4" in lines[0]
+    assert "4/4" in lines[-1] and "step/s" in lines[-1] and "success=" in lines[-1]

@@ -12,7 +12,8 @@ Families:
     hstripes  K horizontal stripes, as equal as integer rows allow.
     vstripes  K vertical stripes, likewise.
     random    K connected blocks: the (Euclidean) Voronoi cells of K distinct
-              pixels drawn with ``seed``; every pixel belongs to one block.
+              pixels drawn with ``seed``, grown from their centres so each is
+              one piece edge to edge; every pixel belongs to one block.
     custom    a label-map image where pixel value k+1 marks part k, 0 none.
 
 Modes:
@@ -22,6 +23,7 @@ Modes:
 
 from __future__ import annotations
 
+import heapq
 import math
 from pathlib import Path
 
@@ -85,13 +87,32 @@ def layout(family: str, k: int, size: int, *, seed: int = 0) -> torch.Tensor:
                 labels[:, cuts[part] : cuts[part + 1]] = part
     elif family == "random":
         gen = torch.Generator().manual_seed(seed)
-        centres = torch.randperm(size * size, generator=gen)[:k]
-        cy, cx = (centres // size).float(), (centres % size).float()
-        yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
-        dist = (yy[None] - cy[:, None, None]) ** 2 + (xx[None] - cx[:, None, None]) ** 2
-        # Each centre is at distance 0 from itself, so no block is empty;
-        # Voronoi cells are convex, so each block is one connected piece.
-        labels = dist.argmin(dim=0)
+        centres = torch.randperm(size * size, generator=gen)[:k].tolist()
+        labels = torch.tensor(_grown_cells(size, [divmod(c, size) for c in centres]), dtype=torch.int64)
+    return labels
+
+
+def _grown_cells(size: int, centres: list[tuple[int, int]]) -> list[list[int]]:
+    """Voronoi cells of ``centres`` on the pixel grid, each one piece edge to edge.
+
+    Plain nearest-centre cells can meet themselves only at a pixel's corner
+    (the grid cuts a thin wedge of a convex cell in two). Here each block
+    grows from its centre through edge neighbours, and a pixel joins the
+    nearest centre (squared Euclidean distance; ties: the lower part) whose
+    block already touches it: mostly the Voronoi cell, always 4-connected.
+    """
+    labels = [[-1] * size for _ in range(size)]
+    heap = [(0, part, y, x) for part, (y, x) in enumerate(centres)]
+    heapq.heapify(heap)
+    while heap:
+        _, part, y, x = heapq.heappop(heap)
+        if labels[y][x] != -1:
+            continue
+        labels[y][x] = part
+        cy, cx = centres[part]
+        for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+            if 0 <= ny < size and 0 <= nx < size and labels[ny][nx] == -1:
+                heapq.heappush(heap, ((ny - cy) ** 2 + (nx - cx) ** 2, part, ny, nx))
     return labels
 
 

@@ -21,7 +21,7 @@ from ..models import DEFAULT_MODEL
 from ..report import build_report
 from ..sweep import STUDY_FAMILIES, STUDY_KS, StepTiming, SweepHooks, SweepPlan, estimate_seconds, run_sweep, study_plan
 from ..sweep import time_steps, timing_model
-from .output import echo, format_table
+from .output import echo, format_table, on_terminal
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     def on_run_end(key, row) -> None:
         state["done"] += 1
         bar.update(1)
-        if bar.disable:  # no terminal (nohup, a log file): one line per run instead of the bar
+        if not on_terminal():  # nohup, a log file: one line per run besides the bar's periodic line
             echo(f"[{state['done']}/{bar.total}] {key.model} {key.mask_family} K={key.k} seed {key.seed}: "
                  f"{float(row['success_rate']):.0%} in {row['steps']} steps, {float(row['seconds']):.1f} s")
 
