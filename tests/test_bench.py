@@ -3,6 +3,7 @@
 import dataclasses
 
 import pytest
+import torch
 
 from umask.bench import BenchPlan, BenchReport, machine_info, step_overhead, time_to_universal, to_markdown
 
@@ -14,10 +15,33 @@ def test_time_to_universal_reports_a_run(tiny):
     assert capped.steps == 2 and not capped.reached
 
 
-def test_step_overhead_compares_the_same_work(tiny):
+def test_step_overhead_times_the_same_work(tiny):
+    """Both contenders run one forward + backward per step of the same masked batch."""
+    from umask import bench
+    from umask.masks import layout, make_masks
+
+    fed = []
+    hook = tiny.register_forward_pre_hook(lambda module, args: fed.append(args[0].detach().clone()))
+    grads = []
+    tiny.net[0].register_full_backward_hook(lambda module, grad_in, grad_out: grads.append(1))
+    try:
+        batches = {}
+        for name, make in (("umask", bench._umask_step_fn), ("bare", bench._bare_step_fn)):
+            step = make(tiny, 4)
+            step()  # warm-up, as step_overhead does
+            fed.clear(), grads.clear()
+            step()
+            assert len(fed) == 1 and len(grads) == 1, name  # one forward, one backward: no extra pass on either side
+            batches[name] = fed[0]
+    finally:
+        hook.remove()
+    hidden = (make_masks(layout("grid", 4, 64), "hide") == 0).expand(4, 3, 64, 64)
+    for name, batch in batches.items():
+        # The same four masks, fill 0 (a few visible pixels may sit on the box's 0 too).
+        assert batch.shape == (4, 3, 64, 64) and (batch[hidden] == 0).all(), name
+        assert (batch[~hidden] != 0).float().mean() > 0.9, name
     row = step_overhead(tiny, 4, steps=3)
-    assert row["umask_s"] > 0 and row["bare_s"] > 0
-    assert row["overhead"] == row["umask_s"] / row["bare_s"] - 1
+    assert row["model"] == "tiny" and row["k"] == 4 and row["umask_s"] > 0 and row["bare_s"] > 0
 
 
 def test_markdown_tables(tiny):
@@ -87,8 +111,15 @@ def test_parts_run_side_by_side_merge_into_one_table(tiny, monkeypatch, tmp_path
     text = out.read_text()
     # Three seeds of each contender; the fast median is seed 1's 2.0 s against the preset's 10.0 s.
     assert "| 3 | grid | seed | 3/3 | 100 | 10.0 | 10.0 | 1.00 |  |" in text
-    assert "| 3 | grid | fast | 3/3 | 11 | 2.0 | 3.0 | 1.00 | 5.0x |" in text
+    assert "| 3 | grid | fast | 3/3 | 11 | 2.0 | 3.0 | 1.00 | 5.00x |" in text
     assert "Merged from 2 parts" in text and "- K = 3 grid, fast: 0: 10, 1: 11, 2: 12" in text
+    assert "3 run(s) of each contender per row" in text
+    # Hand-written notes go under "Notes", so the merge writes the whole file again.
+    notes = tmp_path / "notes.md"
+    notes.write_text("- The preset is slow.\n")
+    assert main(["bench", "--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--notes", str(notes),
+                 "--out", str(out)]) == 0
+    assert out.read_text().endswith("## Notes\n\n- The preset is slow.\n")
 
 
 def test_merge_refuses_what_is_not_a_bench_part(tmp_path, capsys):

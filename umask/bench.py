@@ -375,8 +375,10 @@ def _median(values: Iterable[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def to_markdown(report: BenchReport, *, command: str = "python -m umask bench") -> str:
-    """BENCHMARKS.md: the tables, the machine, and how the numbers were made."""
+def to_markdown(report: BenchReport, *, command: str = "python -m umask bench", notes: str | None = None) -> str:
+    """BENCHMARKS.md: the tables, the machine, how the numbers were made, and
+    ``notes`` (markdown, e.g. what the figures mean for the issue's targets)
+    under "Notes" at the end."""
     m, p = report.machine, report.plan
     lines = [
         "# Benchmarks",
@@ -388,21 +390,27 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench") 
            f"benchmark time in all." if report.parts > 1 else f"The whole run took {report.seconds / 60:.0f} min."),
     ]
     if p.ks:
+        by_cell: dict[tuple, list[RunTiming]] = {}
+        for r in sorted(report.runs, key=lambda r: r.seed):
+            by_cell.setdefault((r.k, r.family, r.preset), []).append(r)
+        counts = {len(rs) for rs in by_cell.values()}
+        if p.preset_seeds is not None:
+            seeds = f"{p.seeds} seed(s) each (the preset on the first {p.preset_seeds} only)"
+        elif len(counts) == 1:
+            seeds = f"{counts.pop()} run(s) of each contender per row"
+        else:
+            seeds = "the runs of each row are counted under \"reached 100 %\" and listed below"
         lines += [
             "",
             "## 1. Time to universal (bundled EfficientNet-Lite0, 64 x 64, hide, fill 0)",
             "",
             f"Until every mask hits its target on the saved 8-bit image. Study preset (SGD lr 0.1) capped at "
-            f"{p.preset_cap} steps; a capped run counts at its cap and reports its success rate. {p.seeds} seed(s) each"
-            + (f" (the preset on the first {p.preset_seeds} only)" if p.preset_seeds is not None else "")
-            + "; the two contenders alternate run by run.",
+            f"{p.preset_cap} steps; a capped run counts at its cap and reports its success rate; {seeds}; "
+            "the two contenders alternate run by run. Speed-up: the preset's median wall time over the default's.",
             "",
             "| K | masks | preset | reached 100 % | median steps | median s | worst s | median success | speed-up (median s) |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
-        by_cell: dict[tuple, list[RunTiming]] = {}
-        for r in sorted(report.runs, key=lambda r: r.seed):
-            by_cell.setdefault((r.k, r.family, r.preset), []).append(r)
         for k in p.ks:
             for family in p.families:
                 rows = {pr: by_cell.get((k, family, pr), []) for pr in ("seed", "fast")}
@@ -412,7 +420,8 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench") 
                     if not rs:
                         continue
                     med = _median(r.seconds for r in rs)
-                    speed = f"{seed_median / med:.1f}x" if preset == "fast" and med > 0 and rows["seed"] else ""
+                    # Two decimals: a ratio just under a target must not round up to it.
+                    speed = f"{seed_median / med:.2f}x" if preset == "fast" and med > 0 and rows["seed"] else ""
                     lines.append(
                         f"| {k} | {family} | {preset} | {sum(r.reached for r in rs)}/{len(rs)} | {_median(r.steps for r in rs):.0f} | "
                         f"{med:.1f} | {max(r.seconds for r in rs):.1f} | {_median(r.success_rate for r in rs):.2f} | {speed} |"
@@ -453,4 +462,6 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench") 
         lines += ["| run | steps | s | s/step | overhead |", "|---|---|---|---|---|"]
         for row in report.streaming:
             lines.append(f"| {row['name']} | {row['steps']} | {row['seconds']:.1f} | {row['seconds'] / row['steps']:.3f} | {row.get('overhead', '')} |")
+    if notes:
+        lines += ["", "## Notes", "", notes.strip()]
     return "\n".join(lines) + "\n"

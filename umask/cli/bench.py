@@ -32,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="BENCHMARKS.md", help="where to write the tables")
     p.add_argument("--json", type=Path, default=None,
                    help="also keep every measurement in this JSON file, rewritten after each item")
+    p.add_argument("--notes", type=Path, default=None,
+                   help="a markdown file appended under 'Notes' (what the figures mean, how the parts were run)")
     p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
                    help="run nothing: write the tables from --json files of runs made side by side")
     p.set_defaults(run=run)
@@ -43,9 +45,10 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.out)
     if args.json:
         check_writable(args.json)
+    notes = _read_notes(args.notes) if args.notes else None
     if args.merge:
         report = merge_reports([_read_part(path) for path in args.merge])
-        text = to_markdown(report, command=command)
+        text = to_markdown(report, command=command, notes=notes)
     else:
         plan = BenchPlan.quick() if args.quick else BenchPlan.full()
         options = (("ks", tuple(args.ks) if args.ks else None), ("families", tuple(args.families) if args.families else None),
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         report = run_bench(plan, progress=echo, checkpoint=(lambda rep: _write_part(args.json, rep)) if args.json else None)
         if args.json:
             _write_part(args.json, report)
-        text = to_markdown(report, command=command)
+        text = to_markdown(report, command=command, notes=notes)
     out = Path(args.out)
     with atomic_file(out) as fh:
         fh.write(text)
@@ -84,3 +87,12 @@ def _read_part(path: Path):
         raise UmaskError(f"bench --merge: {path} cannot be read ({exc.strerror}); give files written by bench --json") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise UmaskError(f"bench --merge: {path} is not a bench --json file ({exc})") from None
+
+
+def _read_notes(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise UmaskError(f"bench --notes: {path} does not exist; give a markdown file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UmaskError(f"bench --notes: {path} cannot be read as text ({exc}); give a markdown file") from None
