@@ -60,6 +60,11 @@ class Killed(Exception):
     pass
 
 
+def saved_folders(out) -> list[str]:
+    """Every folder under ``out`` that holds a result.json (hidden half-written ones too), relative to ``out``."""
+    return sorted(p.parent.relative_to(out).as_posix() for p in out.rglob("result.json"))
+
+
 def test_kill_and_resume_gives_the_uninterrupted_csv(tiny_registered, tmp_path):
     full = tmp_path / "full"
     run_sweep(plan(), full)
@@ -199,3 +204,66 @@ def test_report_leaves_out_a_run_folder_deleted_since(tiny_registered, tmp_path)
     shutil.rmtree(out / biggest["folder"])
     page = build_report(out, slices=True, slice_resolution=5).read_text()
     assert "Success rate vs K" in page and "Gallery" in page
+
+
+def test_a_run_killed_mid_way_leaves_no_trace_and_is_run_again(tiny_registered, tmp_path):
+    sweep = plan(steps=20)
+    full = tmp_path / "full"
+    run_sweep(sweep, full)
+    out = tmp_path / "killed"
+    order = []
+
+    def die_in_the_third_run(key, report):
+        if not order or order[-1] != key:
+            order.append(key)
+        if len(order) == 3 and report.step == 10:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_sweep(sweep, out, hooks=SweepHooks(on_step=die_in_the_third_run))
+    rows = read_rows(out / CSV_FILE)
+    assert len(rows) == 2  # the first two runs; none for the one killed, and no folder for it
+    assert saved_folders(out) == sorted(r["folder"] for r in rows)
+    started = []
+    outcome = run_sweep(sweep, out, hooks=SweepHooks(on_run_start=lambda k, c: started.append(k)))
+    assert outcome.ran == 2 and started[0] == order[2]  # the killed run comes first
+    assert rows_without_seconds(out / CSV_FILE) == rows_without_seconds(full / CSV_FILE)
+
+
+@pytest.mark.real
+def test_sigkill_of_the_sweep_command_and_the_same_command_again(tmp_path):
+    """A real kill -9 of `python -m umask sweep` in the middle of a run, then the same command."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    args = ["--masks", "hstripes", "--k", "2", "3", "--seeds", "2", "--size", "32", "--steps", "100", "--no-report"]
+    command = [sys.executable, "-m", "umask", "sweep", *args]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    full, out = tmp_path / "full", tmp_path / "killed"
+    subprocess.run([*command, "--out", str(full)], check=True, env=env, cwd=root, capture_output=True, timeout=600)
+
+    proc = subprocess.Popen([*command, "--out", str(out)], env=env, cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / CSV_FILE).exists() or len(read_rows(out / CSV_FILE)) < 1:
+            assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended or stalled before a row"
+            time.sleep(0.05)
+        time.sleep(0.3)  # into the second run (each takes a second or more)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done = len(read_rows(out / CSV_FILE))
+    assert 1 <= done < 4
+    resumed = subprocess.run([*command, "--out", str(out)], env=env, cwd=root, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{4 - done} runs done now, {done} were already done" in resumed.stdout
+    assert rows_without_seconds(out / CSV_FILE) == rows_without_seconds(full / CSV_FILE)
+    assert saved_folders(out) == saved_folders(full) == sorted(r["folder"] for r in read_rows(out / CSV_FILE))
