@@ -9,7 +9,6 @@ custom combination of hidden parts is one keep-multiplier mask made by
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 
 import streamlit as st
@@ -18,16 +17,18 @@ import umask
 from umask.masks import apply_masks, selection_mask
 from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
-from umask.results import result_from_zip, result_to_zip
+from umask.results import result_to_zip
 from ui.common import (
     RESULT_KEY,
     RESULT_SOURCE_KEY,
     get_model,
     model_choices,
     model_label,
+    result_from_upload,
     result_id,
     session_memo,
     set_result,
+    upload_digest,
 )
 
 
@@ -46,13 +47,14 @@ def open_upload() -> None:
                                       help="A zip from the Download button, or a zipped CLI result folder.")
     if upload is None:
         return
-    data = upload.getvalue()
-    digest = hashlib.sha1(data).hexdigest()
+    # Shown once per distinct file: a later Generate must not be replaced by
+    # the file still sitting in the uploader.
+    digest = upload_digest(upload)
     if st.session_state.get("exp_upload_digest") == digest:
         return
     st.session_state["exp_upload_digest"] = digest
     try:
-        set_result(result_from_zip(data), f"uploaded: {upload.name}")
+        set_result(result_from_upload(upload), f"uploaded: {upload.name}")
     except umask.UmaskError as err:
         st.session_state["exp_upload_error"] = str(err)
     else:
@@ -163,21 +165,21 @@ def model_column(result: umask.Result, spec: str, chosen: list[int], mask) -> No
 
 def summary(result: umask.Result, rid: str, specs: list[str]) -> None:
     """The K x models grid of hits, from classify_parts on every selected model."""
-    cache = st.session_state.setdefault("exp_parts_cache", {})
     names, hits, probs, predicted = [], [], [], []
     for spec in specs:
-        key = (rid, spec)
-        if key not in cache:
-            model = fed_model(result, spec, quiet=True)  # its column shows any error
-            if model is None:
-                continue
-            try:
-                outcome = umask.classify_parts(model, result.image, result.labels, mode=result.mask_mode,
-                                               fill=result.fill, targets=result.targets)
-            except umask.UmaskError:
-                continue  # its column says why
-            cache[key] = (outcome.hits, outcome.target_probs, [model.categories[p] for p in outcome.predictions])
-        h, p, pred = cache[key]
+        model = fed_model(result, spec, quiet=True)  # its column shows any error
+        if model is None:
+            continue
+
+        def every_part(model=model) -> tuple:
+            outcome = umask.classify_parts(model, result.image, result.labels, mode=result.mask_mode,
+                                           fill=result.fill, targets=result.targets)
+            return outcome.hits, outcome.target_probs, [model.categories[p] for p in outcome.predictions]
+
+        try:
+            h, p, pred = session_memo(("parts", rid, spec), every_part)
+        except umask.UmaskError:
+            continue  # its column says why
         names.append(spec)
         hits.append(h)
         probs.append(p)

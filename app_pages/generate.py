@@ -17,6 +17,7 @@ import torch
 import umask
 from umask.config import PRESETS
 from umask.jobs import Job
+from umask.masks import BUILTIN_FAMILIES
 from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
 from umask.results import result_to_zip
@@ -42,7 +43,6 @@ CURVES_POLL_S = 2.0 * POLL_S
 # Every page polls (ui.common.keep_run_alive); the margin is for browsers that
 # slow the timers of a hidden tab to about one a minute.
 IDLE_TIMEOUT_S = 90.0
-FAMILIES = ("grid", "hstripes", "vstripes", "random")
 SIZES = (32, 48, 64, 96, 128)
 FILLS = {"0": "black (0)", "0.5": "grey (0.5)", "mean": "the image's mean"}
 PRESET_LABELS = {"fast": "umask's fast default", "seed": "the study's SGD (lr 0.1)"}
@@ -70,7 +70,7 @@ def sidebar_config() -> tuple[umask.Config | None, bool]:
     model = sb.selectbox("Model", choices, index=choices.index(DEFAULT_MODEL) if DEFAULT_MODEL in choices else 0,
                          format_func=model_label, key="gen_model",
                          help="The bundled model works offline; the study's six download their weights once.")
-    family = sb.selectbox("Mask family", FAMILIES, key="gen_family",
+    family = sb.selectbox("Mask family", BUILTIN_FAMILIES, key="gen_family",
                           help="grid: equal squares; stripes: K bands; random: K connected blocks.")
     mode = sb.radio("Mask mode", umask.MODES, horizontal=True, key="gen_mode",
                     format_func=lambda m: "hide part k" if m == "hide" else "keep only part k")

@@ -216,10 +216,11 @@ def test_save_png_is_atomic_and_round_trips(tmp_path):
     with Image.open(path) as img:
         assert img.mode == "RGB" and img.format == "PNG"
     assert torch.equal(load_photo(png_bytes(x), size=None), x)
-    with pytest.raises(UmaskError, match="does not exist"):
-        save_png(x, tmp_path / "nope" / "a.png")
+    assert torch.equal(load_photo(save_png(x, tmp_path / "new" / "a.png"), size=None), x)  # folders are made
     with pytest.raises(UmaskError, match="is a folder"):
         save_png(x, tmp_path)
+    with pytest.raises(UmaskError, match=r"a.png' is a file, not a folder"):
+        save_png(x, tmp_path / "a.png" / "b.png")
 
 
 # ---------------------------------------------------------------- CLI ---

@@ -148,14 +148,18 @@ def session_memo(key: tuple, compute: Callable[[], T]) -> T:
     return store[key]
 
 
+def upload_digest(upload) -> str:
+    """A name for an uploaded file's content: the same file uploaded again has the same one."""
+    return hashlib.sha1(upload.getvalue()).hexdigest()
+
+
 def result_from_upload(upload) -> umask.Result:
     """The result in an uploaded zip, read once per distinct file.
 
     Raises:
         UmaskError: the file is not a result zip.
     """
-    data = upload.getvalue()
-    return session_memo(("upload", hashlib.sha1(data).hexdigest()), lambda: umask.result_from_zip(data))
+    return session_memo(("upload", upload_digest(upload)), lambda: umask.result_from_zip(upload.getvalue()))
 
 
 def set_result(result: umask.Result, source: str) -> None:

@@ -9,7 +9,6 @@ stay true after a round trip through a PNG.
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch
 from PIL import Image, ImageOps
 
 from .errors import UmaskError
-from .files import IMAGE_READ_ERRORS, atomic_file
+from .files import IMAGE_READ_ERRORS, atomic_file, check_writable
 from .results import image_to_uint8, uint8_to_image
 
 
@@ -71,17 +70,13 @@ def save_png(image: torch.Tensor, path: str | Path) -> Path:
     puts it in place: a crash or a full disk never leaves a half-written file
     where an old one was.
 
+    Missing folders are made, as for every file umask writes.
+
     Raises:
-        UmaskError: the folder does not exist or cannot be written.
+        UmaskError: ``path`` is a folder, or cannot be written.
     """
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise UmaskError(f"Folder '{folder}' does not exist; create it or give another output path.")
-    if path.is_dir():
-        raise UmaskError(f"Output '{path}' is a folder; give a file name ending in .png.")
-    if not os.access(folder, os.W_OK):
-        raise UmaskError(f"Cannot write to folder '{folder}'; give a writable output path.")
+    check_writable(path)
     with atomic_file(path, "wb") as fh:
         Image.fromarray(image_to_uint8(image), mode="RGB").save(fh, format="PNG")
     return path

@@ -35,6 +35,8 @@ from .errors import UmaskError
 from .files import IMAGE_READ_ERRORS
 
 FAMILIES = ("grid", "hstripes", "vstripes", "random", "custom")
+#: The families :func:`layout` draws by itself (custom needs a label-map image).
+BUILTIN_FAMILIES = FAMILIES[:-1]
 MODES = ("hide", "keep")
 
 

@@ -39,7 +39,7 @@ from .config import PRESETS, Config
 from .errors import UmaskError
 from .files import atomic_file, check_writable
 from .geometry import result_geometry
-from .masks import MODES, layout
+from .masks import BUILTIN_FAMILIES, MODES, layout
 from .models import (
     RANDOM_WEIGHTS,
     STUDY_MODELS,
@@ -151,7 +151,7 @@ class SweepPlan:
         if self.preset not in PRESETS:
             raise UmaskError(f"Unknown preset '{self.preset}'; choose one of {', '.join(PRESETS)}.")
         if "custom" in self.families:
-            raise UmaskError("Sweeps use the built-in mask families (grid, hstripes, vstripes, random), not 'custom'.")
+            raise UmaskError(f"Sweeps use the built-in mask families ({', '.join(BUILTIN_FAMILIES)}), not 'custom'.")
         for mode in self.modes:
             if mode not in MODES:
                 raise UmaskError(f"Unknown mask mode '{mode}'; choose 'hide' or 'keep'.")

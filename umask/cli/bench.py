@@ -11,7 +11,7 @@ from pathlib import Path
 from ..bench import BenchPlan, merge_reports, report_from_json, report_to_json, run_bench, to_markdown
 from ..errors import UmaskError
 from ..files import atomic_file, check_writable
-from ..masks import FAMILIES
+from ..masks import BUILTIN_FAMILIES
 from .output import echo
 
 
@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run the speed benchmark and write BENCHMARKS.md", description=__doc__)
     p.add_argument("--quick", action="store_true", help="a reduced plan that finishes in under 5 minutes on 2 cores")
     p.add_argument("--k", dest="ks", type=int, nargs="+", default=None, help="K values for time to universal")
-    p.add_argument("--masks", dest="families", nargs="+", choices=[f for f in FAMILIES if f != "custom"], default=None,
+    p.add_argument("--masks", dest="families", nargs="+", choices=BUILTIN_FAMILIES, default=None,
                    help="mask families for time to universal (default: grid hstripes)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per K and mask family")
     p.add_argument("--first-seed", type=int, default=None, help="the first seed (default 0): split one plan across processes")

@@ -27,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", default=None, help="target class (name or index); default: untargeted")
     p.add_argument("--steps", type=int, default=1, help="1 = one-step FGSM (default); more = iterative FGSM")
     p.add_argument("--step-size", dest="step_size", type=float, default=None,
-                   help="size of each step (default: eps for one step, 2.5 * eps / steps otherwise)")
+                   help="size of each step (default: the budget for one step, 2.5 x budget / steps otherwise; the "
+                        "budget is eps in whole 8-bit levels, floor(eps x 255) / 255, what the saved PNG can hold)")
     p.add_argument("--size", type=int, default=None, help="side of the centre crop fed to the model (default: its native size)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--out", required=True, help="the adversarial image to write (.png)")
@@ -50,10 +51,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise UmaskError(f"Output '{out}' must end in .png; the adversarial image is saved as an 8-bit PNG.")
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise UmaskError(f"Folder '{folder}' does not exist; create it or give another output path.")
-    check_writable(out)
+    check_writable(out)  # missing folders are made
     model = load_model(args.model, device=args.device)
     photo = load_photo(args.image, size=args.size if args.size is not None else model.native_size)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..config import PRESETS
 from ..errors import UmaskError
-from ..masks import FAMILIES, MODES
+from ..masks import BUILTIN_FAMILIES, MODES
 from ..models import DEFAULT_MODEL
 from ..report import build_report
 from ..sweep import STUDY_FAMILIES, STUDY_KS, StepTiming, SweepHooks, SweepPlan, estimate_seconds, run_sweep, study_plan
@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the study's grid: its six models x grid/hstripes x K = 2..58 step 8 and 62, preset seed, --device auto "
                         "(any other flag given overrides that part)")
     p.add_argument("--models", nargs="+", default=None, help=f"model specs (default {DEFAULT_MODEL})")
-    p.add_argument("--masks", nargs="+", choices=[f for f in FAMILIES if f != "custom"], default=None,
+    p.add_argument("--masks", nargs="+", choices=BUILTIN_FAMILIES, default=None,
                    help=f"mask families (default {' '.join(STUDY_FAMILIES)})")
     p.add_argument("--modes", nargs="+", choices=MODES, default=None, help="mask modes (default hide, the study's)")
     p.add_argument("--k", nargs="+", type=int, default=None, help=f"values of K (default {' '.join(map(str, STUDY_KS))})")
