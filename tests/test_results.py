@@ -78,10 +78,32 @@ def test_refuses_to_overwrite_foreign_folder(result, tmp_path):
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 
 
-def test_replacing_a_result_works(result, tmp_path):
+@pytest.mark.parametrize("swap", ["exchange", "two renames"])
+def test_replacing_a_result_swaps_the_folders_whole(result, tmp_path, monkeypatch, swap):
+    import dataclasses
+    import os
+
+    exchanges = []
+    exchange = results._exchange
+    if swap == "exchange":  # Linux: one renameat2 call, no moment without a result
+        def recorded(new, old):
+            swapped = exchange(new, old)
+            exchanges.append((old, swapped))
+            return swapped
+
+        monkeypatch.setattr(results, "_exchange", recorded)
+    else:  # elsewhere: old aside, new in place
+        monkeypatch.setattr(results, "_exchange", lambda new, old: False)
     save_result(result, tmp_path / "run")
-    save_result(result, tmp_path / "run")
-    assert load_result(tmp_path / "run").predictions == result.predictions
+    inode = os.stat(tmp_path / "run").st_ino
+    newer = dataclasses.replace(result, steps=result.steps + 1)
+    save_result(newer, tmp_path / "run")
+    assert load_result(tmp_path / "run").steps == newer.steps
+    assert os.stat(tmp_path / "run").st_ino != inode  # a new folder, not files rewritten in place
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # neither the old nor a staging folder is left
+    if swap == "exchange" and exchanges == [(tmp_path / "run", False)]:
+        pytest.skip("this filesystem cannot exchange two folders (the two-rename path above still ran)")
+    assert exchanges == ([(tmp_path / "run", True)] if swap == "exchange" else [])
 
 
 def test_corrupt_or_missing_files(result, tmp_path):

@@ -8,11 +8,16 @@
 
 Writes are atomic: everything is written into a hidden sibling folder and
 renamed into place, so a crash leaves either the old result or the new one,
-never half of one.
+never half of one. Replacing a result swaps the two folders in one step
+(Linux's ``renameat2`` exchange); where the system has no such call, the old
+folder is renamed aside first, and a crash between the two renames leaves it
+as ``.NAME.old-*`` beside the missing folder.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import io
 import json
 import math
@@ -159,6 +164,25 @@ def check_result_folder(folder: str | Path) -> None:
         )
 
 
+def _exchange(new: Path, old: Path) -> bool:
+    """Swap two folders in one step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns False where the system or the filesystem cannot; raises OSError
+    for any other failure.
+    """
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # not Linux, or a C library without it
+        return False
+    at_cwd, rename_exchange = -100, 2
+    if renameat2(at_cwd, os.fsencode(new), at_cwd, os.fsencode(old), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(old))
+
+
 def save_result(result: Result, folder: str | Path) -> Path:
     """Write ``result`` to ``folder`` atomically; replaces an older result there.
 
@@ -174,7 +198,9 @@ def save_result(result: Result, folder: str | Path) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
         os.chmod(staging, DIR_MODE)  # mkdtemp's folders are the owner's only
         _write_folder(result, staging)
-        if folder.exists():
+        if folder.exists() and _exchange(staging, folder):
+            pass  # staging now holds the old result: removed below
+        elif folder.exists():
             retired = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
             folder.rename(retired)
             try:
