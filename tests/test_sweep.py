@@ -267,3 +267,19 @@ def test_sigkill_of_the_sweep_command_and_the_same_command_again(tmp_path):
     assert f"{4 - done} runs done now, {done} were already done" in resumed.stdout
     assert rows_without_seconds(out / CSV_FILE) == rows_without_seconds(full / CSV_FILE)
     assert saved_folders(out) == saved_folders(full) == sorted(r["folder"] for r in read_rows(out / CSV_FILE))
+
+
+def test_the_sweep_bar_weighs_each_run_by_k_and_its_budget(tiny_registered, tmp_path, capsys, monkeypatch):
+    from umask.cli import output
+
+    monkeypatch.setattr(output, "LOG_EVERY_S", 0.0)  # every redraw is a line in the captured stderr
+    out = tmp_path / "sw"
+    assert main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "6", "--out", str(out), "--no-report"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sweep, run")]
+    # Work = K x steps: the K = 2 run is 6 of 24 copy-steps (25 %), however few steps it needed.
+    after_first = next(line for line in lines if line.startswith("sweep, run 2/2"))
+    assert " 25%|" in after_first
+    assert " 100%|" in lines[-1]
+    assert main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "6", "--out", str(out), "--no-report"]) == 0
+    captured = capsys.readouterr()
+    assert "resuming: 2 of 2 runs already done" in captured.out and " 100%|" in captured.err.splitlines()[0]

@@ -418,14 +418,15 @@ class SweepHooks:
     """Callbacks a sweep calls (the CLI draws bars with them; tests raise in them to simulate a kill).
 
     Attributes:
-        on_start: ``(done, total)`` once the folder is reconciled.
+        on_start: ``(finished, pending)`` run keys once the folder is
+            reconciled: those done before, and those this call will run.
         on_model: ``(spec)`` before a model loads.
         on_run_start: ``(key, config)`` before each run that is not finished yet.
         on_step: ``(key, report)`` after every optimisation step.
         on_run_end: ``(key, row)`` after the run's folder and row are written.
     """
 
-    on_start: Callable[[int, int], None] | None = None
+    on_start: Callable[[list[RunKey], list[RunKey]], None] | None = None
     on_model: Callable[[str], None] | None = None
     on_run_start: Callable[[RunKey, Config], None] | None = None
     on_step: Callable[[RunKey, StepReport], None] | None = None
@@ -525,10 +526,12 @@ def _run_locked(plan: SweepPlan, out: Path, hooks: SweepHooks, loader: Callable[
     keys = plan.keys()
     reconcile(out, keys)
     pending = pending_keys(plan, out)
-    finished_before = len(keys) - len(pending)
+    left = set(pending)
+    finished = [k for k in keys if k not in left]
+    finished_before = len(finished)
     pending = [k for k in pending if k.model not in unavailable]
     if hooks.on_start:
-        hooks.on_start(finished_before, finished_before + len(pending))
+        hooks.on_start(finished, pending)
     csv_path = out / CSV_FILE
     ran = 0
     for model_spec, group in itertools.groupby(pending, key=lambda k: k.model):

@@ -137,30 +137,41 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     bar = None
-    state = {"done": 0}
+    state = {"done": 0, "total": 0}
 
-    def on_start(done: int, total: int) -> None:
+    # The bar counts work, not runs: a step costs about K masked copies, so
+    # a run weighs K x its step budget, and the ETA does not take a K = 62
+    # run for a K = 2 one. A run that stops early hands back what it left.
+    def work(key) -> int:
+        return key.k * key.max_steps
+
+    def on_start(finished, pending) -> None:
         nonlocal bar
-        state["done"] = done
-        bar = progress(total, "sweep", unit="run", initial=done)
-        if done:
-            echo(f"resuming: {done} of {total} runs already done in {out}/")
+        state["done"], state["total"] = len(finished), len(finished) + len(pending)
+        bar = progress(sum(map(work, finished + pending)), "sweep", unit="copy-step", initial=sum(map(work, finished)))
+        bar.bar_format = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
+        if finished:
+            echo(f"resuming: {len(finished)} of {state['total']} runs already done in {out}/")
+
+    def describe(text: str) -> None:
+        bar.set_description(f"sweep, run {min(state['done'] + 1, state['total'])}/{state['total']} {text}")
 
     def on_model(spec: str) -> None:
-        bar.set_description(f"loading {spec}")
+        describe(f"loading {spec}")
 
     def on_run_start(key, config) -> None:
-        bar.set_description(f"{key.model} {key.mask_family} K={key.k} s{key.seed}")
+        describe(f"{key.model} {key.mask_family} K={key.k} s{key.seed}")
 
     def on_step(key, report) -> None:
+        bar.update(key.k)
         if report.step % 10 == 0:
-            bar.set_postfix(step=report.step, success=f"{report.success_rate:.0%}", refresh=True)
+            bar.set_postfix(step=report.step, success=f"{report.success_rate:.0%}", refresh=False)
 
     def on_run_end(key, row) -> None:
         state["done"] += 1
-        bar.update(1)
+        bar.update(key.k * (key.max_steps - int(row["steps"])))  # the budget it did not need
         if not on_terminal():  # nohup, a log file: one line per run besides the bar's periodic line
-            echo(f"[{state['done']}/{bar.total}] {key.model} {key.mask_family} K={key.k} seed {key.seed}: "
+            echo(f"[{state['done']}/{state['total']}] {key.model} {key.mask_family} K={key.k} seed {key.seed}: "
                  f"{float(row['success_rate']):.0%} in {row['steps']} steps, {float(row['seconds']):.1f} s")
 
     hooks = SweepHooks(on_start=on_start, on_model=on_model, on_run_start=on_run_start, on_step=on_step, on_run_end=on_run_end)
