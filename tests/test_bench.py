@@ -120,6 +120,11 @@ def test_parts_run_side_by_side_merge_into_one_table(tiny, monkeypatch, tmp_path
     assert main(["bench", "--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--notes", str(notes),
                  "--out", str(out)]) == 0
     assert out.read_text().endswith("## Notes\n\n- The preset is slow.\n")
+    # A part run again (same seeds): its steps show once per seed, with the count.
+    assert main(["bench", "--merge", str(tmp_path / "a.json"), str(tmp_path / "a.json"), "--out", str(out)]) == 0
+    assert "- K = 3 grid, fast: 0: 10 (x2), 1: 11 (x2)" in out.read_text()
+    assert bench._steps_by_seed([bench.RunTiming("fast", 3, "grid", 0, 10, 1.0, 1.0, True),
+                                 bench.RunTiming("fast", 3, "grid", 0, 12, 1.0, 1.0, True)]) == "0: 10 / 12"
 
 
 def test_merge_refuses_what_is_not_a_bench_part(tmp_path, capsys):

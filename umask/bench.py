@@ -370,6 +370,20 @@ def merge_reports(reports: list[BenchReport]) -> BenchReport:
     return merged
 
 
+def _steps_by_seed(runs: list[RunTiming]) -> str:
+    """"0: 114, 1: 5000 (92%)"; a seed run again with the same outcome (steps
+    are deterministic on the CPU) shows once with its count: "0: 114 (x3)"."""
+    by_seed: dict[int, list[str]] = {}
+    for r in runs:
+        by_seed.setdefault(r.seed, []).append(f"{r.steps}" + ("" if r.reached else f" ({r.success_rate:.0%})"))
+    parts = []
+    for seed, outcomes in by_seed.items():
+        same = len(set(outcomes)) == 1
+        parts.append(f"{seed}: " + (outcomes[0] + (f" (x{len(outcomes)})" if len(outcomes) > 1 else "") if same
+                                    else " / ".join(outcomes)))
+    return ", ".join(parts)
+
+
 def _median(values: Iterable[float]) -> float:
     values = list(values)
     return statistics.median(values) if values else float("nan")
@@ -432,8 +446,7 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench", 
                 for preset in ("seed", "fast"):
                     rs = by_cell.get((k, family, preset))
                     if rs:
-                        each = ", ".join(f"{r.seed}: {r.steps}" + ("" if r.reached else f" ({r.success_rate:.0%})") for r in rs)
-                        lines.append(f"- K = {k} {family}, {preset}: {each}")
+                        lines.append(f"- K = {k} {family}, {preset}: {_steps_by_seed(rs)}")
     if report.overhead:
         lines += [
             "",
