@@ -147,16 +147,25 @@ def _eta(seconds: float | None) -> str:
 
 
 def per_mask_rows(job: Job, snap) -> list[dict]:
-    """One row per mask: target, current prediction, target probability."""
+    """One row per mask: target, prediction, target probability.
+
+    While the run goes: the latest step's. Once it has ended: the result's,
+    measured on the saved 8-bit best image the page shows then (the last
+    step's image may be another, and the study's preset steps in float).
+    """
     cats = job.model.categories
+    if snap.result is not None:
+        predictions, probs = snap.result.predictions, snap.result.target_probs
+    else:
+        predictions, probs = snap.predictions, snap.target_probs
     rows = []
     for part, target in enumerate(job.targets):
-        pred = snap.predictions[part] if snap.predictions else None
+        pred = predictions[part] if predictions else None
         rows.append({
             "part": part,
             "target": cats[target],
             "prediction": cats[pred] if pred is not None else "",
-            "p(target)": snap.target_probs[part] if snap.target_probs else 0.0,
+            "p(target)": probs[part] if probs else 0.0,
             "hit": pred == target,
         })
     return rows
@@ -182,9 +191,11 @@ def live_view() -> None:
              "finished": "Finished", "abandoned": "Stopped (nobody was watching)", "failed": "Failed"}[snap.state]
     if snap.error:
         st.error(snap.error)
+    on_target = (f"saved image: {snap.result.success_rate:.0%}" if snap.result is not None
+                 else f"best {snap.best_success_rate:.0%}")
     text = (f"{state}: step {snap.step} / {snap.total} · {snap.steps_per_s:.1f} steps/s · "
             f"{_eta(snap.eta_s) if snap.live else f'{snap.elapsed_s:.1f} s'} · "
-            f"best {snap.best_success_rate:.0%} of {cfg.k} masks on target")
+            f"{on_target} of {cfg.k} masks on target")
     st.progress(snap.fraction, text=text)
     if snap.waiting_behind is not None:
         ahead = snap.waiting_behind
@@ -202,7 +213,7 @@ def live_view() -> None:
     # Plain PNGs (st.image), not plotly: redrawn every poll, they cost the
     # server and the browser far less, so the optimisation keeps its speed.
     with left:
-        st.markdown("**Current image**" if snap.live else "**The universal image (best found)**")
+        st.markdown("**Current image**" if snap.live else "**The universal image (best found, as saved)**")
         st.image(plots.render_parts(snap.image, job.labels, side=384), output_format="PNG")
     with right:
         rows = per_mask_rows(job, snap)

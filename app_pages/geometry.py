@@ -70,12 +70,14 @@ def distances(result: umask.Result) -> None:
         st.dataframe(geo.table(), hide_index=True)
     size = result.size
     k = min(64, size)
-    claim = session_memo(("claim", rid), lambda: study_claim(result.image, k=k, size=size, fill=result.fill))
+    claim = session_memo(("claim", rid), lambda: study_claim(result.image, k=k, size=size))
     st.subheader(f"The study's 1.6 % (hstripes, K = {k}, {size} x {size})")
+    rows_hidden = claim["stripe_rows"]
     st.markdown(
-        f"One stripe of {k} is {pct(1 / k)} of the pixels. That is the study's figure, and it is the **L0** (count) "
-        f"fraction; **L1** gives about the same (exactly 1/K for a constant image); **L2** gives about 1/√K; **L∞** gives "
-        f"100 % whenever the brightest value is hidden."
+        f"The widest stripe is {rows_hidden} row{'s' if rows_hidden > 1 else ''} of {size}: {pct(claim['pixel_fraction'])} "
+        f"of the pixels (the study: 1 of 64, 1.56 %). Hidden pixels are 0 here, the study's copies m_k x, whatever fill "
+        f"this image was made with. That is the **L0** (count) fraction; **L1** gives about the same (exactly that for "
+        f"a constant image); **L2** gives about its square root; **L∞** gives 100 % whenever the brightest value is hidden."
     )
     percent = {label for label, _ in CLAIM_COLUMNS}
     rows = [{key: pct(v) if key in percent else v for key, v in row.items()} for row in claim_rows(claim)]

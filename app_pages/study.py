@@ -47,12 +47,20 @@ def choose_folder() -> Path | None:
 
 
 def gallery(folder: Path, rows: list[dict]) -> None:
-    groups = sorted({(r["model"], r["mask_family"], r["mode"]) for r in rows})
+    def group(r: dict) -> tuple:
+        return r["model"], r["mask_family"], r["mode"], r["preset"], r["max_steps"]
+
+    groups = sorted({group(r) for r in rows})
     if not groups:
         st.info("No finished runs yet.")
         return
-    pick = st.selectbox("Runs of", groups, format_func=lambda g: f"{g[0]}: {g[1]} / {g[2]}", key="study_gallery_group")
-    mine = sorted((r for r in rows if (r["model"], r["mask_family"], r["mode"]) == pick), key=lambda r: (r["k"], r["seed"]))
+    recipes = len({g[3:] for g in groups})
+
+    def label(g: tuple) -> str:  # the recipe only when the folder holds several
+        return f"{g[0]}: {g[1]} / {g[2]}" + (f" ({g[3]}, {g[4]} steps)" if recipes > 1 else "")
+
+    pick = st.selectbox("Runs of", groups, format_func=label, key="study_gallery_group")
+    mine = sorted((r for r in rows if group(r) == pick), key=lambda r: (r["k"], r["seed"]))
     seeds = sorted({r["seed"] for r in mine})
     seed = st.radio("Seed", seeds, horizontal=True, key="study_gallery_seed") if len(seeds) > 1 else seeds[0]
     mine = [r for r in mine if r["seed"] == seed]
@@ -112,9 +120,12 @@ def main() -> None:
     c2.metric("Models", len(models))
     c3.metric("Mean success", f"{100 * np.mean([r['success_rate'] for r in rows]):.0f} %" if rows else "n/a")
     c4.metric("Image", f"{settings.get('size', '?')} px")
-    chosen = st.sidebar.multiselect("Models", models, default=models, key="study_models")
-    fams = st.sidebar.multiselect("Mask families", families, default=families, key="study_families")
-    rows = [r for r in rows if r["model"] in chosen and r["mask_family"] in fams]
+    # What to leave out, not what to show: a sweep still running adds models
+    # and families as it goes, and they must appear without a click. Keyed
+    # by folder, so another sweep starts with everything shown.
+    hide_models = st.sidebar.multiselect("Hide models", models, key=f"study_hide_models:{folder}")
+    hide_fams = st.sidebar.multiselect("Hide mask families", families, key=f"study_hide_families:{folder}")
+    rows = [r for r in rows if r["model"] not in hide_models and r["mask_family"] not in hide_fams]
     report_box(folder)
 
     tabs = st.tabs(["Success rate", "Time to 100 %", "Geometry", "Gallery", "Table"])

@@ -108,11 +108,11 @@ def test_generate_streams_then_explore_matches_the_engine(model):
     assert at.session_state["umask_result"] is result
     assert len(at.get("plotly_chart")) == 2  # loss and success curves
     assert len(at.get("image")) == 2  # the image with its parts, the per-mask probabilities
-    # The per-mask table shows the job's last measurement.
+    # Once the run has ended, the per-mask table is the result's: measured on the saved image shown above it.
     table = next(m.value for m in at.markdown if m.value.startswith("| part | target"))
     rows = table.splitlines()[2:]
     assert len(rows) == 2
-    for part, (row, target, pred, prob) in enumerate(zip(rows, result.targets, snap.predictions, snap.target_probs)):
+    for part, (row, target, pred, prob) in enumerate(zip(rows, result.targets, result.predictions, result.target_probs)):
         assert row == (f"| {part} | {model.categories[target]} | {model.categories[pred]} | {prob:.1%} | "
                        f"{':green[hit]' if pred == target else ':red[miss]'} |")
 
@@ -319,7 +319,13 @@ def test_targets_by_name_and_the_study_preset(model):
     at.sidebar.button(key="gen_go").click().run()
     job = finish(at)
     assert job.targets == (1, 980) and job.config.optimizer == "sgd" and job.config.lr == 0.1
-    assert job.snapshot().result.target_names == ("goldfish", "volcano")
+    result = job.snapshot().result
+    assert result.target_names == ("goldfish", "volcano")
+    # The study's preset steps on the float image; the page's verdict, table
+    # and progress line all speak of the saved 8-bit best image.
+    rows = next(m.value for m in at.markdown if m.value.startswith("| part | target")).splitlines()[2:]
+    assert [row.split(" | ")[3] for row in rows] == [f"{p:.1%}" for p in result.target_probs]
+    assert f"saved image: {result.success_rate:.0%} of 2 masks on target" in at.get("progress")[0].proto.text
 
 
 # ------------------------------------------------- the figures the pages draw ---

@@ -142,11 +142,11 @@ def test_study_page_shows_the_sweep_plots_table_and_gallery(sweep):
     )
 
     # Gallery: the first group (grid) and seed 0 by default; one image pair and caption per K.
-    assert at.selectbox(key="study_gallery_group").value == ("tiny", "grid", "hide")
+    assert at.selectbox(key="study_gallery_group").value == ("tiny", "grid", "hide", "seed", 25)
     assert at.radio(key="study_gallery_seed").options == ["0", "1"]
     names = imagenet_classes()
     for family, seed in (("grid", 0), ("hstripes", 1)):
-        at.selectbox(key="study_gallery_group").set_value(("tiny", family, "hide"))
+        at.selectbox(key="study_gallery_group").set_value(("tiny", family, "hide", "seed", 25))
         at.radio(key="study_gallery_seed").set_value(seed).run()
         assert not at.exception
         captions = gallery_captions(at)
@@ -159,15 +159,37 @@ def test_study_page_shows_the_sweep_plots_table_and_gallery(sweep):
             assert caption.endswith(", hit") == (result.predictions[0] == result.targets[0])
 
     # Filtering a family out removes it from plots, table and gallery.
-    at.sidebar.multiselect(key="study_families").set_value(["hstripes"]).run()
+    at.sidebar.multiselect(key=f"study_hide_families:{out}").set_value(["grid"]).run()
     assert not at.exception
     assert set(panels(chart(at, "study_success"))) == {"hstripes"}
     assert set(at.dataframe[0].value["masks"]) == {"hstripes"}
     assert at.selectbox(key="study_gallery_group").options == ["tiny: hstripes / hide"]
     # ... and nothing at all selected: empty figures, a note, no exception.
-    at.sidebar.multiselect(key="study_models").set_value([]).run()
+    at.sidebar.multiselect(key=f"study_hide_models:{out}").set_value(["tiny"]).run()
     assert not at.exception
     assert "No finished runs yet." in at.info[0].value
+
+
+def test_study_page_follows_a_growing_sweep_and_keeps_recipes_apart(sweep, tmp_path):
+    out, rows = sweep
+    grown = tmp_path / "grown"
+    shutil.copytree(out, grown)
+    at = page("study")
+    open_sweep(at, grown)
+    assert set(panels(chart(at, "study_success"))) == {"grid", "hstripes"}
+    # The sweep goes on with a new family, in another recipe: it shows up at the next redraw, unasked.
+    run_sweep(SweepPlan(models=("tiny",), families=("vstripes",), ks=(2,), seeds=(0,), steps=20, size=16,
+                        preset="fast"), grown)
+    at.run()
+    assert not at.exception
+    assert set(panels(chart(at, "study_success"))) == {"grid", "hstripes", "vstripes"}
+    table = at.dataframe[0].value
+    assert set(zip(table["masks"], table["preset"], table["step budget"])) == {
+        ("grid", "seed", 25), ("hstripes", "seed", 25), ("vstripes", "fast", 20)}
+    # Two seeds per row of the study's recipe, one for the new one: never averaged together.
+    assert sorted(zip(table["masks"], table["seeds"])) == [("grid", 2)] * 2 + [("hstripes", 2)] * 2 + [("vstripes", 1)]
+    assert at.selectbox(key="study_gallery_group").options == [
+        "tiny: grid / hide (seed, 25 steps)", "tiny: hstripes / hide (seed, 25 steps)", "tiny: vstripes / hide (fast, 20 steps)"]
 
 
 def test_study_page_bad_folders_give_one_message(sweep, tmp_path):
@@ -263,7 +285,7 @@ def test_geometry_page_measures_a_result_like_the_engine(sweep):
     for column in ("abs_l0", "rel_l1", "rel_l2", "abs_linf"):
         assert list(table[column]) == pytest.approx([r[column] for r in expected])
     # The study's claim on this 16 px image: 16 stripes, L0 = 1/16.
-    claim = study_claim(result.image, k=16, size=16, fill=result.fill)
+    claim = study_claim(result.image, k=16, size=16)
     lines = at.dataframe[1].value
     assert list(lines["L0 (fraction of values hidden)"]) == [pct(claim["constant"]["max_abs_l0"]), pct(claim["image"]["max_abs_l0"])] == ["6.25 %"] * 2
     assert list(lines["L2 relative"]) == [pct(claim["constant"]["max_rel_l2"]), pct(claim["image"]["max_rel_l2"])]

@@ -63,6 +63,10 @@ def test_study_claim_norms():
     assert noise["max_abs_l0"] <= 1 / 64 + 1e-12 and 1 / 64 < noise["max_rel_l1"] < 0.03
     with pytest.raises(UmaskError, match="64x64"):
         study_claim(torch.rand(3, 32, 32))
+    # 64 stripes on 96 rows: 32 stripes of 2 rows, 32 of 1; the worst hides 2/96 of the pixels.
+    wide = study_claim(k=64, size=96)
+    assert wide["stripe_rows"] == 2 and wide["pixel_fraction"] == pytest.approx(2 / 96)
+    assert wide["constant"]["max_abs_l0"] == pytest.approx(2 / 96) and wide["constant"]["max_rel_l1"] == pytest.approx(2 / 96)
 
 
 @pytest.mark.parametrize(

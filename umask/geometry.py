@@ -227,24 +227,30 @@ def result_geometry(result, *, enclosing: bool = True) -> MaskGeometry:
     return mask_geometry(result.image, result.masks, fill=result.fill, enclosing=enclosing)
 
 
-def study_claim(image: torch.Tensor | None = None, *, k: int = 64, size: int = 64, fill: float | str = 0.0) -> dict:
+def study_claim(image: torch.Tensor | None = None, *, k: int = 64, size: int = 64) -> dict:
     """The study's "at most 1.6 %" claim: hstripes with K masks on a size x size image.
 
-    Measures a constant mid-grey image (0.5 everywhere) and, when given, a
-    real ``image`` (resized nowhere: it must be ``size`` x ``size``).
+    The copies are the study's, m_k x: hidden pixels become 0, whatever fill
+    the image was made with. Measures a constant mid-grey image (0.5
+    everywhere) and, when given, a real ``image`` (resized nowhere: it must be
+    ``size`` x ``size``).
 
     Returns:
-        ``{"constant": summary, "image": summary or None, "pixel_fraction": 1/K}``
-        where each summary is :meth:`MaskGeometry.summary`.
+        ``{"constant": summary, "image": summary or None, "pixel_fraction": f,
+        "stripe_rows": r, "k": k, "size": size}`` where each summary is
+        :meth:`MaskGeometry.summary` and the widest stripe is r rows, a
+        fraction f of the pixels (1/K when K divides the side).
     """
-    masks = make_masks(layout("hstripes", k, size), "hide")
-    out: dict = {"pixel_fraction": 1.0 / k, "k": k, "size": size}
-    out["constant"] = mask_geometry(torch.full((3, size, size), 0.5), masks, fill=fill, enclosing=False).summary()
+    labels = layout("hstripes", k, size)
+    stripe_rows = int(torch.bincount(labels[:, 0]).max())
+    masks = make_masks(labels, "hide")
+    out: dict = {"pixel_fraction": stripe_rows / size, "stripe_rows": stripe_rows, "k": k, "size": size}
+    out["constant"] = mask_geometry(torch.full((3, size, size), 0.5), masks, fill=0.0, enclosing=False).summary()
     out["image"] = None
     if image is not None:
         if tuple(image.shape[-2:]) != (size, size):
             raise UmaskError(f"The study's claim is about {size}x{size} images; this one is {image.shape[-1]}x{image.shape[-2]}.")
-        out["image"] = mask_geometry(image, masks, fill=fill, enclosing=False).summary()
+        out["image"] = mask_geometry(image, masks, fill=0.0, enclosing=False).summary()
     return out
 
 

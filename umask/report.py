@@ -94,11 +94,13 @@ def claim_table(claim: dict) -> str:
 
 
 CLAIM_TEXT = (
-    "The study: horizontal stripes with K = {k} on a {size} x {size} image differ from the universal image by at most "
-    "1.6 % (one row of {size} hidden = 1/{k} = {frac:.2f} % of the pixels). That figure is a count (L0): the fraction of "
-    "values that change. In L1 (relative to ||x||₁) it is close to 1/K too, exactly 1/K for a constant image; in L2 it is "
-    "about 1/√K (12.5 % for K = 64), and in L∞ it is 100 % (a hidden pixel of the brightest value falls from max to 0). "
-    "Each figure is the worst mask's, ||x − m_k x|| / ||x|| in the same norm, over all 3·H·W values."
+    "The study: horizontal stripes with K = 64 on a 64 x 64 image differ from the universal image by at most 1.6 % "
+    "(one row of 64 hidden = 1/64 = 1.56 % of the pixels). Here: K = {k} on {size} x {size}, the widest stripe {rows} "
+    "row(s) of {size} = {frac:.2f} % of the pixels; hidden pixels are 0, the study's copies m_k x. That figure is a "
+    "count (L0): the fraction of values that change. In L1 (relative to ||x||₁) it is close to the stripe's share too, "
+    "exactly that for a constant image; in L2 it is about its square root (12.5 % for 1/64), and in L∞ it is 100 % "
+    "(a hidden pixel of the brightest value falls from max to 0). Each figure is the worst mask's, "
+    "||x − m_k x|| / ||x|| in the same norm, over all 3·H·W values."
 )
 
 
@@ -198,11 +200,11 @@ def build_report(
     )
     summary = summary_table(rows)
     if summary:
-        body.append("<h2>Summary</h2>" + _table(list(summary[0]), [list(s.values()) for s in summary], left=3))
+        body.append("<h2>Summary</h2>" + _table(list(summary[0]), [list(s.values()) for s in summary], left=4))
     body.append("<h2>Success rate vs K</h2><p class='note'>Mean over seeds; error bars: standard deviation over seeds.</p>")
     body.append(_figure_html(success_figure(rows), first))
     body.append("<h2>Time to 100 % vs K</h2><p class='note'>Optimisation time (model loading excluded) of the runs that "
-                "reached 100 %, and their steps. Device and preset as in the table.</p>")
+                "reached 100 %, and their steps; one line per model and recipe (preset, step budget) when the folder holds several.</p>")
     body.append(_figure_html(time_figure(rows, y="seconds"), first))
     body.append(_figure_html(time_figure(rows, y="steps"), first))
 
@@ -222,9 +224,10 @@ def build_report(
         model0, (row0, result0) = next(iter(reps.items()))
         size = result0.size
         k_claim = min(64, size)
-        claim = study_claim(result0.image, k=k_claim, size=size, fill=result0.fill)
+        claim = study_claim(result0.image, k=k_claim, size=size)
         body.append(f"<h3>The study's claim, measured (hstripes, K = {k_claim}, {size} x {size})</h3>")
-        body.append("<p>" + html.escape(CLAIM_TEXT.format(k=k_claim, size=size, frac=100 / k_claim)) + "</p>")
+        body.append("<p>" + html.escape(CLAIM_TEXT.format(k=k_claim, size=size, rows=claim["stripe_rows"],
+                                                          frac=100 * claim["pixel_fraction"])) + "</p>")
         body.append(f"<p class='note'>'This universal image': {html.escape(row0['folder'])} under {k_claim} horizontal stripes.</p>")
         body.append(claim_table(claim))
         geo = result_geometry(result0)

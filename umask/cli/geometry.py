@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(target)  # fail now, not after classifying the slice
     geo = result_geometry(result)
     size = result.size
-    claim = study_claim(result.image, k=min(64, size), size=size, fill=result.fill)
+    claim = study_claim(result.image, k=min(64, size), size=size)
     sliced = _slice(args, result, target) if target is not None else None
     if args.format == "json":
         payload = {"per_mask": geo.table(), "summary": geo.summary(), "image_norms": geo.image_norms, "study_claim": claim}

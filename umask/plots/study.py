@@ -209,17 +209,21 @@ def geometry_figure(rows: list[dict], *, height: int = 380) -> go.Figure:
 
 
 def summary_table(rows: list[dict]) -> list[dict]:
-    """One dict per (model, family, mode, K): mean success, seeds, seeds at 100 %, mean seconds."""
+    """One dict per (model, family, mode, preset, step budget, K): mean
+    success, seeds, seeds at 100 %, mean steps and seconds. Runs of different
+    recipes in one folder are never averaged together."""
     groups: dict = defaultdict(list)
     for r in rows:
-        groups[(r["model"], r["mask_family"], r["mode"], r["k"])].append(r)
+        groups[(r["model"], r["mask_family"], r["mode"], r["preset"], r["max_steps"], r["k"])].append(r)
     out = []
-    for (model, family, mode, k), group in groups.items():
+    for (model, family, mode, preset, budget, k), group in groups.items():
         out.append(
             {
                 "model": model,
                 "masks": family,
                 "mode": mode,
+                "preset": preset,
+                "step budget": budget,
                 "K": k,
                 "seeds": len(group),
                 "success %": round(100 * float(np.mean([r["success_rate"] for r in group])), 1),
