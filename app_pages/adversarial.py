@@ -21,7 +21,7 @@ from umask.images import load_photo, png_bytes
 from umask.models import DEFAULT_MODEL
 from umask.plots.attack import topk_figure
 from umask.results import image_to_uint8
-from ui.common import class_label, get_model, model_choices, model_label
+from ui.common import class_label, get_model, model_choices, model_label, session_memo
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PHOTOS = {"Chelsea the cat": "cat.jpg", "A cup of coffee": "coffee.jpg"}
@@ -126,7 +126,7 @@ def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float) 
     saved = attacks.quantise_in_ball(result.adversarial, result.clean, eps=result.eps)
     saved_top = attacks.top_predictions(attacks.predict(model, saved), model.categories, 1)[0]
     st.download_button("Download the adversarial photo (8-bit PNG)", png_bytes(saved), file_name="adversarial.png",
-                       mime="image/png", key="adv_download")
+                       mime="image/png", key="adv_download", on_click="ignore")
     budget = attacks.eight_bit_budget(result.eps)
     st.caption(f"An 8-bit PNG moves a pixel by whole levels only, so its budget is {budget * 255:.0f}/255 = "
                f"{budget:.4f}; the model reads the downloaded file as {saved_top.name} "
@@ -158,14 +158,30 @@ def main() -> None:
         return
     digest = hashlib.sha1(data).hexdigest()
     probs = clean_probs(spec, digest, size, model, image)
+    key = ("attack", spec, digest, size, tuple(sorted(settings.items())))
     try:
-        start = time.perf_counter()  # the attack alone: what a new ε costs
-        result = attacks.attack(model, image, clean_probs=probs, **settings)
-        seconds = time.perf_counter() - start
+        result, seconds = session_memo(key, lambda: run_attack(model, image, probs, settings))
     except umask.UmaskError as err:
         st.error(str(err))
         return
     show(result, model, seconds)
+
+
+def run_attack(model: umask.Classifier, image: torch.Tensor, probs: torch.Tensor, settings: dict) -> tuple:
+    """The attack and its seconds (the attack alone: what a new ε costs), with a bar for the iterative form."""
+    steps = settings["steps"]
+    bar = st.progress(0.0, text=f"Attacking: step 0 of {steps}") if steps > 1 else None
+
+    def on_step(step: int) -> None:
+        bar.progress(step / steps, text=f"Attacking: step {step} of {steps}")
+
+    start = time.perf_counter()
+    try:
+        result = attacks.attack(model, image, clean_probs=probs, on_step=on_step if bar else None, **settings)
+    finally:
+        if bar is not None:
+            bar.empty()
+    return result, time.perf_counter() - start
 
 
 main()

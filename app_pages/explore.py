@@ -46,6 +46,9 @@ def open_upload() -> None:
     upload = st.sidebar.file_uploader("Open a result (.zip)", type=["zip"], key="exp_upload",
                                       help="A zip from the Download button, or a zipped CLI result folder.")
     if upload is None:
+        # Cleared: the same file uploaded again is new again, and its error goes.
+        st.session_state.pop("exp_upload_digest", None)
+        st.session_state.pop("exp_upload_error", None)
         return
     # Shown once per distinct file: a later Generate must not be replaced by
     # the file still sitting in the uploader.
@@ -63,10 +66,16 @@ def open_upload() -> None:
 
 def choose_models(result: umask.Result) -> list[str]:
     choices = model_choices()
-    if result.model not in choices:
-        choices = [result.model, *choices]
     # The result's own model when its weights are here; never a download unasked.
-    default = [result.model] if result.model in choices and weights_available(result.model) else [DEFAULT_MODEL]
+    try:
+        own = weights_available(result.model)
+    except umask.UmaskError:  # a model this torchvision does not know (a newer one made the file)
+        own = None
+        st.sidebar.warning(f"This result was made with '{result.model}', which is not a model known here; "
+                           "compare it on the models listed.")
+    if own is not None and result.model not in choices:
+        choices = [result.model, *choices]
+    default = [result.model] if own else [DEFAULT_MODEL]
     return st.sidebar.multiselect("Models to compare", choices, default=default, format_func=model_label,
                                   key=f"exp_models_{result_id(result)}",
                                   help="Each selected model classifies the same masked image, side by side.")
@@ -171,9 +180,10 @@ def summary(result: umask.Result, rid: str, specs: list[str]) -> None:
         if model is None:
             continue
 
-        def every_part(model=model) -> tuple:
-            outcome = umask.classify_parts(model, result.image, result.labels, mode=result.mask_mode,
-                                           fill=result.fill, targets=result.targets)
+        def every_part(model=model, spec=spec) -> tuple:
+            with st.spinner(f"Classifying every part on {spec}..."):
+                outcome = umask.classify_parts(model, result.image, result.labels, mode=result.mask_mode,
+                                               fill=result.fill, targets=result.targets)
             return outcome.hits, outcome.target_probs, [model.categories[p] for p in outcome.predictions]
 
         try:

@@ -119,9 +119,10 @@ def toy_section() -> None:
     st.subheader("The picture in two dimensions")
     st.caption("C linear classes: class c scores w_c · p + b_c, w_c = (cos a_c, sin a_c). With every offset 0 all "
                "boundary lines meet in one point, so a disc of any size around it holds every class; move an offset and "
-               "the smallest disc that holds every class grows.")
+               "the smallest disc that holds every class grows. (From 4 classes: the boundaries of 2 or 3 linear "
+               "classes always meet in one point, whatever the offsets.)")
     c = st.columns(3)
-    classes = c[0].slider("Classes", 2, 8, 5, key="toy_classes")
+    classes = c[0].slider("Classes", 4, 8, 5, key="toy_classes")
     meet = c[1].toggle("Lines meet", value=True, key="toy_meet")
     probe_r = c[2].slider("Probe disc radius", 0.05, 3.0, 0.3, key="toy_probe")
     angles, offsets = [], []

@@ -20,7 +20,7 @@ from umask.cli import main as cli_main
 from umask.evaluate import classify_masked
 from umask.masks import part_indicators
 from umask.models import load_model
-from umask.results import load_result, result_from_zip
+from umask.results import load_result, result_from_zip, result_to_zip
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120  # seconds per script run: the first run loads the model
@@ -285,6 +285,24 @@ def test_upload_a_cli_result_and_a_bad_file(model, tmp_path):
     assert not at.exception
     assert at.sidebar.error[0].value.startswith("The upload is not a zip archive")
     assert at.session_state["umask_result"] is shown
+    # Cleared, the error goes; the same file uploaded again is read again.
+    at.sidebar.file_uploader(key="exp_upload").set_value(None).run()
+    assert not at.sidebar.error
+    at.sidebar.file_uploader(key="exp_upload").set_value(("cli-result.zip", buffer.getvalue(), "application/zip")).run()
+    at.sidebar.file_uploader(key="exp_upload").set_value(None).run()
+    at.session_state["umask_result"] = None  # e.g. another result came since
+    at.run()
+    at.sidebar.file_uploader(key="exp_upload").set_value(("cli-result.zip", buffer.getvalue(), "application/zip")).run()
+    assert at.session_state["umask_result"].targets == saved.targets
+    # A result made with a model this torchvision does not know: a warning, the page works on the models it has.
+    import dataclasses
+
+    foreign = result_to_zip(dataclasses.replace(saved, model="futurenet_x"))
+    at.sidebar.file_uploader(key="exp_upload").set_value(("future.zip", foreign, "application/zip")).run()
+    assert not at.exception
+    assert "made with 'futurenet_x', which is not a model known here" in at.sidebar.warning[0].value
+    picker = next(m for m in at.sidebar.multiselect if m.label == "Models to compare")
+    assert picker.value == ["efficientnet_lite0"] and "futurenet_x" not in picker.options
 
 
 @pytest.mark.real

@@ -386,10 +386,10 @@ def test_toy_sliders_move_the_lines(sweep):
     at.slider(key="toy_b2_5").set_value(0.0)
     at.slider(key="toy_a1_5").set_value(100).run()
     assert toy_state(at)[:3] == expected_toy([0, 100, 144, 216, 288], [0.0] * 5)
-    # Three classes: three lines of sliders; two equal angles is one sentence.
+    # Four classes: four lines of sliders; two equal angles is one sentence.
     at.toggle(key="toy_meet").set_value(True)
-    at.slider(key="toy_classes").set_value(3).run()
-    assert metrics(at)["Classes in the probe disc"] == "3 of 3"
-    at.slider(key="toy_a1_3").set_value(0).run()
+    at.slider(key="toy_classes").set_value(4).run()
+    assert metrics(at)["Classes in the probe disc"] == "4 of 4"
+    at.slider(key="toy_a1_4").set_value(0).run()
     assert not at.exception
     assert [e.value for e in at.error] == ["Two classes have the same angle; give every class its own direction."]
