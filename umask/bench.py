@@ -132,7 +132,13 @@ def _umask_step_fn(model: Classifier, k: int, size: int = 64) -> Callable[[], No
 
 
 def step_overhead(model: Classifier, k: int, steps: int) -> dict:
-    """Median step time of umask vs the bare loop, interleaved step by step."""
+    """Step time of umask vs the bare loop, interleaved step by step.
+
+    ``umask_s`` and ``bare_s`` are each side's median; ``overhead`` is the
+    median of the paired ratios (umask's step over the bare step run next to
+    it), so a slow stretch of a shared machine hits both sides of a pair
+    instead of moving one side's median.
+    """
     umask_step, bare_step = _umask_step_fn(model, k), _bare_step_fn(model, k)
     umask_step(), bare_step()  # warm-up
     times: dict[str, list[float]] = {"umask": [], "bare": []}
@@ -143,7 +149,8 @@ def step_overhead(model: Classifier, k: int, steps: int) -> dict:
             fn()
             times[name].append(time.perf_counter() - started)
     u, b = statistics.median(times["umask"]), statistics.median(times["bare"])
-    return {"model": model.name, "k": k, "umask_s": u, "bare_s": b, "overhead": u / b - 1}
+    paired = statistics.median(x / y for x, y in zip(times["umask"], times["bare"]))
+    return {"model": model.name, "k": k, "umask_s": u, "bare_s": b, "overhead": paired - 1}
 
 
 _MEMORY_PROBE = """
@@ -453,7 +460,8 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench", 
             "## 2. Step overhead: umask's step vs a bare PyTorch loop",
             "",
             "Same model, same K masked 64 x 64 copies: forward, loss, backward, update, clamp. Random weights for the "
-            "torchvision architectures (timing only). Median of interleaved steps.",
+            f"torchvision architectures (timing only). {p.overhead_steps} interleaved steps of each; ms/step: each "
+            "side's median; overhead: the median of the paired ratios (each umask step over the bare step beside it).",
             "",
             "| model | K | umask ms/step | bare ms/step | overhead |",
             "|---|---|---|---|---|",
