@@ -58,7 +58,7 @@ def wait_for(predicate, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def steady_step(job: Job, quiet_s: float = 0.3, timeout: float = 10.0) -> int:
+def steady_step(job: Job, quiet_s: float = 1.0, timeout: float = 20.0) -> int:
     """The job's step count once it has not moved for ``quiet_s`` seconds."""
     deadline = time.monotonic() + timeout
     step, since = job.snapshot().step, time.monotonic()
@@ -106,20 +106,20 @@ def test_pause_holds_the_worker_and_resume_continues(tiny, where):
 
 
 def test_stop_keeps_the_best_image_so_far(tiny, where):
-    job = Job(tiny, endless(k=6, mask_family="grid"), **where).start()
-    wait_for(lambda: job.snapshot().step >= 30)
+    # Large signed steps: the success rate climbs and falls back again and again.
+    job = Job(tiny, endless(k=6, optimizer="sign", lr=0.2), **where).start()
+    wait_for(lambda: job.snapshot().step >= 30, timeout=60)
     job.stop()
     assert job.wait(10)
     snap = job.snapshot()
     assert snap.state == "stopped" and snap.result is not None
     result = snap.result
     assert result.steps == snap.step < 1_000_000
-    if not where:  # in a process, the search that ran is the worker's copy
-        assert torch.equal(result.image, job.search.best_image())
-    # The result's numbers are the engine's, measured on its own 8-bit image.
+    # The result's numbers are the engine's, measured on its own 8-bit image:
+    # the best step's rate, not the last step's (which mostly sits lower).
     check = classify_masked(tiny, result.image, job.search.masks, targets=result.targets)
     assert check.predictions == result.predictions and check.success_rate == result.success_rate
-    assert snap.best_success_rate == max(snap.success_rates)
+    assert result.success_rate == snap.best_success_rate == max(snap.success_rates)
 
 
 def test_stop_while_paused_ends_the_job(tiny, where):
@@ -133,8 +133,9 @@ def test_stop_while_paused_ends_the_job(tiny, where):
 
 def test_an_unwatched_job_stops_by_itself(tiny, where):
     # A closed browser tab stops polling: the worker must end within a bounded time.
-    job = Job(tiny, endless(), idle_timeout=0.3, **where).start()
-    assert job.wait(5), "the worker kept running with nobody polling"
+    job = Job(tiny, endless(), idle_timeout=1.0, **where).start()
+    wait_for(lambda: job.snapshot().step >= 1, timeout=60)  # watched until it steps (each look is a heartbeat)
+    assert job.wait(10), "the worker kept running with nobody polling"
     snap = job.snapshot(touch=False)
     assert snap.state == "abandoned" and snap.result is not None and snap.step > 0
 
@@ -147,7 +148,7 @@ def test_an_unwatched_paused_job_stops_too(tiny, where):
 
 
 def test_a_polled_job_keeps_running(tiny, where):
-    job = Job(tiny, endless(), idle_timeout=0.3, **where).start()
+    job = Job(tiny, endless(), idle_timeout=1.0, **where).start()
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:
         assert job.snapshot().state == "running"  # snapshot() is the heartbeat
@@ -159,8 +160,18 @@ def test_a_polled_job_keeps_running(tiny, where):
 def test_two_jobs_share_one_model_without_disturbing_each_other(tiny, where):
     # Two sessions, one frozen model: each job must give exactly what it
     # gives alone (no shared gradients, no shared state).
-    configs = [small(seed=1, k=4), small(seed=2, k=6, mask_family="grid", targets=tuple(range(10, 16)))]
+    configs = [small(seed=1, k=4, steps=300, stop_at_success=False),
+               small(seed=2, k=6, mask_family="grid", targets=tuple(range(10, 16)), steps=300, stop_at_success=False)]
+    if where:  # two warm workers, as two sessions on a warm server have
+        pool = where["pool"]
+        for worker in [pool.acquire(tiny), pool.acquire(tiny)]:
+            pool.release(worker)
     jobs = [Job(tiny, cfg, **where).start() for cfg in configs]
+    # They really run at the same time: both stepping before either ends.
+    deadline = time.monotonic() + 60
+    while not all(0 < s.step < 300 and s.state == "running" for s in (job.snapshot() for job in jobs)):
+        assert time.monotonic() < deadline and all(job.snapshot().live for job in jobs), "the two jobs never overlapped"
+        time.sleep(0.002)
     assert all(job.wait(60) for job in jobs)
     for job, cfg in zip(jobs, configs):
         alone = UniversalSearch(tiny_classifier(), cfg).run()
@@ -329,14 +340,16 @@ def test_a_job_beyond_the_cap_waits_its_turn_then_runs_on_the_freed_worker(tiny)
         assert snap.waiting_behind == 0 and snap.step == 0 and snap.state == "running"
         pool.prewarm(tiny)  # no room at the cap: starts nothing
         assert pool.live_count == 1
+        time.sleep(1.0)  # a wait in line long enough to tell apart from a run
+        freed_at = time.perf_counter()
         first.stop()
         assert first.wait(30) and second.wait(60) and third.wait(60)
         for job in (second, third):
             snap = job.snapshot()
             assert snap.state == "finished" and snap.waiting_behind is None
             assert snap.result.image.equal(UniversalSearch(tiny, small()).run().image)
-            # The clock counts the run, not the wait in line.
-            assert snap.elapsed_s < snap.result.seconds + 1.0
+            # The clock counts the run, not the wait in line: neither could start before the worker came free.
+            assert snap.elapsed_s <= time.perf_counter() - freed_at
         assert pool.started == 1  # one process served all three, one after the other
     finally:
         pool.close()
