@@ -155,9 +155,9 @@ def test_a_run_goes_on_while_its_tab_shows_another_page_and_stops_when_the_tab_i
     at = generate_page()
     job = start_endless_run(at, k=2)
     try:
-        job.idle_timeout = 2.0  # the page's 90 s, shortened for the test
+        job.idle_timeout = 6.0  # the page's 90 s, shortened for the test (a loaded CI takes seconds per script run)
         at.switch_page("app_pages/explore.py").run()
-        deadline = time.monotonic() + 6  # three idle timeouts on Explore, which never polls the run itself
+        deadline = time.monotonic() + 18  # three idle timeouts on Explore, which never polls the run itself
         while time.monotonic() < deadline:
             time.sleep(0.5)
             at.run()  # what the app-wide heartbeat fragment's timer does in a browser

@@ -109,8 +109,11 @@ def test_generate_watch_stop_download_explore(server, tmp_path):
         steps = sidebar.get_by_label("Max steps")
         steps.fill("400")
         steps.press("Enter")
-        sidebar.get_by_text("Stop at 100 %").click()  # keep running: the screenshot is mid-run
-        time.sleep(1.0)  # let the reruns from the edits settle
+        stop = sidebar.get_by_text("Stop at 100 %")
+        stop.click()  # keep running: the screenshot is mid-run
+        # The edits have reached the server once the page shows them back.
+        expect(steps).to_have_value("400")
+        expect(sidebar.get_by_role("checkbox", name="Stop at 100 %")).not_to_be_checked()
 
         clicked = time.perf_counter()
         sidebar.get_by_role("button", name="Generate").click()
@@ -137,9 +140,17 @@ def test_generate_watch_stop_download_explore(server, tmp_path):
         seed = sidebar.get_by_label("Seed", exact=True)
         seed.fill("3")
         seed.press("Enter")
-        time.sleep(2.0)
-        state, after = progress_step(page)
-        assert state == "Running" and after > before  # the same run, further on (a restart would be near 0)
+        expect(seed).to_have_value("3")
+        # The same run, further on: every poll still says Running and never
+        # shows fewer steps than before the edit (a restart would start near 0).
+        deadline = time.monotonic() + 30
+        while True:
+            state, after = progress_step(page)
+            assert state == "Running" and after >= before, (state, before, after)
+            if after > before:
+                break
+            assert time.monotonic() < deadline, "the run did not advance after the edit"
+            time.sleep(0.25)
 
         page.get_by_test_id("stMain").get_by_role("button", name="Stop", exact=True).click()
         expect(page.get_by_test_id("stProgress")).to_contain_text("Stopped (best image kept)")

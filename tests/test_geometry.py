@@ -122,8 +122,9 @@ def test_decision_slice_bad_masks(tiny):
 @pytest.mark.real
 def test_slice_of_the_real_model(lite0):
     image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(3))
-    sl = decision_slice(lite0, image, stripes(8, 64), i=0, j=4, resolution=3)
+    sl = decision_slice(lite0, image, stripes(8, 64), i=0, j=4, resolution=9)
     assert sl.centre_class == int(lite0(image[None]).argmax())
+    assert len(set(sl.classes.ravel().tolist())) > 1  # regions meet on the plane: a misplaced centre would show
 
 
 def test_sweep_geometry_figure_is_log_in_every_panel():

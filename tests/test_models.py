@@ -185,5 +185,5 @@ def test_the_offline_probe_defers_to_a_proxy(monkeypatch):
     started = time.monotonic()
     monkeypatch.delenv("https_proxy")
     monkeypatch.delenv("HTTPS_PROXY", raising=False)
-    _can_download("https://host.invalid/x.pth", timeout=0.5)
+    assert not _can_download("https://host.invalid/x.pth", timeout=0.5)
     assert time.monotonic() - started < 5  # bounded, name lookup included

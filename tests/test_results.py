@@ -150,8 +150,9 @@ def test_damaged_zip_is_one_sentence(result):
     data = bytearray(result_to_zip(result))
     start = data.index(b"universal.png") + 40  # inside the compressed PNG
     data[start:start + 20] = bytes(20)
-    with pytest.raises(UmaskError):
+    with pytest.raises(UmaskError) as err:
         result_from_zip(bytes(data))
+    assert str(err.value) == "The zip archive is damaged or encrypted; upload the zip that umask's Download button gives."
 
 
 def test_result_json_checks_lengths_types_and_fills_in_missing_names(result, tmp_path):
