@@ -360,13 +360,12 @@ def merge_reports(reports: list[BenchReport]) -> BenchReport:
     ks = sorted({r.k for rep in reports for r in rep.runs})
     families = [f for f in FAMILIES if any(r.family == f for rep in reports for r in rep.runs)]
     seeds = len({r.seed for rep in reports for r in rep.runs})
-    preset_seeds = len({r.seed for rep in reports for r in rep.runs if r.preset == "seed"})
     caps = {rep.plan.preset_cap for rep in reports if rep.runs}
     if len(caps) > 1:
         raise UmaskError(f"the parts capped the study preset differently ({sorted(caps)}): merge parts with one cap")
+    # Parts may run the preset on some seeds only: each row's count says how many.
     plan = dataclasses.replace(first.plan, ks=tuple(ks), families=tuple(families), seeds=seeds, first_seed=0,
-                               preset_seeds=None if preset_seeds == seeds else preset_seeds,
-                               preset_cap=caps.pop() if caps else first.plan.preset_cap)
+                               preset_seeds=None, preset_cap=caps.pop() if caps else first.plan.preset_cap)
     merged = BenchReport(plan=plan, machine=first.machine, seconds=sum(rep.seconds for rep in reports),
                          parts=sum(rep.parts for rep in reports))
     for rep in reports:
