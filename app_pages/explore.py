@@ -21,7 +21,7 @@ from umask.results import result_to_zip
 from ui.common import (
     RESULT_KEY,
     RESULT_SOURCE_KEY,
-    get_model,
+    fed_model,
     model_choices,
     model_label,
     result_from_upload,
@@ -129,12 +129,6 @@ def describe(result: umask.Result, chosen: list[int]) -> str:
         return f"all parts {verb}"
     listed = ", ".join(str(p) for p in chosen[:12]) + (" ..." if len(chosen) > 12 else "")
     return f"part{'s' if len(chosen) > 1 else ''} {listed} {verb}"
-
-
-def fed_model(result: umask.Result, spec: str, *, quiet: bool = False) -> umask.Classifier | None:
-    """The shared model for ``spec``, fed as :func:`umask.as_fed_for` says (None: it could not load)."""
-    model = get_model(spec, quiet=quiet)
-    return None if model is None else umask.as_fed_for(model, spec, result)
 
 
 def model_column(result: umask.Result, spec: str, chosen: list[int], mask) -> None:

@@ -14,7 +14,7 @@ import umask
 from umask.geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, decision_slice, result_geometry, study_claim
 from umask.plots import geometry as plots
 from umask.toy import classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
-from ui.common import RESULT_KEY, get_model, result_from_upload, result_id, session_memo
+from ui.common import RESULT_KEY, fed_model, result_from_upload, result_id, session_memo
 
 NOTE = (
     "**The study's reading.** An image is a point of a space with one axis per pixel value. Hiding a part moves it a "
@@ -94,10 +94,9 @@ def slice_section(result: umask.Result) -> None:
     res = c[2].slider("Points a side", 11, 81, 31, step=10, key="geo_res", help="Cost: the square of this, in forwards.")
     key = ("geo_slice", result_id(result), int(i), int(j), int(res))
     if st.button("Classify the slice", key="geo_go"):
-        model = get_model(result.model)
+        model = fed_model(result, result.model)  # as it was made: its own resize
         if model is None:
             return
-        model = umask.as_fed_for(model, result.model, result)  # as it was made: its own resize
         bar = st.progress(0.0, text="classifying...")
         try:
             sl = decision_slice(model, result.image, result.masks, i=int(i), j=int(j), fill=result.fill, resolution=int(res),

@@ -328,63 +328,59 @@ def test_a_finished_run_has_given_its_worker_back(tiny):
 # ------------------------------------------------ at most max_workers runs ---
 
 
-def test_a_job_beyond_the_cap_waits_its_turn_then_runs_on_the_freed_worker(tiny):
+@pytest.fixture
+def busy_pool(tiny):
+    """A pool capped at one process, that process busy with an endless job: (pool, that job)."""
     pool = WorkerPool(max_idle=1, max_workers=1)
     try:
         first = Job(tiny, endless(), pool=pool).start()
         wait_for(lambda: first.snapshot().step >= 3, timeout=120)
-        second = Job(tiny, small(), pool=pool).start()
-        third = Job(tiny, small(), pool=pool).start()
-        wait_for(lambda: third.snapshot().waiting_behind == 1)
-        snap = second.snapshot()
-        assert snap.waiting_behind == 0 and snap.step == 0 and snap.state == "running"
-        pool.prewarm(tiny)  # no room at the cap: starts nothing
-        assert pool.live_count == 1
-        time.sleep(1.0)  # a wait in line long enough to tell apart from a run
-        freed_at = time.perf_counter()
-        first.stop()
-        assert first.wait(30) and second.wait(60) and third.wait(60)
-        for job in (second, third):
-            snap = job.snapshot()
-            assert snap.state == "finished" and snap.waiting_behind is None
-            assert snap.result.image.equal(UniversalSearch(tiny, small()).run().image)
-            # The clock counts the run, not the wait in line: neither could start before the worker came free.
-            assert snap.elapsed_s <= time.perf_counter() - freed_at
-        assert pool.started == 1  # one process served all three, one after the other
-    finally:
-        pool.close()
-
-
-def test_a_job_stopped_while_it_waits_ends_without_a_worker(tiny):
-    pool = WorkerPool(max_idle=1, max_workers=1)
-    try:
-        first = Job(tiny, endless(), pool=pool).start()
-        wait_for(lambda: first.snapshot().step >= 1, timeout=120)
-        waiting = Job(tiny, small(), pool=pool).start()
-        wait_for(lambda: waiting.snapshot().waiting_behind == 0)
-        waiting.stop()
-        assert waiting.wait(5)
-        snap = waiting.snapshot()
-        assert snap.state == "stopped" and snap.step == 0 and snap.result is not None
-        assert snap.waiting_behind is None  # the page no longer says it waits
-        assert first.snapshot().state == "running"
+        yield pool, first
         first.stop()
         assert first.wait(30)
     finally:
         pool.close()
 
 
-def test_an_unwatched_job_leaves_the_line(tiny):
-    pool = WorkerPool(max_idle=1, max_workers=1)
-    try:
-        first = Job(tiny, endless(), pool=pool).start()
-        wait_for(lambda: first.snapshot().step >= 1, timeout=120)
-        orphan = Job(tiny, small(), pool=pool, idle_timeout=0.5).start()  # its tab was closed
-        assert orphan.wait(10) and orphan.snapshot(touch=False).state == "abandoned"
-        first.stop()
-        assert first.wait(30)
-    finally:
-        pool.close()
+def test_a_job_beyond_the_cap_waits_its_turn_then_runs_on_the_freed_worker(tiny, busy_pool):
+    pool, first = busy_pool
+    second = Job(tiny, small(), pool=pool).start()
+    third = Job(tiny, small(), pool=pool).start()
+    wait_for(lambda: third.snapshot().waiting_behind == 1)
+    snap = second.snapshot()
+    assert snap.waiting_behind == 0 and snap.step == 0 and snap.state == "running"
+    pool.prewarm(tiny)  # no room at the cap: starts nothing
+    assert pool.live_count == 1
+    time.sleep(1.0)  # a wait in line long enough to tell apart from a run
+    freed_at = time.perf_counter()
+    first.stop()
+    assert first.wait(30) and second.wait(60) and third.wait(60)
+    for job in (second, third):
+        snap = job.snapshot()
+        assert snap.state == "finished" and snap.waiting_behind is None
+        assert snap.result.image.equal(UniversalSearch(tiny, small()).run().image)
+        # The clock counts the run, not the wait in line: neither could start before the worker came free.
+        assert snap.elapsed_s <= time.perf_counter() - freed_at
+    assert pool.started == 1  # one process served all three, one after the other
+
+
+def test_a_job_stopped_while_it_waits_ends_without_a_worker(tiny, busy_pool):
+    pool, first = busy_pool
+    waiting = Job(tiny, small(), pool=pool).start()
+    wait_for(lambda: waiting.snapshot().waiting_behind == 0)
+    waiting.stop()
+    assert waiting.wait(5)
+    snap = waiting.snapshot()
+    assert snap.state == "stopped" and snap.step == 0 and snap.result is not None
+    assert snap.waiting_behind is None  # the page no longer says it waits
+    assert first.snapshot().state == "running"
+
+
+def test_an_unwatched_job_leaves_the_line(tiny, busy_pool):
+    pool, first = busy_pool
+    orphan = Job(tiny, small(), pool=pool, idle_timeout=0.5).start()  # its tab was closed
+    assert orphan.wait(10) and orphan.snapshot(touch=False).state == "abandoned"
+    assert first.snapshot().state == "running"
 
 
 def test_the_cap_follows_the_cores_and_umask_max_runs(monkeypatch):

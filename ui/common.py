@@ -86,6 +86,12 @@ def get_model(spec: str, *, quiet: bool = False) -> umask.Classifier | None:
     return None
 
 
+def fed_model(result: umask.Result, spec: str, *, quiet: bool = False) -> umask.Classifier | None:
+    """The shared model for ``spec``, fed ``result`` as :func:`umask.as_fed_for` says (None: it could not load)."""
+    model = get_model(spec, quiet=quiet)
+    return None if model is None else umask.as_fed_for(model, spec, result)
+
+
 def model_label(name: str) -> str:
     """'resnet50 (98 MB download)' / 'efficientnet_lite0 (bundled, offline)' for select boxes."""
     info = next((m for m in list_models() if m.name == name), None)

@@ -198,9 +198,9 @@ def save_result(result: Result, folder: str | Path) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
         os.chmod(staging, DIR_MODE)  # mkdtemp's folders are the owner's only
         _write_folder(result, staging)
-        if folder.exists() and _exchange(staging, folder):
-            pass  # staging now holds the old result: removed below
-        elif folder.exists():
+        if not folder.exists():
+            staging.rename(folder)
+        elif not _exchange(staging, folder):  # (after an exchange, staging holds the old result: removed below)
             retired = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
             folder.rename(retired)
             try:
@@ -209,8 +209,6 @@ def save_result(result: Result, folder: str | Path) -> Path:
                 retired.rename(folder)  # put the old result back
                 raise
             shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(folder)
     except OSError as err:
         raise UmaskError(f"Cannot write the result to '{folder}': {err.strerror or err}.") from None
     finally:

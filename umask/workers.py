@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
-import os
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -226,7 +226,7 @@ class WorkerPool:
                         worker = next((w for w in self._idle if model is not None and w.has(model)), self._idle[0])
                         self._idle.remove(worker)
                         break
-                    full = len(self._live) + self._starting >= self.max_workers
+                    full = self._full_locked()
                     if ahead == 0 and not self._prewarming and not full:
                         worker = None
                         self._starting += 1  # claimed under the lock: no one else takes this slot
@@ -239,15 +239,13 @@ class WorkerPool:
                     queued = waiting_in_line
                     on_wait(ahead if waiting_in_line else None)
                 if give_up is not None and give_up():
-                    if queued and on_wait is not None:
-                        on_wait(None)
                     return None
         finally:
             with self._cond:
                 self._line.remove(ticket)
                 self._cond.notify_all()
-        if queued and on_wait is not None:
-            on_wait(None)
+            if queued and on_wait is not None:
+                on_wait(None)  # out of the line: served, gave up, or the pool closed
         if worker is None:
             worker = self._start_worker()
         try:
@@ -286,7 +284,7 @@ class WorkerPool:
             self._prune_locked()
             if any(model is None or w.has(model) for w in self._idle):
                 return
-            if not self._idle and len(self._live) + self._starting >= self.max_workers:
+            if not self._idle and self._full_locked():
                 return  # every process is busy: no room for another
             # Send the model to an idle worker if there is one, else start one.
             taken = self._idle.pop(0) if self._idle else None
@@ -323,6 +321,10 @@ class WorkerPool:
         self._idle = [w for w in self._idle if w.alive]
         self._live = [w for w in self._live if w.alive]
 
+    def _full_locked(self) -> bool:
+        """Every process the cap allows is alive or starting."""
+        return len(self._live) + self._starting >= self.max_workers
+
     def _close(self, worker: Worker) -> None:
         """End a worker's process and let the next caller in line have its place."""
         worker.close()
@@ -352,7 +354,6 @@ class WorkerPool:
 
     def _start_worker(self) -> Worker:
         """A new process; its slot was claimed (``_starting``) by the caller."""
-        worker = None
         try:
             worker = Worker(self._context)
             with self._cond:
