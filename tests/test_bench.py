@@ -85,6 +85,10 @@ def test_preset_seeds_limits_the_slow_contender(tiny, monkeypatch):
     # No preset runs at all: the fast rows stand alone, with no speed-up to claim.
     report.runs = [r for r in report.runs if r.preset == "fast"]
     assert "| 3 | grid | fast | 3/3 | 10 | 1.0 | 1.0 | 1.00 |  |" in to_markdown(report)
+    # One recipe alone: a part that adds the preset's missing seeds.
+    calls.clear()
+    report = bench.run_bench(dataclasses.replace(plan, recipes=("seed",), preset_seeds=None, first_seed=3, seeds=2))
+    assert calls == [("seed", 3), ("seed", 4)] and "2 seed(s) each, the study preset only" in to_markdown(report)
 
 
 def test_parts_run_side_by_side_merge_into_one_table(tiny, monkeypatch, tmp_path):

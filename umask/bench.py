@@ -45,6 +45,7 @@ class BenchPlan:
     first_seed: int = 0  # seeds run are first_seed .. first_seed + seeds - 1 (split a plan across processes)
     preset_cap: int = 5000  # the study's own step budget
     preset_seeds: int | None = None  # run the (slow) study preset on the first N seeds only; None: all
+    recipes: tuple[str, ...] = ("seed", "fast")  # the contenders run: a part may add one recipe's missing seeds
     fast_cap: int | None = None  # None: the fast preset's own budget
     overhead_models: tuple[str, ...] = ("efficientnet_lite0",) + STUDY_MODELS
     overhead_ks: tuple[int, ...] = (10, 62)
@@ -301,9 +302,9 @@ def run_bench(plan: BenchPlan, *, progress: Progress | None = None,
     for k in plan.ks:
         for family in plan.families:
             for i, seed in enumerate(range(plan.first_seed, plan.first_seed + plan.seeds)):
-                contenders = [("seed", plan.preset_cap), ("fast", plan.fast_cap)]
-                if plan.preset_seeds is not None and i >= plan.preset_seeds:
-                    contenders = contenders[1:]
+                contenders = [(name, cap) for name, cap in (("seed", plan.preset_cap), ("fast", plan.fast_cap))
+                              if name in plan.recipes and not (name == "seed" and plan.preset_seeds is not None
+                                                               and i >= plan.preset_seeds)]
                 for preset, cap in contenders if seed % 2 == 0 else reversed(contenders):
                     run = time_to_universal(model, preset, k, family, seed, cap)
                     report.runs.append(run)
@@ -365,7 +366,7 @@ def merge_reports(reports: list[BenchReport]) -> BenchReport:
         raise UmaskError(f"the parts capped the study preset differently ({sorted(caps)}): merge parts with one cap")
     # Parts may run the preset on some seeds only: each row's count says how many.
     plan = dataclasses.replace(first.plan, ks=tuple(ks), families=tuple(families), seeds=seeds, first_seed=0,
-                               preset_seeds=None, preset_cap=caps.pop() if caps else first.plan.preset_cap)
+                               preset_seeds=None, recipes=("seed", "fast"), preset_cap=caps.pop() if caps else first.plan.preset_cap)
     merged = BenchReport(plan=plan, machine=first.machine, seconds=sum(rep.seconds for rep in reports),
                          parts=sum(rep.parts for rep in reports))
     for rep in reports:
@@ -414,7 +415,9 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench", 
         for r in sorted(report.runs, key=lambda r: r.seed):
             by_cell.setdefault((r.k, r.family, r.preset), []).append(r)
         counts = {len(rs) for rs in by_cell.values()}
-        if p.preset_seeds is not None:
+        if len(p.recipes) == 1:
+            seeds = f"{p.seeds} seed(s) each, the {'study preset' if p.recipes[0] == 'seed' else 'default'} only"
+        elif p.preset_seeds is not None:
             seeds = f"{p.seeds} seed(s) each (the preset on the first {p.preset_seeds} only)"
         elif len(counts) == 1:
             seeds = f"{counts.pop()} run(s) of each contender per row"

@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset-cap", type=int, default=None, help="step cap of the study preset (default 5000)")
     p.add_argument("--preset-seeds", type=int, default=None,
                    help="run the study preset on the first N seeds only (it is the slow contender; default: every seed)")
+    p.add_argument("--recipes", nargs="+", choices=("seed", "fast"), default=None,
+                   help="which contenders to run (default both: seed = the study's preset, fast = umask's default); "
+                        "one alone adds its missing seeds to parts run before")
     p.add_argument("--no-universal", action="store_true", help="skip the time-to-universal table")
     p.add_argument("--no-overhead", action="store_true", help="skip the step-overhead and memory tables")
     p.add_argument("--no-streaming", action="store_true", help="skip the streaming-overhead table")
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         plan = BenchPlan.quick() if args.quick else BenchPlan.full()
         options = (("ks", tuple(args.ks) if args.ks else None), ("families", tuple(args.families) if args.families else None),
                    ("seeds", args.seeds), ("first_seed", args.first_seed), ("preset_cap", args.preset_cap),
-                   ("preset_seeds", args.preset_seeds))
+                   ("preset_seeds", args.preset_seeds), ("recipes", tuple(dict.fromkeys(args.recipes)) if args.recipes else None))
         changes = {k: v for k, v in options if v is not None}
         if args.no_universal:
             changes["ks"] = ()
