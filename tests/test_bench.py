@@ -57,6 +57,10 @@ def test_markdown_tables(tiny):
     text = to_markdown(overhead_only)
     assert "Time to universal" not in text and "| tiny | 3 |" in text
     assert "Step overhead" not in to_markdown(BenchReport(plan=plan, machine=machine_info(), runs=report.runs))
+    # The machine line never claims "no GPU" on a machine that has one (the bench runs on the CPU either way).
+    for gpu, said in ((None, "no GPU"), ("NVIDIA H100", "on the CPU (NVIDIA H100 present, unused)")):
+        machine = dict(machine_info(), gpu=gpu)
+        assert f"cores, {said}; torch" in to_markdown(BenchReport(plan=plan, machine=machine, runs=report.runs))
 
 
 @pytest.mark.parametrize("in_process", [True, False])

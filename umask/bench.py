@@ -266,7 +266,8 @@ def machine_info() -> dict:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
-        "device": "cpu",
+        "device": "cpu",  # every measurement runs on the CPU, GPU or not
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
 
 
@@ -405,7 +406,8 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench", 
         "# Benchmarks",
         "",
         f"Written by `{command}` on {m['cpu']}, "
-        f"{m['cores']} cores, no GPU; torch {m['torch']}, {m['threads']} torch thread{'s' if m['threads'] != 1 else ''} "
+        f"{m['cores']} cores, " + (f"on the CPU ({m['gpu']} present, unused)" if m.get("gpu") else "no GPU")
+        + f"; torch {m['torch']}, {m['threads']} torch thread{'s' if m['threads'] != 1 else ''} "
         f"per process, Python {m['python']}. "
         + (f"Merged from {report.parts} parts (`bench --json`) run side by side, {report.seconds / 60:.0f} min of "
            f"benchmark time in all." if report.parts > 1 else f"The whole run took {report.seconds / 60:.0f} min."),
