@@ -249,6 +249,8 @@ def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, ca
         (["--out-is", "x.jpg"], "umask: error: Output"),
         (["--photo", "corrupt.jpg"], "umask: error: Photo"),
         (["--photo", "missing.jpg"], "does not exist"),
+        (["--out-is", "photo.png"], "which this command reads; write to another path"),
+        (["--size", "100000"], "--size 100000 is not allowed; give the side of the crop in pixels (1 to 1024)"),
     ],
 )
 def test_cli_fgsm_bad_input_exit_2_one_line(tiny_registered, tmp_path, capsys, extra, message):
@@ -261,9 +263,13 @@ def test_cli_fgsm_bad_input_exit_2_one_line(tiny_registered, tmp_path, capsys, e
         out_name = extra[1]
     else:
         flags = extra
+    before = photo.read_bytes() if photo.exists() else None
     code, out, err = run_cli(capsys, "fgsm", photo, "--model", "tiny", *flags, "--out", tmp_path / out_name)
     assert code == 2 and message in err and err.count("\n") == 1 and out == ""
-    assert not (tmp_path / out_name).exists()
+    if out_name == photo.name:
+        assert photo.read_bytes() == before  # the input photo is untouched
+    else:
+        assert not (tmp_path / out_name).exists()
 
 
 # --------------------------------------------------- the bundled model ---

@@ -67,7 +67,12 @@ def test_models_and_classes(capsys):
         (["--masks", "hstripes", "--k", "2", "--layout", "/nonexistent.png"], "goes with the 'custom' mask family"),
         (["--k", "2", "--no-balance", "--streak-scale", "5"], "--streak-scale acts through gradient balancing, which is off here"),
         (["--k", "2", "--preset", "seed", "--streak-scale", "5"], "--streak-scale acts through gradient balancing"),
-        (["--k", "2", "--resize", "0"], "Resize '0' is not allowed; give a side of at least 8 pixels, 'native', or nothing."),
+        (["--k", "2", "--resize", "0"], "Resize '0' is not allowed; give a side of 8 to 1024 pixels, 'native', or nothing."),
+        (["--k", "2", "--resize", "100000"], "Resize '100000' is not allowed; give a side of 8 to 1024 pixels"),
+        (["--k", "2", "--size", "100000"], "Image size 100000 is too large; use at most 1024 pixels"),
+        (["--k", "2", "--seed", "99999999999999999999"], "Seed 99999999999999999999 is not allowed; give a whole number from 0 to 2^63 - 1."),
+        (["--k", "2", "--lr", "inf"], "Learning rate inf must be a positive, finite number."),
+        (["--k", "2", "--streak-scale", "inf"], "Streak scale inf must be 0 (off)"),
         (["--k", "2", "--device", "tpu"], "Unknown device 'tpu'"),
         (["--k", "2", "--device", "cuda:x"], "Unknown device 'cuda:x'"),
     ],
@@ -97,6 +102,15 @@ def test_existing_foreign_output_is_refused_before_running(tiny_registered, tmp_
     assert (tmp_path / "notes.txt").read_text() == "keep me"
 
 
+def test_an_output_nothing_can_be_written_in_is_refused_before_running(tiny_registered, tmp_path, capsys, monkeypatch):
+    code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--out", "/proc/umask-run")
+    # /proc's permission bits let root write; the probe file finds out nobody can.
+    assert code == 2 and "Cannot write '/proc/umask-run': nothing can be written in '/proc'" in err and err.count("\n") == 1
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--out", ".")
+    assert code == 2 and "'.' is the current folder or holds it" in err and list(tmp_path.iterdir()) == []
+
+
 def test_an_output_under_a_file_is_refused_before_running(tiny_registered, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("keep me")
     code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--steps", "500",
@@ -124,6 +138,10 @@ def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny
     assert code == 0  # missing folders are made
     code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--json", tmp_path)
     assert code == 2 and "is a folder; give a file path" in err
+    saved = (tmp_path / "res" / "result.json").read_text()
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--json", tmp_path / "res" / "result.json")
+    assert code == 2 and "which this command reads; write to another path" in err
+    assert (tmp_path / "res" / "result.json").read_text() == saved  # the result it reads is untouched
     # A 16-pixel result on a model that needs 32 (trained at 48): fed at its
     # native side, and the table says so; the image's own model sees 16.
     from .conftest import tiny_classifier
@@ -179,6 +197,10 @@ def test_geometry_prints_the_norms_and_the_slice_as_json_or_a_table(tiny_registe
     assert code == 0 and "slice through x, m0 x, m2 x" in out and f"({centre}); map: {html}" in out
     code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "1", "--html", tmp_path)
     assert code == 2 and "is a folder; give a file path" in err
+    code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "1", "--html", tmp_path / "res" / "universal.png")
+    assert code == 2 and "lies inside" in err and load_result(tmp_path / "res").k == 4
+    code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--html", tmp_path / "map.html")
+    assert code == 2 and "only --slice I J computes" in err and not (tmp_path / "map.html").exists()
 
 
 def test_progress_off_a_terminal_writes_plain_lines_with_rate_and_eta(tiny_registered, tmp_path, capsys, monkeypatch):

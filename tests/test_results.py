@@ -1,5 +1,6 @@
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,6 +122,11 @@ def test_corrupt_or_missing_files(result, tmp_path):
     (out / "parts.png").unlink()
     with pytest.raises(UmaskError, match="has no parts.png"):
         load_result(out)
+    out = save_result(result, tmp_path / "run4")
+    with Image.open(out / "universal.png") as img:
+        img.save(out / "universal.png", format="JPEG")
+    with pytest.raises(UmaskError, match="is a JPEG file, not a PNG"):
+        load_result(out)
 
 
 def test_many_parts_use_16_bit_map(tiny, tmp_path):
@@ -135,7 +141,10 @@ def test_many_parts_use_16_bit_map(tiny, tmp_path):
 @pytest.mark.parametrize(
     "field,value,message",
     [("fill", "grey", "malformed"), ("mask_mode", "xyz", "must be 'hide' or 'keep'"), ("targets", [1, 2, 3, 5000], "outside 0-999"),
-     ("k", "four", "malformed")],
+     ("k", "four", "malformed"), ("k", 3.7, "malformed"), ("size", True, "malformed"), ("targets", "123", "malformed"),
+     ("k", float("inf"), "malformed"), ("steps", float("inf"), "malformed .*timings"),
+     ("target_names", ["x", "y", "z", "w"], "target_names that are not the names of its targets"),
+     ("targets", [1, 2, 3], "K = 4 in result.json but 3 targets")],
 )
 def test_bad_result_json_values_are_one_sentence(result, tmp_path, field, value, message):
     out = save_result(result, tmp_path / "run")
@@ -233,7 +242,19 @@ def test_unwritable_places_are_one_sentence(result, tmp_path):
     if os.geteuid() != 0:  # root may write anywhere
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
-        with pytest.raises(UmaskError, match="no permission to write"):
+        with pytest.raises(UmaskError, match="nothing can be written in .*Permission denied"):
             check_writable(locked / "run", folder=True)
-        with pytest.raises(UmaskError, match="no permission to write"):
+        with pytest.raises(UmaskError, match="nothing can be written in .*Permission denied"):
             save_result(result, locked / "run")
+    if Path("/proc/self").is_dir():  # writable by its bits for root, yet nobody can create a file there
+        with pytest.raises(UmaskError, match="Cannot write '/proc/umask-run': nothing can be written in '/proc'"):
+            check_writable("/proc/umask-run", folder=True)
+    with pytest.raises(UmaskError, match="is the current folder or holds it"):
+        check_writable(".", folder=True)
+    with pytest.raises(UmaskError, match="is the current folder or holds it"):
+        check_writable(Path.cwd().parent, folder=True)
+    with pytest.raises(UmaskError, match="lies inside '.*', which this command reads"):
+        check_writable(tmp_path / "new" / "report.json", reads=(tmp_path / "new",))
+    with pytest.raises(UmaskError, match="is '.*out.json', which this command reads"):
+        check_writable(tmp_path / "new" / "deeper" / "out.json", reads=(tmp_path / "new" / "deeper" / "out.json",))
+    check_writable(tmp_path / "elsewhere.json", reads=(tmp_path / "new",))

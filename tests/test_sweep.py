@@ -139,14 +139,29 @@ def test_extending_a_sweep_keeps_old_runs_and_order(tiny_registered, tmp_path):
         (["--models", "nosuchnet"], "Unknown model 'nosuchnet'"),
         (["--seeds", "0"], "--seeds 0 must be at least 1"),
         (["--fill", "grey"], "Fill 'grey' is not understood"),
+        (["--device", "cuda:7"], "Device 'cuda:7'"),  # no GPU, or no eighth one: refused before anything is written
+        (["--models", "tiny32"], "Image size 16 is too small for tiny32, which needs at least 32 pixels a side"),
     ],
 )
 def test_bad_input_is_one_line_and_runs_nothing(tiny_registered, tmp_path, capsys, argv, message):
-    base = ["--models", "tiny", "--size", "16", "--steps", "2", "--k", "2"]
-    code = main(["sweep", *base, *argv, "--out", str(tmp_path / "sw")])
+    from umask.models import ModelInfo, register_model, registry
+
+    from .conftest import tiny_classifier
+
+    def needs_32():
+        model = tiny_classifier()
+        model.name, model.min_size = "tiny32", 32
+        return model
+
+    register_model(ModelInfo("tiny32", "test model", "bundled", None))(needs_32)
+    try:
+        base = ["--models", "tiny", "--size", "16", "--steps", "2", "--k", "2"]
+        code = main(["sweep", *base, *argv, "--out", str(tmp_path / "sw")])
+    finally:
+        registry._REGISTRY.pop("tiny32")
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
-    assert not (tmp_path / "sw" / CSV_FILE).exists()
+    assert not (tmp_path / "sw").exists()  # not even sweep.json: a later, correct command must not meet it
 
 
 def test_folder_of_another_kind_or_size_is_refused(tiny_registered, tmp_path, capsys):
@@ -163,6 +178,22 @@ def test_folder_of_another_kind_or_size_is_refused(tiny_registered, tmp_path, ca
     with pytest.raises(UmaskError, match=r"sweep.json is not a JSON object; it is not a umask sweep folder."):
         run_sweep(plan(families=("hstripes",), ks=(2,)), out)
     assert sweep_settings(out) == {}
+    (out / SETTINGS_FILE).write_text('{"size": "16", "fill": 0.0}')  # a hand edit: the string "16"
+    with pytest.raises(UmaskError, match='size = "16", not 16;'):
+        run_sweep(plan(families=("hstripes",), ks=(2,)), out)
+    (out / SETTINGS_FILE).unlink()
+    (out / SETTINGS_FILE).mkdir()
+    with pytest.raises(UmaskError, match="sweep.json is not a JSON object"):
+        run_sweep(plan(families=("hstripes",), ks=(2,)), out)
+    assert sweep_settings(out) == {}
+    (out / SETTINGS_FILE).rmdir()
+    (out / CSV_FILE).write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(UmaskError, match="is not a umask results.csv \\(it is not CSV text\\)"):
+        run_sweep(plan(families=("hstripes",), ks=(2,)), out)
+    (out / CSV_FILE).unlink()
+    (out / CSV_FILE).mkdir()
+    with pytest.raises(UmaskError, match="results.csv' is a folder"):
+        run_sweep(plan(families=("hstripes",), ks=(2,)), out)
 
 
 def test_study_plan_is_the_study():
@@ -177,6 +208,9 @@ def test_dry_run_lists_runs(tiny_registered, tmp_path, capsys):
     assert main(["sweep", *TINY, "--masks", "grid", "--k", "2", "3", "--out", str(tmp_path / "sw"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "2 of 2 runs to do" in out and not (tmp_path / "sw").exists()
+    (tmp_path / "afile").write_text("x")
+    assert main(["sweep", *TINY, "--masks", "grid", "--k", "2", "--out", str(tmp_path / "afile"), "--dry-run"]) == 2
+    assert "is a file; give a folder path" in capsys.readouterr().err
 
 
 def test_a_second_sweep_into_the_same_folder_is_refused(tiny_registered, tmp_path):

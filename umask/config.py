@@ -9,12 +9,13 @@ dashboard from its widgets; ``result.json`` stores it beside every result.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import UmaskError
 from .masks import FAMILIES, MODES, parse_fill
-from .models.wrapper import parse_resize
+from .models.wrapper import MAX_SIDE, parse_resize
 
 OPTIMIZERS = ("sgd", "adam", "sign")
 SCHEDULES = ("constant", "cosine", "plateau")
@@ -118,11 +119,16 @@ class Config:
             raise UmaskError(f"K = {self.k} is too small; a universal image needs at least 2 masks.")
         if self.size < 8:
             raise UmaskError(f"Image size {self.size} is too small; use at least 8 pixels (the study used 64).")
-        if not self.lr > 0:
-            raise UmaskError(f"Learning rate {self.lr} must be positive.")
+        if self.size > MAX_SIDE:
+            raise UmaskError(f"Image size {self.size} is too large; use at most {MAX_SIDE} pixels (the study used 64).")
+        for name in ("seed", "layout_seed"):
+            if not 0 <= getattr(self, name) < 2**63:  # what torch's generators take
+                raise UmaskError(f"{name.replace('_', ' ').capitalize()} {getattr(self, name)} is not allowed; give a whole number from 0 to 2^63 - 1.")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UmaskError(f"Learning rate {self.lr} must be a positive, finite number.")
         if not 0.0 <= self.adam_beta2 < 1.0:
             raise UmaskError(f"Adam's beta2 = {self.adam_beta2} must lie in [0, 1).")
-        if not self.streak_scale >= 0:
+        if not (self.streak_scale >= 0 and math.isfinite(self.streak_scale)):
             raise UmaskError(f"Streak scale {self.streak_scale} must be 0 (off) or a positive number of steps.")
         if not self.balance_masks:
             object.__setattr__(self, "streak_scale", 0.0)

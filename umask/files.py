@@ -36,27 +36,43 @@ FILE_MODE = 0o666 & ~_process_umask()
 DIR_MODE = 0o777 & ~_process_umask()
 
 
-def check_writable(path: str | Path, *, folder: bool = False) -> None:
+def check_writable(path: str | Path, *, folder: bool = False, reads: tuple[str | Path, ...] = ()) -> None:
     """Raise unless ``path`` (a file, or with ``folder`` a folder) can be written.
 
     Called before long work, so that a run does not end in a save that fails.
-    Missing parent folders are fine (they are made); what is checked is the
-    nearest one that exists.
+    Missing parent folders are fine (they are made); the nearest one that
+    exists gets a real probe file, because permission bits say nothing about
+    /proc, a read-only mount or root. ``reads`` are the command's inputs (files
+    or folders): writing over one, or into one, is refused.
 
     Raises:
         UmaskError: ``path`` is a folder where a file is wanted (or the other
-            way round), a parent is a file, or the user may not write there.
+            way round), the current folder (a result folder is replaced
+            whole), one of ``reads`` or inside one, or nothing can be written
+            where it would go.
     """
     path = Path(path)
     if path.exists() and path.is_dir() != folder:
         raise UmaskError(f"'{path}' is {'a file' if folder else 'a folder'}; give {'a folder' if folder else 'a file'} path.")
+    target = path.resolve()
+    if folder and (target == Path.cwd().resolve() or target in Path.cwd().resolve().parents):
+        raise UmaskError(f"'{path}' is the current folder or holds it; umask replaces its output folder whole, so give a new folder (e.g. runs/first).")
+    for source in reads:
+        src = Path(source).resolve()
+        if target == src or src in target.parents:
+            where = "is" if target == src else "lies inside"
+            raise UmaskError(f"'{path}' {where} '{source}', which this command reads; write to another path.")
     parent = path.absolute().parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
         raise UmaskError(f"Cannot write '{path}': '{parent}' is a file, not a folder.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UmaskError(f"Cannot write '{path}': no permission to write in '{parent}'.")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".umask-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise UmaskError(f"Cannot write '{path}': nothing can be written in '{parent}' ({err.strerror or err}).") from None
 
 
 @contextmanager

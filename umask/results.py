@@ -228,6 +228,19 @@ def _good_preprocessing(pre) -> bool:
     return min(stats[1]) > 0 and (resize is None or (type(resize) is int and resize >= MIN_RESIZE))
 
 
+def _whole(value) -> int:
+    """A JSON integer as an int; anything else (3.7, "3", true, 1e999) raises ValueError."""
+    if type(value) is not int:
+        raise ValueError(value)
+    return value
+
+
+def _whole_list(values) -> tuple[int, ...]:
+    if not isinstance(values, list):
+        raise ValueError(values)
+    return tuple(_whole(v) for v in values)
+
+
 def load_result(folder: str | Path) -> Result:
     """Read a result folder written by :func:`save_result` (or by hand, to spec).
 
@@ -256,18 +269,20 @@ def load_result(folder: str | Path) -> Result:
     try:
         with Image.open(folder / IMAGE_FILE) as img:
             img.load()
+            if img.format != "PNG":  # a JPEG renamed .png has lost the exact pixels the predictions were made on
+                raise UmaskError(f"{folder / IMAGE_FILE} is a {img.format} file, not a PNG; the result is corrupt.")
             if img.mode != "RGB":
                 raise UmaskError(f"{folder / IMAGE_FILE} is {img.mode}, not 8-bit RGB.")
             image = uint8_to_image(np.array(img))
     except IMAGE_READ_ERRORS:
         raise UmaskError(f"{folder / IMAGE_FILE} is not a readable PNG; the result is corrupt.") from None
     try:
-        size = int(meta["size"])
-        k = int(meta["k"])
-        targets = tuple(int(t) for t in meta["targets"])
-        predictions = tuple(int(p) for p in meta["predictions"])
+        size = _whole(meta["size"])
+        k = _whole(meta["k"])
+        targets = _whole_list(meta["targets"])
+        predictions = _whole_list(meta["predictions"])
         fill = parse_fill(meta["fill"])
-    except (TypeError, ValueError, UmaskError):
+    except (TypeError, ValueError, OverflowError, UmaskError):
         raise UmaskError(f"{folder / JSON_FILE} has a malformed size, k, targets, predictions or fill; the result is corrupt.") from None
     if not isinstance(meta["model"], str) or not _good_preprocessing(meta["preprocessing"]):
         raise UmaskError(f"{folder / JSON_FILE} has a malformed model or preprocessing; the result is corrupt.")
@@ -278,9 +293,13 @@ def load_result(folder: str | Path) -> Result:
     if tuple(image.shape[1:]) != (size, size):
         raise UmaskError(f"{folder / IMAGE_FILE} is {image.shape[2]}x{image.shape[1]} but result.json says {size}x{size}.")
     labels = load_layout(folder / PARTS_FILE, size)
-    if num_parts(labels) != k or len(targets) != k or len(predictions) != k:
-        raise UmaskError(f"{folder} is inconsistent: K = {k} in result.json, {num_parts(labels)} parts in {PARTS_FILE}.")
+    counts = {f"parts in {PARTS_FILE}": num_parts(labels), "targets": len(targets), "predictions": len(predictions)}
+    wrong = [f"{n} {what}" for what, n in counts.items() if n != k]
+    if wrong:
+        raise UmaskError(f"{folder} is inconsistent: K = {k} in result.json but {' and '.join(wrong)}.")
     names = meta.get("target_names") or [imagenet_classes()[t] for t in targets]
+    if isinstance(names, list) and len(names) == k and list(names) != [imagenet_classes()[t] for t in targets]:
+        raise UmaskError(f"{folder / JSON_FILE} has target_names that are not the names of its targets; the result is corrupt.")
     probs = meta.get("target_probs") or ()
     try:
         names = tuple(str(n) for n in names)
@@ -289,7 +308,7 @@ def load_result(folder: str | Path) -> Result:
         steps = int(meta.get("steps", 0))
         seconds = float(meta.get("seconds", 0.0))
         final_loss = float(meta["final_loss"]) if meta.get("final_loss") is not None else math.nan
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UmaskError(f"{folder / JSON_FILE} has malformed target names, probabilities or timings; the result is corrupt.") from None
     if len(names) != k or len(probs) not in (0, k):
         raise UmaskError(f"{folder / JSON_FILE} is inconsistent: K = {k} but {len(names)} target names and {len(probs)} probabilities.")

@@ -36,6 +36,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .config import PRESETS, Config
+from .devices import resolve_device
 from .errors import UmaskError
 from .files import atomic_file, check_writable
 from .geometry import result_geometry
@@ -282,15 +283,22 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
         UmaskError: the file is not a umask results.csv.
     """
     path = Path(path)
+    if path.is_dir():
+        raise UmaskError(f"'{path}' is a folder; a sweep folder holds results.csv as a file: move that folder away.")
     if not path.is_file():
         raise UmaskError(f"'{path}' does not exist; a sweep folder holds results.csv.")
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or tuple(reader.fieldnames) != COLUMNS:
-            raise UmaskError(f"'{path}' is not a umask results.csv (its header differs); use another --out folder.")
-        # A kill during an append can leave a partial last line: drop rows
-        # with missing cells (the folder scan rebuilds them).
-        return [row for row in reader if all(row.get(c) is not None for c in COLUMNS) and None not in row]
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is None or tuple(reader.fieldnames) != COLUMNS:
+                raise UmaskError(f"'{path}' is not a umask results.csv (its header differs); use another --out folder.")
+            # A kill during an append can leave a partial last line: drop rows
+            # with missing cells (the folder scan rebuilds them).
+            return [row for row in reader if all(row.get(c) is not None for c in COLUMNS) and None not in row]
+    except (UnicodeDecodeError, csv.Error):
+        raise UmaskError(f"'{path}' is not a umask results.csv (it is not CSV text); use another --out folder.") from None
+    except OSError as err:
+        raise UmaskError(f"'{path}' cannot be read ({err.strerror or err}).") from None
 
 
 def typed_rows(rows: Iterable[dict[str, str]]) -> list[dict]:
@@ -384,14 +392,15 @@ def _check_settings(out: Path, plan: SweepPlan) -> None:
     if path.exists():
         try:
             saved = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):  # OSError: a folder of that name
             saved = None
         if not isinstance(saved, dict):
             raise UmaskError(f"{path} is not a JSON object; it is not a umask sweep folder.")
         for name, value in settings.items():
             if saved.get(name) != value:
                 raise UmaskError(
-                    f"'{out}' holds a sweep with {name} = {saved.get(name)}, not {value}; use a new --out folder for a different {name}."
+                    f"'{out}' holds a sweep with {name} = {json.dumps(saved.get(name))}, not {json.dumps(value)}; "
+                    f"use a new --out folder for a different {name}."
                 )
         return
     with atomic_file(path) as fh:
@@ -452,11 +461,14 @@ def pending_keys(plan: SweepPlan, out: str | Path) -> list[RunKey]:
     return [k for k in plan.keys() if not (k in done and (out / k.folder / JSON_FILE).is_file())]
 
 
-def check_model(spec: str, loader: Callable[..., Classifier] = load_model) -> None:
-    """Fail now, not hours into a sweep, if ``spec`` cannot load (unknown, or weights missing offline)."""
+def check_model(spec: str, loader: Callable[..., Classifier] = load_model, *, size: int | None = None) -> None:
+    """Fail now, not hours into a sweep, if ``spec`` cannot load (unknown, or
+    weights missing offline) or, given ``size``, cannot take images that small."""
     info = model_info(spec)
-    if info.source != "bundled" and not weights_available(spec):
-        loader(spec)  # downloads into the cache, or raises the loader's one-sentence error
+    if size is not None or (info.source != "bundled" and not weights_available(spec)):
+        model = loader(spec, device="cpu")  # downloads into the cache, or raises the loader's one-sentence error
+        if size is not None:
+            model.check_side(size)
 
 
 def run_sweep(
@@ -482,6 +494,7 @@ def run_sweep(
     hooks = hooks or SweepHooks()
     out = Path(out)
     plan.validate()
+    resolve_device(plan.device)  # no GPU where one is asked for: say so before anything is written
     check_out_folder(out)
     unavailable: dict[str, str] = {}
     for spec in plan.models:  # before anything is written
@@ -492,6 +505,8 @@ def run_sweep(
                 raise
             unavailable[spec] = str(err)
             log.warning("skipping %s: %s", spec, err)
+            continue
+        check_model(spec, loader, size=plan.size)  # a model that loads but cannot take the size: always an error
     out.mkdir(parents=True, exist_ok=True)
     with _only_writer(out):
         return _run_locked(plan, out, hooks, loader, unavailable)
@@ -564,7 +579,7 @@ def sweep_settings(out: str | Path) -> dict:
     path = Path(out) / SETTINGS_FILE
     try:
         saved = json.loads(path.read_text()) if path.exists() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
         return {}
     return saved if isinstance(saved, dict) else {}
 
@@ -609,8 +624,6 @@ def timing_model(spec: str, *, device: str = "cpu") -> tuple[Classifier, str]:
     except UmaskError:
         if spec not in torchvision_classifiers():
             raise
-        from .devices import resolve_device
-
         model = torchvision_classifier(spec, RANDOM_WEIGHTS)
         return model.to(resolve_device(device)), "random (timing only)"
 

@@ -45,9 +45,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     command = " ".join(["python -m umask", *sys.argv[1:]])
     # Fail now, not after an hour of measurements.
-    check_writable(args.out)
+    inputs = tuple(args.merge or ()) + ((args.notes,) if args.notes else ())
+    check_writable(args.out, reads=inputs)
     if args.json:
-        check_writable(args.json)
+        check_writable(args.json, reads=inputs)
     notes = _read_notes(args.notes) if args.notes else None
     if args.merge:
         report = merge_reports([_read_part(path) for path in args.merge])

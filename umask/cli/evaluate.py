@@ -59,7 +59,7 @@ def evaluate_folder(folder: str | Path, models: list[str] | None = None, device:
 
 def run(args: argparse.Namespace) -> int:
     if args.json_path:
-        check_writable(args.json_path)  # fail now, not after loading and running the models
+        check_writable(args.json_path, reads=(args.folder,))  # fail now, not after loading and running the models
     report = evaluate_folder(args.folder, args.models, args.device, args.resize)
     text = json.dumps(report, indent=2)
     if args.json_path:

@@ -14,7 +14,7 @@ from ..attacks import PANDA_EPS, attack, check_eps, check_steps, eight_bit_budge
 from ..errors import UmaskError
 from ..files import check_writable
 from ..images import load_photo, save_png
-from ..models import DEFAULT_MODEL, load_model
+from ..models import DEFAULT_MODEL, MAX_SIDE, load_model
 from ..targets import resolve_class
 from .output import echo, progress
 
@@ -46,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
     check_steps(args.steps, args.step_size, eps)
     if args.target is not None:
         resolve_class(args.target)
-    if args.size is not None and args.size < 1:
-        raise UmaskError(f"--size {args.size} is not allowed; give the side of the crop in pixels (at least 1), or leave it out.")
+    if args.size is not None and not 1 <= args.size <= MAX_SIDE:
+        raise UmaskError(f"--size {args.size} is not allowed; give the side of the crop in pixels (1 to {MAX_SIDE}), or leave it out.")
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise UmaskError(f"Output '{out}' must end in .png; the adversarial image is saved as an 8-bit PNG.")
-    check_writable(out)  # missing folders are made
+    check_writable(out, reads=(args.image,))  # missing folders are made
     model = load_model(args.model, device=args.device)
     photo = load_photo(args.image, size=args.size if args.size is not None else model.native_size)
 

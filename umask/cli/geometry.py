@@ -14,6 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..errors import UmaskError
 from ..evaluate import as_fed_for
 from ..files import atomic_file, check_writable
 from ..geometry import decision_slice, result_geometry, study_claim
@@ -39,12 +40,14 @@ def _pct(v: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.slice is None and args.html:
+        raise UmaskError("--html writes the decision-slice map, which only --slice I J computes; add --slice, or drop --html.")
     result = load_result(args.folder)
     target = None
     if args.slice is not None:
         folder = Path(args.folder).resolve()
         target = Path(args.html) if args.html else folder.parent / f"{folder.name}-slice.html"
-        check_writable(target)  # fail now, not after classifying the slice
+        check_writable(target, reads=(args.folder,))  # fail now, not after classifying the slice
     geo = result_geometry(result)
     size = result.size
     claim = study_claim(result.image, k=min(64, size), size=size)
@@ -83,7 +86,7 @@ def _slice(args: argparse.Namespace, result, target: Path) -> dict:
 
     i, j = args.slice
     model = as_fed_for(load_model(result.model, device=args.device), result.model, result)
-    with progress(max(args.resolution, 3) ** 2 + 1, "slice") as bar:
+    with progress((args.resolution + 1 - args.resolution % 2) ** 2, "slice") as bar:  # made odd, as decision_slice does
         def hook(done: int, n: int) -> None:
             bar.total = n
             bar.update(done - bar.n)

@@ -127,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
     if args.estimate:
         return _estimate(plan)
     if args.dry_run:
-        from ..sweep import pending_keys
+        from ..sweep import check_out_folder, pending_keys
+
+        check_out_folder(out)  # the folder a real run would refuse, refused here too
 
         pending = set(pending_keys(plan, out)) if (out / "results.csv").exists() else set(plan.keys())
         rows = [[k.model, k.mask_family, k.mode, k.k, k.seed, k.preset, k.max_steps, "to run" if k in pending else "done"]

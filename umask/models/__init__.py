@@ -14,11 +14,12 @@ from .registry import (
     torchvision_classifiers,
     weights_available,
 )
-from .wrapper import Classifier, parse_resize
+from .wrapper import MAX_SIDE, Classifier, parse_resize
 
 __all__ = [
     "Classifier",
     "DEFAULT_MODEL",
+    "MAX_SIDE",
     "RANDOM_WEIGHTS",
     "ModelInfo",
     "STUDY_MODELS",

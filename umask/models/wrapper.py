@@ -14,10 +14,14 @@ from ..errors import UmaskError
 
 #: The smallest side an image may be resized to inside the wrapper.
 MIN_RESIZE = 8
+# The largest image side umask takes anywhere (optimised, fed, or a photo):
+# 16 times the study's 64 and above every model's native size (EfficientNet-B7:
+# 600). Beyond it a mistyped number would exhaust memory instead of failing.
+MAX_SIDE = 1024
 
 
 def parse_resize(value: int | str | None) -> int | str | None:
-    """A resize request as the wrapper takes it: None, ``"native"`` or a side >= 8.
+    """A resize request as the wrapper takes it: None, ``"native"`` or a side in [MIN_RESIZE, MAX_SIDE].
 
     Accepts what people type (``"224"``, ``" native "``) as well as values.
 
@@ -29,9 +33,9 @@ def parse_resize(value: int | str | None) -> int | str | None:
     text = str(value).strip().lower()
     if text == "native":
         return "native"
-    if isinstance(value, bool) or not (isinstance(value, int) or text.isdigit()) or int(text) < MIN_RESIZE:
+    if isinstance(value, bool) or not (isinstance(value, int) or text.isdigit()) or not MIN_RESIZE <= int(text) <= MAX_SIDE:
         raise UmaskError(
-            f"Resize '{value}' is not allowed; give a side of at least {MIN_RESIZE} pixels, 'native', or nothing."
+            f"Resize '{value}' is not allowed; give a side of {MIN_RESIZE} to {MAX_SIDE} pixels, 'native', or nothing."
         )
     return int(text)
 
