@@ -1,6 +1,7 @@
 """The benchmark's machinery (not its speed: that lives in BENCHMARKS.md)."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -142,12 +143,25 @@ def test_merge_refuses_what_is_not_a_bench_part(tmp_path, capsys):
     bad.write_text('{"runs": []}')
     assert main(["bench", "--merge", str(bad), "--out", str(tmp_path / "x.md")]) != 0
     err = capsys.readouterr().err
-    assert "is not a bench --json file" in err and "Traceback" not in err
+    assert "is not a bench --json file (its 'machine' is missing or malformed)." in err and "Traceback" not in err
+    # Right keys, hollow values: still one sentence, before any table is written.
+    part = {"plan": {}, "machine": {}, "runs": [], "overhead": [], "memory": [], "streaming": [], "seconds": 1.0}
+    for change, named in (({}, "machine"), ({"machine": {k: 1 for k in ("cpu", "cores", "torch", "threads", "python")},
+                                            "seconds": "a"}, "seconds")):
+        bad.write_text(json.dumps({**part, **change}))
+        assert main(["bench", "--merge", str(bad), "--out", str(tmp_path / "x.md")]) == 2
+        err = capsys.readouterr().err
+        assert err.strip().endswith(f"is not a bench --json file (its '{named}' is missing or malformed).")
+    assert not (tmp_path / "x.md").exists()
+    (tmp_path / "part.json").write_text("{}")
+    assert main(["bench", "--merge", str(tmp_path / "part.json"), "--out", str(tmp_path / "part.json")]) == 2
+    assert "which this command reads" in capsys.readouterr().err and (tmp_path / "part.json").read_text() == "{}"
     assert main(["bench", "--merge", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x.md")]) != 0
     assert "does not exist" in capsys.readouterr().err
-    assert main(["bench", "--merge", str(tmp_path), "--out", str(tmp_path / "x.md")]) != 0  # a folder
+    (tmp_path / "adir").mkdir()
+    assert main(["bench", "--merge", str(tmp_path / "adir"), "--out", str(tmp_path / "x.md")]) != 0  # a folder
     err = capsys.readouterr().err
-    assert f"bench --merge: {tmp_path} cannot be read (Is a directory)" in err and "Traceback" not in err
+    assert f"bench --merge: {tmp_path / 'adir'} cannot be read (Is a directory)" in err and "Traceback" not in err
     assert not (tmp_path / "x.md").exists()
 
 

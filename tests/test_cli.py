@@ -25,7 +25,17 @@ def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):
     assert json.loads((tmp_path / "r.json").read_text()) == report
 
     code, out, err = run_cli(capsys, "evaluate", str(out_dir))
-    assert code == 0 and "goldfish 1" not in out and "hit" in out and "100%" in out
+    assert code == 0 and "goldfish 1" not in out and "hit: goldfish" in out and "100%" in out
+    # A miss names the prediction and gives the target's probability, labelled as the target's.
+    from umask.targets import imagenet_classes
+
+    meta = json.loads((out_dir / "result.json").read_text())
+    meta["targets"] = [2, 980, 0]
+    meta["target_names"] = [imagenet_classes()[t] for t in meta["targets"]]
+    (out_dir / "result.json").write_text(json.dumps(meta))
+    code, out, err = run_cli(capsys, "evaluate", str(out_dir))
+    part0 = next(line for line in out.splitlines() if line.split()[:1] == ["0"])
+    assert code == 0 and "great white shark (2)" in part0 and "miss: goldfish (target " in part0
 
 
 @pytest.mark.parametrize(

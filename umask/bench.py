@@ -342,7 +342,27 @@ def report_to_json(report: BenchReport) -> dict:
     }
 
 
+_MACHINE_KEYS = ("cpu", "cores", "torch", "threads", "python")
+
+
 def report_from_json(data: dict) -> BenchReport:
+    """A report from :func:`report_to_json`'s output.
+
+    Raises:
+        KeyError: the top-level entry missing or malformed; TypeError,
+            ValueError: deeper entries (``bench --merge`` turns either into one
+            sentence naming the file).
+    """
+    if not isinstance(data, dict):
+        raise TypeError("not a JSON object")
+    machine = data["machine"]
+    if not isinstance(machine, dict) or any(key not in machine for key in _MACHINE_KEYS):
+        raise KeyError("machine")
+    if isinstance(data["seconds"], bool) or not isinstance(data["seconds"], (int, float)):
+        raise KeyError("seconds")
+    for key in ("runs", "overhead", "memory", "streaming"):
+        if not isinstance(data[key], list):
+            raise KeyError(key)
     plan = data["plan"]
     plan = BenchPlan(**{k: tuple(v) if isinstance(v, list) else v for k, v in plan.items()})
     return BenchReport(plan=plan, machine=data["machine"], runs=[RunTiming(**r) for r in data["runs"]],

@@ -90,7 +90,9 @@ def _read_part(path: Path):
     except OSError as exc:  # a folder, no permission
         raise UmaskError(f"bench --merge: {path} cannot be read ({exc.strerror}); give files written by bench --json") from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise UmaskError(f"bench --merge: {path} is not a bench --json file ({exc})") from None
+        detail = (f"its '{exc.args[0]}' is missing or malformed" if isinstance(exc, KeyError)
+                  else "it does not hold what bench --json writes")
+        raise UmaskError(f"bench --merge: {path} is not a bench --json file ({detail}).") from None
 
 
 def _read_notes(path: Path) -> str:

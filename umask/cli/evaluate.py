@@ -78,8 +78,11 @@ def run(args: argparse.Namespace) -> int:
         row = [k, f"{tname} ({t})"]
         for spec in names:
             m = report["models"][spec]
-            mark = "hit" if m["hits"][k] else "miss"
-            row.append(f"{m['prediction_names'][k]} {m['target_probs'][k]:.0%} {mark}")
+            # A miss shows what was predicted and how far the target is: the
+            # probability belongs to the target, not to the prediction beside it.
+            p = m["target_probs"][k]
+            row.append(f"hit: {m['prediction_names'][k]} {p:.0%}" if m["hits"][k]
+                       else f"miss: {m['prediction_names'][k]} (target {p:.0%})")
         rows.append(row)
     rows.append(["", "success"] + [f"{report['models'][s]['success_rate']:.0%}" for s in names])
     echo(format_table(headers, rows))
