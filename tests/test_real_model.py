@@ -3,10 +3,12 @@
 from pathlib import Path
 
 import pytest
+import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
 from umask.config import Config
+from umask.errors import UmaskError
 from umask.evaluate import classify_parts
 from umask.optimise import UniversalSearch
 from umask.results import load_result, save_result
@@ -36,3 +38,14 @@ def test_k10_reaches_100_percent_on_the_saved_png(lite0, family, tmp_path):
     back = load_result(tmp_path / family)
     again = classify_parts(lite0, back.image, back.labels, mode=back.mask_mode, fill=back.fill, targets=back.targets)
     assert again.predictions == back.targets == result.predictions
+
+
+def test_the_smallest_side_is_found_by_trying(lite0):
+    # Lite pads for its training size: 32 is the least it runs at, and below it
+    # the engine says so in one sentence instead of failing inside a convolution.
+    assert lite0.min_size == 32
+    assert lite0(torch.zeros(2, 3, 32, 32)).shape == (2, 1000)
+    with pytest.raises(RuntimeError):
+        lite0.net(torch.zeros(1, 3, 31, 31))
+    with pytest.raises(UmaskError, match="Image size 31 is too small for efficientnet_lite0, which needs at least 32 pixels"):
+        UniversalSearch(lite0, Config(k=2, size=31))
