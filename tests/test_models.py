@@ -70,6 +70,8 @@ def test_local_checkpoint_spec(tmp_path, torch_home):
         load_model(f"resnet18={tmp_path / 'googlenet.pth'}")
     with pytest.raises(UmaskError, match="does not exist"):
         load_model(f"resnet18={tmp_path / 'missing.pth'}")
+    with pytest.raises(UmaskError, match="Checkpoint '.*' is a folder; give ARCH=PATH with the path of a state-dict file."):
+        load_model(f"resnet18={tmp_path}")
 
 
 def test_unknown_model():

@@ -382,7 +382,8 @@ def load_model(
             raise UmaskError(f"'{arch}' loads its bundled weights; pass it by name, without =PATH.")
         path = Path(path).expanduser()
         if not path.is_file():
-            raise UmaskError(f"Checkpoint '{path}' does not exist; give ARCH=PATH with the path of a state-dict file.")
+            state = "is a folder" if path.is_dir() else "does not exist"
+            raise UmaskError(f"Checkpoint '{path}' {state}; give ARCH=PATH with the path of a state-dict file.")
         model = torchvision_classifier(arch, path)
     elif spec in _REGISTRY:
         model = _REGISTRY[spec][1]()
