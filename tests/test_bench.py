@@ -4,7 +4,6 @@ import dataclasses
 import json
 
 import pytest
-import torch
 
 from umask.bench import BenchPlan, BenchReport, machine_info, step_overhead, time_to_universal, to_markdown
 

@@ -87,11 +87,13 @@ def test_kill_and_resume_gives_the_uninterrupted_csv(tiny_registered, tmp_path):
     with pytest.raises(Killed):
         run_sweep(plan(), out, hooks=SweepHooks(on_run_end=lambda k, r: (_ for _ in ()).throw(Killed)))
     rows = read_rows(out / CSV_FILE)
-    with open(out / CSV_FILE, "w", newline="") as fh:  # drop the third row, keep its folder
+    with open(out / CSV_FILE, "w", newline="") as fh:  # the third row torn, its folder kept
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows[:2])
-        fh.write("tiny,grid,hi")  # and a torn last line from a kill mid-append
+        # A kill mid-append can cut the line inside its last cell (the folder):
+        # every column is there, so only the folder tells it is torn.
+        fh.write(",".join(rows[2][c] for c in COLUMNS)[:-3])
 
     started = []
     outcome = run_sweep(plan(), out, hooks=SweepHooks(on_run_start=lambda k, c: started.append(k)))
@@ -331,3 +333,27 @@ def test_the_sweep_bar_weighs_each_run_by_k_and_its_budget(tiny_registered, tmp_
     assert main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "6", "--out", str(out), "--no-report"]) == 0
     captured = capsys.readouterr()
     assert "resuming: 2 of 2 runs already done" in captured.out and " 100%|" in captured.err.splitlines()[0]
+
+
+def test_models_are_checked_once_each_and_only_with_runs_left(tiny_registered, tmp_path):
+    from umask.models import load_model, weights_available
+
+    if weights_available("efficientnet_lite1"):
+        pytest.skip("efficientnet_lite1's package is installed here; the test needs a bundled model that is not")
+    loads = []
+
+    def loader(spec, device="cpu"):
+        loads.append(spec)
+        return load_model(spec, device=device)
+
+    # A bundled model whose package is not installed (lite1 here): skipped, the rest runs.
+    p = plan(models=("efficientnet_lite1", "tiny"), families=("hstripes",), ks=(2,))
+    with pytest.raises(UmaskError, match="efficientnet_lite1 needs the packages"):
+        run_sweep(p, tmp_path / "sw", loader=loader)
+    assert not (tmp_path / "sw").exists()
+    outcome = run_sweep(p, tmp_path / "sw", loader=loader, skip_unavailable=True)
+    assert list(outcome.unavailable) == ["efficientnet_lite1"] and outcome.ran == 1
+    # Resumed with nothing left to run for tiny: no model is loaded at all.
+    loads.clear()
+    assert run_sweep(plan(families=("hstripes",), ks=(2,)), tmp_path / "sw", loader=loader).ran == 0
+    assert loads == []

@@ -49,7 +49,6 @@ from .models import (
     model_info,
     torchvision_classifier,
     torchvision_classifiers,
-    weights_available,
 )
 from .optimise import StepReport, UniversalSearch
 from .results import JSON_FILE, Result, load_result, save_result
@@ -377,7 +376,10 @@ def reconcile(out: str | Path, order: list[RunKey] | None = None) -> list[dict[s
         if key is None:
             log.warning("skipping %s: not where a sweep puts its runs", folder)
             continue
-        rows[key] = existing.get(key) or row_from_result(result, key, key.folder)
+        row = existing.get(key)
+        if row is None or row["folder"] != key.folder:  # a line torn inside its last cell keeps every column
+            row = row_from_result(result, key, key.folder)
+        rows[key] = row
     rank = {key: i for i, key in enumerate(order or [])}
     ordered = sorted(rows, key=lambda k: (0, rank[k], k) if k in rank else (1, 0, k))
     result_rows = [rows[k] for k in ordered]
@@ -461,16 +463,6 @@ def pending_keys(plan: SweepPlan, out: str | Path) -> list[RunKey]:
     return [k for k in plan.keys() if not (k in done and (out / k.folder / JSON_FILE).is_file())]
 
 
-def check_model(spec: str, loader: Callable[..., Classifier] = load_model, *, size: int | None = None) -> None:
-    """Fail now, not hours into a sweep, if ``spec`` cannot load (unknown, or
-    weights missing offline) or, given ``size``, cannot take images that small."""
-    info = model_info(spec)
-    if size is not None or (info.source != "bundled" and not weights_available(spec)):
-        model = loader(spec, device="cpu")  # downloads into the cache, or raises the loader's one-sentence error
-        if size is not None:
-            model.check_side(size)
-
-
 def run_sweep(
     plan: SweepPlan,
     out: str | Path,
@@ -497,16 +489,24 @@ def run_sweep(
     resolve_device(plan.device)  # no GPU where one is asked for: say so before anything is written
     check_out_folder(out)
     unavailable: dict[str, str] = {}
-    for spec in plan.models:  # before anything is written
+    for spec in plan.models:
+        model_info(spec)  # every name is checked (with close matches), even one with nothing left to run
+    # Before anything is written, each model with runs left is loaded once on
+    # the CPU: one that cannot load (weights missing offline, a bundled package
+    # not installed) is skipped or stops the sweep; one that cannot take the
+    # size always stops it (a later, correct command must not meet a
+    # sweep.json of that size).
+    for spec in dict.fromkeys(k.model for k in pending_keys(plan, out)):
         try:
-            check_model(spec, loader)
+            model = loader(spec, device="cpu")  # downloads into the cache when it can
         except UmaskError as err:
             if not skip_unavailable:
                 raise
             unavailable[spec] = str(err)
             log.warning("skipping %s: %s", spec, err)
             continue
-        check_model(spec, loader, size=plan.size)  # a model that loads but cannot take the size: always an error
+        model.check_side(plan.size)
+        del model
     out.mkdir(parents=True, exist_ok=True)
     with _only_writer(out):
         return _run_locked(plan, out, hooks, loader, unavailable)
