@@ -1,5 +1,7 @@
+import io
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +157,21 @@ def test_bad_result_json_values_are_one_sentence(result, tmp_path, field, value,
         load_result(out)
 
 
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(result, monkeypatch):
+    import umask.results as results
+
+    # A 70 MB result.json of spaces deflates to about 70 kB: refused from its declared size, unread.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in ("universal.png", "parts.png"):
+            archive.writestr(name, b"")
+        archive.writestr("result.json", b" " * (70 * 2**20))
+    assert len(buffer.getvalue()) < 2**20
+    monkeypatch.setattr(zipfile.ZipFile, "read", lambda *a, **k: pytest.fail("a member was inflated"))
+    with pytest.raises(UmaskError, match="The zip's result.json unpacks to 70 MB, more than a result holds"):
+        results.result_from_zip(buffer.getvalue())
+
+
 def test_damaged_zip_is_one_sentence(result):
     data = bytearray(result_to_zip(result))
     start = data.index(b"universal.png") + 40  # inside the compressed PNG
@@ -192,8 +209,6 @@ def test_result_json_checks_lengths_types_and_fills_in_missing_names(result, tmp
 
 
 def test_a_zip_of_two_results_is_refused_by_name(result, tmp_path):
-    import io
-    import zipfile
 
     for name in ("a", "b"):
         save_result(result, tmp_path / "runs" / name)

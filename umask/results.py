@@ -369,7 +369,20 @@ def result_from_zip(data: bytes) -> Result:
         return _load_zipped(archive, next(iter(folders.values()), []))
 
 
+# The largest file a result zip may unpack to. A result at the largest side
+# (MAX_SIDE = 1024) is a few MB; a zip that inflates a small upload to
+# gigabytes would exhaust a shared classroom server's memory. zipfile never
+# yields more than a member's declared size, so checking that is enough.
+MAX_ZIP_MEMBER_BYTES = 64 * 2**20
+
+
 def _load_zipped(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> Result:
+    for info in members:
+        if info.file_size > MAX_ZIP_MEMBER_BYTES:
+            raise UmaskError(
+                f"The zip's {Path(info.filename).name} unpacks to {info.file_size / 2**20:.0f} MB, more than a result "
+                f"holds (at most {MAX_ZIP_MEMBER_BYTES // 2**20} MB a file); upload the zip that umask's Download button gives."
+            )
     with tempfile.TemporaryDirectory() as tmp:
         try:
             for info in members:
