@@ -209,7 +209,6 @@ def test_result_json_checks_lengths_types_and_fills_in_missing_names(result, tmp
 
 
 def test_a_zip_of_two_results_is_refused_by_name(result, tmp_path):
-
     for name in ("a", "b"):
         save_result(result, tmp_path / "runs" / name)
     buffer = io.BytesIO()
