@@ -66,6 +66,7 @@ def test_stop_keeps_best_image_so_far(tiny):
     best = min((r for r in seen if r.success_rate == top), key=lambda r: r.loss)  # ties: the lower loss
     assert torch.equal(result.image, best.image) and not torch.equal(result.image, seen[-1].image)
     assert result.success_rate == top > seen[-1].success_rate  # measured again on the saved image
+    assert result.final_loss == best.loss != seen[-1].loss  # the kept image's loss, not the last step's
 
 
 def test_deterministic_on_cpu(tiny):

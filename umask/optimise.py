@@ -361,7 +361,7 @@ class UniversalSearch:
             success_rate=outcome.success_rate,
             steps=self.steps_done,
             seconds=round(self.seconds, 3),
-            final_loss=self.last_loss,
+            final_loss=-self._best_key[2] if self.steps_done else math.nan,  # the kept image's, not the last step's
             config=cfg.to_dict() | {"targets": list(self.targets)},
             preprocessing=self.model.preprocessing,
         )

@@ -54,6 +54,8 @@ class Result:
         image: ``(3, H, W)`` float on the CPU, on the 8-bit grid (k / 255).
         labels: ``(H, W)`` int64 part map, -1 where no part lies.
         predictions, target_probs, success_rate: measured on ``image``.
+        final_loss: the training loss at the step whose image was kept (the
+            best one, which after a stop or a used-up budget need not be the last).
         config: the :class:`umask.config.Config` as a dict.
         preprocessing: ``{"mean", "std", "resize_to"}`` of the model wrapper.
     """
