@@ -2,7 +2,11 @@
 
 One function, :func:`classify_masked`, is the single place where masked copies
 are classified; the optimiser's final check, ``umask evaluate``, the dashboard
-and the sweeps all call it, so they agree to the last bit.
+and the sweeps all call it. Those that classify a result's K copies together
+(all but the dashboard's one-selection view) agree to the last bit; a copy
+classified in a batch of another size can differ in the last bits of float32
+(the convolution kernels change with the batch), which shows only where two
+classes tie to about 1e-6.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ and :func:`make_masks` turns those into *keep-multipliers*: 1 where the model
 sees the image, 0 where the fill value shows instead.
 
 Families:
-    grid      n x n equal squares, n = ceil(sqrt(K)); parts are the first K
+    grid      n x n squares, n = ceil(sqrt(K)), as equal as whole pixels allow
+              (sides of 10 and 11 for n = 6 on 64 px); parts are the first K
               cells in row-major order (K = 62 uses 62 of 64 squares).
     hstripes  K horizontal stripes, as equal as integer rows allow.
     vstripes  K vertical stripes, likewise.
