@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import UmaskError
+from .evaluate import eight_bit_levels
 from .models import Classifier
 from .targets import resolve_class
 
@@ -284,8 +285,8 @@ def quantise_in_ball(adversarial: torch.Tensor, clean: torch.Tensor, *, eps: flo
         ``(3, H, W)`` values k / 255 with ``max |result - quantise(clean)| <= eps``.
     """
     levels = round(eight_bit_budget(eps) * 255.0)
-    base = torch.round(clean.detach().clamp(0.0, 1.0) * 255.0)
-    rounded = torch.round(adversarial.detach().clamp(0.0, 1.0) * 255.0)
+    base = eight_bit_levels(clean.detach())
+    rounded = eight_bit_levels(adversarial.detach())
     return torch.minimum(torch.maximum(rounded, base - levels), base + levels).clamp(0.0, 255.0) / 255.0
 
 

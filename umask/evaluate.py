@@ -63,9 +63,19 @@ class MaskedPredictions:
         return [(int(i), float(v)) for v, i in zip(values, indices)]
 
 
+def eight_bit_levels(image: torch.Tensor) -> torch.Tensor:
+    """``(…, H, W)`` pixels in [0, 1] -> the levels 0..255 an 8-bit PNG holds them as (floats).
+
+    The one rounding rule: the saved PNG, the image the optimiser checks and
+    the attacks' 8-bit outputs all come from it, so a prediction measured on
+    the rounded image is the saved file's.
+    """
+    return torch.round(image.clamp(0.0, 1.0) * 255.0)
+
+
 def quantise(image: torch.Tensor) -> torch.Tensor:
     """Round ``(…, H, W)`` pixels in [0, 1] to the 256 levels an 8-bit PNG holds."""
-    return torch.round(image.clamp(0.0, 1.0) * 255.0) / 255.0
+    return eight_bit_levels(image) / 255.0
 
 
 @torch.no_grad()

@@ -35,6 +35,7 @@ import torch
 from PIL import Image
 
 from .errors import UmaskError
+from .evaluate import eight_bit_levels
 from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable
 from .models.wrapper import MIN_RESIZE
 from .masks import MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
@@ -123,7 +124,7 @@ class Result:
 
 def image_to_uint8(image: torch.Tensor) -> np.ndarray:
     """``(3, H, W)`` in [0, 1] -> ``(H, W, 3)`` uint8 (rounded, as saved)."""
-    return (image.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return eight_bit_levels(image.detach().cpu()).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 def uint8_to_image(array: np.ndarray) -> torch.Tensor:
