@@ -85,7 +85,7 @@ def part_toggles(result: umask.Result, rid: str) -> list[int]:
     """A grid of checkboxes, one per part; returns the ticked parts."""
     k = result.k
     keys = [f"exp_part_{rid}_{part}" for part in range(k)]
-    default = min(5, k - 1)  # the study showed "part 5 hidden"
+    default = umask.study_part(k)
     for part, key in enumerate(keys):
         st.session_state.setdefault(key, part == default)
 

@@ -11,7 +11,7 @@ from .errors import UmaskError
 from .evaluate import MaskedPredictions, as_fed_for, classify_masked, classify_parts, quantise
 from .images import load_photo
 from .jobs import Job, JobSnapshot
-from .masks import FAMILIES, MODES, apply_masks, layout, load_layout, make_masks, part_indicators
+from .masks import FAMILIES, MODES, apply_masks, layout, load_layout, make_masks, part_indicators, study_part
 from .models import DEFAULT_MODEL, STUDY_MODELS, Classifier, list_models, load_model
 from .optimise import StepReport, UniversalSearch
 from .results import Result, load_result, result_from_zip, result_to_zip, save_result
@@ -58,4 +58,5 @@ __all__ = [
     "result_to_zip",
     "save_result",
     "search_classes",
+    "study_part",
 ]

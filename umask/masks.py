@@ -164,6 +164,11 @@ def part_indicators(labels: torch.Tensor) -> torch.Tensor:
     return (labels[None] == torch.arange(k)[:, None, None]).float()[:, None]
 
 
+def study_part(k: int) -> int:
+    """The part to show first: part 5, as the study's figures did, or the last part when K <= 5."""
+    return min(5, k - 1)
+
+
 def make_masks(labels: torch.Tensor, mode: str = "hide") -> torch.Tensor:
     """Keep-multipliers ``(K, 1, H, W)`` in {0, 1}: 1 where the model sees x.
 

@@ -21,7 +21,7 @@ import torch
 from .errors import UmaskError
 from .files import atomic_file
 from .geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, decision_slice, result_geometry, study_claim
-from .masks import apply_masks
+from .masks import apply_masks, study_part
 from .models import Classifier, load_model
 from .plots.run import png_data_uri, upscale
 from .results import Result, load_result
@@ -52,19 +52,14 @@ def png_base64(image: torch.Tensor, *, side: int = 160) -> str:
     return png_data_uri(upscale(image, side=side), optimize=True)
 
 
-def shown_part(k: int) -> int:
-    """The part whose masked copy the gallery shows: part 5, as the study did, when K > 5."""
-    return 5 if k > 5 else 0
-
-
 def shown_copy(result: Result) -> tuple[torch.Tensor, str]:
     """The gallery's masked copy of ``result`` and what it shows.
 
     Returns:
-        ``(3, H, W)`` copy with part :func:`shown_part` masked, and a line such
+        ``(3, H, W)`` copy with part :func:`umask.masks.study_part` masked, and a line such
         as "part 5 hidden; target goldfish (1), hit".
     """
-    part = shown_part(result.k)
+    part = study_part(result.k)
     masked = apply_masks(result.image, result.masks[part : part + 1], result.fill)[0]
     target, predicted = result.targets[part], result.predictions[part]
     names = imagenet_classes()
