@@ -6,6 +6,7 @@ figures are the same functions the sweep's ``report.html`` uses.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +42,20 @@ def choose_folder() -> Path | None:
     pick = st.sidebar.selectbox("Sweep folder", options, key="study_pick",
                                 help="Folders under the working directory that hold a results.csv.")
     if pick == "another folder...":
-        typed = st.sidebar.text_input("Path of a sweep folder", key="study_path", placeholder="sweeps/study")
-        return Path(typed).expanduser() if typed else None
+        typed = st.sidebar.text_input("Path of a sweep folder", key="study_path", placeholder="sweeps/study",
+                                      help="A folder under the working directory (or UMASK_SWEEPS_ROOT).")
+        if not typed:
+            return None
+        path = Path(typed).expanduser()
+        # The page reads a folder's runs and writes report.html into it: on a
+        # server shared by a class, only under the folder it was started in
+        # (UMASK_SWEEPS_ROOT names another).
+        root = Path(os.environ.get("UMASK_SWEEPS_ROOT") or Path.cwd()).expanduser()
+        if not path.resolve().is_relative_to(root.resolve()):
+            st.sidebar.error(f"'{typed}' is outside {root}; this page opens sweep folders under it only: start the "
+                             "dashboard from a folder that holds the sweep, or set UMASK_SWEEPS_ROOT.")
+            return None
+        return path
     return Path(pick)
 
 

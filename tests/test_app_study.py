@@ -48,6 +48,12 @@ def sweep(tmp_path_factory):
     cached_model.clear()  # the page cached "tiny"; no later test may meet it
 
 
+@pytest.fixture(autouse=True)
+def sweeps_root(tmp_path_factory, monkeypatch):
+    """The Study page opens folders under UMASK_SWEEPS_ROOT only: here, pytest's temporary folders."""
+    monkeypatch.setenv("UMASK_SWEEPS_ROOT", str(tmp_path_factory.getbasetemp()))
+
+
 def page(name: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.switch_page(f"app_pages/{name}.py").run()
@@ -197,6 +203,10 @@ def test_study_page_follows_a_growing_sweep_and_keeps_recipes_apart(sweep, tmp_p
 def test_study_page_bad_folders_give_one_message(sweep, tmp_path):
     out, _ = sweep
     at = page("study")
+    # A folder outside the root is refused by name, before anything is read or written.
+    at.sidebar.selectbox(key="study_pick").set_value(OTHER).run()
+    at.sidebar.text_input(key="study_path").set_value("/etc").run()
+    assert not at.exception and "'/etc' is outside" in at.sidebar.error[0].value and not at.metric
     open_sweep(at, tmp_path / "no-such-sweep")
     assert [e.value for e in at.error] == [f"'{tmp_path / 'no-such-sweep' / CSV_FILE}' does not exist; a sweep folder holds results.csv."]
     assert not at.get("plotly_chart") and not at.metric
