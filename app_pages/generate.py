@@ -43,6 +43,9 @@ CURVES_POLL_S = 2.0 * POLL_S
 # Every page polls (ui.common.keep_run_alive); the margin is for browsers that
 # slow the timers of a hidden tab to about one a minute.
 IDLE_TIMEOUT_S = 90.0
+# A run paused this long stops (its best image kept): a paused run holds one of
+# the server's few worker slots, which other students' runs may be waiting for.
+PAUSE_LIMIT_S = 600.0
 SIZES = (32, 48, 64, 96, 128)
 FILLS = {"0": "black (0)", "0.5": "grey (0.5)", "mean": "the image's mean"}
 PRESET_LABELS = {"fast": "umask's fast default", "seed": "the study's SGD (lr 0.1)"}
@@ -129,7 +132,7 @@ def start_job(config: umask.Config) -> None:
     if model is None:
         return  # get_model showed why (e.g. no weights offline); the page stays usable
     try:
-        job = Job(model, config, idle_timeout=IDLE_TIMEOUT_S, pool=worker_pool())
+        job = Job(model, config, idle_timeout=IDLE_TIMEOUT_S, pause_limit=PAUSE_LIMIT_S, pool=worker_pool())
     except umask.UmaskError as err:
         st.error(str(err))
         return
@@ -188,7 +191,9 @@ def live_view() -> None:
     snap = job.snapshot()  # also the heartbeat that keeps the run alive
     cfg = job.config
     state = {"running": "Running", "paused": "Paused", "stopped": "Stopped (best image kept)",
-             "finished": "Finished", "abandoned": "Stopped (nobody was watching)", "failed": "Failed"}[snap.state]
+             "finished": "Finished", "abandoned": "Stopped (nobody was watching)",
+             "paused_too_long": f"Stopped after {PAUSE_LIMIT_S / 60:.0f} minutes paused (best image kept)",
+             "failed": "Failed"}[snap.state]
     if snap.error:
         st.error(snap.error)
     on_target = (f"saved image: {snap.result.success_rate:.0%}" if snap.result is not None

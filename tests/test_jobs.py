@@ -147,6 +147,24 @@ def test_an_unwatched_paused_job_stops_too(tiny, where):
     assert job.snapshot(touch=False).state == "abandoned"
 
 
+def test_a_job_paused_past_its_limit_stops_with_its_best_image(tiny, where):
+    # A paused run holds a worker that a capped pool's waiting runs need.
+    job = Job(tiny, endless(), pause_limit=0.5, **where).start()
+    wait_for(lambda: job.snapshot().step >= 2, timeout=60)
+    job.pause()
+    assert job.wait(10), "a paused job outlived its pause limit"
+    snap = job.snapshot()
+    assert snap.state == "paused_too_long" and snap.result is not None and snap.result.steps >= 2
+    resumed = Job(tiny, endless(), pause_limit=0.5, **where).start()
+    wait_for(lambda: resumed.snapshot().step >= 1, timeout=60)
+    resumed.pause()
+    resumed.resume()  # a pause shorter than the limit: the run goes on
+    time.sleep(1.0)
+    assert resumed.snapshot().state == "running"
+    resumed.stop()
+    assert resumed.wait(10)
+
+
 def test_a_polled_job_keeps_running(tiny, where):
     job = Job(tiny, endless(), idle_timeout=1.0, **where).start()
     deadline = time.monotonic() + 1.0

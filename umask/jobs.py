@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 STOP_GRACE_S = 30.0
 
 #: Job states. "running" and "paused" are live; the others are final.
-STATES = ("running", "paused", "stopped", "finished", "abandoned", "failed")
+STATES = ("running", "paused", "stopped", "finished", "abandoned", "paused_too_long", "failed")
 LIVE = ("running", "paused")
 
 
@@ -121,6 +121,9 @@ class Job:
         labels: an explicit ``(H, W)`` part map (default: made from config).
         idle_timeout: stop when neither :meth:`snapshot` nor :meth:`touch`
             was called for this many seconds (None: never).
+        pause_limit: stop a job paused this many seconds in one go (None:
+            never): a paused run keeps its worker, which a capped pool's
+            waiting runs need (state "paused_too_long", best image kept).
         torch_threads: intra-op threads for this job's worker thread (None:
             leave the process setting alone); a pool sets its own.
         pool: run the search in one of this pool's worker processes instead
@@ -138,6 +141,7 @@ class Job:
         *,
         labels: torch.Tensor | None = None,
         idle_timeout: float | None = 60.0,
+        pause_limit: float | None = None,
         torch_threads: int | None = None,
         pool: WorkerPool | None = None,
     ) -> None:
@@ -149,6 +153,9 @@ class Job:
         self.config = config
         self.model = model
         self.idle_timeout = idle_timeout
+        self.pause_limit = pause_limit
+        self._paused_at: float | None = None  # monotonic time of the current pause
+        self._paused_out = False
         self.torch_threads = torch_threads
         self._lock = threading.Lock()
         self._resume = threading.Event()
@@ -201,6 +208,7 @@ class Job:
             if self._state != "running":
                 return
             self._state = "paused"
+            self._paused_at = time.monotonic()
             self._resume.clear()
             self._close_clock_locked()
             self._tell_locked("pause")
@@ -416,16 +424,25 @@ class Job:
                 self._image = report.image
 
     def _check_heartbeat(self) -> None:
-        if self._idle() and not self._stop.is_set():
+        """Stop a job nobody watches, or one paused longer than its limit (called while it waits too)."""
+        if self._stop.is_set():
+            return
+        if self._idle():
             log.info("job %x: nobody polled for %.0f s, stopping", id(self), self.idle_timeout)
             self._abandoned = True
+            self.stop()
+        elif (self.pause_limit is not None and self._state == "paused"
+              and time.monotonic() - self._paused_at > self.pause_limit):
+            log.info("job %x: paused for %.0f s, stopping", id(self), self.pause_limit)
+            self._paused_out = True
             self.stop()
 
     def _finish(self, result: Result) -> None:
         with self._lock:
             self._result = result
             self._image = result.image  # the best image so far, as saved
-            self._state = "abandoned" if self._abandoned else "stopped" if self._stop.is_set() else "finished"
+            self._state = ("abandoned" if self._abandoned else "paused_too_long" if self._paused_out
+                           else "stopped" if self._stop.is_set() else "finished")
             self._close_clock_locked()
 
     def _close_clock_locked(self) -> None:
