@@ -96,10 +96,8 @@ class AttackResult:
 
     @property
     def success(self) -> bool:
-        """Untargeted: the top-1 class changed. Targeted: the top-1 class is the target."""
-        if self.target is None:
-            return self.adversarial_top1 != self.source
-        return self.adversarial_top1 == self.target
+        """See :func:`succeeded`, for the adversarial image in memory."""
+        return succeeded(self.adversarial_top1, source=self.source, target=self.target)
 
     def top_clean(self, k: int = 5) -> list[Prediction]:
         return top_predictions(self.clean_probs, self.categories, k)
@@ -109,6 +107,12 @@ class AttackResult:
 
 
 # ------------------------------------------------------------- checking ---
+
+
+def succeeded(top1: int, *, source: int, target: int | None) -> bool:
+    """Whether an attack worked: untargeted, the top-1 class is no longer the
+    clean one (``source``); targeted, the top-1 class is the target."""
+    return top1 != source if target is None else top1 == target
 
 
 def _check_image(model: Classifier, image: torch.Tensor) -> torch.Tensor:

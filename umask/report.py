@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from .errors import UmaskError
+from .evaluate import as_fed_for
 from .files import atomic_file
 from .geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, decision_slice, result_geometry, study_claim
 from .masks import apply_masks, study_part
@@ -244,7 +245,7 @@ def build_report(
             for spec, (row, result) in reps.items():
                 j = max(1, result.k // 2)
                 try:
-                    model = loader(spec, device=device)
+                    model = as_fed_for(loader(spec, device=device), spec, result)  # as the run saw it
                     sl = decision_slice(
                         model, result.image, result.masks, i=0, j=j, fill=result.fill, resolution=slice_resolution,
                         on_progress=(lambda d, t, spec=spec: on_progress(f"slice {spec}", d, t)) if on_progress else None,

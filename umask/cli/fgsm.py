@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..attacks import PANDA_EPS, attack, check_eps, check_steps, eight_bit_budget, predict, top_predictions
+from ..attacks import PANDA_EPS, attack, check_eps, check_steps, eight_bit_budget, predict, succeeded, top_predictions
 from ..errors import UmaskError
 from ..files import check_writable
 from ..images import load_photo, save_png
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     kind = "one-step FGSM" if result.steps == 1 else f"iterative FGSM, {result.steps} steps of {result.step_size:.4g}"
     goal = "untargeted" if result.target is None else f"target {model.categories[result.target]} ({result.target})"
-    reached = after != result.source if result.target is None else after == result.target
+    reached = succeeded(after, source=result.source, target=result.target)  # on the saved PNG, not in memory
     rows = [
         ["photo", f"{args.image} ({photo.shape[2]}x{photo.shape[1]} centre crop)"],
         ["model", model.name],
