@@ -16,7 +16,7 @@ import umask
 from umask.plots import study as plots
 from umask.plots.run import upscale
 from umask.report import REPORT_FILE, build_report, shown_copy
-from umask.sweep import CSV_FILE, read_rows, sweep_settings, typed_rows
+from umask.sweep import CSV_FILE, gallery_group, read_rows, sweep_settings, typed_rows
 from ui.common import cached_model
 
 NOTE = (
@@ -60,10 +60,7 @@ def choose_folder() -> Path | None:
 
 
 def gallery(folder: Path, rows: list[dict]) -> None:
-    def group(r: dict) -> tuple:
-        return r["model"], r["mask_family"], r["mode"], r["preset"], r["max_steps"]
-
-    groups = sorted({group(r) for r in rows})
+    groups = sorted({gallery_group(r) for r in rows})
     if not groups:
         st.info("No finished runs yet.")
         return
@@ -73,7 +70,7 @@ def gallery(folder: Path, rows: list[dict]) -> None:
         return f"{g[0]}: {g[1]} / {g[2]}" + (f" ({g[3]}, {g[4]} steps)" if recipes > 1 else "")
 
     pick = st.selectbox("Runs of", groups, format_func=label, key="study_gallery_group")
-    mine = sorted((r for r in rows if group(r) == pick), key=lambda r: (r["k"], r["seed"]))
+    mine = sorted((r for r in rows if gallery_group(r) == pick), key=lambda r: (r["k"], r["seed"]))
     seeds = sorted({r["seed"] for r in mine})
     seed = st.radio("Seed", seeds, horizontal=True, key="study_gallery_seed") if len(seeds) > 1 else seeds[0]
     mine = [r for r in mine if r["seed"] == seed]

@@ -26,7 +26,7 @@ from .masks import apply_masks, study_part
 from .models import Classifier, load_model
 from .plots.run import png_data_uri, upscale
 from .results import Result, load_result
-from .sweep import CSV_FILE, read_rows, sweep_settings, typed_rows
+from .sweep import CSV_FILE, gallery_group, read_rows, sweep_settings, typed_rows
 from .targets import imagenet_classes
 from .toy import evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
 
@@ -135,8 +135,8 @@ def _toy_section(first: list[bool]) -> str:
 def _gallery(out: Path, rows: list[dict]) -> str:
     seen = set()
     groups: dict[tuple, list[str]] = {}
-    for r in sorted(rows, key=lambda r: (r["model"], r["mask_family"], r["mode"], r["preset"], r["k"], r["seed"])):
-        key = (r["model"], r["mask_family"], r["mode"], r["preset"], r["max_steps"], r["k"])
+    for r in sorted(rows, key=lambda r: (gallery_group(r), r["k"], r["seed"])):
+        key = (*gallery_group(r), r["k"])
         if key in seen:
             continue  # first seed only
         seen.add(key)

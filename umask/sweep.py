@@ -300,6 +300,12 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
         raise UmaskError(f"'{path}' cannot be read ({err.strerror or err}).") from None
 
 
+def gallery_group(row: dict) -> tuple:
+    """The runs one gallery section shows together: (model, mask family, mode,
+    preset, step budget); seeds and K vary inside it."""
+    return row["model"], row["mask_family"], row["mode"], row["preset"], row["max_steps"]
+
+
 def typed_rows(rows: Iterable[dict[str, str]]) -> list[dict]:
     """CSV rows with numbers as numbers (empty cells -> NaN), for plots and tables.
 
