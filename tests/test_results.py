@@ -14,7 +14,7 @@ from umask.config import Config
 from umask.errors import UmaskError
 from umask.evaluate import classify_parts
 from umask.optimise import UniversalSearch
-from umask.results import load_result, result_from_zip, result_to_zip, save_result
+from umask.results import check_result_folder, load_result, result_from_zip, result_to_zip, save_result
 
 
 @pytest.fixture
@@ -263,10 +263,10 @@ def test_unwritable_places_are_one_sentence(result, tmp_path):
     if Path("/proc/self").is_dir():  # writable by its bits for root, yet nobody can create a file there
         with pytest.raises(UmaskError, match="Cannot write '/proc/umask-run': nothing can be written in '/proc'"):
             check_writable("/proc/umask-run", folder=True)
+    with pytest.raises(UmaskError, match="is the current folder or holds it; a result folder is replaced whole"):
+        save_result(result, ".")
     with pytest.raises(UmaskError, match="is the current folder or holds it"):
-        check_writable(".", folder=True)
-    with pytest.raises(UmaskError, match="is the current folder or holds it"):
-        check_writable(Path.cwd().parent, folder=True)
+        check_result_folder(Path.cwd().parent)
     with pytest.raises(UmaskError, match="lies inside '.*', which this command reads"):
         check_writable(tmp_path / "new" / "report.json", reads=(tmp_path / "new",))
     with pytest.raises(UmaskError, match="is '.*out.json', which this command reads"):

@@ -47,16 +47,13 @@ def check_writable(path: str | Path, *, folder: bool = False, reads: tuple[str |
 
     Raises:
         UmaskError: ``path`` is a folder where a file is wanted (or the other
-            way round), the current folder (a result folder is replaced
-            whole), one of ``reads`` or inside one, or nothing can be written
-            where it would go.
+            way round), one of ``reads`` or inside one, or nothing can be
+            written where it would go.
     """
     path = Path(path)
     if path.exists() and path.is_dir() != folder:
         raise UmaskError(f"'{path}' is {'a file' if folder else 'a folder'}; give {'a folder' if folder else 'a file'} path.")
     target = path.resolve()
-    if folder and (target == Path.cwd().resolve() or target in Path.cwd().resolve().parents):
-        raise UmaskError(f"'{path}' is the current folder or holds it; umask replaces its output folder whole, so give a new folder (e.g. runs/first).")
     for source in reads:
         src = Path(source).resolve()
         if target == src or src in target.parents:

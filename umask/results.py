@@ -154,6 +154,10 @@ def check_result_folder(folder: str | Path) -> None:
             cannot be written (see :func:`umask.files.check_writable`).
     """
     folder = Path(folder)
+    here = Path.cwd().resolve()
+    if folder.resolve() == here or folder.resolve() in here.parents:
+        raise UmaskError(f"'{folder}' is the current folder or holds it; a result folder is replaced whole, "
+                         "so give a new folder (e.g. runs/first).")
     check_writable(folder, folder=True)
     if not folder.exists():
         return
