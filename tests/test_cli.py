@@ -102,7 +102,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tiny_registered, tmp_path, cap
 def test_evaluate_corrupt_folder(tmp_path, capsys):
     (tmp_path / "bad").mkdir()
     code, out, err = run_cli(capsys, "evaluate", str(tmp_path / "bad"))
-    assert code == 2 and "has no universal.png" in err
+    assert code == 2 and "is incomplete: it has no universal.png" in err
 
 
 def test_existing_foreign_output_is_refused_before_running(tiny_registered, tmp_path, capsys):

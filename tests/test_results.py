@@ -122,7 +122,10 @@ def test_corrupt_or_missing_files(result, tmp_path):
         load_result(out)
     out = save_result(result, tmp_path / "run3")
     (out / "parts.png").unlink()
-    with pytest.raises(UmaskError, match="has no parts.png"):
+    with pytest.raises(UmaskError, match="is incomplete: it has no parts.png"):
+        load_result(out)
+    (out / "parts.png").mkdir()
+    with pytest.raises(UmaskError, match="is incomplete: its parts.png is a folder"):
         load_result(out)
     out = save_result(result, tmp_path / "run4")
     with Image.open(out / "universal.png") as img:
@@ -223,6 +226,14 @@ def test_a_zip_of_two_results_is_refused_by_name(result, tmp_path):
         for path in sorted((tmp_path / "runs" / "a").iterdir()):
             archive.write(path, path.relative_to(tmp_path).as_posix())
     assert torch.equal(result_from_zip(buffer.getvalue()).image, result.image)
+    # A zip without the part map: said of the zip, not of a temporary folder.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in ("universal.png", "result.json"):
+            archive.write(tmp_path / "runs" / "a" / name, name)
+    with pytest.raises(UmaskError) as err:
+        result_from_zip(buffer.getvalue())
+    assert str(err.value).startswith("The zip has no parts.png; a result zip holds universal.png, parts.png, result.json")
 
 
 def test_saved_folders_and_files_get_the_usual_modes(result, tmp_path):

@@ -260,7 +260,8 @@ def load_result(folder: str | Path) -> Result:
         raise UmaskError(f"Result folder '{folder}' does not exist.")
     for name in FILES:
         if not (folder / name).is_file():
-            raise UmaskError(f"Result folder '{folder}' has no {name}; a result holds {', '.join(FILES)}.")
+            what = f"its {name} is a folder" if (folder / name).is_dir() else f"it has no {name}"
+            raise UmaskError(f"Result folder '{folder}' is incomplete: {what}; a result holds the files {', '.join(FILES)}.")
     try:
         meta = json.loads((folder / JSON_FILE).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -384,6 +385,10 @@ MAX_ZIP_MEMBER_BYTES = 64 * 2**20
 
 
 def _load_zipped(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> Result:
+    missing = [name for name in FILES if name not in {Path(info.filename).name for info in members}]
+    if missing:  # said of the zip, not of the temporary folder it is unpacked into
+        raise UmaskError(f"The zip has no {' or '.join(missing)}; a result zip holds {', '.join(FILES)} "
+                         "(the zip that umask's Download button gives, or a zipped result folder).")
     for info in members:
         if info.file_size > MAX_ZIP_MEMBER_BYTES:
             raise UmaskError(
