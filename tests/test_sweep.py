@@ -176,26 +176,25 @@ def test_folder_of_another_kind_or_size_is_refused(tiny_registered, tmp_path, ca
         run_sweep(plan(families=("hstripes",), ks=(2,), size=32), out)
     from umask.sweep import SETTINGS_FILE, sweep_settings
 
+    def refused(message: str) -> None:
+        with pytest.raises(UmaskError, match=message):
+            run_sweep(plan(families=("hstripes",), ks=(2,)), out)
+
     (out / SETTINGS_FILE).write_text("[16]")  # JSON, but not what a sweep writes
-    with pytest.raises(UmaskError, match=r"sweep.json is not a JSON object; it is not a umask sweep folder."):
-        run_sweep(plan(families=("hstripes",), ks=(2,)), out)
+    refused(r"sweep.json is not a JSON object; it is not a umask sweep folder.")
     assert sweep_settings(out) == {}
     (out / SETTINGS_FILE).write_text('{"size": "16", "fill": 0.0}')  # a hand edit: the string "16"
-    with pytest.raises(UmaskError, match='size = "16", not 16;'):
-        run_sweep(plan(families=("hstripes",), ks=(2,)), out)
+    refused('size = "16", not 16;')
     (out / SETTINGS_FILE).unlink()
     (out / SETTINGS_FILE).mkdir()
-    with pytest.raises(UmaskError, match="sweep.json is not a JSON object"):
-        run_sweep(plan(families=("hstripes",), ks=(2,)), out)
+    refused("sweep.json is not a JSON object")
     assert sweep_settings(out) == {}
     (out / SETTINGS_FILE).rmdir()
     (out / CSV_FILE).write_bytes(b"\xff\xfe\x00binary")
-    with pytest.raises(UmaskError, match="is not a umask results.csv \\(it is not CSV text\\)"):
-        run_sweep(plan(families=("hstripes",), ks=(2,)), out)
+    refused("is not a umask results.csv \\(it is not CSV text\\)")
     (out / CSV_FILE).unlink()
     (out / CSV_FILE).mkdir()
-    with pytest.raises(UmaskError, match="results.csv' is a folder"):
-        run_sweep(plan(families=("hstripes",), ks=(2,)), out)
+    refused("results.csv' is a folder")
 
 
 def test_study_plan_is_the_study():

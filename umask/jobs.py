@@ -155,7 +155,6 @@ class Job:
         self.idle_timeout = idle_timeout
         self.pause_limit = pause_limit
         self._paused_at: float | None = None  # monotonic time of the current pause
-        self._paused_out = False
         self.torch_threads = torch_threads
         self._lock = threading.Lock()
         self._resume = threading.Event()
@@ -173,7 +172,7 @@ class Job:
         self._error: str | None = None
         self._started_at: float | None = None  # start of the current running stretch
         self._t0 = 0.0  # when start() was called
-        self._abandoned = False
+        self._stopped_as: str | None = None  # the final state of a job that stopped itself: abandoned / paused_too_long
         self._first_step_s: float | None = None
         self._run_s = 0.0  # wall time spent running, pauses excluded
         self._heartbeat = time.monotonic()
@@ -429,20 +428,19 @@ class Job:
             return
         if self._idle():
             log.info("job %x: nobody polled for %.0f s, stopping", id(self), self.idle_timeout)
-            self._abandoned = True
+            self._stopped_as = "abandoned"
             self.stop()
         elif (self.pause_limit is not None and self._state == "paused"
               and time.monotonic() - self._paused_at > self.pause_limit):
             log.info("job %x: paused for %.0f s, stopping", id(self), self.pause_limit)
-            self._paused_out = True
+            self._stopped_as = "paused_too_long"
             self.stop()
 
     def _finish(self, result: Result) -> None:
         with self._lock:
             self._result = result
             self._image = result.image  # the best image so far, as saved
-            self._state = ("abandoned" if self._abandoned else "paused_too_long" if self._paused_out
-                           else "stopped" if self._stop.is_set() else "finished")
+            self._state = self._stopped_as or ("stopped" if self._stop.is_set() else "finished")
             self._close_clock_locked()
 
     def _close_clock_locked(self) -> None:

@@ -305,8 +305,9 @@ def load_result(folder: str | Path) -> Result:
     wrong = [f"{n} {what}" for what, n in counts.items() if n != k]
     if wrong:
         raise UmaskError(f"{folder} is inconsistent: K = {k} in result.json but {' and '.join(wrong)}.")
-    names = meta.get("target_names") or [imagenet_classes()[t] for t in targets]
-    if isinstance(names, list) and len(names) == k and list(names) != [imagenet_classes()[t] for t in targets]:
+    target_names = [imagenet_classes()[t] for t in targets]
+    names = meta.get("target_names") or target_names
+    if isinstance(names, list) and len(names) == k and names != target_names:
         raise UmaskError(f"{folder / JSON_FILE} has target_names that are not the names of its targets; the result is corrupt.")
     probs = meta.get("target_probs") or ()
     try:
