@@ -27,6 +27,7 @@ from ui.common import (
     result_from_upload,
     result_id,
     session_memo,
+    refused_checkpoint,
     set_result,
     upload_digest,
 )
@@ -73,6 +74,10 @@ def choose_models(result: umask.Result) -> list[str]:
         own = None
         st.sidebar.warning(f"This result was made with '{result.model}', which is not a model known here; "
                            "compare it on the models listed.")
+    refused = refused_checkpoint(result.model) if own is not None else None
+    if refused:
+        own = None
+        st.sidebar.warning(f"{refused} Compare this result on the models listed.")
     if own is not None and result.model not in choices:
         choices = [result.model, *choices]
     default = [result.model] if own else [DEFAULT_MODEL]

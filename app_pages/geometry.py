@@ -6,15 +6,13 @@ Widgets only: the distances come from :mod:`umask.geometry`, the toy from
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 import umask
 from umask.geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, decision_slice, result_geometry, study_claim
 from umask.plots import geometry as plots
 from umask.toy import classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
-from ui.common import RESULT_KEY, fed_model, result_from_upload, result_id, session_memo
+from ui.common import RESULT_KEY, fed_model, folders_root, result_from_upload, result_id, session_memo, typed_folder
 
 NOTE = (
     "**The study's reading.** An image is a point of a space with one axis per pixel value. Hiding a part moves it a "
@@ -35,8 +33,10 @@ def pick_result() -> umask.Result | None:
         if source == "Upload a zip":
             upload = st.sidebar.file_uploader("Result zip", type=["zip"], key="geo_upload")
             return result_from_upload(upload) if upload is not None else None
-        path = st.sidebar.text_input("Result folder", key="geo_path", placeholder="sweeps/demo/runs/.../k10-seed0")
-        return umask.load_result(Path(path).expanduser()) if path else None
+        typed = st.sidebar.text_input("Result folder", key="geo_path", placeholder="sweeps/demo/runs/.../k10-seed0",
+                                      help=f"A result folder under {folders_root()}.")
+        path = typed_folder(typed, "result folders") if typed else None
+        return umask.load_result(path) if path else None
     except umask.UmaskError as err:
         st.error(str(err))
         return None

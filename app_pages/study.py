@@ -6,7 +6,6 @@ figures are the same functions the sweep's ``report.html`` uses.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from umask.plots import study as plots
 from umask.plots.run import upscale
 from umask.report import REPORT_FILE, build_report, shown_copy
 from umask.sweep import CSV_FILE, gallery_group, read_rows, sweep_settings, typed_rows
-from ui.common import cached_model
+from ui.common import cached_model, folders_root, typed_folder
 
 NOTE = (
     "**What am I looking at?** A sweep runs every combination of models, mask families and K (the study ran six "
@@ -37,25 +36,16 @@ def find_sweeps(root: Path, depth: int = 3) -> list[str]:
 
 
 def choose_folder() -> Path | None:
-    found = find_sweeps(Path.cwd())
+    found = find_sweeps(folders_root())
     options = found + ["another folder..."]
     pick = st.sidebar.selectbox("Sweep folder", options, key="study_pick",
-                                help="Folders under the working directory that hold a results.csv.")
+                                help=f"Folders under {folders_root()} that hold a results.csv.")
     if pick == "another folder...":
         typed = st.sidebar.text_input("Path of a sweep folder", key="study_path", placeholder="sweeps/study",
-                                      help="A folder under the working directory (or UMASK_SWEEPS_ROOT).")
+                                      help=f"A folder under {folders_root()}.")
         if not typed:
             return None
-        path = Path(typed).expanduser()
-        # The page reads a folder's runs and writes report.html into it: on a
-        # server shared by a class, only under the folder it was started in
-        # (UMASK_SWEEPS_ROOT names another).
-        root = Path(os.environ.get("UMASK_SWEEPS_ROOT") or Path.cwd()).expanduser()
-        if not path.resolve().is_relative_to(root.resolve()):
-            st.sidebar.error(f"'{typed}' is outside {root}; this page opens sweep folders under it only: start the "
-                             "dashboard from a folder that holds the sweep, or set UMASK_SWEEPS_ROOT.")
-            return None
-        return path
+        return typed_folder(typed, "sweep folders")
     return Path(pick)
 
 

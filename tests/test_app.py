@@ -256,7 +256,7 @@ def test_a_run_beyond_the_servers_cap_waits_its_turn_and_says_so(model):
 
 
 @pytest.mark.real
-def test_upload_a_cli_result_and_a_bad_file(model, tmp_path):
+def test_upload_a_cli_result_and_a_bad_file(model, tmp_path, monkeypatch):
     out = tmp_path / "cli-result"
     assert cli_main(["generate", "--k", "3", "--masks", "hstripes", "--steps", "5", "--out", str(out)]) == 0
     saved = load_result(out)
@@ -303,6 +303,28 @@ def test_upload_a_cli_result_and_a_bad_file(model, tmp_path):
     assert "made with 'futurenet_x', which is not a model known here" in at.sidebar.warning[0].value
     picker = next(m for m in at.sidebar.multiselect if m.label == "Models to compare")
     assert picker.value == ["efficientnet_lite0"] and "futurenet_x" not in picker.options
+    # A result naming a local checkpoint: loaded when the file lies under the folder the server opens, not elsewhere.
+    import torchvision
+
+    served, elsewhere = tmp_path / "served", tmp_path / "elsewhere"
+    for folder in (served, elsewhere):
+        folder.mkdir()
+        torch.save(torchvision.models.mobilenet_v3_small(num_classes=1000).state_dict(), folder / "net.pth")
+    monkeypatch.setenv("UMASK_FOLDERS_ROOT", str(served))
+    outside = f"mobilenet_v3_small={elsewhere / 'net.pth'}"
+    at.sidebar.file_uploader(key="exp_upload").set_value(("far.zip", result_to_zip(dataclasses.replace(saved, model=outside)),
+                                                         "application/zip")).run()
+    assert not at.exception
+    assert at.sidebar.warning[0].value == (f"The checkpoint '{elsewhere / 'net.pth'}' is outside {served}; the dashboard "
+                                           "loads checkpoints under it only. Compare this result on the models listed.")
+    picker = next(m for m in at.sidebar.multiselect if m.label == "Models to compare")
+    assert picker.value == ["efficientnet_lite0"] and outside not in picker.options
+    inside = f"mobilenet_v3_small={served / 'net.pth'}"
+    at.sidebar.file_uploader(key="exp_upload").set_value(("near.zip", result_to_zip(dataclasses.replace(saved, model=inside)),
+                                                         "application/zip")).run()
+    assert not at.exception and not at.sidebar.warning
+    picker = next(m for m in at.sidebar.multiselect if m.label == "Models to compare")
+    assert picker.value == [inside]
 
 
 @pytest.mark.real

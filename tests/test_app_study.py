@@ -50,8 +50,8 @@ def sweep(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def sweeps_root(tmp_path_factory, monkeypatch):
-    """The Study page opens folders under UMASK_SWEEPS_ROOT only: here, pytest's temporary folders."""
-    monkeypatch.setenv("UMASK_SWEEPS_ROOT", str(tmp_path_factory.getbasetemp()))
+    """The Study and Geometry pages open typed folders under UMASK_FOLDERS_ROOT only: here, pytest's temporary folders."""
+    monkeypatch.setenv("UMASK_FOLDERS_ROOT", str(tmp_path_factory.getbasetemp()))
 
 
 def page(name: str) -> AppTest:
@@ -95,10 +95,12 @@ def gallery_captions(at: AppTest) -> list[str]:
 # ------------------------------------------------------------------ Study ---
 
 
-def test_study_page_shows_the_sweep_plots_table_and_gallery(sweep):
+def test_study_page_shows_the_sweep_plots_table_and_gallery(sweep, tmp_path, monkeypatch, tmp_path_factory):
     out, rows = sweep
+    monkeypatch.setenv("UMASK_FOLDERS_ROOT", str(tmp_path))  # a root that holds no sweep
     at = page("study")
     assert "Choose a sweep folder" in at.info[0].value  # nothing chosen yet: a hint, no error
+    monkeypatch.setenv("UMASK_FOLDERS_ROOT", str(tmp_path_factory.getbasetemp()))
     open_sweep(at, out)
     assert not at.error
     assert metrics(at) == {
@@ -243,13 +245,13 @@ def test_study_page_bad_folders_give_one_message(sweep, tmp_path):
     assert len(at.error) == 1 and "does not exist" in at.error[0].value
 
 
-def test_study_page_lists_sweeps_under_the_working_directory(sweep, monkeypatch):
+def test_study_page_lists_sweeps_under_its_root(sweep, monkeypatch):
     out, _ = sweep
     root = out.parent.parent
     hidden = root / ".staging" / "demo"
     hidden.mkdir(parents=True, exist_ok=True)
     (hidden / CSV_FILE).write_text((out / CSV_FILE).read_text())
-    monkeypatch.chdir(root)  # the page looks under its working directory
+    monkeypatch.setenv("UMASK_FOLDERS_ROOT", str(root))  # without it, the working directory
     at = page("study")
     pick = at.sidebar.selectbox(key="study_pick")
     assert pick.options == [str(out), OTHER]  # the hidden copy is not offered
@@ -328,7 +330,7 @@ def test_geometry_page_measures_a_result_like_the_engine(sweep):
     assert [e.value for e in at.error] == ["The slice needs two different masks in 0..2; got 0 and 0."]
 
 
-def test_geometry_page_zip_current_result_and_bad_input(sweep, tmp_path):
+def test_geometry_page_zip_current_result_and_bad_input(sweep, tmp_path, monkeypatch):
     out, rows = sweep
     (row,) = [r for r in rows if (r["mask_family"], r["k"], r["seed"]) == ("grid", 2, 1)]
     result = load_result(out / row["folder"])
@@ -347,6 +349,15 @@ def test_geometry_page_zip_current_result_and_bad_input(sweep, tmp_path):
     # A folder that does not exist.
     open_result(at, tmp_path / "nothing")
     assert [e.value for e in at.error] == [f"Result folder '{tmp_path / 'nothing'}' does not exist."]
+    # A folder outside the root is refused by name, before anything is read.
+    open_result(at, "/etc")
+    assert "'/etc' is outside" in at.sidebar.error[0].value and "result folders" in at.sidebar.error[0].value
+    assert not [h for h in at.subheader if h.value.startswith("Distances")]
+    # A relative path starts at the root, not at the server's working directory.
+    monkeypatch.setenv("UMASK_FOLDERS_ROOT", str(out))
+    open_result(at, row["folder"])
+    assert not at.error and not at.sidebar.error
+    assert_distances_are_the_engines(at, result)
     # The result made on Generate / Explore is offered first.
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.session_state["umask_result"] = result

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 
 import umask.results as results
 from umask.config import Config
@@ -134,6 +134,20 @@ def test_corrupt_or_missing_files(result, tmp_path):
         load_result(out)
 
 
+def test_an_oversized_image_is_refused_before_it_is_decoded(result, tmp_path, monkeypatch):
+    out = save_result(result, tmp_path / "run")
+    meta = json.loads((out / "result.json").read_text())
+    (out / "result.json").write_text(json.dumps({**meta, "size": 50000}))
+    with pytest.raises(UmaskError, match="says the image is 50000 pixels wide; umask's images are 1 to 1024"):
+        load_result(out)
+    # A 5000 x 5000 PNG (a few kB; 75 MB decoded as RGB) under a result.json of the right size.
+    (out / "result.json").write_text(json.dumps(meta))
+    Image.new("1", (5000, 5000)).save(out / "universal.png")
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("the image was decoded"))
+    with pytest.raises(UmaskError, match="universal.png is 5000x5000 but result.json says 16x16"):
+        load_result(out)
+
+
 def test_many_parts_use_16_bit_map(tiny, tmp_path):
     cfg = Config(model="tiny", k=300, size=32, mask_family="grid", steps=1, seed=0)
     res = UniversalSearch(tiny, cfg).run()
@@ -203,7 +217,7 @@ def test_result_json_checks_lengths_types_and_fills_in_missing_names(result, tmp
         load_with(preprocessing=[0.5])
     with pytest.raises(UmaskError, match="malformed model or preprocessing"):
         load_with(model=7)
-    for bad in ({"resize_to": "big"}, {"resize_to": 4}, {"std": [0.2, 0.2]}, {"mean": ["a", 0.4, 0.4]}, {"std": [0.2, 0.0, 0.2]}):
+    for bad in ({"resize_to": "big"}, {"resize_to": 4}, {"resize_to": 50000}, {"std": [0.2, 0.2]}, {"mean": ["a", 0.4, 0.4]}, {"std": [0.2, 0.0, 0.2]}):
         with pytest.raises(UmaskError, match="malformed model or preprocessing"):
             load_with(preprocessing={**meta["preprocessing"], **bad})
     (out / "result.json").write_text("42")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 from typing import Callable, TypeVar
 
 # Imported up front, once: plotly and streamlit import pandas lazily, and a
@@ -15,7 +16,7 @@ import torch
 
 import umask
 from umask.devices import env_count, share_of_cores
-from umask.models import DEFAULT_MODEL, list_models, weights_available
+from umask.models import DEFAULT_MODEL, list_models, model_info, weights_available
 from umask.results import image_to_uint8
 from umask.workers import WorkerPool
 
@@ -78,6 +79,9 @@ def get_model(spec: str, *, quiet: bool = False) -> umask.Classifier | None:
     failed: dict = st.session_state.setdefault("_umask_model_errors", {})
     if spec not in failed:
         try:
+            refused = refused_checkpoint(spec)
+            if refused:
+                raise umask.UmaskError(refused)
             return cached_model(spec)
         except umask.UmaskError as err:
             failed[spec] = str(err)
@@ -166,6 +170,50 @@ def result_from_upload(upload) -> umask.Result:
         UmaskError: the file is not a result zip.
     """
     return session_memo(("upload", upload_digest(upload)), lambda: umask.result_from_zip(upload.getvalue()))
+
+
+ROOT_ENV = "UMASK_FOLDERS_ROOT"
+
+
+def folders_root() -> Path:
+    """The folder whose contents the pages may open by a typed path: the
+    working directory, or ``$UMASK_FOLDERS_ROOT``."""
+    return Path(os.environ.get(ROOT_ENV) or Path.cwd()).expanduser().resolve()
+
+
+def under_root(path: Path) -> bool:
+    """Whether ``path`` (relative: to the working directory, as files are opened) lies under :func:`folders_root`."""
+    return path.expanduser().resolve().is_relative_to(folders_root())
+
+
+def refused_checkpoint(spec: str) -> str | None:
+    """Why the page will not load ``spec``, when it is ``ARCH=PATH`` with the file outside :func:`folders_root`.
+
+    A result from an uploaded zip names its model: a shared server loads only
+    checkpoints under the folder it serves, not any file a visitor names.
+    """
+    if model_info(spec).source != "checkpoint":
+        return None
+    path = Path(spec.split("=", 1)[1])
+    if under_root(path):
+        return None
+    return f"The checkpoint '{path}' is outside {folders_root()}; the dashboard loads checkpoints under it only."
+
+
+def typed_folder(typed: str, what: str) -> Path | None:
+    """The folder a visitor typed, if it lies under :func:`folders_root`;
+    else None, with a sidebar message. Relative paths start at the root.
+
+    On a server shared by a class, a text box must not open (or, on the
+    Study page, write report.html into) any folder of the server's disk.
+    """
+    root = folders_root()
+    path = root / Path(typed).expanduser()  # an absolute path stays as it is
+    if not under_root(path):
+        st.sidebar.error(f"'{typed}' is outside {root}; this page opens {what} under it only: start the dashboard "
+                         f"from a folder that holds it, or set {ROOT_ENV}.")
+        return None
+    return path
 
 
 def set_result(result: umask.Result, source: str) -> None:

@@ -131,6 +131,9 @@ def load_layout(path: str | Path, size: int) -> torch.Tensor:
     path = Path(path)
     try:
         with Image.open(path) as img:
+            if img.size != (size, size):  # from the header: a huge map is refused before it is decoded
+                raise UmaskError(f"Part map '{path}' is {img.width}x{img.height} but the image size is {size}x{size}; "
+                                 "they must match.")
             img.load()
             values = np.array(img)
     except FileNotFoundError:
@@ -139,10 +142,6 @@ def load_layout(path: str | Path, size: int) -> torch.Tensor:
         raise UmaskError(f"Part map '{path}' is not a readable image; give a grey PNG where value k+1 marks part k.") from None
     if values.ndim != 2:
         raise UmaskError(f"Part map '{path}' has colour channels; it must be a single-channel (grey) image.")
-    if values.shape != (size, size):
-        raise UmaskError(
-            f"Part map '{path}' is {values.shape[1]}x{values.shape[0]} but the image size is {size}x{size}; they must match."
-        )
     labels = torch.from_numpy(values.astype(np.int64)) - 1
     k = int(labels.max()) + 1
     present = set(torch.unique(labels).tolist()) - {-1}

@@ -37,7 +37,7 @@ from PIL import Image
 from .errors import UmaskError
 from .evaluate import eight_bit_levels
 from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable
-from .models.wrapper import MIN_RESIZE
+from .models.wrapper import MAX_SIDE, MIN_RESIZE
 from .masks import MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
 from .targets import imagenet_classes
 
@@ -225,14 +225,14 @@ def save_result(result: Result, folder: str | Path) -> Path:
 
 
 def _good_preprocessing(pre) -> bool:
-    """``{"mean": 3 numbers, "std": 3 positive numbers, "resize_to": None or a side >= 8}``."""
+    """``{"mean": 3 numbers, "std": 3 positive numbers, "resize_to": None or a side in [8, MAX_SIDE]}``."""
     if not isinstance(pre, dict):
         return False
     stats = [pre.get("mean"), pre.get("std")]
     if not all(isinstance(v, list) and len(v) == 3 and all(isinstance(x, (int, float)) for x in v) for v in stats):
         return False
     resize = pre.get("resize_to")
-    return min(stats[1]) > 0 and (resize is None or (type(resize) is int and resize >= MIN_RESIZE))
+    return min(stats[1]) > 0 and (resize is None or (type(resize) is int and MIN_RESIZE <= resize <= MAX_SIDE))
 
 
 def _whole(value) -> int:
@@ -275,7 +275,17 @@ def load_result(folder: str | Path) -> Result:
     if missing:
         raise UmaskError(f"{folder / JSON_FILE} lacks {', '.join(missing)}; it was not written by umask.")
     try:
+        size = _whole(meta["size"])
+    except (TypeError, ValueError):
+        raise UmaskError(f"{folder / JSON_FILE} has a malformed size; the result is corrupt.") from None
+    if not 1 <= size <= MAX_SIDE:
+        raise UmaskError(f"{folder / JSON_FILE} says the image is {size} pixels wide; umask's images are 1 to {MAX_SIDE}.")
+    try:
         with Image.open(folder / IMAGE_FILE) as img:
+            # The header first: a huge image is refused before it is decoded
+            # (an uploaded zip must not fill the server's memory).
+            if img.size != (size, size):
+                raise UmaskError(f"{folder / IMAGE_FILE} is {img.width}x{img.height} but result.json says {size}x{size}.")
             img.load()
             if img.format != "PNG":  # a JPEG renamed .png has lost the exact pixels the predictions were made on
                 raise UmaskError(f"{folder / IMAGE_FILE} is a {img.format} file, not a PNG; the result is corrupt.")
@@ -285,21 +295,18 @@ def load_result(folder: str | Path) -> Result:
     except IMAGE_READ_ERRORS:
         raise UmaskError(f"{folder / IMAGE_FILE} is not a readable PNG; the result is corrupt.") from None
     try:
-        size = _whole(meta["size"])
         k = _whole(meta["k"])
         targets = _whole_list(meta["targets"])
         predictions = _whole_list(meta["predictions"])
         fill = parse_fill(meta["fill"])
     except (TypeError, ValueError, OverflowError, UmaskError):
-        raise UmaskError(f"{folder / JSON_FILE} has a malformed size, k, targets, predictions or fill; the result is corrupt.") from None
+        raise UmaskError(f"{folder / JSON_FILE} has a malformed k, targets, predictions or fill; the result is corrupt.") from None
     if not isinstance(meta["model"], str) or not _good_preprocessing(meta["preprocessing"]):
         raise UmaskError(f"{folder / JSON_FILE} has a malformed model or preprocessing; the result is corrupt.")
     if meta["mask_mode"] not in MODES:
         raise UmaskError(f"{folder / JSON_FILE} has mask_mode '{meta['mask_mode']}'; it must be 'hide' or 'keep'.")
     if not all(0 <= t < 1000 for t in targets + predictions):
         raise UmaskError(f"{folder / JSON_FILE} names classes outside 0-999; the result is corrupt.")
-    if tuple(image.shape[1:]) != (size, size):
-        raise UmaskError(f"{folder / IMAGE_FILE} is {image.shape[2]}x{image.shape[1]} but result.json says {size}x{size}.")
     labels = load_layout(folder / PARTS_FILE, size)
     counts = {f"parts in {PARTS_FILE}": num_parts(labels), "targets": len(targets), "predictions": len(predictions)}
     wrong = [f"{n} {what}" for what, n in counts.items() if n != k]
