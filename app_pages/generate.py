@@ -9,13 +9,12 @@ touches the run, so it goes on.
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 import torch
 
 import umask
 from umask.config import PRESETS
+from umask.devices import env_seconds
 from umask.jobs import Job
 from umask.masks import BUILTIN_FAMILIES
 from umask.models import DEFAULT_MODEL, weights_available
@@ -28,6 +27,7 @@ from ui.common import (
     get_model,
     model_choices,
     model_label,
+    or_stop,
     set_result,
     warm_plotly,
     worker_pool,
@@ -37,8 +37,7 @@ from ui.common import (
 # plotly curves every 4 s (UMASK_POLL_S scales both). Each redraw takes CPU from the optimisation (the
 # server holds the GIL while it builds figures, the browser redraws plotly
 # charts), so they are kept cheap and not too frequent; README, "The dashboard".
-POLL_S = float(os.environ.get("UMASK_POLL_S", 2.0))
-CURVES_POLL_S = 2.0 * POLL_S
+POLL_S = 2.0
 # A run nobody has polled for this long (its tab was closed) stops by itself.
 # Every page polls (ui.common.keep_run_alive); the margin is for browsers that
 # slow the timers of a hidden tab to about one a minute.
@@ -299,8 +298,9 @@ def main() -> None:
             preview(config)
         return
     live = job.snapshot(touch=False).live
-    st.fragment(live_view, run_every=POLL_S if live else None)()
-    st.fragment(curves_view, run_every=CURVES_POLL_S if live else None)()
+    poll_s = or_stop(lambda: env_seconds("UMASK_POLL_S", POLL_S))
+    st.fragment(live_view, run_every=poll_s if live else None)()
+    st.fragment(curves_view, run_every=2.0 * poll_s if live else None)()
 
 
 main()

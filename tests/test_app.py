@@ -327,6 +327,13 @@ def test_upload_a_cli_result_and_a_bad_file(model, tmp_path, monkeypatch):
     assert picker.value == [inside]
 
 
+def test_a_bad_switch_interval_is_one_sentence_on_the_page(monkeypatch):
+    monkeypatch.setenv("UMASK_SWITCH_INTERVAL", "0")
+    at = generate_page()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["UMASK_SWITCH_INTERVAL is '0'; it must be a number of seconds above 0, such as 0.0005."]
+
+
 @pytest.mark.real
 def test_a_model_without_weights_shows_a_message_and_the_page_stays_usable(model, monkeypatch):
     monkeypatch.setenv("UMASK_OFFLINE", "1")

@@ -415,3 +415,17 @@ def test_the_cap_follows_the_cores_and_umask_max_runs(monkeypatch):
         with pytest.raises(UmaskError) as err:
             WorkerPool(threads=1)
         assert str(err.value) == f"UMASK_MAX_RUNS is '{bad}'; it must be a whole number, 1 or more."
+
+
+def test_seconds_from_the_environment_are_checked(monkeypatch):
+    from umask.devices import env_seconds
+
+    monkeypatch.delenv("UMASK_POLL_S", raising=False)
+    assert env_seconds("UMASK_POLL_S", 2.0) == 2.0
+    monkeypatch.setenv("UMASK_POLL_S", " 0.5 ")
+    assert env_seconds("UMASK_POLL_S", 2.0) == 0.5
+    for bad in ("0", "fast", "-1", "nan", "inf"):
+        monkeypatch.setenv("UMASK_POLL_S", bad)
+        with pytest.raises(UmaskError) as err:
+            env_seconds("UMASK_POLL_S", 2.0)
+        assert str(err.value) == f"UMASK_POLL_S is '{bad}'; it must be a number of seconds above 0, such as 2."

@@ -258,7 +258,7 @@ def test_saved_folders_and_files_get_the_usual_modes(result, tmp_path):
     assert all(p.stat().st_mode & 0o777 == FILE_MODE for p in out.iterdir())
 
 
-def test_unwritable_places_are_one_sentence(result, tmp_path):
+def test_unwritable_places_are_one_sentence(result, tmp_path, monkeypatch):
     from umask.files import atomic_file, check_writable
 
     (tmp_path / "file").write_text("x")
@@ -275,6 +275,19 @@ def test_unwritable_places_are_one_sentence(result, tmp_path):
         with atomic_file(tmp_path) as fh:
             fh.write("{}")
     assert [p.name for p in tmp_path.iterdir()] == ["file"]  # no temporary file left behind
+    # A full disk: one sentence, and the file that was there is untouched.
+    import errno
+
+    (tmp_path / "kept.json").write_text("old")
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+        with pytest.raises(UmaskError) as err:
+            with atomic_file(tmp_path / "kept.json") as fh:
+                fh.write("new")
+    assert str(err.value) == f"Cannot write '{tmp_path / 'kept.json'}': No space left on device; nothing there was changed."
+    assert (tmp_path / "kept.json").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "kept.json"]
+    (tmp_path / "kept.json").unlink()
     with atomic_file(tmp_path / "new" / "deeper" / "out.json") as fh:  # missing folders are made
         fh.write("{}")
     assert (tmp_path / "new" / "deeper" / "out.json").read_text() == "{}"

@@ -112,6 +112,29 @@ def test_row_without_folder_is_run_again(tiny_registered, tmp_path):
     assert outcome.ran == 1 and [r["k"] for r in read_rows(out / CSV_FILE)] == ["2", "3"]
 
 
+def test_a_full_disk_while_adding_a_row_is_one_sentence_and_the_run_is_kept(tiny_registered, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    out = tmp_path / "sw"
+    real_fsync = os.fsync
+
+    def full_on_csv(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(CSV_FILE):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_on_csv)
+    with pytest.raises(UmaskError) as err:
+        run_sweep(plan(families=("hstripes",)), out)
+    folder = "runs/tiny/hstripes-hide/seed-3/k02-seed0"
+    assert str(err.value) == (f"Cannot add a row to '{out / CSV_FILE}': No space left on device; the run is saved in "
+                              f"'{folder}' and its row is rebuilt when the same command runs again.")
+    monkeypatch.setattr(os, "fsync", real_fsync)  # space again
+    outcome = run_sweep(plan(families=("hstripes",)), out)
+    assert outcome.skipped == 1 and outcome.ran == 1 and [r["k"] for r in read_rows(out / CSV_FILE)] == ["2", "3"]
+
+
 def test_hand_mangled_row_is_rebuilt_from_its_folder(tiny_registered, tmp_path):
     out = tmp_path / "sw"
     run_sweep(plan(families=("hstripes",)), out)
@@ -195,6 +218,17 @@ def test_folder_of_another_kind_or_size_is_refused(tiny_registered, tmp_path, ca
     (out / CSV_FILE).unlink()
     (out / CSV_FILE).mkdir()
     refused("results.csv' is a folder")
+
+
+def test_run_folders_of_different_model_specs_never_coincide():
+    from umask.sweep import RunKey
+
+    def folder(model):
+        return RunKey(model, "grid", "hide", 10, 0, "seed", 5000).folder
+
+    assert folder("resnet50") == "runs/resnet50/grid-hide/seed-5000/k10-seed0"
+    a, b = folder("resnet50=ck/a/b.pth"), folder("resnet50=ck/a_b.pth")
+    assert a != b and a.startswith("runs/resnet50_ck_a_b.pth-") and b.startswith("runs/resnet50_ck_a_b.pth-")
 
 
 def test_study_plan_is_the_study():

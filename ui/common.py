@@ -15,7 +15,7 @@ import streamlit as st
 import torch
 
 import umask
-from umask.devices import env_count, share_of_cores
+from umask.devices import env_count, env_seconds, share_of_cores
 from umask.models import DEFAULT_MODEL, list_models, model_info, weights_available
 from umask.results import image_to_uint8
 from umask.workers import WorkerPool
@@ -23,14 +23,19 @@ from umask.workers import WorkerPool
 T = TypeVar("T")
 
 
-def torch_threads() -> int:
-    """Threads of one optimisation: :func:`umask.devices.share_of_cores`
-    (UMASK_TORCH_THREADS overrides; a bad value stops the page with one sentence)."""
+def or_stop(read: Callable[[], T]) -> T:
+    """``read()``, or, when it raises UmaskError (a bad UMASK_* variable), its sentence and a stopped page."""
     try:
-        return env_count("UMASK_TORCH_THREADS", share_of_cores())
+        return read()
     except umask.UmaskError as err:
         st.error(str(err))
         st.stop()
+
+
+def torch_threads() -> int:
+    """Threads of one optimisation: :func:`umask.devices.share_of_cores`
+    (UMASK_TORCH_THREADS overrides; a bad value stops the page with one sentence)."""
+    return or_stop(lambda: env_count("UMASK_TORCH_THREADS", share_of_cores()))
 
 
 def configure_torch() -> None:
@@ -55,11 +60,7 @@ def worker_pool() -> WorkerPool | None:
     """
     if os.environ.get("UMASK_WORKERS", "1") == "0":
         return None
-    try:
-        return _pool()
-    except umask.UmaskError as err:  # a bad UMASK_MAX_RUNS: say so, run nothing
-        st.error(str(err))
-        st.stop()
+    return or_stop(_pool)  # a bad UMASK_MAX_RUNS: say so, run nothing
 
 
 @st.cache_resource(show_spinner="Loading model...")
@@ -261,6 +262,6 @@ def configure_gil(interval_s: float | None = None) -> None:
     """
     import sys
 
-    interval = interval_s if interval_s is not None else float(os.environ.get("UMASK_SWITCH_INTERVAL", 0.0005))
+    interval = interval_s if interval_s is not None else or_stop(lambda: env_seconds("UMASK_SWITCH_INTERVAL", 0.0005))
     if sys.getswitchinterval() != interval:
         sys.setswitchinterval(interval)

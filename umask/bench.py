@@ -219,7 +219,7 @@ def streaming_overhead(model: Classifier, *, k: int = 10, steps: int = 100, reps
         rates: dict[bool, list[float]] = {False: [], True: []}
         for _ in range(reps):
             for consumed in (False, True):
-                job = Job(model, config, pool=pool)
+                job = Job(model, config, pool=pool, idle_timeout=None)  # the unwatched one must not stop itself
                 job.start()
                 polls = 0
                 while consumed and job.alive:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -37,6 +38,24 @@ def share_of_cores() -> int:
     """Torch threads for one optimisation on a shared CPU: half the cores, at
     least one, so a run leaves room for the page, the browser and other runs."""
     return max(1, (os.cpu_count() or 2) // 2)
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A positive, finite number of seconds from the environment variable ``name``, else ``default``.
+
+    Raises:
+        UmaskError: the variable is set to anything else.
+    """
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise UmaskError(f"{name} is '{text}'; it must be a number of seconds above 0, such as {default:g}.")
+    return value
 
 
 def env_count(name: str, default: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from contextlib import contextmanager
@@ -72,6 +73,11 @@ def check_writable(path: str | Path, *, folder: bool = False, reads: tuple[str |
         raise UmaskError(f"Cannot write '{path}': nothing can be written in '{parent}' ({err.strerror or err}).") from None
 
 
+#: Write errors of the disk rather than of the caller (full, over quota, too
+#: large, failing): the file's own sentence, not a traceback.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
 @contextmanager
 def atomic_file(path: str | Path, mode: str = "w", **open_kwargs) -> Iterator[IO]:
     """Open a temporary sibling of ``path``; on a clean exit, fsync it and move it into place.
@@ -93,10 +99,15 @@ def atomic_file(path: str | Path, mode: str = "w", **open_kwargs) -> Iterator[IO
     except OSError as err:
         raise UmaskError(f"Cannot write '{path}': {err.strerror or err}.") from None
     try:
-        with os.fdopen(fd, mode, **open_kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with os.fdopen(fd, mode, **open_kwargs) as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as err:
+            if err.errno not in DISK_ERRNOS:
+                raise
+            raise UmaskError(f"Cannot write '{path}': {err.strerror or err}; nothing there was changed.") from None
         os.chmod(tmp, FILE_MODE)
         try:
             os.replace(tmp, path)

@@ -430,11 +430,14 @@ class Job:
             log.info("job %x: nobody polled for %.0f s, stopping", id(self), self.idle_timeout)
             self._stopped_as = "abandoned"
             self.stop()
-        elif (self.pause_limit is not None and self._state == "paused"
-              and time.monotonic() - self._paused_at > self.pause_limit):
+        elif self.pause_limit is not None and self._paused_longer_than(self.pause_limit):
             log.info("job %x: paused for %.0f s, stopping", id(self), self.pause_limit)
             self._stopped_as = "paused_too_long"
             self.stop()
+
+    def _paused_longer_than(self, limit: float) -> bool:
+        with self._lock:  # pause() sets the state and its time together
+            return self._state == "paused" and time.monotonic() - self._paused_at > limit
 
     def _finish(self, result: Result) -> None:
         with self._lock:

@@ -263,8 +263,9 @@ def build_report(
                 "(the universal image's situation). Right: the lines are shifted; the smallest disc that touches every "
                 "class (searched on a grid, accurate to a grid step) is large.</p>")
     body.append(_toy_section(first))
-    body.append("<h2>Gallery</h2><p class='note'>Left: the universal image; right: its masked copy with part 5 hidden "
-                "(part 0 when K ≤ 5), as the study showed. First seed of each K.</p>")
+    body.append("<h2>Gallery</h2><p class='note'>Left: the universal image; right: its masked copy for part 5, as the "
+                "study showed (the last part when K ≤ 5): hidden, or alone in keep mode; each caption says which. "
+                "The first seed of each K.</p>")
     body.append(_gallery(out, rows))
 
     page = (

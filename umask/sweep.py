@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import itertools
 import json
 import logging
@@ -105,8 +106,15 @@ class RunKey:
 
     @property
     def folder(self) -> str:
-        """Result folder relative to the sweep folder (a safe name for any model spec)."""
+        """Result folder relative to the sweep folder (a safe name for any model spec).
+
+        A spec that had to be cleaned (``resnet50=ck/a.pth``) gets a short hash
+        of itself, so two specs never share a folder (``ck/a_b.pth`` and
+        ``ck/a/b.pth`` clean to the same name).
+        """
         model = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.model)
+        if model != self.model:
+            model += "-" + hashlib.sha1(self.model.encode()).hexdigest()[:8]
         return f"{RUNS_DIR}/{model}/{self.mask_family}-{self.mode}/{self.preset}-{self.max_steps}/k{self.k:02d}-seed{self.seed}"
 
     def label(self) -> str:
@@ -342,10 +350,15 @@ def _write_csv_atomic(path: Path, rows: list[dict[str, str]]) -> None:
 
 
 def _append_row(path: Path, row: dict[str, str]) -> None:
-    with open(path, "a", newline="") as fh:
-        csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n").writerow(row)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(path, "a", newline="") as fh:
+            csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n").writerow(row)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as err:
+        # The run's folder is saved: the next start rebuilds its row from it.
+        raise UmaskError(f"Cannot add a row to '{path}': {err.strerror or err}; the run is saved in '{row['folder']}' "
+                         "and its row is rebuilt when the same command runs again.") from None
 
 
 def _result_folders(out: Path) -> Iterable[Path]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import UmaskError
 from ..evaluate import as_fed_for
 from ..files import atomic_file, check_writable
-from ..geometry import decision_slice, result_geometry, study_claim
+from ..geometry import claim_rows, decision_slice, result_geometry, study_claim
 from ..models import load_model
 from ..results import load_result
 from .output import echo, format_table, progress
@@ -68,11 +68,10 @@ def run(args: argparse.Namespace) -> int:
          f"radius {s['enclosing_radius']:.3f} = {_pct(s['enclosing_radius_rel'])}; centre {geo.centre_offset:.3f} from x")
     k = claim["k"]
     echo(f"\nthe study's claim (hstripes K = {k} on {size}x{size}; one part = {_pct(claim['pixel_fraction'])} of the pixels), worst mask:")
-    claim_rows = []
-    for name, key in (("constant 0.5", "constant"), ("this image", "image")):
-        c = claim[key]
-        claim_rows.append([name, _pct(c["max_abs_l0"]), _pct(c["max_rel_l1"]), _pct(c["max_rel_l2"]), _pct(c["max_rel_linf"])])
-    echo(format_table(["image", "L0", "L1 rel", "L2 rel", "Linf rel"], claim_rows))
+    table = claim_rows(claim)  # the rows the report and the Geometry page show
+    headers = list(table[0])
+    echo(format_table(headers, [[row["image"], *(_pct(row[h]) for h in headers[1:-1]), f"{row[headers[-1]]:.3f}"]
+                                for row in table]))
     if sliced is not None:
         i, j = sliced["copies"]
         echo(f"\nslice through x, m{i} x, m{j} x: {len(sliced['classes'])} classes on a {sliced['resolution']}^2 grid; "
