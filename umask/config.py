@@ -189,7 +189,7 @@ def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # umask's default: see README "Choosing the default" for the measurements.
+    # umask's default: see README "Choosing the default recipe" for the measurements.
     "fast": {},
     # The study, exactly: SGD lr 0.1, cross-entropy on the float image, up to
     # 5000 steps, 64 x 64, pixels clamped to the unit cube.
