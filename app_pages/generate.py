@@ -36,7 +36,7 @@ from ui.common import (
 # Redraw periods while a run is live: the image and progress every 2 s, the
 # plotly curves every 4 s (UMASK_POLL_S scales both). Each redraw takes CPU from the optimisation (the
 # server holds the GIL while it builds figures, the browser redraws plotly
-# charts), so they are kept cheap and not too frequent; README, "The dashboard".
+# charts), so they are kept cheap and not too frequent; README, "How the dashboard runs".
 POLL_S = 2.0
 # A run nobody has polled for this long (its tab was closed) stops by itself.
 # Every page polls (ui.common.keep_run_alive); the margin is for browsers that

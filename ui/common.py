@@ -56,7 +56,7 @@ def worker_pool() -> WorkerPool | None:
 
     A run in a thread shares the server's interpreter lock with every page
     redraw and slows down while watched; a worker process does not (README,
-    "The dashboard").
+    "How the dashboard runs").
     """
     if os.environ.get("UMASK_WORKERS", "1") == "0":
         return None
