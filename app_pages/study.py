@@ -14,6 +14,7 @@ import streamlit as st
 import umask
 from umask.plots import study as plots
 from umask.plots.run import upscale
+from umask.files import is_hidden
 from umask.report import REPORT_FILE, build_report, shown_copy
 from umask.sweep import CSV_FILE, gallery_group, read_rows, sweep_settings, typed_rows
 from ui.common import cached_model, folders_root, typed_folder
@@ -31,7 +32,7 @@ def find_sweeps(root: Path, depth: int = 3) -> list[str]:
     found = []
     for level in range(depth + 1):
         pattern = "/".join(["*"] * level + [CSV_FILE])
-        found += [str(p.parent) for p in root.glob(pattern) if not any(part.startswith(".") for part in p.parts[-level - 1:])]
+        found += [str(p.parent) for p in root.glob(pattern) if not is_hidden(p.parts[-level - 1:])]
     return sorted(dict.fromkeys(found))
 
 

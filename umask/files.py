@@ -7,7 +7,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator
 
 from PIL import Image, UnidentifiedImageError
 
@@ -71,6 +71,13 @@ def check_writable(path: str | Path, *, folder: bool = False, reads: tuple[str |
         os.unlink(probe)
     except OSError as err:
         raise UmaskError(f"Cannot write '{path}': nothing can be written in '{parent}' ({err.strerror or err}).") from None
+
+
+def is_hidden(parts: Iterable[str]) -> bool:
+    """Whether any of a path's ``parts`` is hidden (starts with "."): the
+    staging and retired copies of atomic writes, ``.git`` and the like, which
+    listings of results and sweeps never count."""
+    return any(part.startswith(".") for part in parts)
 
 
 #: Write errors of the disk rather than of the caller (full, over quota, too

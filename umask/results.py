@@ -36,7 +36,7 @@ from PIL import Image
 
 from .errors import UmaskError
 from .evaluate import eight_bit_levels
-from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable
+from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable, is_hidden
 from .models.wrapper import MAX_SIDE, MIN_RESIZE
 from .masks import MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
 from .targets import imagenet_classes
@@ -374,7 +374,7 @@ def result_from_zip(data: bytes) -> Result:
         folders: dict[str, list[zipfile.ZipInfo]] = {}
         for info in archive.infolist():
             path = Path(info.filename)
-            if path.name in FILES and not info.is_dir() and not any(part.startswith(".") for part in path.parts[:-1]):
+            if path.name in FILES and not info.is_dir() and not is_hidden(path.parts[:-1]):
                 folders.setdefault(str(path.parent), []).append(info)
         if len(folders) > 1:
             shown = ", ".join(f"'{f}'" if f != "." else "the top level" for f in sorted(folders)[:3])

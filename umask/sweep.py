@@ -39,7 +39,7 @@ import numpy as np
 from .config import PRESETS, Config
 from .devices import resolve_device
 from .errors import UmaskError
-from .files import atomic_file, check_writable
+from .files import atomic_file, check_writable, is_hidden
 from .geometry import result_geometry
 from .masks import BUILTIN_FAMILIES, MODES, layout
 from .models import (
@@ -365,10 +365,7 @@ def _result_folders(out: Path) -> Iterable[Path]:
     runs = out / RUNS_DIR
     if not runs.is_dir():
         return []
-    # Hidden folders are save_result's staging/retired copies: never results.
-    return sorted(
-        p.parent for p in runs.rglob(JSON_FILE) if not any(part.startswith(".") for part in p.relative_to(out).parts)
-    )
+    return sorted(p.parent for p in runs.rglob(JSON_FILE) if not is_hidden(p.relative_to(out).parts))
 
 
 def reconcile(out: str | Path, order: list[RunKey] | None = None) -> list[dict[str, str]]:
@@ -433,7 +430,7 @@ def check_out_folder(out: Path) -> None:
     check_writable(out, folder=True)
     if out.is_dir():
         known = {CSV_FILE, SETTINGS_FILE, RUNS_DIR, "report.html"}
-        foreign = [p.name for p in out.iterdir() if p.name not in known and not p.name.startswith(".")]
+        foreign = [p.name for p in out.iterdir() if p.name not in known and not is_hidden([p.name])]
         if foreign:
             raise UmaskError(
                 f"Output folder '{out}' holds files that are not a sweep's ({', '.join(sorted(foreign)[:3])}); choose a new or sweep folder."
