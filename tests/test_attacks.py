@@ -238,6 +238,11 @@ def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, ca
     assert f"after    {after.name} ({after.index}) {after.probability:.1%}" in out
     assert after.index == 980 and "reached the target" in out
     assert "iterative FGSM, 10 steps" in out and "8-bit budget 25/255" in out
+    # Below one 8-bit level nothing can change, and the advice says what will.
+    code, out, err = run_cli(capsys, "fgsm", tmp_path / "photo.png", "--model", "tiny", "--eps", "0.003",
+                             "--steps", "5", "--out", out_png)
+    assert code == 0, err
+    assert "answer unchanged; an 8-bit PNG cannot change by less than 1/255, so --eps must be at least 0.0039" in out
 
 
 @pytest.mark.parametrize(

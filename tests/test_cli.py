@@ -14,7 +14,7 @@ def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):
         "--targets", "goldfish", "volcano", "tench", "--steps", "300", "--out", str(out_dir),
     )
     assert code == 0, err
-    assert "goldfish (1)" in out and "volcano (980)" in out and "success 100% (3/3)" in out
+    assert "goldfish (1)" in out and "volcano (980)" in out and "success 100% (3/3 masked copies with their target as the top-1 class)" in out
     result = load_result(out_dir)
     assert result.targets == (1, 980, 0) and result.predictions == result.targets
 
@@ -59,6 +59,8 @@ def test_optimiser_flags_reach_the_saved_config(tiny_registered, tmp_path, capsy
 def test_models_and_classes(capsys):
     code, out, _ = run_cli(capsys, "models")
     assert code == 0 and "efficientnet_lite0" in out and "resnet50" in out and "98 MB" in out
+    lite0 = next(line for line in out.splitlines() if line.startswith("efficientnet_lite0 "))
+    assert lite0.split()[1:4] == ["pip", "package", "yes"]
     code, out, _ = run_cli(capsys, "classes", "volc")
     assert code == 0 and "980" in out and "volcano" in out
 
@@ -110,6 +112,18 @@ def test_existing_foreign_output_is_refused_before_running(tiny_registered, tmp_
     code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--out", str(tmp_path))
     assert code == 2 and "already holds other files" in err
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_an_earlier_result_is_replaced_only_with_overwrite(tiny_registered, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["generate", "--model", "tiny", "--size", "16", "--k", "2", "--steps", "3", "--out", str(out)]
+    assert run_cli(capsys, *args)[0] == 0
+    before = (out / "result.json").read_text()
+    code, _, err = run_cli(capsys, *args[:-4], "--seed", "1", *args[-4:])
+    assert (code, err) == (2, f"umask: error: '{out}' already holds a result; give a new --out, or add --overwrite to replace it.\n")
+    assert (out / "result.json").read_text() == before
+    assert run_cli(capsys, *args, "--seed", "1", "--overwrite")[0] == 0
+    assert json.loads((out / "result.json").read_text())["config"]["seed"] == 1
 
 
 def test_an_output_nothing_can_be_written_in_is_refused_before_running(tiny_registered, tmp_path, capsys, monkeypatch):

@@ -113,6 +113,8 @@ def test_corrupt_or_missing_files(result, tmp_path):
     with pytest.raises(UmaskError, match="does not exist"):
         load_result(tmp_path / "nothing")
     out = save_result(result, tmp_path / "run")
+    with pytest.raises(UmaskError, match="universal.png' is a file; a result is a folder holding universal.png, parts.png"):
+        load_result(out / "universal.png")
     (out / "result.json").write_text("{not json")
     with pytest.raises(UmaskError, match="not valid JSON"):
         load_result(out)

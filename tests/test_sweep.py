@@ -56,6 +56,11 @@ def test_tiny_sweep_writes_rows_folders_and_report(tiny_registered, tmp_path, ca
     assert "0 runs done now, 2 were already done" in capsys.readouterr().out
     assert (out / CSV_FILE).read_bytes() == before
     assert (out / rows[0]["folder"] / "result.json").stat().st_mtime_ns == stamp
+    # With the report: it is as the last run left it, so it is not drawn again.
+    report_stamp = (out / "report.html").stat().st_mtime_ns
+    assert main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "3", "--out", str(out)]) == 0
+    assert "(nothing new ran, so it is as it was; --report-only rewrites it)" in capsys.readouterr().out
+    assert (out / "report.html").stat().st_mtime_ns == report_stamp
 
 
 class Killed(Exception):
@@ -368,7 +373,7 @@ def test_the_sweep_bar_weighs_each_run_by_k_and_its_budget(tiny_registered, tmp_
     assert "resuming: 2 of 2 runs already done" in captured.out and " 100%|" in captured.err.splitlines()[0]
 
 
-def test_models_are_checked_once_each_and_only_with_runs_left(tiny_registered, tmp_path):
+def test_models_are_checked_once_each_and_only_with_runs_left(tiny_registered, tmp_path, capsys):
     from umask.models import load_model, weights_available
 
     if weights_available("efficientnet_lite1"):
@@ -381,9 +386,15 @@ def test_models_are_checked_once_each_and_only_with_runs_left(tiny_registered, t
 
     # A bundled model whose package is not installed (lite1 here): skipped, the rest runs.
     p = plan(models=("efficientnet_lite1", "tiny"), families=("hstripes",), ks=(2,))
-    with pytest.raises(UmaskError, match="efficientnet_lite1 needs the packages"):
+    with pytest.raises(UmaskError, match="efficientnet_lite1 needs the packages.* To run the sweep without efficientnet_lite1, add --skip-missing."):
         run_sweep(p, tmp_path / "sw", loader=loader)
     assert not (tmp_path / "sw").exists()
+    # A dry run says so before anything runs; a model registered in code has its weights.
+    assert main(["sweep", *TINY, "--models", "efficientnet_lite1", "tiny", "--masks", "hstripes", "--k", "2",
+                 "--out", str(tmp_path / "sw"), "--dry-run"]) == 0
+    said = capsys.readouterr().out
+    assert said.splitlines()[-1] == ("no weights here yet for efficientnet_lite1 (its pip package is not installed): the "
+                                     "sweep stops at such a model unless --skip-missing leaves it out.")
     outcome = run_sweep(p, tmp_path / "sw", loader=loader, skip_unavailable=True)
     assert list(outcome.unavailable) == ["efficientnet_lite1"] and outcome.ran == 1
     # Resumed with nothing left to run for tiny: no model is loaded at all.

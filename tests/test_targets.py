@@ -20,6 +20,16 @@ def test_ambiguous_prefix_lists_candidates():
     assert "ambiguous" in str(err.value) and "'goldfish' (1)" in str(err.value) and "'goldfinch' (11)" in str(err.value)
 
 
+def test_a_prefix_that_is_also_a_word_of_other_names_is_ambiguous():
+    # "cat" starts one name only (catamaran), but whoever types it more likely means a cat.
+    with pytest.raises(UmaskError) as err:
+        resolve_class("cat")
+    assert str(err.value).startswith("Class name 'cat' is ambiguous: it could be 'tiger cat' (282), 'Persian cat' (283)")
+    assert "'catamaran' (484)" in str(err.value)
+    # A whole word of exactly one name is that name.
+    assert resolve_class("hammerhead") == 4 and resolve_class("great white") == 2
+
+
 def test_unknown_name_lists_close_matches():
     with pytest.raises(UmaskError, match=r"Unknown ImageNet class 'goldfsh'\. Close matches: 'goldfish' \(1\)"):
         resolve_class("goldfsh")

@@ -323,6 +323,12 @@ class DecisionSlice:
 
 
 @torch.no_grad()
+def check_slice_copies(k: int, i: int, j: int) -> None:
+    """Raise unless copies ``i`` and ``j`` can span a slice of a K-mask result."""
+    if not (0 <= i < k and 0 <= j < k) or i == j:
+        raise UmaskError(f"The slice needs two different masks in 0..{k - 1}; got {i} and {j}.")
+
+
 def decision_slice(
     model: Classifier,
     image: torch.Tensor,
@@ -354,9 +360,7 @@ def decision_slice(
     Raises:
         UmaskError: bad mask indices, or copies i and j on one line through x.
     """
-    k = masks.shape[0]
-    if not (0 <= i < k and 0 <= j < k) or i == j:
-        raise UmaskError(f"The slice needs two different masks in 0..{k - 1}; got {i} and {j}.")
+    check_slice_copies(masks.shape[0], i, j)
     if resolution < 3:
         raise UmaskError(f"Slice resolution {resolution} is too small; use at least 3 points a side.")
     resolution += 1 - resolution % 2
@@ -395,7 +399,7 @@ def decision_slice(
     copy_probs = model(copies.to(model.device)).float().softmax(dim=1).cpu()
     x_class = int(model(x[None].to(model.device)).argmax(dim=1))
     markers = [SliceMarker("x (universal image)", 0.0, 0.0, x_class)]
-    order = [i, j] + ([m for m in range(k) if m not in (i, j)] if show_all else [])
+    order = [i, j] + ([m for m in range(masks.shape[0]) if m not in (i, j)] if show_all else [])
     for m in order:
         d = (copies[m] - x).double().flatten()
         a, b = float(d @ e1), float(d @ e2)

@@ -256,6 +256,8 @@ def load_result(folder: str | Path) -> Result:
             files that disagree with each other.
     """
     folder = Path(folder)
+    if folder.is_file():
+        raise UmaskError(f"'{folder}' is a file; a result is a folder holding {', '.join(FILES)}.")
     if not folder.is_dir():
         raise UmaskError(f"Result folder '{folder}' does not exist.")
     for name in FILES:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import itertools
 import json
 import logging
@@ -343,10 +344,20 @@ def typed_rows(rows: Iterable[dict[str, str]]) -> list[dict]:
 
 
 def _write_csv_atomic(path: Path, rows: list[dict[str, str]]) -> None:
-    with atomic_file(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    """Write ``rows`` as the CSV, unless it already holds exactly them (a
+    resumed sweep with nothing new leaves the file, and its time, alone)."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    data = text.getvalue().encode()
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:  # absent, or a folder (refused elsewhere)
+        pass
+    with atomic_file(path, "wb") as fh:
+        fh.write(data)
 
 
 def _append_row(path: Path, row: dict[str, str]) -> None:
@@ -517,7 +528,7 @@ def run_sweep(
             model = loader(spec, device="cpu")  # downloads into the cache when it can
         except UmaskError as err:
             if not skip_unavailable:
-                raise
+                raise UmaskError(f"{err} To run the sweep without {spec}, add --skip-missing.") from None
             unavailable[spec] = str(err)
             log.warning("skipping %s: %s", spec, err)
             continue

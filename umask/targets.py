@@ -7,6 +7,7 @@ Class indices are the standard ImageNet-1K order used by torchvision (0 =
 from __future__ import annotations
 
 import difflib
+import re
 from functools import lru_cache
 from typing import Iterable, Sequence
 
@@ -42,7 +43,8 @@ def resolve_class(spec: int | str) -> int:
     """Turn a class index or name into an index in [0, 1000).
 
     A name matches case-insensitively: an exact name wins, otherwise it must be
-    the prefix of exactly one name. Digits are read as an index.
+    the prefix or a whole word of exactly one name ("volc" is volcano; "cat"
+    is ambiguous: catamaran, tiger cat, Persian cat...). Digits are read as an index.
 
     Raises:
         UmaskError: unknown index, unknown name (close matches listed) or an
@@ -65,14 +67,17 @@ def resolve_class(spec: int | str) -> int:
         raise UmaskError(
             f"Class name '{spec}' is ambiguous: it names {_describe(exact)}; give the index instead."
         )
-    prefixed = [i for i, n in enumerate(lowered) if n.startswith(query)]
-    if len(prefixed) == 1:
-        return prefixed[0]
-    if len(prefixed) > 1:
-        shown = prefixed[:8]
-        more = f" and {len(prefixed) - 8} more" if len(prefixed) > 8 else ""
+    # A prefix, or a whole word of a name: "cat" starts only "catamaran" but
+    # is a word of "tiger cat" and "Persian cat", which a person may well mean.
+    word = re.compile(rf"\b{re.escape(query)}\b")
+    candidates = [i for i, n in enumerate(lowered) if n.startswith(query) or word.search(n)]
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        shown = candidates[:8]
+        more = f" and {len(candidates) - 8} more" if len(candidates) > 8 else ""
         raise UmaskError(
-            f"Class name '{spec}' is ambiguous: it starts {_describe(shown)}{more}; type more of the name or give the index."
+            f"Class name '{spec}' is ambiguous: it could be {_describe(shown)}{more}; type more of the name or give the index."
         )
     close = difflib.get_close_matches(query, lowered, n=5, cutoff=0.6)
     close_idx = [lowered.index(c) for c in close]

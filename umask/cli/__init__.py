@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in _commands():
         module.add_parser(sub)
+    for command in sub.choices.values():  # each command's description is its module docstring: drop its RST quotes
+        command.description = (command.description or "").replace("``", "")
     return parser
 
 

@@ -35,6 +35,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _advice(eps: float) -> str:
+    if eight_bit_budget(eps) == 0:  # more steps cannot move a pixel by less than one level
+        return f"; an 8-bit PNG cannot change by less than 1/255, so --eps must be at least {1 / 255:.4f}"
+    return "; try a larger --eps or more --steps"
+
+
 def _top1(probs, categories) -> str:
     best = top_predictions(probs, categories, 1)[0]
     return f"{best.name} ({best.index}) {best.probability:.1%}"
@@ -81,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         ["before", _top1(result.clean_probs, model.categories)],
         ["after", f"{_top1(saved_probs, model.categories)} (measured on the saved 8-bit PNG)"],
         ["outcome", ("changed the answer" if result.target is None else "reached the target") if reached
-         else ("answer unchanged" if result.target is None else "target not reached") + "; try a larger --eps or more --steps"],
+         else ("answer unchanged" if result.target is None else "target not reached") + _advice(eps)],
         ["saved", str(out)],
     ]
     width = max(len(label) for label, _ in rows)

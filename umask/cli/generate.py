@@ -10,7 +10,7 @@ from ..errors import UmaskError
 from ..masks import FAMILIES, MODES, load_layout, num_parts, parse_fill
 from ..models import DEFAULT_MODEL, load_model
 from ..optimise import UniversalSearch
-from ..results import Result, check_result_folder, save_result
+from ..results import JSON_FILE, Result, check_result_folder, save_result
 from .output import echo, format_table, progress
 
 
@@ -40,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="cpu (default), cuda or auto")
     p.add_argument("--resize", dest="resize_to", default=None, help="feed the model at this side, or 'native'")
     p.add_argument("--out", required=True, help="result folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace the result already in --out (refused otherwise)")
     p.set_defaults(run=run)
 
 
@@ -82,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     out = Path(args.out)
     check_result_folder(out)  # fail now, not after a long run
+    if (out / JSON_FILE).exists() and not args.overwrite:
+        # A demo image made earlier must not vanish under a quick test run.
+        raise UmaskError(f"'{out}' already holds a result; give a new --out, or add --overwrite to replace it.")
     model = load_model(config.model, resize_to=config.resize_to, device=config.device)
     search = UniversalSearch(model, config)
     interrupted = False
@@ -97,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     echo(per_mask_table(result, model.categories))
     state = "interrupted; best image so far" if interrupted else ("reached 100%" if search.succeeded else "step budget used")
     echo(
-        f"\nsuccess {result.success_rate:.0%} ({result.hits}/{result.k}) "
+        f"\nsuccess {result.success_rate:.0%} ({result.hits}/{result.k} masked copies with their target as the top-1 class) "
         f"on the saved 8-bit image after {result.steps} steps, {result.seconds:.1f} s ({state}); saved to {out}/"
     )
     return 130 if interrupted else 0

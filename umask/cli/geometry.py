@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import UmaskError
 from ..evaluate import as_fed_for
 from ..files import atomic_file, check_writable
-from ..geometry import claim_rows, decision_slice, result_geometry, study_claim
+from ..geometry import check_slice_copies, claim_rows, decision_slice, result_geometry, study_claim
 from ..models import load_model
 from ..results import load_result
 from .output import echo, format_table, progress
@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     result = load_result(args.folder)
     target = None
     if args.slice is not None:
+        check_slice_copies(result.k, *args.slice)  # before the model loads
         folder = Path(args.folder).resolve()
         target = Path(args.html) if args.html else folder.parent / f"{folder.name}-slice.html"
         check_writable(target, reads=(args.folder,))  # fail now, not after classifying the slice

