@@ -77,7 +77,7 @@ def choose_models(result: umask.Result) -> list[str]:
     refused = refused_checkpoint(result.model) if own is not None else None
     if refused:
         own = None
-        st.sidebar.warning(f"{refused} Compare this result on the models listed.")
+        st.sidebar.warning(f"{refused.rstrip('.')}; compare this result on the models listed.")
     if own is not None and result.model not in choices:
         choices = [result.model, *choices]
     default = [result.model] if own else [DEFAULT_MODEL]

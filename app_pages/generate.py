@@ -286,6 +286,7 @@ def preview(config: umask.Config) -> None:
 
 def main() -> None:
     configure_gil()
+    poll_s = or_stop(lambda: env_seconds("UMASK_POLL_S", POLL_S))  # a bad value is said before any run
     st.title("One image, many classes")
     st.markdown(INTRO)
     config, clicked = sidebar_config()
@@ -298,7 +299,6 @@ def main() -> None:
             preview(config)
         return
     live = job.snapshot(touch=False).live
-    poll_s = or_stop(lambda: env_seconds("UMASK_POLL_S", POLL_S))
     st.fragment(live_view, run_every=poll_s if live else None)()
     st.fragment(curves_view, run_every=2.0 * poll_s if live else None)()
 

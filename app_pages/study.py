@@ -17,7 +17,7 @@ from umask.plots.run import upscale
 from umask.files import is_hidden
 from umask.report import REPORT_FILE, build_report, shown_copy
 from umask.sweep import CSV_FILE, gallery_group, read_rows, sweep_settings, typed_rows
-from ui.common import cached_model, folders_root, typed_folder
+from ui.common import cached_model, folders_root, typed_folder, under_root
 
 NOTE = (
     "**What am I looking at?** A sweep runs every combination of models, mask families and K (the study ran six "
@@ -33,7 +33,8 @@ def find_sweeps(root: Path, depth: int = 3) -> list[str]:
     for level in range(depth + 1):
         pattern = "/".join(["*"] * level + [CSV_FILE])
         found += [str(p.parent) for p in root.glob(pattern) if not is_hidden(p.parts[-level - 1:])]
-    return sorted(dict.fromkeys(found))
+    # A symbolic link under the root to a folder elsewhere is not offered: it would open what a typed path may not.
+    return sorted(f for f in dict.fromkeys(found) if under_root(Path(f)))
 
 
 def choose_folder() -> Path | None:

@@ -316,9 +316,14 @@ def test_upload_a_cli_result_and_a_bad_file(model, tmp_path, monkeypatch):
                                                          "application/zip")).run()
     assert not at.exception
     assert at.sidebar.warning[0].value == (f"The checkpoint '{elsewhere / 'net.pth'}' is outside {served}; the dashboard "
-                                           "loads checkpoints under it only. Compare this result on the models listed.")
+                                           "loads checkpoints under it only; compare this result on the models listed.")
     picker = next(m for m in at.sidebar.multiselect if m.label == "Models to compare")
     assert picker.value == ["efficientnet_lite0"] and outside not in picker.options
+    # A space after "=" (load_model strips it) does not make the path look relative.
+    spaced = f"mobilenet_v3_small= {elsewhere / 'net.pth'}"
+    at.sidebar.file_uploader(key="exp_upload").set_value(("far2.zip", result_to_zip(dataclasses.replace(saved, model=spaced)),
+                                                         "application/zip")).run()
+    assert not at.exception and "is outside" in at.sidebar.warning[0].value
     inside = f"mobilenet_v3_small={served / 'net.pth'}"
     at.sidebar.file_uploader(key="exp_upload").set_value(("near.zip", result_to_zip(dataclasses.replace(saved, model=inside)),
                                                          "application/zip")).run()
@@ -327,11 +332,15 @@ def test_upload_a_cli_result_and_a_bad_file(model, tmp_path, monkeypatch):
     assert picker.value == [inside]
 
 
-def test_a_bad_switch_interval_is_one_sentence_on_the_page(monkeypatch):
+def test_a_bad_poll_or_switch_interval_is_one_sentence_on_the_page(monkeypatch):
     monkeypatch.setenv("UMASK_SWITCH_INTERVAL", "0")
     at = generate_page()
     assert not at.exception
     assert [e.value for e in at.error] == ["UMASK_SWITCH_INTERVAL is '0'; it must be a number of seconds above 0, such as 0.0005."]
+    monkeypatch.delenv("UMASK_SWITCH_INTERVAL")
+    monkeypatch.setenv("UMASK_POLL_S", "often")
+    at = generate_page()
+    assert [e.value for e in at.error] == ["UMASK_POLL_S is 'often'; it must be a number of seconds above 0, such as 2."]
 
 
 @pytest.mark.real

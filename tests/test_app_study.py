@@ -257,6 +257,18 @@ def test_study_page_lists_sweeps_under_its_root(sweep, monkeypatch):
     assert pick.options == [str(out), OTHER]  # the hidden copy is not offered
     assert pick.value == str(out) and metrics(at)["Finished runs"] == "8"
     assert not at.exception and not at.error
+    # A link under the root to a sweep elsewhere is not offered either: a typed path to it would be refused.
+    elsewhere = root.parent / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    (elsewhere / CSV_FILE).write_text((out / CSV_FILE).read_text())
+    (root / "linked").symlink_to(elsewhere, target_is_directory=True)
+    at = page("study")
+    assert at.sidebar.selectbox(key="study_pick").options == [str(out), OTHER]
+    # A root that is not a folder: one sentence, nothing listed.
+    monkeypatch.setenv("UMASK_FOLDERS_ROOT", str(root / "nowhere"))
+    at = page("study")
+    assert [e.value for e in at.error] == [f"UMASK_FOLDERS_ROOT is '{root / 'nowhere'}', which is not a folder here; set it "
+                                           "to the folder that holds the results and sweeps this dashboard may open."]
 
 
 # --------------------------------------------------------------- Geometry ---

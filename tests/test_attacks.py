@@ -242,7 +242,8 @@ def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, ca
     code, out, err = run_cli(capsys, "fgsm", tmp_path / "photo.png", "--model", "tiny", "--eps", "0.003",
                              "--steps", "5", "--out", out_png)
     assert code == 0, err
-    assert "answer unchanged; an 8-bit PNG cannot change by less than 1/255, so --eps must be at least 0.0039" in out
+    assert "answer unchanged; an 8-bit PNG cannot change by less than 1/255 = 0.0039..., so give --eps 0.004 or more" in out
+    assert attacks.eight_bit_budget(0.004) == 1 / 255  # the advice works
 
 
 @pytest.mark.parametrize(

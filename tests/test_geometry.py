@@ -95,7 +95,12 @@ def test_decision_slice_centre_is_x_and_markers_agree(tiny):
     image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(2))
     masks = stripes(4, 16)
     calls = []
-    sl = decision_slice(tiny, image, masks, i=0, j=2, resolution=8, batch_size=16, on_progress=lambda d, t: calls.append((d, t)))
+
+    def progress(done, total):
+        assert not torch.is_grad_enabled()  # thousands of forwards: no autograd graph for any of them
+        calls.append((done, total))
+
+    sl = decision_slice(tiny, image, masks, i=0, j=2, resolution=8, batch_size=16, on_progress=progress)
     assert sl.classes.shape == (9, 9) and sl.s[4] == 0 and sl.t[4] == 0  # made odd: x in the middle
     assert sl.centre_class == int(tiny(image[None]).argmax())
     assert calls[-1] == (81, 81) and len(calls) == 6

@@ -386,15 +386,15 @@ def test_models_are_checked_once_each_and_only_with_runs_left(tiny_registered, t
 
     # A bundled model whose package is not installed (lite1 here): skipped, the rest runs.
     p = plan(models=("efficientnet_lite1", "tiny"), families=("hstripes",), ks=(2,))
-    with pytest.raises(UmaskError, match="efficientnet_lite1 needs the packages.* To run the sweep without efficientnet_lite1, add --skip-missing."):
+    with pytest.raises(UmaskError, match="efficientnet_lite1 needs the packages.*; to run the sweep without efficientnet_lite1, add --skip-missing.$"):
         run_sweep(p, tmp_path / "sw", loader=loader)
     assert not (tmp_path / "sw").exists()
     # A dry run says so before anything runs; a model registered in code has its weights.
     assert main(["sweep", *TINY, "--models", "efficientnet_lite1", "tiny", "--masks", "hstripes", "--k", "2",
                  "--out", str(tmp_path / "sw"), "--dry-run"]) == 0
     said = capsys.readouterr().out
-    assert said.splitlines()[-1] == ("no weights here yet for efficientnet_lite1 (its pip package is not installed): the "
-                                     "sweep stops at such a model unless --skip-missing leaves it out.")
+    assert said.splitlines()[-1] == ("no weights here yet for efficientnet_lite1 (its pip package is not installed): a "
+                                     "model that cannot load stops the sweep, unless --skip-missing leaves it out.")
     outcome = run_sweep(p, tmp_path / "sw", loader=loader, skip_unavailable=True)
     assert list(outcome.unavailable) == ["efficientnet_lite1"] and outcome.ran == 1
     # Resumed with nothing left to run for tiny: no model is loaded at all.

@@ -27,7 +27,14 @@ def test_a_prefix_that_is_also_a_word_of_other_names_is_ambiguous():
     assert str(err.value).startswith("Class name 'cat' is ambiguous: it could be 'tiger cat' (282), 'Persian cat' (283)")
     assert "'catamaran' (484)" in str(err.value)
     # A whole word of exactly one name is that name.
-    assert resolve_class("hammerhead") == 4 and resolve_class("great white") == 2
+    assert resolve_class("lantern") == 607  # jack-o'-lantern
+
+
+def test_every_class_can_be_named_exactly():
+    names = imagenet_classes()
+    assert [resolve_class(name) for name in names] == list(range(1000))
+    with pytest.raises(UmaskError, match="'CARDIGAN' is ambiguous: it names 'Cardigan' \\(264\\), 'cardigan' \\(474\\)"):
+        resolve_class("CARDIGAN")
 
 
 def test_unknown_name_lists_close_matches():

@@ -16,7 +16,7 @@ import torch
 
 import umask
 from umask.devices import env_count, env_seconds, share_of_cores
-from umask.models import DEFAULT_MODEL, list_models, model_info, weights_available
+from umask.models import DEFAULT_MODEL, checkpoint_path, list_models, model_info, weights_available
 from umask.results import image_to_uint8
 from umask.workers import WorkerPool
 
@@ -178,13 +178,23 @@ ROOT_ENV = "UMASK_FOLDERS_ROOT"
 
 def folders_root() -> Path:
     """The folder whose contents the pages may open by a typed path: the
-    working directory, or ``$UMASK_FOLDERS_ROOT``."""
-    return Path(os.environ.get(ROOT_ENV) or Path.cwd()).expanduser().resolve()
+    working directory, or ``$UMASK_FOLDERS_ROOT`` (a page that finds it
+    missing says so and stops)."""
+    root = Path(os.environ.get(ROOT_ENV) or Path.cwd()).expanduser().resolve()
+    if not root.is_dir():
+        st.error(f"{ROOT_ENV} is '{os.environ.get(ROOT_ENV)}', which is not a folder here; set it to the folder "
+                 "that holds the results and sweeps this dashboard may open.")
+        st.stop()
+    return root
 
 
 def under_root(path: Path) -> bool:
-    """Whether ``path`` (relative: to the working directory, as files are opened) lies under :func:`folders_root`."""
-    return path.expanduser().resolve().is_relative_to(folders_root())
+    """Whether ``path`` (relative: to the working directory, as files are
+    opened) lies under :func:`folders_root`, symbolic links followed."""
+    try:
+        return path.expanduser().resolve().is_relative_to(folders_root())
+    except RuntimeError:  # ~nosuchuser, or a loop of links
+        return False
 
 
 def refused_checkpoint(spec: str) -> str | None:
@@ -195,7 +205,7 @@ def refused_checkpoint(spec: str) -> str | None:
     """
     if model_info(spec).source != "checkpoint":
         return None
-    path = Path(spec.split("=", 1)[1])
+    path = checkpoint_path(spec)
     if under_root(path):
         return None
     return f"The checkpoint '{path}' is outside {folders_root()}; the dashboard loads checkpoints under it only."
@@ -209,7 +219,10 @@ def typed_folder(typed: str, what: str) -> Path | None:
     Study page, write report.html into) any folder of the server's disk.
     """
     root = folders_root()
-    path = root / Path(typed).expanduser()  # an absolute path stays as it is
+    try:
+        path = root / Path(typed).expanduser()  # an absolute path stays as it is
+    except RuntimeError:  # ~nosuchuser
+        path = root / typed
     if not under_root(path):
         st.sidebar.error(f"'{typed}' is outside {root}; this page opens {what} under it only: start the dashboard "
                          f"from a folder that holds it, or set {ROOT_ENV}.")

@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import UmaskError
 from .masks import FAMILIES, MODES, parse_fill
-from .models.wrapper import MAX_SIDE, parse_resize
+from .models.wrapper import MAX_SIDE, MIN_SIDE, parse_resize
 
 OPTIMIZERS = ("sgd", "adam", "sign")
 SCHEDULES = ("constant", "cosine", "plateau")
@@ -117,8 +117,8 @@ class Config:
         object.__setattr__(self, "fill", parse_fill(self.fill))
         if self.k < 2:
             raise UmaskError(f"K = {self.k} is too small; a universal image needs at least 2 masks.")
-        if self.size < 8:
-            raise UmaskError(f"Image size {self.size} is too small; use at least 8 pixels (the study used 64).")
+        if self.size < MIN_SIDE:
+            raise UmaskError(f"Image size {self.size} is too small; use at least {MIN_SIDE} pixels (the study used 64).")
         if self.size > MAX_SIDE:
             raise UmaskError(f"Image size {self.size} is too large; use at most {MAX_SIDE} pixels (the study used 64).")
         for name in ("seed", "layout_seed"):

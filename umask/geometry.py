@@ -322,13 +322,13 @@ class DecisionSlice:
         return int(self.classes[r, r])
 
 
-@torch.no_grad()
 def check_slice_copies(k: int, i: int, j: int) -> None:
     """Raise unless copies ``i`` and ``j`` can span a slice of a K-mask result."""
     if not (0 <= i < k and 0 <= j < k) or i == j:
         raise UmaskError(f"The slice needs two different masks in 0..{k - 1}; got {i} and {j}.")
 
 
+@torch.no_grad()
 def decision_slice(
     model: Classifier,
     image: torch.Tensor,

@@ -226,11 +226,14 @@ class Job:
     def stop(self) -> None:
         """End the job after the current step; the result keeps the best image so far."""
         with self._lock:
-            if self._stop_asked is None:
-                self._stop_asked = time.monotonic()
-            self._stop.set()
-            self._resume.set()
-            self._tell_locked("stop")
+            self._stop_locked()
+
+    def _stop_locked(self) -> None:
+        if self._stop_asked is None:
+            self._stop_asked = time.monotonic()
+        self._stop.set()
+        self._resume.set()
+        self._tell_locked("stop")
 
     def _tell_locked(self, command: str) -> None:
         """Forward a control command to the worker process (pool jobs, once it runs).
@@ -430,14 +433,12 @@ class Job:
             log.info("job %x: nobody polled for %.0f s, stopping", id(self), self.idle_timeout)
             self._stopped_as = "abandoned"
             self.stop()
-        elif self.pause_limit is not None and self._paused_longer_than(self.pause_limit):
-            log.info("job %x: paused for %.0f s, stopping", id(self), self.pause_limit)
-            self._stopped_as = "paused_too_long"
-            self.stop()
-
-    def _paused_longer_than(self, limit: float) -> bool:
-        with self._lock:  # pause() sets the state and its time together
-            return self._state == "paused" and time.monotonic() - self._paused_at > limit
+        elif self.pause_limit is not None:
+            with self._lock:  # decided and done at once: a resume() cannot slip in between
+                if self._state == "paused" and time.monotonic() - self._paused_at > self.pause_limit:
+                    log.info("job %x: paused for %.0f s, stopping", id(self), self.pause_limit)
+                    self._stopped_as = "paused_too_long"
+                    self._stop_locked()
 
     def _finish(self, result: Result) -> None:
         with self._lock:

@@ -37,7 +37,7 @@ from PIL import Image
 from .errors import UmaskError
 from .evaluate import eight_bit_levels
 from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable, is_hidden
-from .models.wrapper import MAX_SIDE, MIN_RESIZE
+from .models.wrapper import MAX_SIDE, MIN_RESIZE, MIN_SIDE
 from .masks import MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
 from .targets import imagenet_classes
 
@@ -280,8 +280,8 @@ def load_result(folder: str | Path) -> Result:
         size = _whole(meta["size"])
     except (TypeError, ValueError):
         raise UmaskError(f"{folder / JSON_FILE} has a malformed size; the result is corrupt.") from None
-    if not 1 <= size <= MAX_SIDE:
-        raise UmaskError(f"{folder / JSON_FILE} says the image is {size} pixels wide; umask's images are 1 to {MAX_SIDE}.")
+    if not MIN_SIDE <= size <= MAX_SIDE:
+        raise UmaskError(f"{folder / JSON_FILE} says the image is {size} pixels wide; umask's images are {MIN_SIDE} to {MAX_SIDE}.")
     try:
         with Image.open(folder / IMAGE_FILE) as img:
             # The header first: a huge image is refused before it is decoded

@@ -296,7 +296,7 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
     if not path.is_file():
         raise UmaskError(f"'{path}' does not exist; a sweep folder holds results.csv.")
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None or tuple(reader.fieldnames) != COLUMNS:
                 raise UmaskError(f"'{path}' is not a umask results.csv (its header differs); use another --out folder.")
@@ -362,7 +362,7 @@ def _write_csv_atomic(path: Path, rows: list[dict[str, str]]) -> None:
 
 def _append_row(path: Path, row: dict[str, str]) -> None:
     try:
-        with open(path, "a", newline="") as fh:
+        with open(path, "a", newline="", encoding="utf-8") as fh:
             csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n").writerow(row)
             fh.flush()
             os.fsync(fh.fileno())
@@ -528,7 +528,7 @@ def run_sweep(
             model = loader(spec, device="cpu")  # downloads into the cache when it can
         except UmaskError as err:
             if not skip_unavailable:
-                raise UmaskError(f"{err} To run the sweep without {spec}, add --skip-missing.") from None
+                raise UmaskError(f"{str(err).rstrip('.')}; to run the sweep without {spec}, add --skip-missing.") from None
             unavailable[spec] = str(err)
             log.warning("skipping %s: %s", spec, err)
             continue

@@ -64,6 +64,10 @@ def resolve_class(spec: int | str) -> int:
     if len(exact) == 1:
         return exact[0]
     if len(exact) > 1:
+        # ImageNet has 'Cardigan' (the corgi) and 'cardigan' (the sweater): the exact case tells them apart.
+        same_case = [i for i in exact if names[i] == str(spec).strip()]
+        if len(same_case) == 1:
+            return same_case[0]
         raise UmaskError(
             f"Class name '{spec}' is ambiguous: it names {_describe(exact)}; give the index instead."
         )

@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _advice(eps: float) -> str:
     if eight_bit_budget(eps) == 0:  # more steps cannot move a pixel by less than one level
-        return f"; an 8-bit PNG cannot change by less than 1/255, so --eps must be at least {1 / 255:.4f}"
+        return "; an 8-bit PNG cannot change by less than 1/255 = 0.0039..., so give --eps 0.004 or more"
     return "; try a larger --eps or more --steps"
 
 

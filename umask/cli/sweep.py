@@ -139,10 +139,10 @@ def run(args: argparse.Namespace) -> int:
         echo(f"\n{len(pending)} of {len(rows)} runs to do; results go to {out}/")
         missing = [spec for spec in dict.fromkeys(k.model for k in plan.keys() if k in pending) if not weights_available(spec)]
         if missing:
-            why = {"bundled": "its pip package is not installed", "torchvision": "it downloads on first use",
-                   "checkpoint": "no such file"}
+            why = {"bundled": "its pip package is not installed", "checkpoint": "no such file",
+                   "torchvision": "it downloads on first use; offline it cannot"}
             echo("no weights here yet for " + "; ".join(f"{spec} ({why.get(model_info(spec).source, 'not available')})" for spec in missing)
-                 + ": the sweep stops at such a model unless --skip-missing leaves it out.")
+                 + ": a model that cannot load stops the sweep, unless --skip-missing leaves it out.")
         return 0
 
     bar = None

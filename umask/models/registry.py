@@ -384,10 +384,9 @@ def load_model(
     resize_to = parse_resize(resize_to)
     spec = spec.strip()
     if "=" in spec:
-        arch, path = (s.strip() for s in spec.split("=", 1))
+        arch, path = spec.split("=", 1)[0].strip(), checkpoint_path(spec)
         if arch.startswith("efficientnet_lite"):
             raise UmaskError(f"'{arch}' loads its bundled weights; pass it by name, without =PATH.")
-        path = Path(path).expanduser()
         if not path.is_file():
             state = "is a folder" if path.is_dir() else "does not exist"
             raise UmaskError(f"Checkpoint '{path}' {state}; give ARCH=PATH with the path of a state-dict file.")
@@ -401,6 +400,19 @@ def load_model(
     elif resize_to is not None:
         model.resize_to = resize_to
     return model.to(resolve_device(device) if isinstance(device, str) else device)
+
+
+def checkpoint_path(spec: str) -> Path:
+    """The file of an ``ARCH=PATH`` spec, as :func:`load_model` opens it (spaces stripped, ``~`` expanded).
+
+    Raises:
+        UmaskError: a ``~user`` that does not exist.
+    """
+    text = spec.split("=", 1)[1].strip()
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # ~nosuchuser
+        raise UmaskError(f"Checkpoint '{text}' names a home folder that does not exist here.") from None
 
 
 def model_info(spec: str) -> ModelInfo:
@@ -426,5 +438,5 @@ def weights_available(spec: str) -> bool:
             return False
         return True
     if info.source == "checkpoint":
-        return Path(spec.split("=", 1)[1]).expanduser().is_file()
+        return checkpoint_path(spec).is_file()
     return cached_weights_path(spec).exists()

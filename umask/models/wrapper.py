@@ -12,8 +12,9 @@ from torch import nn
 from ..errors import UmaskError
 
 
-#: The smallest side an image may be resized to inside the wrapper.
-MIN_RESIZE = 8
+#: The smallest image side umask makes (a universal image), and the smallest
+#: it resizes to inside the wrapper: 8 x 8 still has a part per stripe at K = 8.
+MIN_SIDE = MIN_RESIZE = 8
 # The largest image side umask takes anywhere (optimised, fed, or a photo):
 # 16 times the study's 64 and above every model's native size (EfficientNet-B7:
 # 600). Beyond it a mistyped number would exhaust memory instead of failing.
