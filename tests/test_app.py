@@ -363,6 +363,7 @@ def test_a_model_without_weights_shows_a_message_and_the_page_stays_usable(model
 @pytest.mark.real
 def test_targets_by_name_and_the_study_preset(model):
     at = generate_page()
+    at.sidebar.number_input(key="gen_steps").set_value(123).run()
     at.sidebar.radio(key="gen_preset").set_value("seed").run()
     assert at.sidebar.number_input(key="gen_steps").value == 5000  # the study's budget comes with its preset
     configure(at, k=2, steps=3)
