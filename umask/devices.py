@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Callable, TypeVar
 
 import torch
 
 from .errors import UmaskError
+
+T = TypeVar("T")
 
 
 def resolve_device(name: str | None = "cpu") -> torch.device:
@@ -40,22 +43,37 @@ def share_of_cores() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+def _from_env(name: str, default: T, parse: Callable[[str], T | None], wanted: str) -> T:
+    """The environment variable ``name`` read by ``parse`` (None: not allowed), or ``default`` when unset or blank.
+
+    Raises:
+        UmaskError: the variable is set to a value ``parse`` refuses; the
+            sentence says it must be ``wanted``.
+    """
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    value = parse(text)
+    if value is None:
+        raise UmaskError(f"{name} is '{text}'; it must be {wanted}.")
+    return value
+
+
+def _positive_seconds(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
 def env_seconds(name: str, default: float) -> float:
     """A positive, finite number of seconds from the environment variable ``name``, else ``default``.
 
     Raises:
         UmaskError: the variable is set to anything else.
     """
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise UmaskError(f"{name} is '{text}'; it must be a number of seconds above 0, such as {default:g}.")
-    return value
+    return _from_env(name, default, _positive_seconds, f"a number of seconds above 0, such as {default:g}")
 
 
 def env_count(name: str, default: int) -> int:
@@ -64,9 +82,5 @@ def env_count(name: str, default: int) -> int:
     Raises:
         UmaskError: the variable is set to anything else.
     """
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    if not text.isdigit() or int(text) < 1:
-        raise UmaskError(f"{name} is '{text}'; it must be a whole number, 1 or more.")
-    return int(text)
+    return _from_env(name, default, lambda text: int(text) if text.isdigit() and int(text) >= 1 else None,
+                     "a whole number, 1 or more")

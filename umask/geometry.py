@@ -360,7 +360,8 @@ def decision_slice(
     Raises:
         UmaskError: bad mask indices, or copies i and j on one line through x.
     """
-    check_slice_copies(masks.shape[0], i, j)
+    k = masks.shape[0]
+    check_slice_copies(k, i, j)
     if resolution < 3:
         raise UmaskError(f"Slice resolution {resolution} is too small; use at least 3 points a side.")
     resolution += 1 - resolution % 2
@@ -399,7 +400,7 @@ def decision_slice(
     copy_probs = model(copies.to(model.device)).float().softmax(dim=1).cpu()
     x_class = int(model(x[None].to(model.device)).argmax(dim=1))
     markers = [SliceMarker("x (universal image)", 0.0, 0.0, x_class)]
-    order = [i, j] + ([m for m in range(masks.shape[0]) if m not in (i, j)] if show_all else [])
+    order = [i, j] + ([m for m in range(k) if m not in (i, j)] if show_all else [])
     for m in order:
         d = (copies[m] - x).double().flatten()
         a, b = float(d @ e1), float(d @ e2)

@@ -21,7 +21,7 @@ from ..devices import resolve_device
 from ..models import DEFAULT_MODEL, model_info, weights_available
 from ..report import REPORT_FILE, build_report
 from ..sweep import STUDY_FAMILIES, STUDY_KS, StepTiming, SweepHooks, SweepPlan, estimate_seconds, run_sweep, study_plan
-from ..sweep import time_steps, timing_model
+from ..sweep import CSV_FILE, time_steps, timing_model
 from .output import echo, format_table, on_terminal
 
 
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if args.report_only:
-        if not (out / "results.csv").is_file():
+        if not (out / CSV_FILE).is_file():
             raise UmaskError(f"'{out}' holds no results.csv; run a sweep into it first.")
         return _report(out, args)
     plan = plan_from_args(args)
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
         check_out_folder(out)  # the folder a real run would refuse, refused here too
 
-        pending = set(pending_keys(plan, out)) if (out / "results.csv").exists() else set(plan.keys())
+        pending = set(pending_keys(plan, out)) if (out / CSV_FILE).exists() else set(plan.keys())
         rows = [[k.model, k.mask_family, k.mode, k.k, k.seed, k.preset, k.max_steps, "to run" if k in pending else "done"]
                 for k in plan.keys()]
         echo(format_table(["model", "masks", "mode", "K", "seed", "preset", "steps", "state"], rows))
@@ -198,11 +198,11 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     for spec, why in outcome.unavailable.items():
         echo(f"skipped {spec}: {why}")
-    echo(f"{outcome.ran} runs done now, {outcome.skipped} were already done; {len(outcome.rows)} rows in {out / 'results.csv'}")
+    echo(f"{outcome.ran} runs done now, {outcome.skipped} were already done; {len(outcome.rows)} rows in {out / CSV_FILE}")
     if args.no_report:
         return 0
     report = out / REPORT_FILE
-    if outcome.ran == 0 and report.is_file() and report.stat().st_mtime >= (out / "results.csv").stat().st_mtime:
+    if outcome.ran == 0 and report.is_file() and report.stat().st_mtime >= (out / CSV_FILE).stat().st_mtime:
         echo(f"report: {report} (nothing new ran, so it is as it was; --report-only rewrites it)")
         return 0
     return _report(out, args)
