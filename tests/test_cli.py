@@ -190,6 +190,10 @@ def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny
         code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny32", "--resize", "20")
         assert code == 2 and err.strip() == ("umask: error: Image size 20 is too small for tiny32, which needs at least "
                                              "32 pixels a side; use --resize native (or a larger image).")
+        code, _, err = run_cli(capsys, "generate", "--model", "tiny32", "--k", "2", "--size", "16", "--steps", "1",
+                               "--out", tmp_path / "small")
+        assert code == 2 and err.strip().endswith("needs at least 32 pixels a side; use --resize native (or a larger image).")
+        assert not (tmp_path / "small").exists()
         code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny", "--resize", "native",
                                  "--format", "json")
         assert code == 0 and json.loads(out)["models"]["tiny"]["fed_at"] == 16  # tiny's native side

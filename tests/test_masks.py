@@ -86,6 +86,21 @@ def test_k_limits_and_errors():
         layout("dots", 4, 64)
 
 
+def test_masked_pixels_are_capped_for_layouts_and_part_maps(tmp_path):
+    from PIL import Image
+    import numpy as np
+
+    assert layout("grid", 64, 512).max() == 63  # K x side x side = 2^24: the most allowed
+    with pytest.raises(UmaskError, match=r"The 'grid' layout has K = 65 parts on a 512x512 image, more than umask handles: "
+                                         r"K x side x side may be at most 16,777,216"):
+        layout("grid", 65, 512)
+    # A part map brings its own K and side (an uploaded result): refused with the same rule.
+    stripes = (np.arange(1024)[:, None] * 17 // 1024 + 1).repeat(1024, axis=1).astype(np.uint16)
+    Image.fromarray(stripes).save(tmp_path / "many.png")
+    with pytest.raises(UmaskError, match=r"many.png' has K = 17 parts on a 1024x1024 image, more than umask handles"):
+        load_layout(tmp_path / "many.png", 1024)
+
+
 def test_hide_and_keep_masks():
     labels = layout("hstripes", 4, 8)
     hide = make_masks(labels, "hide")

@@ -134,8 +134,11 @@ def test_fixed_size_architectures_say_so_instead_of_failing_inside_torch():
 
     vit = torchvision_classifier("vit_b_16", RANDOM_WEIGHTS)
     assert vit.fixed_size == 224 and vit.name == "vit_b_16"
-    with pytest.raises(UmaskError, match=r"vit_b_16 takes only 224 x 224 images, not 256 x 256; use --resize native"):
+    # The library names no option of any front end; a caller that has one passes it.
+    with pytest.raises(UmaskError, match=r"vit_b_16 takes only 224 x 224 images, not 256 x 256; make the image 224 pixels a side\.$"):
         UniversalSearch(vit, Config(model="vit_b_16", k=2, size=256, steps=1))
+    with pytest.raises(UmaskError, match=r"not 256 x 256; use --resize native \(or make the image 224 pixels a side\)\.$"):
+        vit.check_side(256, resize_option="--resize native")
     with pytest.raises(UmaskError, match="takes only 224 x 224"):
         predict(vit, torch.rand(3, 224, 256))
     vit.resize_to = 224  # --resize native: any size goes in

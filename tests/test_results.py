@@ -162,6 +162,7 @@ def test_many_parts_use_16_bit_map(tiny, tmp_path):
 @pytest.mark.parametrize(
     "field,value,message",
     [("fill", "grey", "malformed"), ("mask_mode", "xyz", "must be 'hide' or 'keep'"), ("targets", [1, 2, 3, 5000], "outside 0-999"),
+     ("targets", [1, 2, 2, 3], "names a target class more than once; a result's targets are distinct"),
      ("k", "four", "malformed"), ("k", 3.7, "malformed"), ("size", True, "malformed"), ("targets", "123", "malformed"),
      ("k", float("inf"), "malformed"), ("steps", float("inf"), "malformed .*timings"),
      ("target_names", ["x", "y", "z", "w"], "target_names that are not the names of its targets"),
@@ -258,6 +259,24 @@ def test_saved_folders_and_files_get_the_usual_modes(result, tmp_path):
     out = save_result(result, tmp_path / "run")
     assert out.stat().st_mode & 0o777 == DIR_MODE
     assert all(p.stat().st_mode & 0o777 == FILE_MODE for p in out.iterdir())
+
+
+def test_text_files_are_utf8_whatever_the_locale(tmp_path):
+    """An ASCII locale (LC_ALL=C, no UTF-8 coercion) must not break a write:
+    reports embed plotly.js, which holds non-ASCII characters."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from plotly.offline import get_plotlyjs; from umask.files import atomic_file\n"
+        "with atomic_file(sys.argv[1]) as fh: fh.write(get_plotlyjs() + '\\u03b5')\n"
+    )
+    env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "page.html")], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    from plotly.offline import get_plotlyjs
+
+    assert (tmp_path / "page.html").read_bytes() == (get_plotlyjs() + "\u03b5").encode("utf-8")
 
 
 def test_unwritable_places_are_one_sentence(result, tmp_path, monkeypatch):

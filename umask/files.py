@@ -93,12 +93,17 @@ def atomic_file(path: str | Path, mode: str = "w", **open_kwargs) -> Iterator[IO
 
     On an exception the temporary file is removed and ``path`` is untouched.
     ``mode`` is "w" or "wb"; ``open_kwargs`` go to :func:`os.fdopen` (e.g. ``newline=""``).
+    Text is UTF-8 unless ``encoding`` says otherwise: umask's reports carry
+    non-ASCII (plotly.js, class names, "ε"), and a latin-1 locale must not
+    turn that into an encoding error halfway through a write.
 
     Raises:
         UmaskError: the file cannot be created or moved into place (a missing
             or read-only folder, a folder of that name, a full disk).
     """
     path = Path(path)
+    if "b" not in mode:
+        open_kwargs.setdefault("encoding", "utf-8")
     folder = path.parent if str(path.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)

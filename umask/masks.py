@@ -57,19 +57,36 @@ def max_parts(family: str, size: int) -> int:
     raise UmaskError(f"Unknown mask family '{family}'; choose one of {', '.join(FAMILIES)}.")
 
 
+#: The most masked pixels (K x side x side) one layout may make. The K masked
+#: copies are one batch, and a result opened from a file (an upload) brings
+#: its own K and side: K = 64 at 512 x 512 or K = 1000 at 128 x 128 fit; a
+#: K = 1000 map at 1024 x 1024 would take gigabytes to mask and measure.
+MAX_MASKED_PIXELS = 2**24
+
+
+def _check_masked_pixels(k: int, size: int, what: str) -> None:
+    if k * size * size > MAX_MASKED_PIXELS:
+        raise UmaskError(
+            f"{what} has K = {k} parts on a {size}x{size} image, more than umask handles: K x side x side may be at most "
+            f"{MAX_MASKED_PIXELS:,} (K = 64 at 512 x 512, K = 1000 at 128 x 128)."
+        )
+
+
 def _check_k(family: str, k: int, size: int) -> None:
     if k < 2:
         raise UmaskError(f"K = {k} is too small; a universal image needs at least 2 masks.")
     limit = max_parts(family, size)
     if k > limit:
         raise UmaskError(f"K = {k} is more parts than '{family}' can make on a {size}x{size} image; the most is {limit}.")
+    _check_masked_pixels(k, size, f"The '{family}' layout")
 
 
 def layout(family: str, k: int, size: int, *, seed: int = 0) -> torch.Tensor:
     """Label map ``(size, size)`` int64 of a built-in family: part index or -1.
 
     Raises:
-        UmaskError: unknown family, K < 2, or K more than the family can make.
+        UmaskError: unknown family, K < 2, K more than the family can make,
+            or more than MAX_MASKED_PIXELS masked pixels.
     """
     if family == "custom":
         raise UmaskError("The 'custom' family needs a label-map image; use load_layout(path, size).")
@@ -126,7 +143,7 @@ def load_layout(path: str | Path, size: int) -> torch.Tensor:
 
     Raises:
         UmaskError: missing/unreadable file, wrong size, fewer than 2 parts,
-            or part numbers with gaps.
+            part numbers with gaps, or more than MAX_MASKED_PIXELS masked pixels.
     """
     path = Path(path)
     try:
@@ -149,6 +166,7 @@ def load_layout(path: str | Path, size: int) -> torch.Tensor:
         raise UmaskError(
             f"Part map '{path}' must number its parts 1..K without gaps (K >= 2); it holds values {sorted(p + 1 for p in present)[:10]}."
         )
+    _check_masked_pixels(k, size, f"Part map '{path}'")
     return labels
 
 

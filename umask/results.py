@@ -265,7 +265,7 @@ def load_result(folder: str | Path) -> Result:
             what = f"its {name} is a folder" if (folder / name).is_dir() else f"it has no {name}"
             raise UmaskError(f"Result folder '{folder}' is incomplete: {what}; a result holds the files {', '.join(FILES)}.")
     try:
-        meta = json.loads((folder / JSON_FILE).read_text())
+        meta = json.loads((folder / JSON_FILE).read_bytes())  # bytes: UTF-8 whatever the locale
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise UmaskError(f"{folder / JSON_FILE} is not valid JSON; the result is corrupt.") from None
     except OSError as err:
@@ -309,6 +309,8 @@ def load_result(folder: str | Path) -> Result:
         raise UmaskError(f"{folder / JSON_FILE} has mask_mode '{meta['mask_mode']}'; it must be 'hide' or 'keep'.")
     if not all(0 <= t < 1000 for t in targets + predictions):
         raise UmaskError(f"{folder / JSON_FILE} names classes outside 0-999; the result is corrupt.")
+    if len(set(targets)) != len(targets):  # the engine's K targets are distinct classes (so K <= 1000)
+        raise UmaskError(f"{folder / JSON_FILE} names a target class more than once; a result's targets are distinct, so it is corrupt.")
     labels = load_layout(folder / PARTS_FILE, size)
     counts = {f"parts in {PARTS_FILE}": num_parts(labels), "targets": len(targets), "predictions": len(predictions)}
     wrong = [f"{n} {what}" for what, n in counts.items() if n != k]

@@ -420,7 +420,7 @@ def _check_settings(out: Path, plan: SweepPlan) -> None:
     path = out / SETTINGS_FILE
     if path.exists():
         try:
-            saved = json.loads(path.read_text())
+            saved = json.loads(path.read_bytes())
         except (json.JSONDecodeError, UnicodeDecodeError, OSError):  # OSError: a folder of that name
             saved = None
         if not isinstance(saved, dict):
@@ -605,7 +605,7 @@ def sweep_settings(out: str | Path) -> dict:
     """``sweep.json`` of a sweep folder (size, fill), or {} when absent."""
     path = Path(out) / SETTINGS_FILE
     try:
-        saved = json.loads(path.read_text()) if path.exists() else {}
+        saved = json.loads(path.read_bytes()) if path.exists() else {}
     except (json.JSONDecodeError, UnicodeDecodeError, OSError):
         return {}
     return saved if isinstance(saved, dict) else {}

@@ -84,7 +84,7 @@ def _write_part(path: Path, report) -> None:
 
 def _read_part(path: Path):
     try:
-        return report_from_json(json.loads(path.read_text()))
+        return report_from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise UmaskError(f"bench --merge: {path} does not exist; give files written by bench --json") from None
     except OSError as exc:  # a folder, no permission
@@ -97,7 +97,7 @@ def _read_part(path: Path):
 
 def _read_notes(path: Path) -> str:
     try:
-        return path.read_text()
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UmaskError(f"bench --notes: {path} does not exist; give a markdown file") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -43,7 +43,7 @@ def evaluate_folder(folder: str | Path, models: list[str] | None = None, device:
             model = as_fed_for(load_model(spec, device=device), spec, result)
         else:
             model = load_model(spec, resize_to=resize, device=device)
-            model.check_side(result.size)
+            model.check_side(result.size, resize_option="--resize native")
         outcome = classify_parts(model, result.image, result.labels, mode=result.mask_mode, fill=result.fill, targets=result.targets)
         report["models"][spec] = {
             "fed_at": model.resize_to or result.size,
