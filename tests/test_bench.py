@@ -171,3 +171,24 @@ def test_bench_checks_where_it_writes_before_measuring(tmp_path, capsys):
     assert "is a folder; give a file path" in capsys.readouterr().err
     assert main(["bench", "--quick", "--json", str(tmp_path), "--out", str(tmp_path / "b.md")]) == 2
     assert "is a folder; give a file path" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--k", "10", "100"], "K = 100 is more parts than 'hstripes' can make on a 64x64 image; the most is 64."),
+        (["--k", "1"], "K = 1 is too small"),
+        (["--seeds", "0"], "--seeds 0 is not allowed; give a whole number of 1 or more."),
+        (["--preset-cap", "0"], "--preset-cap 0 is not allowed"),
+        (["--first-seed", "-1"], "--first-seed -1 is not allowed"),
+    ],
+)
+def test_a_bad_plan_is_refused_before_anything_is_measured(tmp_path, capsys, monkeypatch, argv, message):
+    import umask.bench as bench
+    from umask.cli import main
+
+    monkeypatch.setattr(bench, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main(["bench", *argv, "--out", str(tmp_path / "b.md")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "b.md").exists()

@@ -54,6 +54,26 @@ class BenchPlan:
     streaming_steps: int = 150  # 0 skips the streaming table
     streaming_reps: int = 3
 
+    def validate(self) -> None:
+        """Raise now what would otherwise stop the benchmark an hour in.
+
+        Raises:
+            UmaskError: a count below its minimum, or a K that a mask family
+                or a recipe cannot take (one sentence, as the CLI shows it).
+        """
+        for name, least in (("seeds", 1), ("first_seed", 0), ("preset_cap", 1), ("preset_seeds", 0), ("fast_cap", 1)):
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise UmaskError(f"--{name.replace('_', '-')} {value} is not allowed; give a whole number of {least} or more.")
+        caps = {"seed": self.preset_cap, "fast": self.fast_cap}
+        for k in self.ks:
+            for family in self.families:
+                layout(family, k, 64)  # K more than the family makes: its own sentence
+                for recipe in self.recipes:
+                    Config.preset(recipe, k=k, mask_family=family, **({"steps": caps[recipe]} if caps.get(recipe) else {}))
+        for k in self.overhead_ks:
+            layout("grid", k, 64)
+
     @classmethod
     def full(cls) -> "BenchPlan":
         return cls()
@@ -289,6 +309,7 @@ def run_bench(plan: BenchPlan, *, progress: Progress | None = None,
     the report after each item (``bench --json`` saves it there, so a killed
     benchmark keeps what it measured).
     """
+    plan.validate()
     say = progress or (lambda line: log.info(line))
     report = BenchReport(plan=plan, machine=machine_info())
     started = time.perf_counter()
