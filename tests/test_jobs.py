@@ -236,13 +236,37 @@ def test_snapshot_before_start_and_progress_numbers(tiny, where):
 
 def test_a_worker_process_that_dies_fails_the_job_with_one_sentence(tiny, pool):
     job = Job(tiny, endless(), pool=pool).start()
-    wait_for(lambda: job.snapshot().step >= 3)
+    wait_for(lambda: job.snapshot().step >= 7)  # a snapshot (every 5 steps) has arrived
     job._worker.process.kill()  # as the kernel's out-of-memory killer would
     assert job.wait(10)
     snap = job.snapshot()
-    assert snap.state == "failed" and snap.result is None
-    assert snap.error == "The worker process has ended (exit code -9)."
-    assert snap.step >= 3  # the history so far stays on the page
+    assert snap.state == "failed" and snap.fraction < 1.0
+    # The latest snapshot that reached this process is kept, measured here on its 8-bit form.
+    made = max(step for step in snap.steps if step % 5 == 0)  # small() snapshots every 5 steps
+    assert snap.error == f"The worker process has ended (exit code -9); the image of step {made} is kept."
+    assert snap.result.steps == made and torch.equal(snap.image, snap.result.image)
+    measured = classify_masked(tiny, snap.result.image, job.search.masks, targets=snap.result.targets)
+    assert snap.result.predictions == measured.predictions
+    assert snap.step >= 7  # the history so far stays on the page
+
+
+def test_a_run_that_fails_mid_way_in_a_thread_keeps_its_best_image(tiny, monkeypatch):
+    job = Job(tiny, endless())
+    steps = iter(job.search)  # the real steps; the 12th fails, as a step that runs out of memory
+
+    def failing_after_eleven():
+        for report in steps:
+            yield report
+            if report.step == 11:
+                raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(UniversalSearch, "__iter__", lambda self: failing_after_eleven())
+    job.start()
+    assert job.wait(10)
+    snap = job.snapshot()
+    assert snap.state == "failed" and snap.result is not None and snap.result.steps == 11
+    assert snap.error == "The optimisation failed: RuntimeError: out of memory; the image of step 11 is kept."
+    assert torch.equal(snap.result.image, job.search.best_image())
 
 
 def test_prewarm_readies_a_worker_that_holds_the_model(tiny):
@@ -258,6 +282,15 @@ def test_prewarm_readies_a_worker_that_holds_the_model(tiny):
     finally:
         pool.close()
     assert not worker.alive
+
+
+def test_a_job_stopped_before_it_starts_runs_no_step(tiny, where):
+    job = Job(tiny, endless(), **where)
+    job.stop()
+    job.start()
+    assert job.wait(30)
+    snap = job.snapshot()
+    assert snap.state == "stopped" and snap.step == 0 and snap.result.steps == 0
 
 
 def test_stop_before_the_worker_is_attached_ends_the_job(tiny, pool):
@@ -311,13 +344,15 @@ def test_a_worker_keeps_at_most_two_models_and_reloads_a_dropped_one(pool):
 def test_a_worker_that_ignores_stop_is_ended(tiny, pool, monkeypatch):
     monkeypatch.setattr(jobs, "STOP_GRACE_S", 1.0)
     job = Job(tiny, endless(), pool=pool).start()
-    wait_for(lambda: job.snapshot().step >= 3)
+    wait_for(lambda: job.snapshot().step >= 7)
     process = job._worker.process
     os.kill(process.pid, signal.SIGSTOP)  # hung, as in a wedged native call
     job.stop()
     assert job.wait(15)
     snap = job.snapshot()
-    assert snap.state == "failed" and snap.error == "The worker process did not stop within 1 s and was ended."
+    made = max(step for step in snap.steps if step % 5 == 0)
+    assert snap.state == "failed" and snap.result.steps == made
+    assert snap.error == f"The worker process did not stop within 1 s and was ended; the image of step {made} is kept."
     assert not process.is_alive()
 
 

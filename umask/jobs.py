@@ -101,8 +101,11 @@ class JobSnapshot:
 
     @property
     def fraction(self) -> float:
-        """Progress through the step budget, in [0, 1]."""
-        return 1.0 if not self.live and self.state != "created" else min(1.0, self.step / max(1, self.total))
+        """Progress through the step budget, in [0, 1]: full once the run has
+        ended as planned (a stop, or success before the budget), not when it failed."""
+        if self.live or self.state in ("created", "failed"):
+            return min(1.0, self.step / max(1, self.total))
+        return 1.0
 
 
 @dataclass
@@ -168,6 +171,7 @@ class Job:
         # The starting image is the first frame: a viewer sees it at once,
         # not one snapshot period later.
         self._image: torch.Tensor | None = quantise(self.search.pixels().detach()).cpu()
+        self._image_made: tuple[int, float] | None = None  # (step, seconds) of the latest step snapshot
         self._result: Result | None = None
         self._error: str | None = None
         self._started_at: float | None = None  # start of the current running stretch
@@ -328,6 +332,9 @@ class Job:
     def _run_here(self) -> None:
         if self.torch_threads is not None:
             torch.set_num_threads(self.torch_threads)
+        if self._stop.is_set():  # stopped before it began: not one step (as in a process)
+            self._finish(self.search.result())
+            return
         # The model is frozen and shared; only this job's image gets
         # gradients, and only in this thread.
         with torch.enable_grad():
@@ -424,6 +431,7 @@ class Job:
             self._succeeded = self._succeeded or report.done
             if report.image is not None:
                 self._image = report.image
+                self._image_made = (report.step, report.seconds)
 
     def _check_heartbeat(self) -> None:
         """Stop a job nobody watches, or one paused longer than its limit (called while it waits too)."""
@@ -453,7 +461,26 @@ class Job:
             self._started_at = None
 
     def _fail(self, message: str) -> None:
+        kept = self._salvage()
         with self._lock:
             self._error = message
+            if kept is not None:  # Stop's promise holds even when the run ends badly
+                self._result, self._image = kept, kept.image
+                self._error = f"{message.rstrip('.')}; the image of step {kept.steps} is kept."
             self._state = "failed"
             self._close_clock_locked()
+
+    def _salvage(self) -> Result | None:
+        """The best a failed run leaves: in a thread, the search's best image;
+        from a worker process that is gone, its latest snapshot (None: no step yet)."""
+        try:
+            if self.pool is None:
+                return self.search.result() if self.search.steps_done else None
+            with self._lock:
+                image, made = self._image, self._image_made
+            if made is None:
+                return None
+            return self.search.result_of(image, steps=made[0], seconds=made[1])
+        except Exception:  # the model itself may be what failed: nothing to keep then
+            log.exception("job %x: nothing could be kept", id(self))
+            return None

@@ -343,7 +343,21 @@ class UniversalSearch:
 
     def result(self) -> Result:
         """The best image so far as a :class:`Result`, measured on its 8-bit form."""
-        image = self.best_image()
+        final_loss = -self._best_key[2] if self.steps_done else math.nan  # the kept image's, not the last step's
+        return self.result_of(self.best_image(), steps=self.steps_done, seconds=self.seconds, final_loss=final_loss)
+
+    def result_of(self, image: torch.Tensor, *, steps: int, seconds: float, final_loss: float = math.nan) -> Result:
+        """``image`` as a :class:`Result` of this search, measured on its 8-bit form.
+
+        For an image this object did not keep itself: a worker process ran
+        the steps and is gone, and its last snapshot is what is left.
+
+        Args:
+            image: ``(3, H, W)`` in [0, 1]; rounded to 8 bits here.
+            steps, seconds: the steps and seconds that made it.
+            final_loss: its loss when known.
+        """
+        image = quantise(image).cpu()
         outcome = classify_masked(self.model, image, self._masks, fill=self._fill, targets=self.targets)
         cfg = self.config
         names = self.model.categories
@@ -359,9 +373,9 @@ class UniversalSearch:
             predictions=outcome.predictions,
             target_probs=outcome.target_probs,
             success_rate=outcome.success_rate,
-            steps=self.steps_done,
-            seconds=round(self.seconds, 3),
-            final_loss=-self._best_key[2] if self.steps_done else math.nan,  # the kept image's, not the last step's
+            steps=steps,
+            seconds=round(seconds, 3),
+            final_loss=final_loss,
             config=cfg.to_dict() | {"targets": list(self.targets)},
             preprocessing=self.model.preprocessing,
         )
