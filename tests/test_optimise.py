@@ -116,6 +116,20 @@ def test_config_errors():
     assert Config(fill="mean").fill == "mean" and Config(fill="0.5").fill == 0.5
 
 
+def test_config_targets_by_name_or_index():
+    import numpy as np
+
+    cfg = Config(k=4, targets=("goldfish", "Volcano", np.int64(3), "281"))
+    assert cfg.targets == (1, 980, 3, 281)
+    assert Config.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(UmaskError, match="Class name 'goldf' is ambiguous: it could be 'goldfish' \\(1\\), 'goldfinch' \\(11\\)"):
+        Config(k=2, targets=("goldf", 2))
+    with pytest.raises(UmaskError, match="Targets must be a list of K classes, not the single value 'tabby'"):
+        Config(k=5, targets="tabby")
+    with pytest.raises(UmaskError, match="Target 1.5 is not a class; give an ImageNet class name or an index 0-999"):
+        Config(k=2, targets=(1.5, 2))
+
+
 def test_size_too_small_for_model(tiny):
     tiny.min_size = 32
     with pytest.raises(UmaskError, match="too small for tiny, which needs at least 32"):

@@ -306,6 +306,33 @@ def test_a_run_killed_mid_way_leaves_no_trace_and_is_run_again(tiny_registered, 
     assert rows_without_seconds(out / CSV_FILE) == rows_without_seconds(full / CSV_FILE)
 
 
+def test_a_save_killed_mid_way_leaves_nothing_after_the_next_sweep(tiny_registered, tmp_path):
+    sweep = plan(families=("hstripes",), ks=(2,))
+    out = tmp_path / "sw"
+    folder = out / sweep.keys()[0].folder
+    # What a kill -9 inside save_result leaves: a hidden staging copy and a retired old copy.
+    for leftover in (f".{folder.name}.tmp-abc123", f".{folder.name}.old-1234abcd"):
+        (folder.parent / leftover).mkdir(parents=True)
+        (folder.parent / leftover / "result.json").write_text("{}")
+    (folder.parent / ".notes").mkdir()  # someone's own hidden folder: not umask's to remove
+    assert run_sweep(sweep, out).ran == 1
+    assert sorted(p.name for p in folder.parent.iterdir()) == [".notes", folder.name]
+
+
+def test_a_run_folder_with_foreign_files_stops_the_sweep_before_the_run(tiny_registered, tmp_path):
+    sweep = plan(families=("hstripes",), ks=(2, 3))
+    out = tmp_path / "sw"
+    second = out / sweep.keys()[1].folder
+    second.mkdir(parents=True)
+    (second / "mine.txt").write_text("keep me")
+    started = []
+    with pytest.raises(UmaskError, match=f"Output folder '{second}' already holds other files \\(mine.txt\\)"):
+        run_sweep(sweep, out, hooks=SweepHooks(on_run_start=lambda k, c: started.append(k)))
+    assert started == [sweep.keys()[0]]  # the K = 3 run never started
+    assert (second / "mine.txt").read_text() == "keep me"
+    assert len(read_rows(out / CSV_FILE)) == 1
+
+
 @pytest.mark.real
 def test_sigkill_of_the_sweep_command_and_the_same_command_again(tmp_path):
     """On the bundled model: a sweep writes its rows and report; a real kill -9 of

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import UmaskError
 from .masks import FAMILIES, MODES, parse_fill
 from .models.wrapper import MAX_SIDE, MIN_SIDE, parse_resize
+from .targets import resolve_class
 
 OPTIMIZERS = ("sgd", "adam", "sign")
 SCHEDULES = ("constant", "cosine", "plateau")
@@ -37,7 +39,8 @@ class Config:
         size: side of the square image in pixels (64 in the study).
         layout_path: label-map PNG for the custom family (value k+1 = part k).
         layout_seed: seed of the random family's partition.
-        targets: K class indices; None draws them at random with ``seed``.
+        targets: K classes, by index or by name (stored as indices); None
+            draws them at random with ``seed``.
         optimizer: sgd | adam | sign (signed-gradient steps of size lr).
         lr: learning rate (step size for "sign").
         adam_beta2: Adam's second-moment decay. 0.9 (not PyTorch's 0.999):
@@ -84,7 +87,7 @@ class Config:
     size: int = 64
     layout_path: str | None = None
     layout_seed: int = 0
-    targets: tuple[int, ...] | None = None
+    targets: tuple[int | str, ...] | None = None
     optimizer: str = "adam"
     lr: float = 0.04
     adam_beta2: float = 0.9
@@ -150,7 +153,9 @@ class Config:
             raise UmaskError(f"A part-map image (layout_path / --layout) goes with the 'custom' mask family, not '{self.mask_family}'.")
         object.__setattr__(self, "resize_to", parse_resize(self.resize_to))
         if self.targets is not None:
-            object.__setattr__(self, "targets", tuple(int(t) for t in self.targets))
+            if isinstance(self.targets, (str, bytes)):  # one name is not K targets: "tabby" must not become 5 letters
+                raise UmaskError(f"Targets must be a list of K classes, not the single value '{self.targets}'.")
+            object.__setattr__(self, "targets", tuple(_class_index(t) for t in self.targets))
 
     @staticmethod
     def preset(name: str, **overrides: Any) -> "Config":
@@ -181,6 +186,16 @@ class Config:
         if values.get("targets") is not None:
             values["targets"] = tuple(values["targets"])
         return cls(**values)
+
+
+def _class_index(target: Any) -> int:
+    """A target as a class index: a name (resolved), or any integer (numpy's, torch's too)."""
+    if isinstance(target, str):
+        return resolve_class(target)
+    try:
+        return resolve_class(operator.index(target))
+    except TypeError:
+        raise UmaskError(f"Target {target!r} is not a class; give an ImageNet class name or an index 0-999.") from None
 
 
 def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:

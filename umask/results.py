@@ -190,6 +190,27 @@ def _exchange(new: Path, old: Path) -> bool:
     raise OSError(code, os.strerror(code), str(old))
 
 
+def _staging_prefixes(folder: Path) -> tuple[str, str]:
+    """Names :func:`save_result` gives, beside ``folder``, to the new copy it
+    writes and to the old copy it moves aside (both hidden)."""
+    return f".{folder.name}.tmp-", f".{folder.name}.old-"
+
+
+def remove_save_leftovers(folder: str | Path) -> None:
+    """Remove what a save killed mid-way (kill -9, power loss) left beside ``folder``.
+
+    Only for a caller that alone writes there (the sweep, under its lock):
+    another process's save in progress would lose its staging copy.
+    """
+    folder = Path(folder)
+    if not folder.parent.is_dir():
+        return
+    prefixes = _staging_prefixes(folder)
+    for path in folder.parent.iterdir():
+        if path.name.startswith(prefixes) and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def save_result(result: Result, folder: str | Path) -> Path:
     """Write ``result`` to ``folder`` atomically; replaces an older result there.
 
@@ -202,13 +223,14 @@ def save_result(result: Result, folder: str | Path) -> Path:
     staging = None
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+        new_prefix, old_prefix = _staging_prefixes(folder)
+        staging = Path(tempfile.mkdtemp(prefix=new_prefix, dir=folder.parent))
         os.chmod(staging, DIR_MODE)  # mkdtemp's folders are the owner's only
         _write_folder(result, staging)
         if not folder.exists():
             staging.rename(folder)
         elif not _exchange(staging, folder):  # (after an exchange, staging holds the old result: removed below)
-            retired = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
+            retired = folder.parent / f"{old_prefix}{uuid.uuid4().hex[:8]}"
             folder.rename(retired)
             try:
                 staging.rename(folder)

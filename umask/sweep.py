@@ -53,7 +53,7 @@ from .models import (
     torchvision_classifiers,
 )
 from .optimise import StepReport, UniversalSearch
-from .results import JSON_FILE, Result, load_result, save_result
+from .results import JSON_FILE, Result, check_result_folder, load_result, remove_save_leftovers, save_result
 
 log = logging.getLogger(__name__)
 
@@ -582,6 +582,10 @@ def _run_locked(plan: SweepPlan, out: Path, hooks: SweepHooks, loader: Callable[
         model = loader(model_spec, device=plan.device)
         for key in group:
             config = plan.config(key)
+            # Before the run, not when saving it: a folder that cannot take
+            # the result (foreign files in it) must not cost the run's time.
+            check_result_folder(out / key.folder)
+            remove_save_leftovers(out / key.folder)  # of a save killed mid-way; this sweep alone writes here
             if hooks.on_run_start:
                 hooks.on_run_start(key, config)
             search = UniversalSearch(model, config)

@@ -205,10 +205,12 @@ def run(args: argparse.Namespace) -> int:
     if outcome.ran == 0 and report.is_file() and report.stat().st_mtime >= (out / CSV_FILE).stat().st_mtime:
         echo(f"report: {report} (nothing new ran, so it is as it was; --report-only rewrites it)")
         return 0
-    return _report(out, args)
+    return _report(out, args, plan.device)
 
 
-def _report(out: Path, args: argparse.Namespace) -> int:
+def _report(out: Path, args: argparse.Namespace, device: str | None = None) -> int:
+    """Write report.html; its decision slices run on ``device`` (the sweep's
+    own after a sweep, so a --study on a GPU slices there too), else --device, else the CPU."""
     from .output import progress
 
     bars: dict[str, object] = {}
@@ -224,7 +226,7 @@ def _report(out: Path, args: argparse.Namespace) -> int:
 
     try:
         path = build_report(out, slices=args.slice_resolution > 0, slice_resolution=max(args.slice_resolution, 3),
-                            device=args.device or "cpu", on_progress=on_progress)
+                            device=device or args.device or "cpu", on_progress=on_progress)
     finally:
         for b in bars.values():
             b.close()
