@@ -80,7 +80,7 @@ def choose_models(result: umask.Result) -> list[str]:
         st.sidebar.warning(f"{refused.rstrip('.')}; compare this result on the models listed.")
     if own is not None and result.model not in choices:
         choices = [result.model, *choices]
-    default = [result.model] if own else [DEFAULT_MODEL]
+    default = [result.model] if own else [m for m in (DEFAULT_MODEL,) if m in choices]
     return st.sidebar.multiselect("Models to compare", choices, default=default, format_func=model_label,
                                   key=f"exp_models_{result_id(result)}",
                                   help="Each selected model classifies the same masked image, side by side.")
@@ -103,7 +103,8 @@ def part_toggles(result: umask.Result, rid: str) -> list[int]:
     buttons = st.columns(2)
     buttons[0].button("None", key=f"exp_none_{rid}", on_click=set_all, args=(False,), width="stretch")
     buttons[1].button("All", key=f"exp_all_{rid}", on_click=set_all, args=(True,), width="stretch")
-    # ceil(sqrt(K)) a row: a grid result's boxes sit like its squares.
+    # ceil(sqrt(K)) a row, so a grid result's boxes sit like its squares, up to
+    # K = 36; beyond, 6 a row keep the boxes readable (K = 62: 11 rows of 6).
     per_row = min(6, math.ceil(math.sqrt(k)))
     for start in range(0, k, per_row):
         cols = st.columns(per_row)

@@ -17,7 +17,7 @@ from umask.plots.run import upscale
 from umask.files import is_hidden
 from umask.report import REPORT_FILE, build_report, shown_copy
 from umask.sweep import CSV_FILE, gallery_group, read_rows, sweep_settings, typed_rows
-from ui.common import cached_model, folders_root, typed_folder, under_root
+from ui.common import folders_root, served_model, typed_folder, under_root
 
 NOTE = (
     "**What am I looking at?** A sweep runs every combination of models, mask families and K (the study ran six "
@@ -82,9 +82,6 @@ def gallery(folder: Path, rows: list[dict]) -> None:
 
 def report_box(folder: Path) -> None:
     report = folder / REPORT_FILE
-    if report.is_file():
-        st.sidebar.download_button("Download report.html", report.read_bytes(), file_name=f"{folder.name}-report.html",
-                                   mime="text/html", key="study_download")
     slices = st.sidebar.checkbox("with decision slices (loads each model)", value=False, key="study_slices")
     if st.sidebar.button("Write report.html", key="study_write"):
         bar = st.sidebar.progress(0.0, text="writing the report...")
@@ -93,13 +90,18 @@ def report_box(folder: Path) -> None:
             bar.progress(done / total, text=f"{stage}: {done}/{total} points")
 
         try:
-            # The models this server has loaded already, not a second copy each.
+            # The models this server has loaded already, not a second copy each;
+            # a checkpoint the CSV names outside the served folder gets a note, not a load.
             path = build_report(folder, slices=slices, slice_resolution=31, on_progress=hook,
-                                loader=lambda spec, device: cached_model(spec))
+                                loader=lambda spec, device: served_model(spec))
         except umask.UmaskError as err:
             st.sidebar.error(str(err))
         else:
             bar.progress(1.0, text=f"written: {path}")
+    # Below the button: a report written by this click can be downloaded at once.
+    if report.is_file():
+        st.sidebar.download_button("Download report.html", report.read_bytes(), file_name=f"{folder.name}-report.html",
+                                   mime="text/html", key="study_download")
 
 
 def main() -> None:

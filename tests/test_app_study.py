@@ -245,6 +245,30 @@ def test_study_page_bad_folders_give_one_message(sweep, tmp_path):
     assert len(at.error) == 1 and "does not exist" in at.error[0].value
 
 
+def test_study_page_writes_the_report_and_loads_only_served_checkpoints(sweep, tmp_path):
+    out, _ = sweep
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    at = page("study")
+    open_sweep(at, copy)
+    at.sidebar.checkbox(key="study_slices").check().run()
+    at.sidebar.button(key="study_write").click().run()
+    assert not at.exception and not at.sidebar.error
+    page_html = (copy / "report.html").read_text()
+    assert "Decision regions near the universal image" in page_html and "no slice" not in page_html
+    assert at.sidebar.get("download_button")  # the report just written can be downloaded at once
+
+    # A CSV that names a checkpoint outside the served folder: the report says so instead of loading it.
+    elsewhere = Path("/nonexistent-umask-test") / "net.pth"
+    text = (copy / CSV_FILE).read_text()
+    assert text.count("\ntiny,") == 8
+    (copy / CSV_FILE).write_text(text.replace("\ntiny,", f"\nmobilenet_v3_small={elsewhere},"))
+    at.sidebar.button(key="study_write").click().run()
+    assert not at.exception and not at.sidebar.error
+    page_html = (copy / "report.html").read_text()
+    assert f"no slice (The checkpoint &#x27;{elsewhere}&#x27; is outside" in page_html
+
+
 def test_study_page_lists_sweeps_under_its_root(sweep, monkeypatch):
     out, _ = sweep
     root = out.parent.parent

@@ -282,6 +282,23 @@ def test_report_leaves_out_a_run_folder_deleted_since(tiny_registered, tmp_path)
     assert "Success rate vs K" in page and "Gallery" in page
 
 
+def test_report_escapes_what_the_csv_says(tiny_registered, tmp_path):
+    from umask.report import build_report
+
+    out = tmp_path / "sw"
+    assert main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "3", "--out", str(out), "--no-report"]) == 0
+    rows = read_rows(out / CSV_FILE)
+    for row in rows:  # a hand-edited (or hostile) CSV: its cells are text, never markup
+        row["mask_family"], row["preset"] = "<script>alert(1)</script>", "<b>bold</b>"
+    with open(out / CSV_FILE, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    page = build_report(out, slices=True, slice_resolution=5).read_text()
+    assert "<script>alert" not in page and "<b>bold" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
 def test_a_run_killed_mid_way_leaves_no_trace_and_is_run_again(tiny_registered, tmp_path):
     sweep = plan(steps=20)
     full = tmp_path / "full"

@@ -70,6 +70,21 @@ def cached_model(spec: str) -> umask.Classifier:
     return umask.load_model(spec)
 
 
+def served_model(spec: str) -> umask.Classifier:
+    """The cached model, unless :func:`refused_checkpoint` refuses ``spec``.
+
+    Every page loads through here, so a model named by a visitor's file (an
+    uploaded result, a sweep's CSV) meets the same rule.
+
+    Raises:
+        UmaskError: refused, or the loader's own one sentence.
+    """
+    refused = refused_checkpoint(spec)
+    if refused:
+        raise umask.UmaskError(refused)
+    return cached_model(spec)
+
+
 def get_model(spec: str, *, quiet: bool = False) -> umask.Classifier | None:
     """The cached model, or None after showing the loader's one-sentence error
     (``quiet``: shown elsewhere on the page already).
@@ -80,10 +95,7 @@ def get_model(spec: str, *, quiet: bool = False) -> umask.Classifier | None:
     failed: dict = st.session_state.setdefault("_umask_model_errors", {})
     if spec not in failed:
         try:
-            refused = refused_checkpoint(spec)
-            if refused:
-                raise umask.UmaskError(refused)
-            return cached_model(spec)
+            return served_model(spec)
         except umask.UmaskError as err:
             failed[spec] = str(err)
     if not quiet:

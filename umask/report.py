@@ -157,7 +157,9 @@ def _gallery(out: Path, rows: list[dict]) -> str:
         groups.setdefault(key[:5], []).append(card)
     sections = []
     for (model, family, mode, preset, steps), cards in groups.items():
-        sections.append(f"<h3>{html.escape(model)}: {family} / {mode} ({preset}, {steps} steps)</h3><div class='gallery'>{''.join(cards)}</div>")
+        # Every CSV cell is text someone could have edited: escaped, not trusted as HTML.
+        heading = html.escape(f"{model}: {family} / {mode} ({preset}, {steps} steps)")
+        sections.append(f"<h3>{heading}</h3><div class='gallery'>{''.join(cards)}</div>")
     return "".join(sections) or "<p>No finished runs yet.</p>"
 
 
@@ -227,7 +229,8 @@ def build_report(
         body.append(f"<p class='note'>'This universal image': {html.escape(row0['folder'])} under {k_claim} horizontal stripes.</p>")
         body.append(claim_table(claim))
         geo = result_geometry(result0)
-        body.append(f"<h3>Per-mask distances of one result ({html.escape(model0)}, {row0['mask_family']}, K = {row0['k']})</h3>")
+        which = html.escape(f"{model0}, {row0['mask_family']}")
+        body.append(f"<h3>Per-mask distances of one result ({which}, K = {row0['k']})</h3>")
         s = geo.summary()
         body.append(
             "<p class='note'>"
@@ -254,7 +257,7 @@ def build_report(
                     body.append(f"<p class='note'>{html.escape(spec)}: no slice ({html.escape(str(err))})</p>")
                     continue
                 fig = slice_figure(sl, targets=result.targets)
-                fig.update_layout(title=dict(text=f"{spec}, {row['mask_family']}, K = {row['k']}: plane through x, m0 x, m{j} x", x=0.0))
+                fig.update_layout(title=dict(text=html.escape(f"{spec}, {row['mask_family']}") + f", K = {row['k']}: plane through x, m0 x, m{j} x", x=0.0))
                 body.append(_figure_html(fig, first))
                 del model
 
