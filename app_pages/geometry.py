@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 import umask
-from umask.geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, decision_slice, result_geometry, study_claim
+from umask.geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, claim_text, decision_slice, percent, result_geometry, study_claim
 from umask.plots import geometry as plots
 from umask.toy import classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
 from ui.common import RESULT_KEY, fed_model, folders_root, result_from_upload, result_id, session_memo, typed_folder
@@ -42,10 +42,6 @@ def pick_result() -> umask.Result | None:
         return None
 
 
-def pct(v: float) -> str:
-    return f"{100 * v:.2f} %"
-
-
 def distances(result: umask.Result) -> None:
     rid = result_id(result)
     # Once per result: the toy's sliders rerun this page many times.
@@ -53,15 +49,15 @@ def distances(result: umask.Result) -> None:
     s = geo.summary()
     st.subheader(f"Distances ({result.model}, {result.mask_family}/{result.mask_mode}, K = {result.k})")
     c = st.columns(4)
-    c[0].metric("Worst L0 (values hidden)", pct(s["max_abs_l0"]))
-    c[1].metric("Worst L1, relative", pct(s["max_rel_l1"]))
-    c[2].metric("Worst L2, relative", pct(s["max_rel_l2"]))
-    c[3].metric("Worst L∞, relative", pct(s["max_rel_linf"]))
+    c[0].metric("Worst L0 (values hidden)", percent(s["max_abs_l0"]))
+    c[1].metric("Worst L1, relative", percent(s["max_rel_l1"]))
+    c[2].metric("Worst L2, relative", percent(s["max_rel_l2"]))
+    c[3].metric("Worst L∞, relative", percent(s["max_rel_linf"]))
     st.markdown(
         f"Ball **centred at x** holding all {result.k} copies (L2): radius **{s['radius_at_x']:.3f}** "
-        f"({pct(s['radius_at_x_rel'])} of ‖x‖₂ = {geo.image_norms['l2']:.2f}). **Minimal enclosing ball** over any "
+        f"({percent(s['radius_at_x_rel'])} of ‖x‖₂ = {geo.image_norms['l2']:.2f}). **Minimal enclosing ball** over any "
         f"centre (Frank-Wolfe on its dual; certified gap {geo.ball.radius - geo.ball.lower_bound:.1e}): radius "
-        f"**{s['enclosing_radius']:.3f}** ({pct(s['enclosing_radius_rel'])}), centre {geo.centre_offset:.3f} from x."
+        f"**{s['enclosing_radius']:.3f}** ({percent(s['enclosing_radius_rel'])}), centre {geo.centre_offset:.3f} from x."
     )
     st.caption("Per mask k: ‖x − m_k x‖ over all 3·H·W values; relative = divided by ‖x‖ in the same norm. "
                + "; ".join(f"{n.upper()}: {label}" for n, label in NORM_LABELS.items()) + ".")
@@ -72,15 +68,9 @@ def distances(result: umask.Result) -> None:
     k = min(64, size)
     claim = session_memo(("claim", rid), lambda: study_claim(result.image, k=k, size=size))
     st.subheader(f"The study's 1.6 % (hstripes, K = {k}, {size} x {size})")
-    rows_hidden = claim["stripe_rows"]
-    st.markdown(
-        f"The widest stripe is {rows_hidden} row{'s' if rows_hidden > 1 else ''} of {size}: {pct(claim['pixel_fraction'])} "
-        f"of the pixels (the study: 1 of 64, 1.56 %). Hidden pixels are 0 here, the study's copies m_k x, whatever fill "
-        f"this image was made with. That is the **L0** (count) fraction; **L1** gives about the same (exactly that for "
-        f"a constant image); **L2** gives about its square root; **L∞** gives 100 % whenever the brightest value is hidden."
-    )
-    percent = {label for label, _ in CLAIM_COLUMNS}
-    rows = [{key: pct(v) if key in percent else v for key, v in row.items()} for row in claim_rows(claim)]
+    st.markdown(claim_text(claim))
+    in_percent = {label for label, _ in CLAIM_COLUMNS}
+    rows = [{key: percent(v) if key in in_percent else v for key, v in row.items()} for row in claim_rows(claim)]
     st.dataframe(rows, hide_index=True)
 
 

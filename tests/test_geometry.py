@@ -6,7 +6,7 @@ import torch
 
 from umask.errors import UmaskError
 from umask.evaluate import classify_masked
-from umask.geometry import decision_slice, enclosing_ball, mask_geometry, study_claim
+from umask.geometry import claim_text, decision_slice, enclosing_ball, mask_geometry, percent, study_claim
 from umask.masks import layout, make_masks
 from umask.plots.geometry import distances_figure, slice_figure
 
@@ -67,6 +67,13 @@ def test_study_claim_norms():
     wide = study_claim(k=64, size=96)
     assert wide["stripe_rows"] == 2 and wide["pixel_fraction"] == pytest.approx(2 / 96)
     assert wide["constant"]["max_abs_l0"] == pytest.approx(2 / 96) and wide["constant"]["max_rel_l1"] == pytest.approx(2 / 96)
+    # In words, as the report, the Geometry page and the CLI say it.
+    assert "Here: K = 64 on 64 x 64, the widest stripe 1 row of 64 = 1.56 % of the pixels" in claim_text(claim)
+    assert "Here: K = 64 on 96 x 96, the widest stripe 2 rows of 96 = 2.08 % of the pixels" in claim_text(wide)
+
+
+def test_percent():
+    assert (percent(1 / 64), percent(1 / 64, digits=3), percent(None), percent(float("nan"))) == ("1.56 %", "1.562 %", "n/a", "n/a")
 
 
 @pytest.mark.parametrize(

@@ -262,6 +262,29 @@ CLAIM_COLUMNS = (
 )
 
 
+def claim_text(claim: dict) -> str:
+    """:func:`study_claim` in words (plain text, any front end): which figure
+    the study's 1.6 % is, and what the other norms make of the same masks."""
+    k, size, rows = claim["k"], claim["size"], claim["stripe_rows"]
+    return (
+        "The study: horizontal stripes with K = 64 on a 64 x 64 image differ from the universal image by at most 1.6 % "
+        f"(one row of 64 hidden = 1/64 = 1.56 % of the pixels). Here: K = {k} on {size} x {size}, the widest stripe "
+        f"{rows} row{'s' if rows > 1 else ''} of {size} = {percent(claim['pixel_fraction'])} of the pixels; hidden pixels "
+        "are 0, the study's copies m_k x, whatever fill the image was made with. That figure is a count (L0): the "
+        "fraction of values that change. In L1 (relative to ||x||₁) it is close to the stripe's share too, exactly that "
+        "for a constant image; in L2 it is about its square root (12.5 % for 1/64), and in L∞ it is 100 % (a hidden "
+        "pixel of the brightest value falls from max to 0). Each figure is the worst mask's, ||x − m_k x|| / ||x|| in "
+        "the same norm, over all 3·H·W values."
+    )
+
+
+def percent(fraction: float | None, digits: int = 2) -> str:
+    """A fraction (0..1) as a percentage ("1.56 %"); "n/a" when missing or NaN."""
+    if fraction is None or math.isnan(fraction):
+        return "n/a"
+    return f"{100 * fraction:.{digits}f} %"
+
+
 def claim_rows(claim: dict) -> list[dict]:
     """:func:`study_claim`'s figures as table rows: image, then the worst mask's fraction per norm (0..1)."""
     rows = []

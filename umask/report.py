@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,7 +20,7 @@ import torch
 from .errors import UmaskError
 from .evaluate import as_fed_for
 from .files import atomic_file
-from .geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, decision_slice, result_geometry, study_claim
+from .geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, claim_text, decision_slice, percent, result_geometry, study_claim
 from .masks import apply_masks, study_part
 from .models import Classifier, load_model
 from .plots.run import png_data_uri, upscale
@@ -78,26 +77,13 @@ def _table(headers: list[str], rows: list[list], left: int = 1) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _pct(v: float) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f} %"
-
-
 def claim_table(claim: dict) -> str:
     """The study's 1.6 % claim as an HTML table: which norm gives what."""
     labels = [label for label, _ in CLAIM_COLUMNS]
     return _table(["image", *labels, "radius at x (L2, abs)"],
-                  [[r["image"], *(_pct(r[label]) for label in labels), f"{r['radius at x (L2, abs)']:.3f}"] for r in claim_rows(claim)])
+                  [[r["image"], *(percent(r[label]) for label in labels), f"{r['radius at x (L2, abs)']:.3f}"] for r in claim_rows(claim)])
 
 
-CLAIM_TEXT = (
-    "The study: horizontal stripes with K = 64 on a 64 x 64 image differ from the universal image by at most 1.6 % "
-    "(one row of 64 hidden = 1/64 = 1.56 % of the pixels). Here: K = {k} on {size} x {size}, the widest stripe {rows} "
-    "row(s) of {size} = {frac:.2f} % of the pixels; hidden pixels are 0, the study's copies m_k x. That figure is a "
-    "count (L0): the fraction of values that change. In L1 (relative to ||x||₁) it is close to the stripe's share too, "
-    "exactly that for a constant image; in L2 it is about its square root (12.5 % for 1/64), and in L∞ it is 100 % "
-    "(a hidden pixel of the brightest value falls from max to 0). Each figure is the worst mask's, "
-    "||x − m_k x|| / ||x|| in the same norm, over all 3·H·W values."
-)
 
 
 def _figure_html(fig, first: list[bool]) -> str:
@@ -224,8 +210,7 @@ def build_report(
         k_claim = min(64, size)
         claim = study_claim(result0.image, k=k_claim, size=size)
         body.append(f"<h3>The study's claim, measured (hstripes, K = {k_claim}, {size} x {size})</h3>")
-        body.append("<p>" + html.escape(CLAIM_TEXT.format(k=k_claim, size=size, rows=claim["stripe_rows"],
-                                                          frac=100 * claim["pixel_fraction"])) + "</p>")
+        body.append("<p>" + html.escape(claim_text(claim)) + "</p>")
         body.append(f"<p class='note'>'This universal image': {html.escape(row0['folder'])} under {k_claim} horizontal stripes.</p>")
         body.append(claim_table(claim))
         geo = result_geometry(result0)
@@ -234,9 +219,9 @@ def build_report(
         s = geo.summary()
         body.append(
             "<p class='note'>"
-            + "; ".join(f"{NORM_LABELS[n]}: worst {_pct(geo.relative[n].max())}" for n in ("l0", "l1", "l2", "linf"))
-            + f". Radius at x (L2): {s['radius_at_x']:.3f} ({_pct(s['radius_at_x_rel'])} of ||x||₂); minimal enclosing "
-            f"ball: {s['enclosing_radius']:.3f} ({_pct(s['enclosing_radius_rel'])}), its centre {geo.centre_offset:.3f} from x.</p>"
+            + "; ".join(f"{NORM_LABELS[n]}: worst {percent(geo.relative[n].max())}" for n in ("l0", "l1", "l2", "linf"))
+            + f". Radius at x (L2): {s['radius_at_x']:.3f} ({percent(s['radius_at_x_rel'])} of ||x||₂); minimal enclosing "
+            f"ball: {s['enclosing_radius']:.3f} ({percent(s['enclosing_radius_rel'])}), its centre {geo.centre_offset:.3f} from x.</p>"
         )
         body.append(_figure_html(distances_figure(geo), first))
 
