@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from umask.cli import main
+from umask.config import Config
 from umask.models import Classifier, ModelInfo, load_model, register_model, registry
 from umask.targets import imagenet_classes
 
@@ -32,6 +33,12 @@ def tiny_classifier(seed: int = 0) -> Classifier:
         native_size=16,
         min_size=4,
     )
+
+
+def small(**kw) -> Config:
+    """A search the tiny model finishes in well under a second: K = 4 stripes on 16 x 16."""
+    base = dict(model="tiny", k=4, size=16, mask_family="hstripes", steps=300, seed=0, snapshot_every=5)
+    return Config(**{**base, **kw})
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.conftest import tiny_classifier
+from tests.conftest import small, tiny_classifier
 from umask.config import Config
 from umask.errors import UmaskError
 from umask.evaluate import classify_masked, quantise
@@ -25,10 +25,6 @@ from umask.optimise import UniversalSearch
 from umask.workers import WorkerPool
 from umask.targets import imagenet_classes
 
-
-def small(**kw) -> Config:
-    base = dict(model="tiny", k=4, size=16, mask_family="hstripes", steps=300, seed=0, snapshot_every=5)
-    return Config(**{**base, **kw})
 
 
 def endless(**kw) -> Config:

@@ -1,3 +1,4 @@
+"""The optimisation: targets reached, early stop on the 8-bit image, determinism, presets, config checks."""
 
 import pytest
 import torch
@@ -7,10 +8,7 @@ from umask.errors import UmaskError
 from umask.evaluate import classify_masked, quantise
 from umask.optimise import UniversalSearch
 
-
-def small(**kw) -> Config:
-    base = dict(model="tiny", k=4, size=16, mask_family="hstripes", steps=300, seed=0, snapshot_every=5)
-    return Config(**{**base, **kw})
+from .conftest import small
 
 
 def test_reaches_every_target_and_stops_early(tiny):

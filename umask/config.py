@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import UmaskError
-from .masks import FAMILIES, MODES, parse_fill
+from .masks import FAMILIES, MODES, check_enough_parts, parse_fill
 from .models.wrapper import MAX_SIDE, MIN_SIDE, parse_resize
 from .targets import resolve_class
 
@@ -118,8 +118,7 @@ class Config:
         _check_choice("parametrisation", self.parametrisation, PARAMETRISATIONS)
         _check_choice("init", self.init, INITS)
         object.__setattr__(self, "fill", parse_fill(self.fill))
-        if self.k < 2:
-            raise UmaskError(f"K = {self.k} is too small; a universal image needs at least 2 masks.")
+        check_enough_parts(self.k)
         if self.size < MIN_SIDE:
             raise UmaskError(f"Image size {self.size} is too small; use at least {MIN_SIDE} pixels (the study used 64).")
         if self.size > MAX_SIDE:

@@ -315,7 +315,7 @@ class Job:
         """Block while paused; wakes for stop, resume, or an expired heartbeat
         (whose stop sets ``_resume`` too)."""
         while not self._resume.wait(timeout=0.2):
-            self._check_heartbeat()
+            self._stop_if_unattended()
 
     def _work(self) -> None:
         try:
@@ -342,7 +342,7 @@ class Job:
                 self._record(report)
                 if not self._resume.is_set():
                     self._wait_while_paused()
-                self._check_heartbeat()
+                self._stop_if_unattended()
                 if self._stop.is_set():
                     break
         self._finish(self.search.result())
@@ -378,7 +378,7 @@ class Job:
             while True:
                 message = worker.recv(timeout=0.2)
                 if message is None:  # no step this long: paused, or a slow step
-                    self._check_heartbeat()
+                    self._stop_if_unattended()
                     self._check_stopping(worker, step_s)
                     continue
                 kind, job_id, payload = message
@@ -387,7 +387,7 @@ class Job:
                 if kind == "step":
                     step_s, last = payload.seconds - last, payload.seconds
                     self._record(payload)
-                    self._check_heartbeat()
+                    self._stop_if_unattended()
                 else:  # "done" or "failed": the worker is free again
                     clean = True
                     break
@@ -403,7 +403,7 @@ class Job:
             self._fail(payload)
 
     def _give_up_waiting(self) -> bool:
-        self._check_heartbeat()  # a closed tab's job leaves the line too
+        self._stop_if_unattended()  # a closed tab's job leaves the line too
         return self._stop.is_set()
 
     def _set_waiting(self, ahead: int | None) -> None:
@@ -433,7 +433,7 @@ class Job:
                 self._image = report.image
                 self._image_made = (report.step, report.seconds)
 
-    def _check_heartbeat(self) -> None:
+    def _stop_if_unattended(self) -> None:
         """Stop a job nobody watches, or one paused longer than its limit (called while it waits too)."""
         if self._stop.is_set():
             return

@@ -72,9 +72,14 @@ def _check_masked_pixels(k: int, size: int, what: str) -> None:
         )
 
 
-def _check_k(family: str, k: int, size: int) -> None:
+def check_enough_parts(k: int) -> None:
+    """Raise unless K >= 2: one mask makes an ordinary adversarial image, not a universal one."""
     if k < 2:
         raise UmaskError(f"K = {k} is too small; a universal image needs at least 2 masks.")
+
+
+def _check_k(family: str, k: int, size: int) -> None:
+    check_enough_parts(k)
     limit = max_parts(family, size)
     if k > limit:
         raise UmaskError(f"K = {k} is more parts than '{family}' can make on a {size}x{size} image; the most is {limit}.")
