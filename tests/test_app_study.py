@@ -269,6 +269,24 @@ def test_study_page_writes_the_report_and_loads_only_served_checkpoints(sweep, t
     assert f"no slice (The checkpoint &#x27;{elsewhere}&#x27; is outside" in page_html
 
 
+def test_study_page_switches_between_sweeps_with_other_runs(sweep, tmp_path):
+    out, _ = sweep
+    other = tmp_path / "other"
+    run_sweep(SweepPlan(models=("tiny",), families=("hstripes",), ks=(2,), seeds=(3,), steps=5, size=16), other)
+    at = page("study")
+    open_sweep(at, out)
+    at.selectbox(key="study_gallery_group").set_value(("tiny", "grid", "hide", "seed", 25))
+    at.radio(key="study_gallery_seed").set_value(1).run()
+    # The gallery's group and seed of the first folder do not exist in the second: it starts from its own.
+    at.sidebar.text_input(key="study_path").set_value(str(other)).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="study_gallery_group").value == ("tiny", "hstripes", "hide", "seed", 5)
+    assert len(gallery_captions(at)) == 1
+    at.sidebar.text_input(key="study_path").set_value(str(out)).run()
+    assert not at.exception, at.exception
+    assert len(gallery_captions(at)) == 2
+
+
 def test_study_page_lists_sweeps_under_its_root(sweep, monkeypatch):
     out, _ = sweep
     root = out.parent.parent
