@@ -229,6 +229,9 @@ def test_geometry_prints_the_norms_and_the_slice_as_json_or_a_table(tiny_registe
     assert code == 2 and "lies inside" in err and load_result(tmp_path / "res").k == 4
     code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--html", tmp_path / "map.html")
     assert code == 2 and "only --slice I J computes" in err and not (tmp_path / "map.html").exists()
+    for resolution in ("1", "100000"):  # refused before the model loads (100000 a side: ~75 GB, hours)
+        code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "1", "--resolution", resolution)
+        assert code == 2 and err.strip() == f"umask: error: Slice resolution {resolution} is not allowed; use 3 to 301 points a side."
 
 
 def test_progress_off_a_terminal_writes_plain_lines_with_rate_and_eta(tiny_registered, tmp_path, capsys, monkeypatch):

@@ -170,6 +170,8 @@ def test_extending_a_sweep_keeps_old_runs_and_order(tiny_registered, tmp_path):
         (["--seeds", "0"], "--seeds 0 must be at least 1"),
         (["--fill", "grey"], "Fill 'grey' is not understood"),
         (["--device", "cuda:7"], "Device 'cuda:7'"),  # no GPU, or no eighth one: refused before anything is written
+        (["--slice-resolution", "100000"], "Slice resolution 100000 is not allowed; use 3 to 301 points a side."),
+        (["--slice-resolution", "-5"], "Slice resolution -5 is not allowed"),
         (["--models", "tiny32"], "Image size 16 is too small for tiny32, which needs at least 32 pixels a side; use a larger image."),
     ],
 )

@@ -351,6 +351,17 @@ def check_slice_copies(k: int, i: int, j: int) -> None:
         raise UmaskError(f"The slice needs two different masks in 0..{k - 1}; got {i} and {j}.")
 
 
+#: Grid points a side of a decision slice at most: 301^2 = 90,601 forwards, a
+#: few minutes on a laptop CPU; 100,000 a side would be hours and ~75 GB.
+MAX_SLICE_RESOLUTION = 301
+
+
+def check_slice_resolution(resolution: int) -> None:
+    """Raise unless a slice of ``resolution`` points a side is from 3 to :data:`MAX_SLICE_RESOLUTION`."""
+    if not 3 <= resolution <= MAX_SLICE_RESOLUTION:
+        raise UmaskError(f"Slice resolution {resolution} is not allowed; use 3 to {MAX_SLICE_RESOLUTION} points a side.")
+
+
 @torch.no_grad()
 def decision_slice(
     model: Classifier,
@@ -385,8 +396,7 @@ def decision_slice(
     """
     k = masks.shape[0]
     check_slice_copies(k, i, j)
-    if resolution < 3:
-        raise UmaskError(f"Slice resolution {resolution} is too small; use at least 3 points a side.")
+    check_slice_resolution(resolution)
     resolution += 1 - resolution % 2
     x = image.detach().cpu().float()
     copies = apply_masks(x, masks.detach().cpu().float(), fill)

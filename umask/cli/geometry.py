@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import UmaskError
 from ..evaluate import as_fed_for
 from ..files import atomic_file, check_writable
-from ..geometry import check_slice_copies, claim_rows, decision_slice, percent, result_geometry, study_claim
+from ..geometry import check_slice_copies, check_slice_resolution, claim_rows, decision_slice, percent, result_geometry, study_claim
 from ..models import load_model
 from ..results import load_result
 from .output import echo, format_table, progress
@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", help="a result folder")
     p.add_argument("--slice", nargs=2, type=int, metavar=("I", "J"), default=None, help="classify the plane through x, m_I x, m_J x")
-    p.add_argument("--resolution", type=int, default=41, help="slice grid points a side (default 41)")
+    p.add_argument("--resolution", type=int, default=41, help="slice grid points a side, 3 to 301 (default 41)")
     p.add_argument("--html", default=None, help="write the slice map here (default: FOLDER's name + '-slice.html' beside it)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     target = None
     if args.slice is not None:
         check_slice_copies(result.k, *args.slice)  # before the model loads
+        check_slice_resolution(args.resolution)
         folder = Path(args.folder).resolve()
         target = Path(args.html) if args.html else folder.parent / f"{folder.name}-slice.html"
         check_writable(target, reads=(args.folder,))  # fail now, not after classifying the slice

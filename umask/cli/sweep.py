@@ -18,6 +18,7 @@ from ..config import PRESETS
 from ..errors import UmaskError
 from ..masks import BUILTIN_FAMILIES, MODES
 from ..devices import resolve_device
+from ..geometry import check_slice_resolution
 from ..models import DEFAULT_MODEL, model_info, weights_available
 from ..report import REPORT_FILE, build_report
 from ..sweep import STUDY_FAMILIES, STUDY_KS, StepTiming, SweepHooks, SweepPlan, estimate_seconds, run_sweep, study_plan
@@ -48,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="measure seconds per step of each model here and print the sweep's worst-case time; run nothing")
     p.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     p.add_argument("--report-only", action="store_true", help="only (re)write report.html from what the folder holds")
-    p.add_argument("--slice-resolution", type=int, default=41, help="grid points a side of the report's decision slices (0: none)")
+    p.add_argument("--slice-resolution", type=int, default=41, help="grid points a side of the report's decision slices, 3 to 301 (0: none)")
     p.add_argument("--out", required=True, help="the sweep folder (results.csv, runs/, report.html)")
     p.set_defaults(run=run)
 
@@ -119,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     from .output import progress
 
     out = Path(args.out)
+    if args.slice_resolution != 0:  # before any run: the report is written last
+        check_slice_resolution(args.slice_resolution)
     if args.report_only:
         if not (out / CSV_FILE).is_file():
             raise UmaskError(f"'{out}' holds no results.csv; run a sweep into it first.")
@@ -225,7 +228,7 @@ def _report(out: Path, args: argparse.Namespace, device: str | None = None) -> i
         b.update(done - b.n)
 
     try:
-        path = build_report(out, slices=args.slice_resolution > 0, slice_resolution=max(args.slice_resolution, 3),
+        path = build_report(out, slices=args.slice_resolution > 0, slice_resolution=args.slice_resolution,
                             device=device or args.device or "cpu", on_progress=on_progress)
     finally:
         for b in bars.values():
