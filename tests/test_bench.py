@@ -181,6 +181,7 @@ def test_bench_checks_where_it_writes_before_measuring(tmp_path, capsys):
         (["--seeds", "0"], "--seeds 0 is not allowed; give a whole number of 1 or more."),
         (["--preset-cap", "0"], "--preset-cap 0 is not allowed"),
         (["--first-seed", "-1"], "--first-seed -1 is not allowed"),
+        (["--no-universal", "--no-overhead", "--no-streaming"], "This benchmark would measure nothing; drop one of"),
     ],
 )
 def test_a_bad_plan_is_refused_before_anything_is_measured(tmp_path, capsys, monkeypatch, argv, message):

@@ -65,7 +65,12 @@ class BenchPlan:
             value = getattr(self, name)
             if value is not None and value < least:
                 raise UmaskError(f"--{name.replace('_', '-')} {value} is not allowed; give a whole number of {least} or more.")
+        if not (self.ks and self.families and self.seeds) and not self.overhead_models and not self.memory_models \
+                and not self.streaming_steps:
+            # Writing its tables would replace BENCHMARKS.md with headings.
+            raise UmaskError("This benchmark would measure nothing; drop one of --no-universal, --no-overhead, --no-streaming.")
         caps = {"seed": self.preset_cap, "fast": self.fast_cap}
+
         for k in self.ks:
             for family in self.families:
                 layout(family, k, 64)  # K more than the family makes: its own sentence
