@@ -80,7 +80,7 @@ def choose_models(result: umask.Result) -> list[str]:
         st.sidebar.warning(f"{refused.rstrip('.')}; compare this result on the models listed.")
     if own is not None and result.model not in choices:
         choices = [result.model, *choices]
-    default = [result.model] if own else [m for m in (DEFAULT_MODEL,) if m in choices]
+    default = [result.model] if own else ([DEFAULT_MODEL] if DEFAULT_MODEL in choices else [])
     return st.sidebar.multiselect("Models to compare", choices, default=default, format_func=model_label,
                                   key=f"exp_models_{result_id(result)}",
                                   help="Each selected model classifies the same masked image, side by side.")

@@ -51,6 +51,13 @@ def choose_folder() -> Path | None:
     return Path(pick)
 
 
+def forget_unless_among(key: str, options: list) -> None:
+    """Drop a widget's kept choice that is not among its options now (one
+    from another folder, or a filtered-out family): it starts from the first."""
+    if st.session_state.get(key) not in options:
+        st.session_state.pop(key, None)
+
+
 def gallery(folder: Path, rows: list[dict]) -> None:
     groups = sorted({gallery_group(r) for r in rows})
     if not groups:
@@ -61,15 +68,11 @@ def gallery(folder: Path, rows: list[dict]) -> None:
     def label(g: tuple) -> str:  # the recipe only when the folder holds several
         return f"{g[0]}: {g[1]} / {g[2]}" + (f" ({g[3]}, {g[4]} steps)" if recipes > 1 else "")
 
-    # A choice kept from another folder (or a filtered-out family) is not
-    # among these groups or seeds: start from the first again.
-    if st.session_state.get("study_gallery_group") not in groups:
-        st.session_state.pop("study_gallery_group", None)
+    forget_unless_among("study_gallery_group", groups)
     pick = st.selectbox("Runs of", groups, format_func=label, key="study_gallery_group")
     mine = sorted((r for r in rows if gallery_group(r) == pick), key=lambda r: (r["k"], r["seed"]))
     seeds = sorted({r["seed"] for r in mine})
-    if st.session_state.get("study_gallery_seed") not in seeds:
-        st.session_state.pop("study_gallery_seed", None)
+    forget_unless_among("study_gallery_seed", seeds)
     seed = st.radio("Seed", seeds, horizontal=True, key="study_gallery_seed") if len(seeds) > 1 else seeds[0]
     mine = [r for r in mine if r["seed"] == seed]
     cols = st.columns(4)

@@ -67,6 +67,14 @@ def open_sweep(at: AppTest, folder: Path | str) -> None:
     assert not at.exception, at.exception
 
 
+def open_copy(out: Path, copy: Path) -> AppTest:
+    """The Study page showing a copy of the sweep ``out`` (the test may change the copy)."""
+    shutil.copytree(out, copy)
+    at = page("study")
+    open_sweep(at, copy)
+    return at
+
+
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -183,9 +191,7 @@ def test_study_page_shows_the_sweep_plots_table_and_gallery(sweep, tmp_path, mon
 def test_study_page_follows_a_growing_sweep_and_keeps_recipes_apart(sweep, tmp_path):
     out, rows = sweep
     grown = tmp_path / "grown"
-    shutil.copytree(out, grown)
-    at = page("study")
-    open_sweep(at, grown)
+    at = open_copy(out, grown)
     assert set(panels(chart(at, "study_success"))) == {"grid", "hstripes"}
     # The sweep goes on with a new family, in another recipe: it shows up at the next redraw, unasked.
     run_sweep(SweepPlan(models=("tiny",), families=("vstripes",), ks=(2,), seeds=(0,), steps=20, size=16,
@@ -248,9 +254,7 @@ def test_study_page_bad_folders_give_one_message(sweep, tmp_path):
 def test_study_page_writes_the_report_and_loads_only_served_checkpoints(sweep, tmp_path):
     out, _ = sweep
     copy = tmp_path / "copy"
-    shutil.copytree(out, copy)
-    at = page("study")
-    open_sweep(at, copy)
+    at = open_copy(out, copy)
     at.sidebar.checkbox(key="study_slices").check().run()
     at.sidebar.button(key="study_write").click().run()
     assert not at.exception and not at.sidebar.error

@@ -70,7 +70,6 @@ class BenchPlan:
             # Writing its tables would replace BENCHMARKS.md with headings.
             raise UmaskError("This benchmark would measure nothing; drop one of --no-universal, --no-overhead, --no-streaming.")
         caps = {"seed": self.preset_cap, "fast": self.fast_cap}
-
         for k in self.ks:
             for family in self.families:
                 layout(family, k, 64)  # K more than the family makes: its own sentence
@@ -314,7 +313,7 @@ def run_bench(plan: BenchPlan, *, progress: Progress | None = None,
     the report after each item (``bench --json`` saves it there, so a killed
     benchmark keeps what it measured).
     """
-    plan.validate()
+    plan.validate()  # before the first measurement, not when the loop reaches a bad K
     say = progress or (lambda line: log.info(line))
     report = BenchReport(plan=plan, machine=machine_info())
     started = time.perf_counter()

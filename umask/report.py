@@ -84,8 +84,6 @@ def claim_table(claim: dict) -> str:
                   [[r["image"], *(percent(r[label]) for label in labels), f"{r['radius at x (L2, abs)']:.3f}"] for r in claim_rows(claim)])
 
 
-
-
 def _figure_html(fig, first: list[bool]) -> str:
     include = first[0]
     first[0] = False

@@ -66,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
         if args.no_streaming:
             changes["streaming_steps"] = 0
         plan = dataclasses.replace(plan, **changes)
-        plan.validate()  # before the first measurement, not when the loop reaches a bad K
         report = run_bench(plan, progress=echo, checkpoint=(lambda rep: _write_part(args.json, rep)) if args.json else None)
         if args.json:
             _write_part(args.json, report)
