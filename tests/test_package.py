@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import umask
+
 
 def test_the_package_never_imports_streamlit():
     modules = ["umask", "umask.jobs", "umask.workers", "umask.sweep", "umask.report", "umask.bench", "umask.cli",
@@ -10,3 +12,30 @@ def test_the_package_never_imports_streamlit():
     code = f"import sys, {', '.join(modules)}; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_importing_the_package_leaves_torch_until_a_name_is_used():
+    code = "import sys, umask; before = 'torch' in sys.modules; umask.Config; print(before, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+    assert set(dir(umask)) >= set(umask.__all__)
+
+
+def test_ctrl_c_while_the_cli_starts_is_one_line(tmp_path):
+    """Presses land in torch's import at different points: some of those turn
+    KeyboardInterrupt into an ImportError, or swallow it and let the run start."""
+    import signal
+    import time
+
+    for delay in (0.3, 0.8, 1.6):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "umask", "generate", "--k", "4", "--steps", "100000", "--out", str(tmp_path / "run")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # pytest may run with Ctrl-C ignored
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        assert "Traceback" not in err, (delay, err)
+        assert "interrupted" in out + err, (delay, out, err)
+        assert proc.returncode in (130, -signal.SIGINT), (delay, proc.returncode)  # -2: Python's own exit after Ctrl-C

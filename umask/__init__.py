@@ -1,62 +1,46 @@
 """umask: one image, many classes. Universal masked images for ImageNet classifiers.
 
-The public API, by name; see README.md for a tour.
+The public API, by name; see README.md for a tour. Names load on first use
+(PEP 562), so ``python -m umask`` answers Ctrl-C and ``--help`` before torch
+has finished importing.
 """
 
+import importlib
 import logging
-
-from .attacks import AttackResult, attack, fgsm, iterative_fgsm
-from .config import PRESETS, Config
-from .errors import UmaskError
-from .evaluate import MaskedPredictions, as_fed_for, classify_masked, classify_parts, quantise
-from .images import load_photo
-from .jobs import Job, JobSnapshot
-from .masks import FAMILIES, MODES, apply_masks, layout, load_layout, make_masks, part_indicators, study_part
-from .models import DEFAULT_MODEL, STUDY_MODELS, Classifier, list_models, load_model
-from .optimise import StepReport, UniversalSearch
-from .results import Result, load_result, result_from_zip, result_to_zip, save_result
-from .targets import choose_targets, imagenet_classes, resolve_class, search_classes
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = [
-    "AttackResult",
-    "Job",
-    "JobSnapshot",
-    "Classifier",
-    "Config",
-    "DEFAULT_MODEL",
-    "FAMILIES",
-    "MODES",
-    "MaskedPredictions",
-    "PRESETS",
-    "Result",
-    "STUDY_MODELS",
-    "StepReport",
-    "UmaskError",
-    "UniversalSearch",
-    "apply_masks",
-    "attack",
-    "fgsm",
-    "iterative_fgsm",
-    "load_photo",
-    "choose_targets",
-    "as_fed_for",
-    "classify_masked",
-    "classify_parts",
-    "imagenet_classes",
-    "layout",
-    "list_models",
-    "load_layout",
-    "load_model",
-    "load_result",
-    "make_masks",
-    "part_indicators",
-    "quantise",
-    "resolve_class",
-    "result_from_zip",
-    "result_to_zip",
-    "save_result",
-    "search_classes",
-    "study_part",
-]
+#: Public name -> the module that defines it.
+_HOMES = {
+    "AttackResult": "attacks", "attack": "attacks", "fgsm": "attacks", "iterative_fgsm": "attacks",
+    "PRESETS": "config", "Config": "config",
+    "UmaskError": "errors",
+    "MaskedPredictions": "evaluate", "as_fed_for": "evaluate", "classify_masked": "evaluate",
+    "classify_parts": "evaluate", "quantise": "evaluate",
+    "load_photo": "images",
+    "Job": "jobs", "JobSnapshot": "jobs",
+    "FAMILIES": "masks", "MODES": "masks", "apply_masks": "masks", "layout": "masks", "load_layout": "masks",
+    "make_masks": "masks", "part_indicators": "masks", "study_part": "masks",
+    "DEFAULT_MODEL": "models", "STUDY_MODELS": "models", "Classifier": "models", "list_models": "models",
+    "load_model": "models",
+    "StepReport": "optimise", "UniversalSearch": "optimise",
+    "Result": "results", "load_result": "results", "result_from_zip": "results", "result_to_zip": "results",
+    "save_result": "results",
+    "choose_targets": "targets", "imagenet_classes": "targets", "resolve_class": "targets",
+    "search_classes": "targets",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'umask' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

@@ -1,5 +1,29 @@
+import signal
 import sys
 
-from .cli import main
+# Ctrl-C while torch is still importing: one line, not a traceback from inside
+# torch. The handler also notes the press: some import steps swallow
+# KeyboardInterrupt (the run would start anyway) or turn it into an ImportError.
+_pressed = []
+
+
+def _interrupt(signum, frame):
+    _pressed.append(signum)
+    raise KeyboardInterrupt
+
+
+_listening = signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not under nohup, which ignores Ctrl-C
+if _listening:
+    signal.signal(signal.SIGINT, _interrupt)
+try:
+    from .cli import main
+except BaseException:
+    if not _pressed:
+        raise
+if _listening:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if _pressed:
+    sys.stderr.write("umask: interrupted\n")
+    sys.exit(130)
 
 sys.exit(main())
