@@ -126,6 +126,41 @@ def test_an_earlier_result_is_replaced_only_with_overwrite(tiny_registered, tmp_
     assert json.loads((out / "result.json").read_text())["config"]["seed"] == 1
 
 
+def interrupt_after(monkeypatch, steps: int) -> None:
+    """Make generate's search raise KeyboardInterrupt (Ctrl-C) once ``steps`` steps are done."""
+    from umask.cli import generate
+    from umask.optimise import UniversalSearch
+
+    class Interrupted(UniversalSearch):
+        def __iter__(self):
+            reports = super().__iter__()
+            for _ in range(steps):
+                yield next(reports)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(generate, "UniversalSearch", Interrupted)
+
+
+def test_ctrl_c_keeps_the_better_of_the_earlier_and_the_interrupted_result(tiny_registered, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    args = ["generate", "--model", "tiny", "--size", "16", "--k", "2", "--targets", "0", "1", "--out", out, "--overwrite"]
+    assert run_cli(capsys, *args, "--steps", "300")[0] == 0
+    finished = (out / "result.json").read_text()
+    assert json.loads(finished)["success_rate"] == 1.0
+    interrupt_after(monkeypatch, 0)
+    code, stdout, _ = run_cli(capsys, *args)
+    assert code == 130 and "interrupted before the first step; nothing saved" in stdout
+    assert (out / "result.json").read_text() == finished
+    interrupt_after(monkeypatch, 1)
+    code, stdout, _ = run_cli(capsys, *args, "--seed", "3")
+    assert code == 130 and "interrupted after 1 step at 0%; kept the result already in" in stdout
+    assert (out / "result.json").read_text() == finished
+    fresh = tmp_path / "fresh"  # nothing to keep: the best image so far is saved
+    code, stdout, _ = run_cli(capsys, *args[:-3], "--seed", "3", "--out", fresh)
+    assert code == 130 and "(interrupted; best image so far); saved to" in stdout
+    assert load_result(fresh).steps == 1
+
+
 def test_an_output_nothing_can_be_written_in_is_refused_before_running(tiny_registered, tmp_path, capsys, monkeypatch):
     code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--out", "/proc/umask-run")
     # /proc's permission bits let root write; the probe file finds out nobody can.

@@ -47,13 +47,13 @@ def test_tiny_sweep_writes_rows_folders_and_report(tiny_registered, tmp_path, ca
     for title in ("Success rate vs K", "Time to 100 % vs K", "The study's claim", "Decision regions", "Gallery"):
         assert title in page
     assert "src=\"https://cdn" not in page  # self-contained
-    assert "2 runs done now, 0 were already done" in captured.out
+    assert "2 runs done now, 0 already done before" in captured.out
 
     # Same command again: nothing runs, nothing changes.
     before = (out / CSV_FILE).read_bytes()
     stamp = (out / rows[0]["folder"] / "result.json").stat().st_mtime_ns
     assert main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "3", "--out", str(out), "--no-report"]) == 0
-    assert "0 runs done now, 2 were already done" in capsys.readouterr().out
+    assert "0 runs done now, 2 already done before" in capsys.readouterr().out
     assert (out / CSV_FILE).read_bytes() == before
     assert (out / rows[0]["folder"] / "result.json").stat().st_mtime_ns == stamp
     # With the report: it is as the last run left it, so it is not drawn again.
@@ -398,7 +398,7 @@ def test_sigkill_of_the_sweep_command_and_the_same_command_again(tmp_path):
     assert 1 <= done < 4
     resumed = subprocess.run([*command, "--out", str(out)], env=env, cwd=root, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{4 - done} runs done now, {done} were already done" in resumed.stdout
+    assert f"{4 - done} runs done now, {done} already done before" in resumed.stdout
     assert rows_without_seconds(out / CSV_FILE) == rows_without_seconds(full / CSV_FILE)
     assert saved_folders(out) == saved_folders(full) == sorted(r["folder"] for r in read_rows(out / CSV_FILE))
 

@@ -28,6 +28,7 @@ from .results import Result, load_result
 from .sweep import CSV_FILE, gallery_group, read_rows, sweep_settings, typed_rows
 from .targets import imagenet_classes
 from .toy import evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
+from .text import count
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def _gallery(out: Path, rows: list[dict]) -> str:
         masked, shows = shown_copy(result)
         caption = (
             f"<b>K = {result.k}</b>, seed {r['seed']}: {100 * result.success_rate:.0f} % "
-            f"({r['hits']}/{result.k}), {result.steps} steps, {result.seconds:.1f} s<br>right: {html.escape(shows)}"
+            f"({r['hits']}/{result.k}), {count(result.steps, 'step')}, {result.seconds:.1f} s<br>right: {html.escape(shows)}"
         )
         card = (
             f"<div class='card'><img src='{png_base64(result.image)}' alt='universal image'> "
@@ -176,7 +177,7 @@ def build_report(
     body: list[str] = []
     models = list(dict.fromkeys(r["model"] for r in rows))
     body.append(
-        f"<h1>umask sweep: {html.escape(out.name)}</h1><p class='note'>{len(rows)} finished runs; models: "
+        f"<h1>umask sweep: {html.escape(out.name)}</h1><p class='note'>{count(len(rows), 'finished run')}; models: "
         f"{html.escape(', '.join(models)) or 'none'}; image {settings.get('size', '?')} px, fill {settings.get('fill', '?')}. "
         f"Written {time.strftime('%Y-%m-%d %H:%M')} by <code>python -m umask sweep</code>.</p>"
     )

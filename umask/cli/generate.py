@@ -10,8 +10,9 @@ from ..errors import UmaskError
 from ..masks import FAMILIES, MODES, load_layout, num_parts, parse_fill
 from ..models import DEFAULT_MODEL, load_model
 from ..optimise import UniversalSearch
-from ..results import JSON_FILE, Result, check_result_folder, save_result
+from ..results import JSON_FILE, Result, check_result_folder, load_result, save_result
 from .output import echo, format_table, progress
+from ..text import count
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -98,11 +99,34 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             interrupted = True
     result = search.result()
+    if interrupted and result.steps == 0:
+        echo(f"\ninterrupted before the first step; nothing saved to {out}/")
+        return 130
+    earlier = _better_earlier_result(out, result) if interrupted else None
+    if earlier is not None:
+        echo(per_mask_table(result, model.categories))
+        echo(
+            f"\ninterrupted after {count(result.steps, 'step')} at {result.success_rate:.0%}; kept the result already in "
+            f"{out}/, which reaches {earlier.success_rate:.0%}"
+        )
+        return 130
     save_result(result, out)
     echo(per_mask_table(result, model.categories))
     state = "interrupted; best image so far" if interrupted else ("reached 100%" if search.succeeded else "step budget used")
     echo(
         f"\nsuccess {result.success_rate:.0%} ({result.hits}/{result.k} masked copies with their target as the top-1 class) "
-        f"on the saved 8-bit image after {result.steps} steps, {result.seconds:.1f} s ({state}); saved to {out}/"
+        f"on the saved 8-bit image after {count(result.steps, 'step')}, {result.seconds:.1f} s ({state}); saved to {out}/"
     )
     return 130 if interrupted else 0
+
+
+def _better_earlier_result(out: Path, result: Result) -> Result | None:
+    """The result --overwrite would replace, if it beats an interrupted run's:
+    a Ctrl-C just after starting must not trade a finished image for a few steps' noise."""
+    if not (out / JSON_FILE).exists():
+        return None
+    try:
+        earlier = load_result(out)
+    except UmaskError:
+        return None  # unreadable: nothing worth keeping
+    return earlier if earlier.success_rate > result.success_rate else None

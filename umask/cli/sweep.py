@@ -24,6 +24,7 @@ from ..report import REPORT_FILE, build_report
 from ..sweep import STUDY_FAMILIES, STUDY_KS, StepTiming, SweepHooks, SweepPlan, estimate_seconds, run_sweep, study_plan
 from ..sweep import CSV_FILE, time_steps, timing_model
 from .output import echo, format_table, on_terminal
+from ..text import count
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -109,7 +110,7 @@ def _estimate(plan: SweepPlan) -> int:
     echo(format_table(["model", "weights"] + [f"s/step K={k}" for k in ks] + ["all runs, full budget"], rows))
     total = sum(per_model.values())
     echo(
-        f"\n{len(plan.keys())} runs x up to {plan.max_steps} steps on {resolve_device(plan.device).type}: at most {_duration(total)} "
+        f"\n{count(len(plan.keys()), 'run')} x up to {count(plan.max_steps, 'step')} on {resolve_device(plan.device).type}: at most {_duration(total)} "
         f"(every run using its whole budget; runs stop at 100 %, so less in practice). "
         f"Seconds per step were measured here (one warm-up step, then 3), linear in K between the measured K."
     )
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         rows = [[k.model, k.mask_family, k.mode, k.k, k.seed, k.preset, k.max_steps, "to run" if k in pending else "done"]
                 for k in plan.keys()]
         echo(format_table(["model", "masks", "mode", "K", "seed", "preset", "steps", "state"], rows))
-        echo(f"\n{len(pending)} of {len(rows)} runs to do; results go to {out}/")
+        echo(f"\n{len(pending)} of {count(len(rows), 'run')} to do; results go to {out}/")
         missing = [spec for spec in dict.fromkeys(k.model for k in plan.keys() if k in pending) if not weights_available(spec)]
         if missing:
             why = {"bundled": "its pip package is not installed", "checkpoint": "no such file",
@@ -163,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         bar = progress(sum(map(work, finished + pending)), "sweep", unit="copy-step", initial=sum(map(work, finished)))
         bar.bar_format = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
         if finished:
-            echo(f"resuming: {len(finished)} of {state['total']} runs already done in {out}/")
+            echo(f"resuming: {len(finished)} of {count(state['total'], 'run')} already done in {out}/")
 
     def describe(text: str) -> None:
         bar.set_description_str(f"sweep, run {min(state['done'] + 1, state['total'])}/{state['total']} {text}")
@@ -193,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
         sys.stderr.write(
-            f"umask: interrupted after {state['done']} finished runs (all saved); run the same command again to resume.\n"
+            f"umask: interrupted after {count(state['done'], 'finished run')} (all saved); run the same command again to resume.\n"
         )
         return 130
     finally:
@@ -201,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     for spec, why in outcome.unavailable.items():
         echo(f"skipped {spec}: {why}")
-    echo(f"{outcome.ran} runs done now, {outcome.skipped} were already done; {len(outcome.rows)} rows in {out / CSV_FILE}")
+    echo(f"{count(outcome.ran, 'run')} done now, {outcome.skipped} already done before; {count(len(outcome.rows), 'row')} in {out / CSV_FILE}")
     if args.no_report:
         return 0
     report = out / REPORT_FILE
