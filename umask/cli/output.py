@@ -60,4 +60,4 @@ def progress(total: int, description: str, *, unit: str = "step", initial: int =
     if on_terminal():
         return tqdm(total=total, desc=description, unit=unit, initial=initial, file=sys.stderr, dynamic_ncols=True)
     return tqdm(total=total, desc=description, unit=unit, initial=initial, file=_Lines(sys.stderr), ncols=100,
-                mininterval=LOG_EVERY_S)
+                mininterval=LOG_EVERY_S, maxinterval=LOG_EVERY_S)  # tqdm's monitor otherwise redraws every 10 s
