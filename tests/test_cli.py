@@ -87,6 +87,8 @@ def test_models_and_classes(capsys):
         (["--k", "2", "--streak-scale", "inf"], "Streak scale inf must be 0 (off)"),
         (["--k", "2", "--device", "tpu"], "Unknown device 'tpu'"),
         (["--k", "2", "--device", "cuda:x"], "Unknown device 'cuda:x'"),
+        (["--k", "2", "--device", ""], "Unknown device ''; use cpu, cuda, cuda:N or auto."),
+        (["--k", "2", "--layout-seed", "3"], "--layout-seed seeds the random layout; the 'grid' layout has none"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tiny_registered, tmp_path, capsys, argv, message):

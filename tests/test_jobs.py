@@ -460,3 +460,15 @@ def test_seconds_from_the_environment_are_checked(monkeypatch):
         with pytest.raises(UmaskError) as err:
             env_seconds("UMASK_POLL_S", 2.0)
         assert str(err.value) == f"UMASK_POLL_S is '{bad}'; it must be a number of seconds above 0, such as 2."
+
+
+def test_a_switch_from_the_environment_is_0_or_1(monkeypatch):
+    from umask.devices import env_switch
+
+    monkeypatch.delenv("UMASK_WORKERS", raising=False)
+    assert env_switch("UMASK_WORKERS", True) is True
+    monkeypatch.setenv("UMASK_WORKERS", "0")
+    assert env_switch("UMASK_WORKERS", True) is False
+    monkeypatch.setenv("UMASK_WORKERS", "maybe")
+    with pytest.raises(UmaskError, match=r"^UMASK_WORKERS is 'maybe'; it must be 1 \(on\) or 0 \(off\).$"):
+        env_switch("UMASK_WORKERS", True)

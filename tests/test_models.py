@@ -4,8 +4,12 @@ import pytest
 import torch
 import torchvision
 
+from umask.config import Config
 from umask.errors import UmaskError
 from umask.models import STUDY_MODELS, cached_weights_path, list_models, load_model, weights_available
+from umask.optimise import UniversalSearch
+from umask.results import load_result, save_result
+from umask.sweep import SweepPlan
 
 
 @pytest.fixture
@@ -70,8 +74,23 @@ def test_local_checkpoint_spec(tmp_path, torch_home):
         load_model(f"resnet18={tmp_path / 'googlenet.pth'}")
     with pytest.raises(UmaskError, match="does not exist"):
         load_model(f"resnet18={tmp_path / 'missing.pth'}")
-    with pytest.raises(UmaskError, match="Checkpoint '.*' is a folder; give ARCH=PATH with the path of a state-dict file."):
+    with pytest.raises(UmaskError, match=f"^The checkpoint of model resnet18, '{tmp_path}', is a folder, not a state-dict file.$"):
         load_model(f"resnet18={tmp_path}")
+
+
+def test_a_relative_checkpoint_is_stored_absolute_so_results_open_from_any_folder(tmp_path, torch_home, monkeypatch):
+    torch.save(torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False).state_dict(),
+               tmp_path / "g.pth")
+    monkeypatch.chdir(tmp_path)
+    config = Config(model=" googlenet = ./sub/../g.pth ", k=2, size=32, steps=1)
+    assert config.model == f"googlenet={tmp_path / 'g.pth'}"
+    assert SweepPlan(models=("googlenet=g.pth",), ks=(2,)).models == (config.model,)
+    result = UniversalSearch(load_model(config.model), config).run()
+    save_result(result, tmp_path / "run")
+    monkeypatch.chdir(tmp_path / "run")  # elsewhere: the stored spec still finds the file
+    loaded = load_result(tmp_path / "run")
+    assert loaded.model == config.model
+    assert load_model(loaded.model).name == config.model
 
 
 def test_unknown_model():

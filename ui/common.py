@@ -15,7 +15,7 @@ import streamlit as st
 import torch
 
 import umask
-from umask.devices import env_count, env_seconds, share_of_cores
+from umask.devices import env_count, env_seconds, env_switch, share_of_cores
 from umask.models import DEFAULT_MODEL, checkpoint_path, list_models, model_info, weights_available
 from umask.results import image_to_uint8
 from umask.workers import WorkerPool
@@ -58,7 +58,7 @@ def worker_pool() -> WorkerPool | None:
     redraw and slows down while watched; a worker process does not (README,
     "How the dashboard runs").
     """
-    if os.environ.get("UMASK_WORKERS", "1") == "0":
+    if not or_stop(lambda: env_switch("UMASK_WORKERS", True)):
         return None
     return or_stop(_pool)  # a bad UMASK_MAX_RUNS: say so, run nothing
 

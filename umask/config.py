@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import UmaskError
 from .masks import FAMILIES, MODES, check_enough_parts, parse_fill
+from .models.registry import canonical_spec
 from .models.wrapper import MAX_SIDE, MIN_SIDE, parse_resize
 from .targets import resolve_class
 
@@ -110,6 +111,7 @@ class Config:
     resize_to: int | str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "model", canonical_spec(self.model))  # a relative checkpoint path, made absolute
         _check_choice("mask family", self.mask_family, FAMILIES)
         _check_choice("mask mode", self.mask_mode, MODES)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -147,9 +149,9 @@ class Config:
         if self.snapshot_every < 0:
             raise UmaskError("snapshot_every must be 0 (never) or a positive number of steps.")
         if self.mask_family == "custom" and not self.layout_path:
-            raise UmaskError("The 'custom' mask family needs a part-map image (layout_path / --layout).")
+            raise UmaskError("The 'custom' mask family needs a part-map image (on the command line: --layout PARTS.png).")
         if self.layout_path and self.mask_family != "custom":
-            raise UmaskError(f"A part-map image (layout_path / --layout) goes with the 'custom' mask family, not '{self.mask_family}'.")
+            raise UmaskError(f"A part-map image goes with the 'custom' mask family, not '{self.mask_family}'.")
         object.__setattr__(self, "resize_to", parse_resize(self.resize_to))
         if self.targets is not None:
             if isinstance(self.targets, (str, bytes)):  # one name is not K targets: "tabby" must not become 5 letters

@@ -19,7 +19,7 @@ def resolve_device(name: str | None = "cpu") -> torch.device:
     Raises:
         UmaskError: CUDA asked for on a machine without it, or an unknown name.
     """
-    name = (name or "cpu").strip().lower()
+    name = "cpu" if name is None else name.strip().lower()  # an empty --device is a mistake, not cpu
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
@@ -84,3 +84,12 @@ def env_count(name: str, default: int) -> int:
     """
     return _from_env(name, default, lambda text: int(text) if text.isdigit() and int(text) >= 1 else None,
                      "a whole number, 1 or more")
+
+
+def env_switch(name: str, default: bool) -> bool:
+    """``1`` (on) or ``0`` (off) from the environment variable ``name``, else ``default``.
+
+    Raises:
+        UmaskError: the variable is set to anything else.
+    """
+    return _from_env(name, default, {"1": True, "0": False}.get, "1 (on) or 0 (off)")

@@ -47,6 +47,7 @@ from .models import (
     RANDOM_WEIGHTS,
     STUDY_MODELS,
     Classifier,
+    canonical_spec,
     load_model,
     model_info,
     torchvision_classifier,
@@ -153,6 +154,8 @@ class SweepPlan:
     def __post_init__(self) -> None:
         for name in ("models", "families", "ks", "seeds", "modes"):
             values = tuple(getattr(self, name))
+            if name == "models":  # as each run's Config stores them, so finished runs are found again
+                values = tuple(canonical_spec(spec) for spec in values)
             if not values:
                 raise UmaskError(f"A sweep needs at least one value for {name}.")
             # Repeats would run (and count) the same run twice.

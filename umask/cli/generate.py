@@ -15,6 +15,11 @@ from .output import echo, format_table, progress
 from ..text import count
 
 
+def _by_preset(knob: str) -> str:
+    """What each preset sets ``knob`` to, for --help: "fast: adam, seed: sgd"."""
+    return ", ".join(f"{name}: {getattr(Config.preset(name), knob)}" for name in PRESETS)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="make a universal image", description=__doc__)
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model spec (default {DEFAULT_MODEL}, works offline)")
@@ -27,8 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layout-seed", type=int, default=None, help="seed of the random layout")
     p.add_argument("--targets", nargs="+", default=None, help="K target classes by name or index (default: random with --seed)")
     p.add_argument("--preset", choices=tuple(PRESETS), default="fast", help="fast (umask's default) or seed (the study's recipe)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help=f"optimiser (default: the preset's, {_by_preset('optimizer')})")
+    p.add_argument("--lr", type=float, default=None, help=f"learning rate (default: the preset's, {_by_preset('lr')})")
     p.add_argument("--adam-beta2", dest="adam_beta2", type=float, default=None, help="Adam's second-moment decay (default 0.9)")
     p.add_argument("--no-balance", action="store_true",
                    help="sum the masked copies' gradients as they come (the study) instead of at equal length")
@@ -67,6 +72,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
         overrides["targets"] = choose_targets(overrides["k"], given=args.targets)
     config = Config.preset(args.preset, **overrides)
+    if args.layout_seed is not None and config.mask_family != "random":
+        raise UmaskError(f"--layout-seed seeds the random layout; the '{config.mask_family}' layout has none: "
+                         "drop --layout-seed, or add --masks random.")
     if (args.streak_scale or 0) > 0 and not config.balance_masks:
         raise UmaskError("--streak-scale acts through gradient balancing, which is off here (--no-balance, or the "
                          "study's preset); drop --streak-scale, or run with balancing.")

@@ -382,14 +382,14 @@ def load_model(
             file, a resize that is not None, "native" or a side >= 8.
     """
     resize_to = parse_resize(resize_to)
-    spec = spec.strip()
+    spec = canonical_spec(spec)
     if "=" in spec:
-        arch, path = spec.split("=", 1)[0].strip(), checkpoint_path(spec)
+        arch, path = spec.split("=", 1)[0], checkpoint_path(spec)
         if arch.startswith("efficientnet_lite"):
             raise UmaskError(f"'{arch}' loads its bundled weights; pass it by name, without =PATH.")
         if not path.is_file():
-            state = "is a folder" if path.is_dir() else "does not exist"
-            raise UmaskError(f"Checkpoint '{path}' {state}; give ARCH=PATH with the path of a state-dict file.")
+            state = "is a folder, not a state-dict file" if path.is_dir() else "does not exist here"
+            raise UmaskError(f"The checkpoint of model {arch}, '{path}', {state}.")
         model = torchvision_classifier(arch, path)
     elif spec in _REGISTRY:
         model = _REGISTRY[spec][1]()
@@ -400,6 +400,20 @@ def load_model(
     elif resize_to is not None:
         model.resize_to = resize_to
     return model.to(resolve_device(device) if isinstance(device, str) else device)
+
+
+def canonical_spec(spec: str) -> str:
+    """``spec`` as a result should store it: spaces stripped and, for
+    ``ARCH=PATH``, the path made absolute (``~`` expanded), so a result
+    made in one folder still names its checkpoint when opened from another.
+
+    Raises:
+        UmaskError: a ``~user`` that does not exist.
+    """
+    spec = spec.strip()
+    if "=" not in spec:
+        return spec
+    return f"{spec.split('=', 1)[0].strip()}={os.path.abspath(checkpoint_path(spec))}"
 
 
 def checkpoint_path(spec: str) -> Path:
