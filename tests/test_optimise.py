@@ -6,6 +6,7 @@ import torch
 from umask.config import Config
 from umask.errors import UmaskError
 from umask.evaluate import classify_masked, quantise
+from umask.models import Classifier
 from umask.optimise import UniversalSearch
 
 from .conftest import small
@@ -220,3 +221,27 @@ def test_two_pass_step_follows_the_one_pass_trajectory(tiny, loss, monkeypatch):
     assert [p for p, _ in one_pass] == [p for p, _ in two_pass]
     assert [l for _, l in one_pass] == pytest.approx([l for _, l in two_pass], rel=1e-4, abs=1e-5)
     assert torch.allclose(x_one, x_two, atol=1e-4)
+
+
+def test_activation_bytes_counts_each_layer_output_once(tiny):
+    # conv and tanh outputs, the pooled map and its flattened copy (channels_last does not flatten as a view), the logits
+    assert tiny.activation_bytes(16) == 2 * 16 * 16 * 16 * 4 + 2 * 16 * 16 * 4 + 1000 * 4
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(inplace=True),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 1000))
+    relu = Classifier(net, name="relu", categories=tiny.categories, mean=[0.5] * 3, std=[0.5] * 3, native_size=16)
+    assert relu.activation_bytes(16) == 8 * 16 * 16 * 4 + 8 * 4 + 1000 * 4  # the in-place ReLU reuses the conv's memory
+
+
+def test_a_search_that_cannot_fit_in_memory_is_refused_before_it_starts(tiny, monkeypatch):
+    import umask.optimise as optimise
+
+    need = optimise.STEP_MEMORY_FACTOR * 4 * tiny.activation_bytes(256)  # about 41 MB
+    monkeypatch.setattr(optimise, "free_memory", lambda device: 30 * 2**20)
+    with pytest.raises(UmaskError) as err:
+        UniversalSearch(tiny, small(size=256))
+    assert str(err.value) == (f"One step with K = 4 masked copies of a 256 x 256 image needs about {need / 2**20:.0f} MB "
+                              "on tiny, more than the 30 MB free on this cpu; use a smaller image or fewer masks.")
+    monkeypatch.setattr(optimise, "free_memory", lambda device: None)  # unknown: no refusal
+    UniversalSearch(tiny, small(size=256))
+    monkeypatch.undo()
+    UniversalSearch(tiny, small(size=256))  # this machine's real free memory takes it

@@ -1,9 +1,11 @@
-"""Where tensors live: the CPU by default, CUDA when asked for and present."""
+"""Where tensors live (the CPU by default, CUDA when asked for and present), and what that machine has to spare."""
 
 from __future__ import annotations
 
 import math
 import os
+import re
+from pathlib import Path
 from typing import Callable, TypeVar
 
 import torch
@@ -35,6 +37,30 @@ def resolve_device(name: str | None = "cpu") -> torch.device:
             raise UmaskError(f"Device '{name}' does not exist; this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}.")
         return torch.device(name)
     raise UmaskError(f"Unknown device '{name}'; use cpu, cuda, cuda:N or auto.")
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes a new allocation can take on ``device`` now, or None where this
+    cannot be read (a CPU outside Linux).
+
+    CPU: the kernel's MemAvailable, or less under a cgroup (container) limit.
+    """
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo, re.M)
+    if found is None:
+        return None
+    free = int(found.group(1)) * 1024
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+    except (OSError, ValueError):
+        return free
+    return free if limit == "max" else min(free, max(0, int(limit) - used))
 
 
 def share_of_cores() -> int:

