@@ -163,6 +163,23 @@ def test_ctrl_c_keeps_the_better_of_the_earlier_and_the_interrupted_result(tiny_
     assert load_result(fresh).steps == 1
 
 
+def test_no_command_writes_over_the_files_of_a_saved_result(tiny_registered, tmp_path, capsys):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for out in (first, second):
+        assert run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--steps", "2", "--out", out)[0] == 0
+    saved = {p: p.read_bytes() for p in first.iterdir()}
+    attempts = [
+        ["fgsm", second / "universal.png", "--model", "tiny", "--out", first / "universal.png"],
+        ["evaluate", second, "--models", "tiny", "--json", first / "result.json"],
+        ["geometry", second, "--slice", "0", "1", "--html", first / "parts.png"],
+    ]
+    for argv in attempts:
+        code, _, err = run_cli(capsys, *argv)
+        name = argv[-1].name
+        assert (code, err) == (2, f"umask: error: '{first / name}' is a file of the result in '{first}'; write to another path.\n")
+    assert {p: p.read_bytes() for p in first.iterdir()} == saved
+
+
 def test_an_output_nothing_can_be_written_in_is_refused_before_running(tiny_registered, tmp_path, capsys, monkeypatch):
     code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--out", "/proc/umask-run")
     # /proc's permission bits let root write; the probe file finds out nobody can.

@@ -171,6 +171,20 @@ def check_result_folder(folder: str | Path) -> None:
         )
 
 
+def check_output_file(path: str | Path, *, reads: tuple[str | Path, ...] = ()) -> None:
+    """:func:`~umask.files.check_writable` for a command's output file, which
+    must not be one of a saved result's own files either: ``--out
+    runs/a/universal.png`` would quietly replace that result's image.
+
+    Raises:
+        UmaskError: see check_writable; or ``path`` is a file of a result folder.
+    """
+    path = Path(path)
+    check_writable(path, reads=reads)
+    if path.name in FILES and (path.parent / JSON_FILE).is_file():
+        raise UmaskError(f"'{path}' is a file of the result in '{path.parent}'; write to another path.")
+
+
 def _exchange(new: Path, old: Path) -> bool:
     """Swap two folders in one step (Linux ``renameat2(RENAME_EXCHANGE)``).
 

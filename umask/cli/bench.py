@@ -10,8 +10,9 @@ from pathlib import Path
 
 from ..bench import BenchPlan, merge_reports, report_from_json, report_to_json, run_bench, to_markdown
 from ..errors import UmaskError
-from ..files import atomic_file, check_writable
+from ..files import atomic_file
 from ..masks import BUILTIN_FAMILIES
+from ..results import check_output_file
 from .output import echo
 
 
@@ -46,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
     command = " ".join(["python -m umask", *sys.argv[1:]])
     # Fail now, not after an hour of measurements.
     inputs = tuple(args.merge or ()) + ((args.notes,) if args.notes else ())
-    check_writable(args.out, reads=inputs)
+    check_output_file(args.out, reads=inputs)
     if args.json:
-        check_writable(args.json, reads=inputs)
+        check_output_file(args.json, reads=inputs)
     notes = _read_notes(args.notes) if args.notes else None
     if args.merge:
         report = merge_reports([_read_part(path) for path in args.merge])

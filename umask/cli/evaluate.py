@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ..evaluate import as_fed_for, classify_parts
 from ..models import load_model, parse_resize
-from ..files import atomic_file, check_writable
-from ..results import load_result
+from ..files import atomic_file
+from ..results import check_output_file, load_result
 from ..targets import imagenet_classes
 from .output import echo, format_table
 
@@ -59,7 +59,7 @@ def evaluate_folder(folder: str | Path, models: list[str] | None = None, device:
 
 def run(args: argparse.Namespace) -> int:
     if args.json_path:
-        check_writable(args.json_path, reads=(args.folder,))  # fail now, not after loading and running the models
+        check_output_file(args.json_path, reads=(args.folder,))  # fail now, not after loading and running the models
     report = evaluate_folder(args.folder, args.models, args.device, args.resize)
     text = json.dumps(report, indent=2)
     if args.json_path:

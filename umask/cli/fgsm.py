@@ -12,9 +12,9 @@ from pathlib import Path
 
 from ..attacks import PANDA_EPS, attack, check_eps, check_steps, eight_bit_budget, predict, succeeded, top_predictions
 from ..errors import UmaskError
-from ..files import check_writable
 from ..images import load_photo, save_png
 from ..models import DEFAULT_MODEL, MAX_SIDE, load_model
+from ..results import check_output_file
 from ..targets import resolve_class
 from .output import echo, progress
 
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise UmaskError(f"Output '{out}' must end in .png; the adversarial image is saved as an 8-bit PNG.")
-    check_writable(out, reads=(args.image,))  # missing folders are made
+    check_output_file(out, reads=(args.image,))  # missing folders are made
     model = load_model(args.model, device=args.device)
     photo = load_photo(args.image, size=args.size if args.size is not None else model.native_size)
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from ..errors import UmaskError
 from ..evaluate import as_fed_for
-from ..files import atomic_file, check_writable
+from ..files import atomic_file
 from ..geometry import check_slice_copies, check_slice_resolution, claim_rows, decision_slice, percent, result_geometry, study_claim
 from ..models import load_model
-from ..results import load_result
+from ..results import check_output_file, load_result
 from .output import echo, format_table, progress
 
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         check_slice_resolution(args.resolution)
         folder = Path(args.folder).resolve()
         target = Path(args.html) if args.html else folder.parent / f"{folder.name}-slice.html"
-        check_writable(target, reads=(args.folder,))  # fail now, not after classifying the slice
+        check_output_file(target, reads=(args.folder,))  # fail now, not after classifying the slice
     geo = result_geometry(result)
     size = result.size
     claim = study_claim(result.image, k=min(64, size), size=size)
