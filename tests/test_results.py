@@ -14,6 +14,7 @@ from umask.config import Config
 from umask.errors import UmaskError
 from umask.evaluate import classify_parts
 from umask.optimise import UniversalSearch
+from umask.masks import load_layout
 from umask.results import check_result_folder, load_result, result_from_zip, result_to_zip, save_result
 
 
@@ -331,3 +332,39 @@ def test_unwritable_places_are_one_sentence(result, tmp_path, monkeypatch):
     with pytest.raises(UmaskError, match="is '.*out.json', which this command reads"):
         check_writable(tmp_path / "new" / "deeper" / "out.json", reads=(tmp_path / "new" / "deeper" / "out.json",))
     check_writable(tmp_path / "elsewhere.json", reads=(tmp_path / "new",))
+
+
+def zip_of(folder: Path, **replaced: bytes) -> bytes:
+    """The zip of a result folder, with some of its files' bytes replaced."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.iterdir()):
+            archive.writestr(path.name, replaced.get(path.name.replace(".", "_"), path.read_bytes()))
+    return buffer.getvalue()
+
+
+def test_an_uploaded_zip_is_named_as_the_zip_in_its_errors(result, tmp_path):
+    out = save_result(result, tmp_path / "run")
+    with pytest.raises(UmaskError) as err:
+        result_from_zip(zip_of(out, result_json=b"{not json"))
+    assert str(err.value) == "The zip's result.json is not valid JSON; the result is corrupt."
+    meta = json.loads((out / "result.json").read_text())
+    with pytest.raises(UmaskError) as err:
+        result_from_zip(zip_of(out, result_json=json.dumps({**meta, "k": 3}).encode()))
+    assert str(err.value) == "The zip is inconsistent: K = 3 in result.json but 4 parts in parts.png and 4 targets and 4 predictions."
+
+
+def test_an_image_too_large_to_decode_is_named_for_what_it_is(result, tmp_path, monkeypatch):
+    out = save_result(result, tmp_path / "run")
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (64, 64)).save(photo)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 16 x 16 = 256 is over twice that, as a bomb is over Pillow's real limit
+    with pytest.raises(UmaskError) as err:
+        result_from_zip(zip_of(out))
+    assert str(err.value) == "The zip's universal.png is far larger than a result's image (1024 x 1024 at most); the result is corrupt."
+    with pytest.raises(UmaskError, match=r"^Part map '.*parts.png' is far larger than the 16x16 image; they must match.$"):
+        load_layout(out / "parts.png", 16)
+    from umask.images import load_photo
+
+    with pytest.raises(UmaskError, match=r"^Photo '.*photo.png' has more than 0 megapixels, too many to read; give a smaller"):
+        load_photo(photo)

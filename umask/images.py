@@ -53,6 +53,9 @@ def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str 
         with stream, Image.open(stream) as img:
             img.load()
             img = ImageOps.exif_transpose(img).convert("RGB")
+    except Image.DecompressionBombError:
+        raise UmaskError(f"Photo '{label}' has more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, too many "
+                         "to read; give a smaller JPEG or PNG file.") from None
     except IMAGE_READ_ERRORS:
         raise UmaskError(f"Photo '{label}' is not a readable image; give a JPEG or PNG file.") from None
     if size is not None:

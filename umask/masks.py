@@ -160,6 +160,8 @@ def load_layout(path: str | Path, size: int) -> torch.Tensor:
             values = np.array(img)
     except FileNotFoundError:
         raise UmaskError(f"Part map '{path}' does not exist; give a grey PNG where value k+1 marks part k.") from None
+    except Image.DecompressionBombError:  # its header declares hundreds of megapixels
+        raise UmaskError(f"Part map '{path}' is far larger than the {size}x{size} image; they must match.") from None
     except IMAGE_READ_ERRORS:
         raise UmaskError(f"Part map '{path}' is not a readable image; give a grey PNG where value k+1 marks part k.") from None
     if values.ndim != 2:

@@ -330,6 +330,9 @@ def load_result(folder: str | Path) -> Result:
             if img.mode != "RGB":
                 raise UmaskError(f"{folder / IMAGE_FILE} is {img.mode}, not 8-bit RGB.")
             image = uint8_to_image(np.array(img))
+    except Image.DecompressionBombError:  # its header declares hundreds of megapixels
+        raise UmaskError(f"{folder / IMAGE_FILE} is far larger than a result's image ({MAX_SIDE} x {MAX_SIDE} at most); "
+                         "the result is corrupt.") from None
     except IMAGE_READ_ERRORS:
         raise UmaskError(f"{folder / IMAGE_FILE} is not a readable PNG; the result is corrupt.") from None
     try:
@@ -449,4 +452,9 @@ def _load_zipped(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> Re
                 (Path(tmp) / Path(info.filename).name).write_bytes(archive.read(info))
         except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, OSError, EOFError):
             raise UmaskError("The zip archive is damaged or encrypted; upload the zip that umask's Download button gives.") from None
-        return load_result(tmp)
+        try:
+            return load_result(tmp)
+        except UmaskError as err:
+            # Said of the zip: the temporary folder means nothing to whoever uploaded it.
+            text = str(err).replace(f"'{tmp}'", "the zip").replace(f"{tmp}/", "the zip's ").replace(tmp, "the zip")
+            raise UmaskError(text[:1].upper() + text[1:]) from None
