@@ -298,3 +298,14 @@ def test_progress_off_a_terminal_writes_plain_lines_with_rate_and_eta(tiny_regis
     lines = err.splitlines()
     assert lines[0].startswith("tiny grid K=2:   0%") and "0/4" in lines[0]
     assert "4/4" in lines[-1] and "step/s" in lines[-1] and "success=" in lines[-1]
+
+
+def test_verbose_generate_logs_the_load_the_search_and_the_save(tiny_registered, tmp_path, capsys, caplog):
+    caplog.set_level("INFO", logger="umask")
+    assert run_cli(capsys, "-v", "generate", "--model", "tiny", "--size", "16", "--k", "2", "--steps", "2",
+                   "--out", tmp_path / "run")[0] == 0
+    said = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("loaded tiny in ") for m in said)
+    assert any(m.startswith("a step needs about ") for m in said)
+    assert any(m.startswith("search: tiny K=2 grid/hide on 16x16, adam") for m in said)
+    assert f"saved {tmp_path / 'run'}: tiny K=2, " in " | ".join(said)

@@ -21,6 +21,7 @@ normalises internally.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -32,6 +33,8 @@ from .errors import UmaskError
 from .evaluate import eight_bit_levels
 from .models import Classifier
 from .targets import resolve_class
+
+log = logging.getLogger(__name__)
 
 # The eps of the famous panda example (Goodfellow et al. 2015) on the [0, 1] scale.
 PANDA_EPS = 0.007
@@ -338,6 +341,8 @@ def attack(
     # ball it will be rounded into: rounding then moves a pixel by at most half
     # a level instead of undoing steps the budget cannot keep.
     budget = eight_bit_budget(eps) if quantise else eps
+    log.info("attack on %s: eps %.4g (budget %.4g), %d step(s), %s", model.name, eps, budget, steps,
+             "untargeted" if goal is None else f"target {goal}")
     adversarial = iterative_fgsm(model, clean, eps=budget, steps=steps, step_size=size or None, target=goal, label=source, on_step=on_step)
     if quantise:
         adversarial = quantise_in_ball(adversarial, clean, eps=eps)

@@ -178,6 +178,7 @@ def _check_memory(model: Classifier, config: Config) -> None:
     if free is None:
         return
     need = STEP_MEMORY_FACTOR * config.k * model.activation_bytes(config.size)
+    log.info("a step needs about %s; %s free on %s", _amount(need), _amount(free), model.device)
     if need > free:
         raise UmaskError(
             f"One step with K = {config.k} masked copies of a {config.size} x {config.size} image needs about "
@@ -215,6 +216,9 @@ class UniversalSearch:
         _check_memory(model, config)
         self.labels = labels
         self.targets = choose_targets(config.k, seed=config.seed, given=config.targets)
+        log.info("search: %s K=%d %s/%s on %dx%d, %s lr %g, up to %d steps, targets %s", config.model, config.k,
+                 config.mask_family, config.mask_mode, config.size, config.size, config.optimizer, config.lr,
+                 config.steps, list(self.targets))
         device = model.device
         self._masks = make_masks(labels, config.mask_mode).to(device)
         self._targets = torch.tensor(self.targets, device=device)

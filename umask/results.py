@@ -20,6 +20,7 @@ import ctypes
 import errno
 import io
 import json
+import logging
 import math
 import os
 import shutil
@@ -40,6 +41,8 @@ from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable, is_hidden
 from .models.wrapper import MAX_SIDE, MIN_RESIZE, MIN_SIDE
 from .masks import MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
 from .targets import imagenet_classes
+
+log = logging.getLogger(__name__)
 
 IMAGE_FILE = "universal.png"
 PARTS_FILE = "parts.png"
@@ -257,6 +260,7 @@ def save_result(result: Result, folder: str | Path) -> Path:
     finally:
         if staging is not None and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+    log.info("saved %s: %s K=%d, %.0f%% on target", folder, result.model, result.k, 100 * result.success_rate)
     return folder
 
 

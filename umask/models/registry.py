@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -383,6 +384,7 @@ def load_model(
     """
     resize_to = parse_resize(resize_to)
     spec = canonical_spec(spec)
+    started = time.perf_counter()
     if "=" in spec:
         arch, path = spec.split("=", 1)[0], checkpoint_path(spec)
         if arch.startswith("efficientnet_lite"):
@@ -399,7 +401,10 @@ def load_model(
         model.resize_to = model.native_size
     elif resize_to is not None:
         model.resize_to = resize_to
-    return model.to(resolve_device(device) if isinstance(device, str) else device)
+    model = model.to(resolve_device(device) if isinstance(device, str) else device)
+    log.info("loaded %s in %.1f s on %s (native side %d, fed %s)", spec, time.perf_counter() - started, model.device,
+             model.native_size, "as given" if model.resize_to is None else f"at {model.resize_to}")
+    return model
 
 
 def canonical_spec(spec: str) -> str:
