@@ -63,6 +63,7 @@ def test_models_and_classes(capsys):
     assert lite0.split()[1:4] == ["pip", "package", "yes"]
     code, out, _ = run_cli(capsys, "classes", "volc")
     assert code == 0 and "980" in out and "volcano" in out
+    assert run_cli(capsys, "classes", "zzzz")[:2] == (1, "No ImageNet class contains 'zzzz'.\n")
 
 
 @pytest.mark.parametrize(

@@ -98,6 +98,8 @@ def test_study_preset_is_exact():
 def test_config_errors():
     with pytest.raises(UmaskError, match="at least 2 masks"):
         Config(k=1)
+    with pytest.raises(UmaskError, match="^K = 1001 is more masks than ImageNet has classes; .* so K may be at most 1000.$"):
+        Config(k=1001, size=128)
     with pytest.raises(UmaskError, match="Unknown optimizer 'rmsprop'"):
         Config(optimizer="rmsprop")
     with pytest.raises(UmaskError, match="outside \\[0, 1\\]"):

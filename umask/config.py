@@ -18,7 +18,7 @@ from .errors import UmaskError
 from .masks import FAMILIES, MODES, check_enough_parts, parse_fill
 from .models.registry import canonical_spec
 from .models.wrapper import MAX_SIDE, MIN_SIDE, parse_resize
-from .targets import resolve_class
+from .targets import NUM_CLASSES, resolve_class
 
 OPTIMIZERS = ("sgd", "adam", "sign")
 SCHEDULES = ("constant", "cosine", "plateau")
@@ -121,6 +121,9 @@ class Config:
         _check_choice("init", self.init, INITS)
         object.__setattr__(self, "fill", parse_fill(self.fill))
         check_enough_parts(self.k)
+        if self.k > NUM_CLASSES:  # before any layout: K = 5000 fails here, whatever the family could cut
+            raise UmaskError(f"K = {self.k} is more masks than ImageNet has classes; each mask needs a target class "
+                             f"of its own, so K may be at most {NUM_CLASSES}.")
         if self.size < MIN_SIDE:
             raise UmaskError(f"Image size {self.size} is too small; use at least {MIN_SIDE} pixels (the study used 64).")
         if self.size > MAX_SIDE:

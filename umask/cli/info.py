@@ -32,8 +32,8 @@ def run_models(args: argparse.Namespace) -> int:
 
 def run_classes(args: argparse.Namespace) -> int:
     matches = search_classes(args.query)
-    echo(format_table(["index", "class"], matches))
     if not matches:
         echo(f"No ImageNet class contains '{args.query}'.")
         return 1
+    echo(format_table(["index", "class"], matches))
     return 0
