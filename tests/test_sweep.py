@@ -196,6 +196,13 @@ def test_bad_input_is_one_line_and_runs_nothing(tiny_registered, tmp_path, capsy
     assert not (tmp_path / "sw").exists()  # not even sweep.json: a later, correct command must not meet it
 
 
+@pytest.mark.parametrize("mode", ["--dry-run", "--estimate"])
+def test_an_unknown_model_stops_a_dry_run_or_estimate_before_it_prints(tmp_path, capsys, mode):
+    code = main(["sweep", "--models", "nosuchnet", "--k", "2", "--out", str(tmp_path / "sw"), mode])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.startswith("umask: error: Unknown model 'nosuchnet'")
+
+
 def test_folder_of_another_kind_or_size_is_refused(tiny_registered, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("keep")
     with pytest.raises(UmaskError, match="not a sweep's"):
@@ -441,6 +448,11 @@ def test_models_are_checked_once_each_and_only_with_runs_left(tiny_registered, t
     said = capsys.readouterr().out
     assert said.splitlines()[-1] == ("no weights here yet for efficientnet_lite1 (its pip package is not installed): a "
                                      "model that cannot load stops the sweep, unless --skip-missing leaves it out.")
+    # Every model missing: one sentence, nothing written, not an empty report.
+    with pytest.raises(UmaskError, match=r"^No model of the sweep can load here \(efficientnet_lite1: efficientnet_lite1 needs"):
+        run_sweep(plan(models=("efficientnet_lite1",), families=("hstripes",), ks=(2,)), tmp_path / "sw",
+                  loader=loader, skip_unavailable=True)
+    assert not (tmp_path / "sw").exists()
     outcome = run_sweep(p, tmp_path / "sw", loader=loader, skip_unavailable=True)
     assert list(outcome.unavailable) == ["efficientnet_lite1"] and outcome.ran == 1
     # Resumed with nothing left to run for tiny: no model is loaded at all.

@@ -213,9 +213,9 @@ class UniversalSearch:
         if num_parts(labels) != config.k:
             raise UmaskError(f"The part map has {num_parts(labels)} parts but K = {config.k}; they must agree.")
         model.check_side(config.size)
-        _check_memory(model, config)
         self.labels = labels
         self.targets = choose_targets(config.k, seed=config.seed, given=config.targets)
+        _check_memory(model, config)  # last: it costs a forward pass
         log.info("search: %s K=%d %s/%s on %dx%d, %s lr %g, up to %d steps, targets %s", config.model, config.k,
                  config.mask_family, config.mask_mode, config.size, config.size, config.optimizer, config.lr,
                  config.steps, list(self.targets))

@@ -196,7 +196,10 @@ class SweepPlan:
         ]
 
     def validate(self) -> None:
-        """Fail before the first run if any combination is impossible (e.g. K > size for stripes)."""
+        """Fail before the first run if any combination is impossible (e.g. K > size for stripes)
+        or a model name is unknown (with close matches), even one with nothing left to run."""
+        for spec in self.models:
+            model_info(spec)
         for key in self.keys():
             self.config(key)
             layout(key.mask_family, key.k, self.size)
@@ -519,8 +522,6 @@ def run_sweep(
     resolve_device(plan.device)  # no GPU where one is asked for: say so before anything is written
     check_out_folder(out)
     unavailable: dict[str, str] = {}
-    for spec in plan.models:
-        model_info(spec)  # every name is checked (with close matches), even one with nothing left to run
     # Before anything is written, each model with runs left is loaded once on
     # the CPU: one that cannot load (weights missing offline, a bundled package
     # not installed) is skipped or stops the sweep; one that cannot take the
@@ -532,11 +533,14 @@ def run_sweep(
         except UmaskError as err:
             if not skip_unavailable:
                 raise UmaskError(f"{str(err).rstrip('.')}; to run the sweep without {spec}, add --skip-missing.") from None
-            unavailable[spec] = str(err)
-            log.warning("skipping %s: %s", spec, err)
+            unavailable[spec] = str(err)  # the outcome reports it
+            log.info("skipping %s: %s", spec, err)
             continue
         model.check_side(plan.size)
         del model
+    if unavailable and len(unavailable) == len(plan.models):
+        reasons = "; ".join(f"{spec}: {why.rstrip('.')}" for spec, why in unavailable.items())
+        raise UmaskError(f"No model of the sweep can load here ({reasons}), so nothing would run.")
     out.mkdir(parents=True, exist_ok=True)
     with _only_writer(out):
         return _run_locked(plan, out, hooks, loader, unavailable)
