@@ -56,12 +56,17 @@ def test_real_weights_api_reads_the_torch_cache(torch_home):
     assert model.categories[1] == "goldfish" and model.native_size == 224
 
 
-def test_corrupt_cached_weights_get_a_clear_error(torch_home):
+def test_corrupt_cached_weights_get_a_clear_error(torch_home, capsys):
     path = cached_weights_path("mobilenet_v3_small")
     path.parent.mkdir(parents=True)
     path.write_bytes(b"this is not a checkpoint")
     with pytest.raises(UmaskError, match="corrupt"):
         load_model("mobilenet_v3_small")
+    from umask.cli import main
+
+    main(["models"])  # an interrupted download is not reported as weights that are here
+    listed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("mobilenet_v3_small "))
+    assert "partial (0 of 10 MB)" in listed
 
 
 def test_local_checkpoint_spec(tmp_path, torch_home):

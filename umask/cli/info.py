@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..models import list_models, torchvision_classifiers, weights_available
+from ..models import ModelInfo, cached_weights_path, list_models, torchvision_classifiers, weights_available
 from ..targets import search_classes
 from .output import echo, format_table
 
@@ -17,11 +17,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_classes)
 
 
+def _weights_here(info: ModelInfo) -> str:
+    """"yes", "no", or for a cached download smaller than the published file
+    (an interrupted fetch) "partial (12 of 98 MB)", which loading will refuse."""
+    if not weights_available(info.name):
+        return "no"
+    if info.source == "torchvision" and info.download_mb:
+        mb = cached_weights_path(info.name).stat().st_size / 2**20
+        if mb < 0.99 * info.download_mb:
+            return f"partial ({mb:.0f} of {info.download_mb:.0f} MB)"
+    return "yes"
+
+
 def run_models(args: argparse.Namespace) -> int:
     rows = []
     for info in list_models():
         size = ("pip package" if info.package else "none") if info.download_mb is None else f"{info.download_mb:.0f} MB"
-        here = "yes" if weights_available(info.name) else "no"
+        here = _weights_here(info)
         rows.append([info.name, size, here, info.description])
     echo(format_table(["model", "download", "weights here", "description"], rows))
     others = [n for n in torchvision_classifiers() if n not in {r[0] for r in rows}]
