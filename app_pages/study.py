@@ -138,8 +138,13 @@ def main() -> None:
     # by folder, so another sweep starts with everything shown.
     hide_models = st.sidebar.multiselect("Hide models", models, key=f"study_hide_models:{folder}")
     hide_fams = st.sidebar.multiselect("Hide mask families", families, key=f"study_hide_families:{folder}")
-    rows = [r for r in rows if r["model"] not in hide_models and r["mask_family"] not in hide_fams]
+    shown = [r for r in rows if r["model"] not in hide_models and r["mask_family"] not in hide_fams]
     report_box(folder)
+    if rows and not shown:  # not "no finished runs": there are, the filters hide them
+        st.info(f"The sidebar hides all {len(rows)} finished runs; take a model or a mask family out of "
+                "**Hide models** / **Hide mask families** to see them.")
+        return
+    rows = shown
 
     tabs = st.tabs(["Success rate", "Time to 100 %", "Geometry", "Gallery", "Table"])
     with tabs[0]:
