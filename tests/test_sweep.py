@@ -453,8 +453,10 @@ def test_models_are_checked_once_each_and_only_with_runs_left(tiny_registered, t
         run_sweep(plan(models=("efficientnet_lite1",), families=("hstripes",), ks=(2,)), tmp_path / "sw",
                   loader=loader, skip_unavailable=True)
     assert not (tmp_path / "sw").exists()
+    loads.clear()
     outcome = run_sweep(p, tmp_path / "sw", loader=loader, skip_unavailable=True)
     assert list(outcome.unavailable) == ["efficientnet_lite1"] and outcome.ran == 1
+    assert loads == ["efficientnet_lite1", "tiny"]  # on the CPU, the model checked before the runs is the one they use
     # Resumed with nothing left to run for tiny: no model is loaded at all.
     loads.clear()
     assert run_sweep(plan(families=("hstripes",), ks=(2,)), tmp_path / "sw", loader=loader).ran == 0

@@ -527,6 +527,8 @@ def run_sweep(
     # not installed) is skipped or stops the sweep; one that cannot take the
     # size always stops it (a later, correct command must not meet a
     # sweep.json of that size).
+    loaded: dict[str, Classifier] = {}  # the first model, when the sweep runs on the CPU: not loaded twice
+    on_cpu = resolve_device(plan.device).type == "cpu"
     for spec in dict.fromkeys(k.model for k in pending_keys(plan, out)):
         try:
             model = loader(spec, device="cpu")  # downloads into the cache when it can
@@ -537,13 +539,19 @@ def run_sweep(
             log.info("skipping %s: %s", spec, err)
             continue
         model.check_side(plan.size)
+        if on_cpu and not loaded:
+            loaded[spec] = model
         del model
     if unavailable and len(unavailable) == len(plan.models):
         reasons = "; ".join(f"{spec}: {why.rstrip('.')}" for spec, why in unavailable.items())
         raise UmaskError(f"No model of the sweep can load here ({reasons}), so nothing would run.")
     out.mkdir(parents=True, exist_ok=True)
     with _only_writer(out):
-        return _run_locked(plan, out, hooks, loader, unavailable)
+        def load_once(spec: str, **kwargs) -> Classifier:
+            model = loaded.pop(spec, None)
+            return model if model is not None else loader(spec, **kwargs)
+
+        return _run_locked(plan, out, hooks, load_once, unavailable)
 
 
 LOCK_FILE = ".sweep.lock"
