@@ -1,3 +1,5 @@
+import dataclasses
+import os
 import time
 
 import pytest
@@ -96,6 +98,12 @@ def test_a_relative_checkpoint_is_stored_absolute_so_results_open_from_any_folde
     loaded = load_result(tmp_path / "run")
     assert loaded.model == config.model
     assert load_model(loaded.model).name == config.model
+    # The spec as typed, relative to here, is still the result's own model: it sees the image as it was made.
+    from umask.evaluate import as_fed_for
+
+    relative = f"googlenet={os.path.relpath(tmp_path / 'g.pth')}"
+    resized = dataclasses.replace(loaded, preprocessing={**loaded.preprocessing, "resize_to": 96})
+    assert as_fed_for(load_model(relative), relative, resized).resize_to == 96
 
 
 def test_unknown_model():

@@ -242,8 +242,28 @@ def test_a_search_that_cannot_fit_in_memory_is_refused_before_it_starts(tiny, mo
     with pytest.raises(UmaskError) as err:
         UniversalSearch(tiny, small(size=256))
     assert str(err.value) == (f"One step with K = 4 masked copies of a 256 x 256 image needs about {need / 2**20:.0f} MB "
-                              "on tiny, more than the 30 MB free on this cpu; use a smaller image or fewer masks.")
+                              "on tiny, more than the 30 MB free in this machine's memory; use a smaller image or fewer masks.")
     monkeypatch.setattr(optimise, "free_memory", lambda device: None)  # unknown: no refusal
     UniversalSearch(tiny, small(size=256))
     monkeypatch.undo()
     UniversalSearch(tiny, small(size=256))  # this machine's real free memory takes it
+
+
+def test_free_memory_reads_the_machine_and_a_container_limit(tmp_path, monkeypatch):
+    from umask import devices
+
+    cpu = torch.device("cpu")
+    (tmp_path / "meminfo").write_text("MemTotal:       8000000 kB\nMemAvailable:   4000000 kB\n")
+    monkeypatch.setattr(devices, "MEMINFO", tmp_path / "meminfo")
+    monkeypatch.setattr(devices, "CGROUP", tmp_path / "cgroup")
+    assert devices.free_memory(cpu) == 4_000_000 * 1024  # no cgroup: the machine's
+    (tmp_path / "cgroup").mkdir()
+    (tmp_path / "cgroup" / "memory.max").write_text("max\n")
+    (tmp_path / "cgroup" / "memory.current").write_text("123\n")
+    (tmp_path / "cgroup" / "memory.stat").write_text("anon 100\ninactive_file 300\nactive_file 50\n")
+    assert devices.free_memory(cpu) == 4_000_000 * 1024  # a cgroup without a limit
+    (tmp_path / "cgroup" / "memory.max").write_text(f"{2**30}\n")
+    (tmp_path / "cgroup" / "memory.current").write_text(f"{2**29}\n")
+    assert devices.free_memory(cpu) == 2**29 + 300  # the limit, less what is used, plus the cache it can drop
+    (tmp_path / "meminfo").write_text("MemTotal: 1 kB\n")
+    assert devices.free_memory(cpu) is None  # cannot tell: no refusal on a guess

@@ -39,16 +39,25 @@ def resolve_device(name: str | None = "cpu") -> torch.device:
     raise UmaskError(f"Unknown device '{name}'; use cpu, cuda, cuda:N or auto.")
 
 
+# Where Linux says how much memory is free: the machine's, and a container's (cgroup v2).
+MEMINFO = Path("/proc/meminfo")
+CGROUP = Path("/sys/fs/cgroup")
+
+
 def free_memory(device: torch.device) -> int | None:
     """Bytes a new allocation can take on ``device`` now, or None where this
     cannot be read (a CPU outside Linux).
 
-    CPU: the kernel's MemAvailable, or less under a cgroup (container) limit.
+    CUDA: the driver's free memory plus what torch holds cached but unused
+    (an earlier run's, which it reuses). CPU: the kernel's MemAvailable, or
+    less under a cgroup (container) limit, whose usage counts page cache the
+    kernel drops before it kills anything.
     """
     if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+        free, _ = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     try:
-        meminfo = Path("/proc/meminfo").read_text()
+        meminfo = MEMINFO.read_text()
     except OSError:
         return None
     found = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo, re.M)
@@ -56,11 +65,14 @@ def free_memory(device: torch.device) -> int | None:
         return None
     free = int(found.group(1)) * 1024
     try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        limit = (CGROUP / "memory.max").read_text().strip()
+        used = int((CGROUP / "memory.current").read_text())
+        cache = re.search(r"^inactive_file (\d+)$", (CGROUP / "memory.stat").read_text(), re.M)
     except (OSError, ValueError):
         return free
-    return free if limit == "max" else min(free, max(0, int(limit) - used))
+    if limit == "max":
+        return free
+    return min(free, max(0, int(limit) - used + (int(cache.group(1)) if cache else 0)))
 
 
 def share_of_cores() -> int:

@@ -18,7 +18,7 @@ import torch
 
 from .errors import UmaskError
 from .masks import apply_masks, make_masks
-from .models import Classifier
+from .models import Classifier, canonical_spec
 
 if TYPE_CHECKING:  # results imports this module
     from .results import Result
@@ -135,7 +135,7 @@ def as_fed_for(model: Classifier, spec: str, result: "Result") -> Classifier:
     or an image below the architecture's minimum: native too). Returns a view
     that shares the network (:meth:`Classifier.with_resize`).
     """
-    if spec == result.model:
+    if canonical_spec(spec) == canonical_spec(result.model):  # "r18=net.pth" typed here is the result's absolute path
         return model.with_resize(result.resize_to)
     if result.resize_to is None:
         try:

@@ -185,9 +185,10 @@ def _check_memory(model: Classifier, config: Config) -> None:
     need = STEP_MEMORY_FACTOR * config.k * per_image
     log.info("a step needs about %s; %s free on %s", _amount(need), _amount(free), model.device)
     if need > free:
+        where = "in this machine's memory" if model.device.type == "cpu" else f"on {model.device}"
         raise UmaskError(
             f"One step with K = {config.k} masked copies of a {config.size} x {config.size} image needs about "
-            f"{_amount(need)} on {model.name}, more than the {_amount(free)} free on this {model.device.type}; "
+            f"{_amount(need)} on {model.name}, more than the {_amount(free)} free {where}; "
             "use a smaller image or fewer masks."
         )
 

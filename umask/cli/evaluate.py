@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..evaluate import as_fed_for, classify_parts
-from ..models import load_model, parse_resize
+from ..models import canonical_spec, load_model, parse_resize
 from ..files import atomic_file
 from ..results import check_output_file, load_result
 from ..targets import imagenet_classes
@@ -38,7 +38,7 @@ def evaluate_folder(folder: str | Path, models: list[str] | None = None, device:
     resize = parse_resize(resize)
     result = load_result(folder)
     report = {"folder": str(folder), "k": result.k, "size": result.size, "targets": list(result.targets), "models": {}}
-    for spec in models or [result.model]:
+    for spec in [canonical_spec(m) for m in models] if models else [result.model]:
         if resize is None:
             model = as_fed_for(load_model(spec, device=device), spec, result)
         else:
