@@ -156,8 +156,12 @@ def test_ctrl_c_keeps_the_better_of_the_earlier_and_the_interrupted_result(tiny_
     assert (out / "result.json").read_text() == finished
     interrupt_after(monkeypatch, 1)
     code, stdout, _ = run_cli(capsys, *args, "--seed", "3")
-    assert code == 130 and "interrupted after 1 step at 0%; kept the result already in" in stdout
+    assert code == 130 and "interrupted after 1 step at 0%; kept the earlier result in" in stdout
     assert (out / "result.json").read_text() == finished
+    # Other targets are another experiment: --overwrite asked for it, so it is saved.
+    code, stdout, _ = run_cli(capsys, *args[:-4], "2", *args[-3:])
+    assert code == 130 and "(interrupted; best image so far); saved to" in stdout
+    assert load_result(out).targets == (0, 2)
     fresh = tmp_path / "fresh"  # nothing to keep: the best image so far is saved
     code, stdout, _ = run_cli(capsys, *args[:-3], "--seed", "3", "--out", fresh)
     assert code == 130 and "(interrupted; best image so far); saved to" in stdout

@@ -112,10 +112,9 @@ def run(args: argparse.Namespace) -> int:
         return 130
     earlier = _better_earlier_result(out, result) if interrupted else None
     if earlier is not None:
-        echo(per_mask_table(result, model.categories))
         echo(
-            f"\ninterrupted after {count(result.steps, 'step')} at {result.success_rate:.0%}; kept the result already in "
-            f"{out}/, which reaches {earlier.success_rate:.0%}"
+            f"\ninterrupted after {count(result.steps, 'step')} at {result.success_rate:.0%}; kept the earlier result in "
+            f"{out}/ (the same model, masks and targets), which reaches {earlier.success_rate:.0%}"
         )
         return 130
     save_result(result, out)
@@ -129,12 +128,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _better_earlier_result(out: Path, result: Result) -> Result | None:
-    """The result --overwrite would replace, if it beats an interrupted run's:
-    a Ctrl-C just after starting must not trade a finished image for a few steps' noise."""
+    """The result --overwrite would replace, if it is the same experiment (model,
+    masks, size, targets) and scores higher than the interrupted run: a Ctrl-C
+    just after starting again must not trade a finished image for a few steps'
+    noise. Another experiment is what --overwrite asked for, and is saved."""
     if not (out / JSON_FILE).exists():
         return None
     try:
         earlier = load_result(out)
     except UmaskError:
         return None  # unreadable: nothing worth keeping
-    return earlier if earlier.success_rate > result.success_rate else None
+    same = (earlier.model, earlier.mask_family, earlier.mask_mode, earlier.size, earlier.targets, earlier.fill) == (
+        result.model, result.mask_family, result.mask_mode, result.size, result.targets, result.fill)
+    return earlier if same and earlier.success_rate > result.success_rate else None
