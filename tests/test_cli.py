@@ -305,6 +305,13 @@ def test_progress_off_a_terminal_writes_plain_lines_with_rate_and_eta(tiny_regis
     assert "4/4" in lines[-1] and "step/s" in lines[-1] and "success=" in lines[-1]
 
 
+def test_off_a_terminal_a_progress_line_comes_at_most_every_log_every_s(capsys):
+    from umask.cli import output
+
+    with output.progress(10, "x") as bar:  # tqdm's monitor would otherwise redraw every 10 s
+        assert bar.mininterval == bar.maxinterval == output.LOG_EVERY_S == 30.0
+
+
 def test_verbose_generate_logs_the_load_the_search_and_the_save(tiny_registered, tmp_path, capsys, caplog):
     caplog.set_level("INFO", logger="umask")
     assert run_cli(capsys, "-v", "generate", "--model", "tiny", "--size", "16", "--k", "2", "--steps", "2",

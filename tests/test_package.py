@@ -29,7 +29,7 @@ def test_ctrl_c_while_the_cli_starts_is_one_line(tmp_path):
 
     for delay in (0.3, 0.8, 1.6):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "umask", "generate", "--k", "4", "--steps", "100000", "--out", str(tmp_path / "run")],
+            [sys.executable, "-m", "umask", "generate", "--k", "4", "--steps", "100000", "--out", str(tmp_path / f"run{delay}")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # pytest may run with Ctrl-C ignored
         )
@@ -38,4 +38,5 @@ def test_ctrl_c_while_the_cli_starts_is_one_line(tmp_path):
         out, err = proc.communicate(timeout=120)
         assert "Traceback" not in err, (delay, err)
         assert "interrupted" in out + err, (delay, out, err)
-        assert proc.returncode in (130, -signal.SIGINT), (delay, proc.returncode)  # -2: Python's own exit after Ctrl-C
+        # -2: the line was written, then Python re-raised SIGINT on exit (seen when the press lands in torch's import)
+        assert proc.returncode in (130, -signal.SIGINT), (delay, proc.returncode)

@@ -357,7 +357,7 @@ def test_an_uploaded_zip_is_named_as_the_zip_in_its_errors(result, tmp_path):
 def test_an_image_too_large_to_decode_is_named_for_what_it_is(result, tmp_path, monkeypatch):
     out = save_result(result, tmp_path / "run")
     photo = tmp_path / "photo.png"
-    Image.new("RGB", (64, 64)).save(photo)
+    Image.new("RGB", (2048, 1024)).save(photo)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 16 x 16 = 256 is over twice that, as a bomb is over Pillow's real limit
     with pytest.raises(UmaskError) as err:
         result_from_zip(zip_of(out))
@@ -366,5 +366,6 @@ def test_an_image_too_large_to_decode_is_named_for_what_it_is(result, tmp_path, 
         load_layout(out / "parts.png", 16)
     from umask.images import load_photo
 
-    with pytest.raises(UmaskError, match=r"^Photo '.*photo.png' has more than 0 megapixels, too many to read; give a smaller"):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10**6)  # 2 megapixels is over twice that
+    with pytest.raises(UmaskError, match=r"^Photo '.*photo.png' has more than 2 megapixels, too many to read; give a smaller"):
         load_photo(photo)

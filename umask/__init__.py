@@ -1,8 +1,8 @@
 """umask: one image, many classes. Universal masked images for ImageNet classifiers.
 
 The public API, by name; see README.md for a tour. Names load on first use
-(PEP 562), so ``python -m umask`` answers Ctrl-C and ``--help`` before torch
-has finished importing.
+(PEP 562): importing the package costs nothing, so ``python -m umask`` can
+catch a Ctrl-C that lands while torch is still importing (``__main__``).
 """
 
 import importlib

@@ -12,7 +12,8 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-_listening = signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not under nohup, which ignores Ctrl-C
+# Not where SIGINT arrives ignored (a job a script started with &): it stays ignored.
+_listening = signal.getsignal(signal.SIGINT) is signal.default_int_handler
 if _listening:
     signal.signal(signal.SIGINT, _interrupt)
 try:
