@@ -256,7 +256,7 @@ def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, ca
         (["--photo", "missing.jpg"], "does not exist"),
         (["--out-is", "photo.png"], "which this command reads; write to another path"),
         (["--size", "100000"], "--size 100000 is not allowed; give the side of the crop in pixels (1 to 1024)"),
-        (["--size", "2"], "--size 2 does not fit tiny, which takes 4 to 1024 pixels a side; change --size, or leave it out for its native 16."),
+        (["--size", "2"], "Image size 2 is too small for tiny, which needs at least 4 pixels a side; use --size 4 or more."),
     ],
 )
 def test_cli_fgsm_bad_input_exit_2_one_line(tiny_registered, tmp_path, capsys, extra, message):

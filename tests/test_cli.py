@@ -251,7 +251,7 @@ def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny
                                              "32 pixels a side; use --resize native (or a larger image).")
         code, _, err = run_cli(capsys, "generate", "--model", "tiny32", "--k", "2", "--size", "16", "--steps", "1",
                                "--out", tmp_path / "small")
-        assert code == 2 and err.strip().endswith("needs at least 32 pixels a side; use --resize native (or a larger image).")
+        assert code == 2 and err.strip().endswith("needs at least 32 pixels a side; use --resize native (or --size 32 or more).")
         assert not (tmp_path / "small").exists()
         code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny", "--resize", "native",
                                  "--format", "json")

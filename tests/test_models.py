@@ -171,6 +171,10 @@ def test_fixed_size_architectures_say_so_instead_of_failing_inside_torch():
         UniversalSearch(vit, Config(model="vit_b_16", k=2, size=256, steps=1))
     with pytest.raises(UmaskError, match=r"not 256 x 256; use --resize native \(or make the image 224 pixels a side\)\.$"):
         vit.check_side(256, resize_option="--resize native")
+    with pytest.raises(UmaskError, match=r"not 256 x 256; use --resize native \(or --size 224\)\.$"):
+        vit.check_side(256, resize_option="--resize native", size_option="--size")
+    with pytest.raises(UmaskError, match=r"not 256 x 256; use --size 224\.$"):
+        vit.check_side(256, size_option="--size")
     with pytest.raises(UmaskError, match="takes only 224 x 224"):
         predict(vit, torch.rand(3, 224, 256))
     vit.resize_to = 224  # --resize native: any size goes in

@@ -59,10 +59,8 @@ def run(args: argparse.Namespace) -> int:
         raise UmaskError(f"Output '{out}' must end in .png; the adversarial image is saved as an 8-bit PNG.")
     check_output_file(out, reads=(args.image,))  # missing folders are made
     model = load_model(args.model, device=args.device)
-    if args.size is not None and (args.size < model.min_size or model.fixed_size not in (None, args.size)):
-        sides = f"only {model.fixed_size}" if model.fixed_size else f"{model.min_size} to {MAX_SIDE}"
-        raise UmaskError(f"--size {args.size} does not fit {model.name}, which takes {sides} pixels a side; "
-                         f"change --size, or leave it out for its native {model.native_size}.")
+    if args.size is not None:
+        model.check_side(args.size, size_option="--size")  # before the photo is read and cropped
     photo = load_photo(args.image, size=args.size if args.size is not None else model.native_size)
 
     steps = args.steps

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         # A demo image made earlier must not vanish under a quick test run.
         raise UmaskError(f"'{out}' already holds a result; give a new --out, or add --overwrite to replace it.")
     model = load_model(config.model, resize_to=config.resize_to, device=config.device)
-    model.check_side(config.size, resize_option="--resize native")  # the search checks too, but cannot name the option
+    model.check_side(config.size, resize_option="--resize native", size_option="--size")  # the search checks too, but cannot name the option
     search = UniversalSearch(model, config)
     interrupted = False
     with progress(config.steps, f"{config.model} {config.mask_family} K={config.k}") as bar:

@@ -121,13 +121,14 @@ class Classifier(nn.Module):
         view.resize_to = resize_to
         return view
 
-    def check_side(self, side: int, *, resize_option: str | None = None) -> None:
+    def check_side(self, side: int, *, resize_option: str | None = None, size_option: str | None = None) -> None:
         """Raise unless images ``side`` pixels a side can go through this model.
 
         The side the network sees is ``resize_to`` when set, else ``side``.
         ``resize_option`` is how the caller's user asks for the native size
-        (the CLI's "--resize native"); the message suggests it where there
-        is one, else only a size that fits.
+        (the CLI's "--resize native") and ``size_option`` how they set the
+        side ("--size"); the message suggests those there are, else only a
+        size that fits.
 
         Raises:
             UmaskError: too small for the architecture, or not the one size a
@@ -135,15 +136,16 @@ class Classifier(nn.Module):
         """
         fed = self.resize_to if self.resize_to is not None else side
         if self.fixed_size is not None and fed != self.fixed_size:
-            size_fix = f"make the image {self.fixed_size} pixels a side"
+            fix = f"use {size_option} {self.fixed_size}" if size_option else f"make the image {self.fixed_size} pixels a side"
             raise UmaskError(
                 f"{self.name} takes only {self.fixed_size} x {self.fixed_size} images, not {fed} x {fed}; "
-                + (f"use {resize_option} (or {size_fix})." if resize_option else f"{size_fix}.")
+                + (f"use {resize_option} (or {fix.removeprefix('use ')})." if resize_option else f"{fix}.")
             )
         if fed < self.min_size:
+            fix = f"{size_option} {self.min_size} or more" if size_option else "a larger image"
             raise UmaskError(
                 f"Image size {fed} is too small for {self.name}, which needs at least {self.min_size} pixels a side; "
-                + (f"use {resize_option} (or a larger image)." if resize_option else "use a larger image.")
+                + (f"use {resize_option} (or {fix})." if resize_option else f"use {fix}.")
             )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
