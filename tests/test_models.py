@@ -69,6 +69,7 @@ def test_corrupt_cached_weights_get_a_clear_error(torch_home, capsys):
     main(["models"])  # an interrupted download is not reported as weights that are here
     listed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("mobilenet_v3_small "))
     assert "partial (0 of 10 MB)" in listed
+    assert not weights_available("mobilenet_v3_small")  # nor anywhere else (a sweep's dry run, the dashboard's labels)
 
 
 def test_local_checkpoint_spec(tmp_path, torch_home):

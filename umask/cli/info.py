@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..models import ModelInfo, cached_weights_path, list_models, torchvision_classifiers, weights_available
+from ..models import ModelInfo, list_models, partial_download, torchvision_classifiers, weights_available
 from ..targets import search_classes
 from .output import echo, format_table
 
@@ -18,15 +18,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _weights_here(info: ModelInfo) -> str:
-    """"yes", "no", or for a cached download smaller than the published file
-    (an interrupted fetch) "partial (12 of 98 MB)", which loading will refuse."""
-    if not weights_available(info.name):
-        return "no"
-    if info.source == "torchvision" and info.download_mb:
-        mb = cached_weights_path(info.name).stat().st_size / 2**20
-        if mb < 0.99 * info.download_mb:
-            return f"partial ({mb:.0f} of {info.download_mb:.0f} MB)"
-    return "yes"
+    """"yes", "no", or "partial (12 of 98 MB)" for an interrupted download."""
+    if weights_available(info.name):
+        return "yes"
+    partial = partial_download(info.name) if info.source == "torchvision" else None
+    return f"partial ({partial[0]:.0f} of {partial[1]:.0f} MB)" if partial else "no"
 
 
 def run_models(args: argparse.Namespace) -> int:

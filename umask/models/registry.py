@@ -177,6 +177,18 @@ def cached_weights_path(arch: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
+def partial_download(arch: str) -> tuple[float, float] | None:
+    """(MB in the cache, MB published) when ``arch``'s cached weights file is
+    smaller than torchvision's: an interrupted fetch, which loading refuses."""
+    path = cached_weights_path(arch)
+    published = float(_weights(arch).meta.get("_file_size", 0))  # MB
+    try:
+        here = path.stat().st_size / 2**20
+    except OSError:
+        return None
+    return (here, published) if here < 0.99 * published else None
+
+
 def _can_download(url: str, timeout: float = 3.0) -> bool:
     """Whether a download of ``url`` can start: a quick probe, so an offline
     machine gets the "put the file here" message at once instead of a hang.
@@ -458,4 +470,4 @@ def weights_available(spec: str) -> bool:
         return True
     if info.source == "checkpoint":
         return checkpoint_path(spec).is_file()
-    return cached_weights_path(spec).exists()
+    return cached_weights_path(spec).exists() and partial_download(spec) is None
