@@ -29,6 +29,7 @@ from .masks import FAMILIES, layout, make_masks
 from .models import RANDOM_WEIGHTS, STUDY_MODELS, Classifier, load_model, torchvision_classifier
 from .optimise import UniversalSearch
 from .targets import choose_targets
+from .text import count
 
 log = logging.getLogger(__name__)
 
@@ -452,7 +453,7 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench", 
         "",
         f"Written by `{command}` on {m['cpu']}, "
         f"{m['cores']} cores, " + (f"on the CPU ({m['gpu']} present, unused)" if m.get("gpu") else "no GPU")
-        + f"; torch {m['torch']}, {m['threads']} torch thread{'s' if m['threads'] != 1 else ''} "
+        + f"; torch {m['torch']}, {count(m['threads'], 'torch thread')} "
         f"per process, Python {m['python']}. "
         + (f"Merged from {report.parts} parts (`bench --json`) run side by side, {report.seconds / 60:.0f} min of "
            f"benchmark time in all." if report.parts > 1 else f"The whole run took {report.seconds / 60:.0f} min."),

@@ -34,6 +34,7 @@ import torch
 from .errors import UmaskError
 from .masks import apply_masks, layout, make_masks
 from .models import Classifier
+from .text import count
 
 NORMS = ("l0", "l1", "l2", "linf")
 NORM_LABELS = {
@@ -269,7 +270,7 @@ def claim_text(claim: dict) -> str:
     return (
         "The study: horizontal stripes with K = 64 on a 64 x 64 image differ from the universal image by at most 1.6 % "
         f"(one row of 64 hidden = 1/64 = 1.56 % of the pixels). Here: K = {k} on {size} x {size}, the widest stripe "
-        f"{rows} row{'s' if rows > 1 else ''} of {size} = {percent(claim['pixel_fraction'])} of the pixels; hidden pixels "
+        f"{count(rows, 'row')} of {size} = {percent(claim['pixel_fraction'])} of the pixels; hidden pixels "
         "are 0, the study's copies m_k x, whatever fill the image was made with. That figure is a count (L0): the "
         "fraction of values that change. In L1 (relative to ||x||₁) it is close to the stripe's share too, exactly that "
         "for a constant image; in L2 it is about its square root (12.5 % for 1/64), and in L∞ it is 100 % (a hidden "

@@ -27,8 +27,8 @@ from .plots.run import png_data_uri, upscale
 from .results import Result, load_result
 from .sweep import CSV_FILE, gallery_group, read_rows, sweep_settings, typed_rows
 from .targets import imagenet_classes
-from .toy import evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
 from .text import count
+from .toy import evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
 
 log = logging.getLogger(__name__)
 

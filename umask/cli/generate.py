@@ -11,8 +11,8 @@ from ..masks import FAMILIES, MODES, load_layout, num_parts, parse_fill
 from ..models import DEFAULT_MODEL, load_model
 from ..optimise import UniversalSearch
 from ..results import JSON_FILE, Result, check_result_folder, load_result, save_result
-from .output import echo, format_table, progress
 from ..text import count
+from .output import echo, format_table, progress
 
 
 def _by_preset(knob: str) -> str:

@@ -23,8 +23,8 @@ from ..models import DEFAULT_MODEL, model_info, weights_available
 from ..report import REPORT_FILE, build_report
 from ..sweep import STUDY_FAMILIES, STUDY_KS, StepTiming, SweepHooks, SweepPlan, estimate_seconds, run_sweep, study_plan
 from ..sweep import CSV_FILE, time_steps, timing_model
-from .output import echo, format_table, on_terminal
 from ..text import count
+from .output import echo, format_table, on_terminal
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
