@@ -162,9 +162,9 @@ class Classifier(nn.Module):
         network, which autograd keeps for a backward pass.
 
         Measured with one forward pass: the sum of every layer's output, an
-        in-place layer's counted once. A training step over a batch of B
-        images takes about B times this (1.07 to 1.14 times, measured on
-        EfficientNet-Lite0 at 256 and 512 pixels).
+        in-place layer's counted once (a view, such as a flatten, costs
+        nothing). A step over a batch of B images takes somewhat more than B
+        times this: see ``umask.optimise.STEP_MEMORY_FACTOR``.
         """
         caller = threading.get_ident()  # the model may be shared: count this thread's pass only
         total = 0
