@@ -6,7 +6,7 @@ A thin shell: page config, the navigation, nothing else. Each page in
 
 import streamlit as st
 
-from ui.common import configure_torch, keep_run_alive
+from ui.common import configure_torch, keep_run_alive, keep_settings
 
 st.set_page_config(page_title="umask: one image, many classes", page_icon=":performing_arts:", layout="wide")
 configure_torch()
@@ -22,4 +22,5 @@ PAGES = [
 
 keep_run_alive()  # a run goes on while its tab shows another page
 navigation = st.navigation([st.Page(f"app_pages/{file}", title=title, icon=icon) for file, title, icon in PAGES])
+keep_settings(next(file for file, title, _ in PAGES if title == navigation.title))  # K, targets, eps... survive a visit elsewhere
 navigation.run()

@@ -385,6 +385,24 @@ def test_targets_by_name_and_the_study_preset(model):
     assert f"saved image: {result.success_rate:.0%} of 2 masks on target" in at.get("progress")[0].proto.text
 
 
+def test_settings_survive_a_visit_to_other_pages(model):
+    at = generate_page()
+    configure(at, k=16, steps=77, target_seed=5, stop=False)
+    at.sidebar.radio(key="gen_targets_how").set_value("by name").run()
+    at.sidebar.multiselect(key="gen_targets").set_value([1, 980]).run()
+    at.switch_page("app_pages/adversarial.py").run()
+    at.sidebar.slider(key="adv_eps").set_value(0.012).run()
+    at.switch_page("app_pages/explore.py").run()
+    at.switch_page("app_pages/generate.py").run()
+    assert not at.exception and not at.warning  # no "set via the Session State API" warning either
+    sb = at.sidebar
+    assert (sb.number_input(key="gen_k").value, sb.number_input(key="gen_steps").value,
+            sb.number_input(key="gen_seed").value, sb.checkbox(key="gen_stop").value) == (16, 77, 5, False)
+    assert sb.radio(key="gen_targets_how").value == "by name" and sb.multiselect(key="gen_targets").value == [1, 980]
+    at.switch_page("app_pages/adversarial.py").run()
+    assert not at.exception and at.sidebar.slider(key="adv_eps").value == 0.012
+
+
 # ------------------------------------------------- the figures the pages draw ---
 
 def test_render_parts_keeps_pixels_sharp_and_outlines_the_parts():
