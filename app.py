@@ -22,5 +22,6 @@ PAGES = [
 
 keep_run_alive()  # a run goes on while its tab shows another page
 navigation = st.navigation([st.Page(f"app_pages/{file}", title=title, icon=icon) for file, title, icon in PAGES])
-keep_settings(next(file for file, title, _ in PAGES if title == navigation.title))  # K, targets, eps... survive a visit elsewhere
+shown = getattr(navigation, "title", None)  # None where a worker process re-runs this file outside Streamlit
+keep_settings(next((file for file, title, _ in PAGES if title == shown), None))  # K, targets, eps... survive a visit elsewhere
 navigation.run()

@@ -20,6 +20,7 @@ from umask.masks import BUILTIN_FAMILIES
 from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
 from umask.results import result_to_zip
+from umask.text import count
 from ui.common import (
     JOB_KEY,
     class_label,
@@ -141,11 +142,14 @@ def start_job(config: umask.Config) -> None:
     st.session_state[JOB_KEY] = job.start()
 
 
-def _eta(seconds: float | None) -> str:
+def _eta(seconds: float | None, stops_early: bool) -> str:
+    """Time left at the current speed; a run that stops at 100 % usually
+    ends long before its step budget, so that is a bound, not a forecast."""
     if seconds is None:
         return "ETA ..."
     minutes, secs = divmod(int(round(seconds)), 60)
-    return f"ETA {minutes} min {secs:02d} s" if minutes else f"ETA {secs} s"
+    left = f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+    return f"at most {left} left (it stops at 100 %)" if stops_early else f"ETA {left}"
 
 
 def per_mask_rows(job: Job, snap) -> list[dict]:
@@ -198,8 +202,10 @@ def live_view() -> None:
     on_target = (f"saved image: {snap.result.success_rate:.0%}" if snap.result is not None
                  else f"best {snap.best_success_rate:.0%}")
     text = (f"{state}: step {snap.step} / {snap.total} · {snap.steps_per_s:.1f} steps/s · "
-            f"{_eta(snap.eta_s) if snap.live else f'{snap.elapsed_s:.1f} s'} · "
+            f"{_eta(snap.eta_s, cfg.stop_at_success) if snap.live else f'{snap.elapsed_s:.1f} s'} · "
             f"{on_target} of {cfg.k} masks on target")
+    if snap.state == "running" and snap.step == 0:  # a worker loading torch and the model: say so, not "0.0 steps/s"
+        text = "Starting: the engine is loading the model (the first run after the server starts takes longest)..."
     st.progress(snap.fraction, text=text)
     if snap.waiting_behind is not None:
         ahead = snap.waiting_behind
@@ -224,7 +230,7 @@ def live_view() -> None:
         st.markdown("**Each mask's target probability** (white 0 % → green 100 %)")
         st.image(plots.render_part_probs(job.labels, [r["p(target)"] for r in rows], side=320), output_format="PNG")
     # A markdown table, not st.dataframe: redrawn every poll, it is far cheaper.
-    with st.container(height=min(420, 60 + 36 * len(rows)), key="gen_table"):
+    with st.container(height=min(480, 72 + 38 * len(rows)), key="gen_table"):  # K <= 10 without a scroll bar
         st.markdown(per_mask_markdown(rows))
 
     if snap.result is not None:
@@ -232,8 +238,9 @@ def live_view() -> None:
         # progress they conclude: they appear with the poll that sees the end,
         # whether or not the full rerun below has happened yet.
         result = snap.result
-        st.success(f"{result.hits} of {result.k} masks give their target on the saved 8-bit image "
-                   f"({result.success_rate:.0%}) after {result.steps} steps, {result.seconds:.1f} s.")
+        verdict = st.success if result.hits == result.k else st.warning  # a partial result is not a success
+        verdict(f"{result.hits} of {result.k} masks give their target on the saved 8-bit image "
+                f"({result.success_rate:.0%}) after {count(result.steps, 'step')}, {result.seconds:.1f} s of optimisation.")
         result_panel(result)
     if not snap.live and st.session_state.get("gen_result_of") is not job:
         # The run just ended (finished, stopped or failed): hand its result to
@@ -298,6 +305,8 @@ def main() -> None:
         if config is not None:
             preview(config)
         return
+    if config is not None and config != job.config:
+        st.info("The sidebar's settings differ from the run shown below; click **Generate** to run with them.")
     live = job.snapshot(touch=False).live
     st.fragment(live_view, run_every=poll_s if live else None)()
     st.fragment(curves_view, run_every=2.0 * poll_s if live else None)()

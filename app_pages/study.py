@@ -86,7 +86,7 @@ def gallery(folder: Path, rows: list[dict]) -> None:
         with cols[n % 4]:
             st.image([upscale(result.image, side=160), upscale(masked, side=160)], width=140)
             st.caption(f"**K = {result.k}**: {result.success_rate:.0%} in {result.steps} steps ({result.seconds:.1f} s). "
-                       f"Right: {shows}")
+                       f"Second image: {shows}")
 
 
 def report_box(folder: Path) -> None:

@@ -149,3 +149,5 @@ def test_sweep_geometry_figure_is_log_in_every_panel():
     fig = geometry_figure(rows)
     axes = [fig.layout[name] for name in fig.layout if name.startswith("yaxis")]
     assert len(axes) == 2 and all(axis.type == "log" for axis in axes)
+    # K is a count: ticks at the swept values, never at 2.5 or 3.5 masks.
+    assert all(list(fig.layout[name].tickvals) == [2, 10] for name in fig.layout if name.startswith("xaxis"))

@@ -152,15 +152,18 @@ PAGE_SETTINGS = {
 }
 
 
-def keep_settings(current_page: str) -> None:
+def keep_settings(current_page: str | None) -> None:
     """Keep the settings of the pages not shown in this run.
 
     Streamlit forgets a widget's value at the end of a run that did not draw
     it, so a visitor back from another page found K, targets and epsilon at
     their defaults. Writing a value back to its key keeps it (Streamlit's
     "interrupt the widget clean-up"); the page on screen is left alone, so
-    its widgets never meet a value set from outside.
+    its widgets never meet a value set from outside. ``None``: no page is
+    shown (a worker process importing the app), nothing to keep.
     """
+    if current_page is None:
+        return
     for page, names in PAGE_SETTINGS.items():
         if page == current_page:
             continue

@@ -58,6 +58,15 @@ def _empty(message: str, height: int) -> go.Figure:
     return fig
 
 
+def _k_ticks(fig: go.Figure, rows: list[dict]) -> None:
+    """Ticks at the swept K when there are few (no "2.5 masks"), else whole numbers."""
+    ks = sorted({int(r["k"]) for r in rows})
+    if len(ks) <= 12:
+        fig.update_xaxes(tickmode="array", tickvals=ks)
+    else:
+        fig.update_xaxes(tickformat="d")
+
+
 def _per_k_figure(
     rows: list[dict],
     value,  # row list -> (mean, std, n, hover text)
@@ -98,6 +107,7 @@ def _per_k_figure(
                 col=col,
             )
         fig.update_xaxes(title_text="K (masks = classes)", row=1, col=col)
+    _k_ticks(fig, rows)
     fig.update_yaxes(title_text=y_title, row=1, col=1)
     if log_y:
         fig.update_yaxes(type="log")
@@ -197,6 +207,7 @@ def geometry_figure(rows: list[dict], *, height: int = 380) -> go.Figure:
             col=col,
         )
         fig.update_xaxes(title_text="K (masks = classes)", row=1, col=col)
+    _k_ticks(fig, rows)
     # Every panel log: plotly.js links shared axes only when their types agree.
     fig.update_yaxes(type="log")
     fig.update_yaxes(title_text="largest ||x − m_k x|| / ||x|| (%)", row=1, col=1)
