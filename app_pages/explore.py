@@ -19,9 +19,11 @@ from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
 from umask.results import result_to_zip
 from ui.common import (
+    JOB_KEY,
     RESULT_KEY,
     RESULT_SOURCE_KEY,
     fed_model,
+    load_failure,
     model_choices,
     model_label,
     result_from_upload,
@@ -139,10 +141,14 @@ def describe(result: umask.Result, chosen: list[int]) -> str:
 
 def model_column(result: umask.Result, spec: str, chosen: list[int], mask) -> None:
     """Top-5 of one model on the masked image, and whether it hits the part's target."""
-    model = fed_model(result, spec)
+    model = fed_model(result, spec, quiet=True)  # a failure is said under the name, in short
     fed = model.resize_to if model is not None else None
     st.markdown(f"**{spec}**" + (f" (fed at {fed} x {fed})" if fed and fed != result.size else ""))
     if model is None:
+        why = load_failure(spec) or "it could not be loaded"
+        st.warning(f"Not available here: {why.split(';')[0].rstrip('.')}.")
+        with st.expander("How to make it available"):
+            st.write(why + " Then reload the page.")
         return
     try:
         outcome = umask.classify_masked(model, result.image, mask, fill=result.fill)
@@ -212,7 +218,12 @@ def main() -> None:
     result: umask.Result | None = st.session_state.get(RESULT_KEY)
     if result is None:
         st.markdown(NOTE)
-        st.info("No image yet: make one on the **Generate** page, or open a result zip in the sidebar.")
+        job = st.session_state.get(JOB_KEY)
+        if job is not None and job.alive:
+            st.info("A run is going on the **Generate** page: its image comes here when it ends (or when you click "
+                    "**Stop** there, which keeps the best image so far).")
+        else:
+            st.info("No image yet: make one on the **Generate** page, or open a result zip in the sidebar.")
         return
     rid = result_id(result)
     specs = choose_models(result)

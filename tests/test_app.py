@@ -21,6 +21,7 @@ from umask.evaluate import classify_masked
 from umask.masks import part_indicators
 from umask.models import load_model
 from umask.results import load_result, result_from_zip, result_to_zip
+from ui.common import result_id
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120  # seconds per script run: the first run loads the model
@@ -361,7 +362,15 @@ def test_a_model_without_weights_shows_a_message_and_the_page_stays_usable(model
     at.sidebar.selectbox(key="gen_model").set_value("efficientnet_lite0")
     at.sidebar.button(key="gen_go").click().run()
     job = finish(at)
-    assert job.snapshot().result is not None
+    result = job.snapshot().result
+    assert result is not None
+    # Explore: the missing model's column says so in short, under its name; the others work.
+    at.switch_page("app_pages/explore.py").run()
+    at.sidebar.multiselect(key=f"exp_models_{result_id(result)}").set_value(["efficientnet_lite0", "resnet50"]).run()
+    assert not at.exception and not at.error
+    assert [w.value for w in at.warning if w.value.startswith("Not available here")] == [
+        "Not available here: The weights of 'resnet50' are not in the torch cache and download.pytorch.org cannot be reached."]
+    assert "resnet50-11ad3fa6.pth" in at.expander[0].markdown[0].value
 
 
 @pytest.mark.real

@@ -104,6 +104,11 @@ def get_model(spec: str, *, quiet: bool = False) -> umask.Classifier | None:
     return None
 
 
+def load_failure(spec: str) -> str | None:
+    """The loader's sentence for ``spec`` when it failed in this session (see :func:`get_model`)."""
+    return st.session_state.get("_umask_model_errors", {}).get(spec)
+
+
 def fed_model(result: umask.Result, spec: str, *, quiet: bool = False) -> umask.Classifier | None:
     """The shared model for ``spec``, fed ``result`` as :func:`umask.as_fed_for` says (None: it could not load)."""
     model = get_model(spec, quiet=quiet)
