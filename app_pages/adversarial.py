@@ -24,7 +24,9 @@ from umask.results import image_to_uint8
 from ui.common import class_label, get_model, model_choices, model_label, session_memo
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-PHOTOS = {"Chelsea the cat": "cat.jpg", "A cup of coffee": "coffee.jpg"}
+# The coffee first: espresso (88 %) becomes consommé at eps 0.007, a change a class
+# sees at once; the cat only moves between two cat breeds.
+PHOTOS = {"A cup of coffee": "coffee.jpg", "Chelsea the cat": "cat.jpg"}
 UPLOAD = "Upload your own"
 DEFAULT_TARGET = 1  # goldfish: far from cats and coffee, so a hit is unmistakable
 

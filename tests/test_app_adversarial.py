@@ -41,13 +41,13 @@ def app():
 
 
 def test_page_matches_the_engine_as_epsilon_changes(app, lite0):
-    cat = load_photo(ROOT / "assets" / "cat.jpg", size=lite0.native_size)
-    before, after, result = expected(lite0, cat, eps=attacks.PANDA_EPS)
-    assert shown(app) == (before, after)
+    coffee = load_photo(ROOT / "assets" / "coffee.jpg", size=lite0.native_size)  # the page's first photo
+    before, after, result = expected(lite0, coffee, eps=attacks.PANDA_EPS)
+    assert shown(app) == (before, after) and before.startswith("espresso") and not after.startswith("espresso")
     assert result.success and any("answer changed" in s.value for s in app.success)
 
     app.slider(key="adv_eps").set_value(0.03).run()
-    before, after, _ = expected(lite0, cat, eps=0.03)
+    before, after, _ = expected(lite0, coffee, eps=0.03)
     assert shown(app) == (before, after) and after != shown(app)[0]
     assert any(f"budget is {attacks.eight_bit_budget(0.03) * 255:.0f}/255 =" in c.value for c in app.caption)
 
@@ -61,6 +61,7 @@ def test_page_targeted_iterative_matches_the_engine(app, lite0):
     app.radio(key="adv_kind").set_value("targeted")
     app.radio(key="adv_method").set_value("iterative").run()
     app.selectbox(key="adv_target").set_value(980).run()  # volcano
+    app.radio(key="adv_photo").set_value("Chelsea the cat").run()
     cat = load_photo(ROOT / "assets" / "cat.jpg", size=lite0.native_size)
     before, after, result = expected(lite0, cat, eps=0.02, steps=10, target=980)
     assert shown(app) == (before, after) == (before, "volcano (980)")
