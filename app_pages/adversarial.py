@@ -118,6 +118,10 @@ def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float) 
         else:
             st.warning(("The target class was not reached" if result.target is not None else "The answer held")
                        + "; raise ε or use more iterative steps.")
+        if result.target is not None:  # in the top-5 bars only once it is close: say how close it came
+            name = model.categories[result.target]
+            st.caption(f"The target, {name}: {float(result.clean_probs[result.target]):.2%} before, "
+                       f"{float(result.adversarial_probs[result.target]):.2%} after.")
         st.caption(f"Computed in {seconds * 1000:.0f} ms on {model.name} "
                    f"({'one step' if result.steps == 1 else f'{result.steps} steps of {result.step_size:.4f}'}).")
 

@@ -66,6 +66,8 @@ def test_page_targeted_iterative_matches_the_engine(app, lite0):
     before, after, result = expected(lite0, cat, eps=0.02, steps=10, target=980)
     assert shown(app) == (before, after) == (before, "volcano (980)")
     assert any("Reached the target" in s.value for s in app.success)
+    probs = float(result.clean_probs[980]), float(result.adversarial_probs[980])
+    assert f"The target, volcano: {probs[0]:.2%} before, {probs[1]:.2%} after." in [c.value for c in app.caption]
 
     # Another photo: the cached clean prediction must follow the photo.
     app.radio(key="adv_photo").set_value("A cup of coffee").run()
