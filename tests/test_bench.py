@@ -115,6 +115,9 @@ def test_parts_run_side_by_side_merge_into_one_table(tiny, monkeypatch, tmp_path
     assert "Streaming" not in (tmp_path / "b.md").read_text()
 
     out = tmp_path / "BENCHMARKS.md"
+    # The same part twice would count its runs twice: refused.
+    assert main(["bench", "--merge", str(tmp_path / "a.json"), str(tmp_path / "a.json"), "--out", str(out)]) == 2
+    assert not out.exists()
     assert main(["bench", "--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(out)]) == 0
     text = out.read_text()
     # Three seeds of each contender; the fast median is seed 1's 2.0 s against the preset's 10.0 s.
@@ -128,8 +131,9 @@ def test_parts_run_side_by_side_merge_into_one_table(tiny, monkeypatch, tmp_path
     assert main(["bench", "--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--notes", str(notes),
                  "--out", str(out)]) == 0
     assert out.read_text().endswith("## Notes\n\n- The preset is slow.\n")
-    # A part run again (same seeds): its steps show once per seed, with the count.
-    assert main(["bench", "--merge", str(tmp_path / "a.json"), str(tmp_path / "a.json"), "--out", str(out)]) == 0
+    # A part run again (same seeds, another file): its steps show once per seed, with the count.
+    (tmp_path / "a2.json").write_bytes((tmp_path / "a.json").read_bytes())
+    assert main(["bench", "--merge", str(tmp_path / "a.json"), str(tmp_path / "a2.json"), "--out", str(out)]) == 0
     assert "- K = 3 grid, fast: 0: 10 (x2), 1: 11 (x2)" in out.read_text()
     assert bench._steps_by_seed([bench.RunTiming("fast", 3, "grid", 0, 10, 1.0, 1.0, True),
                                  bench.RunTiming("fast", 3, "grid", 0, 12, 1.0, 1.0, True)]) == "0: 10 / 12"

@@ -80,7 +80,7 @@ def test_models_and_classes(capsys):
         (["--masks", "hstripes", "--k", "2", "--layout", "/nonexistent.png"], "goes with the 'custom' mask family"),
         (["--k", "2", "--no-balance", "--streak-scale", "5"], "--streak-scale acts through gradient balancing, which is off here"),
         (["--k", "2", "--preset", "seed", "--streak-scale", "5"], "--streak-scale acts through gradient balancing"),
-        (["--k", "2", "--resize", "0"], "Resize '0' is not allowed; give a side of 8 to 1024 pixels, 'native', or nothing."),
+        (["--k", "2", "--resize", "0"], "Resize '0' is not allowed; give a side of 8 to 1024 pixels or 'native' (or leave it out)."),
         (["--k", "2", "--resize", "100000"], "Resize '100000' is not allowed; give a side of 8 to 1024 pixels"),
         (["--k", "2", "--size", "100000"], "Image size 100000 is too large; use at most 1024 pixels"),
         (["--k", "2", "--seed", "99999999999999999999"], "Seed 99999999999999999999 is not allowed; give a whole number from 0 to 2^63 - 1."),
@@ -183,6 +183,37 @@ def test_no_command_writes_over_the_files_of_a_saved_result(tiny_registered, tmp
         name = argv[-1].name
         assert (code, err) == (2, f"umask: error: '{first / name}' is a file of the result in '{first}'; write to another path.\n")
     assert {p: p.read_bytes() for p in first.iterdir()} == saved
+
+
+def test_a_result_saved_into_out_while_this_run_went_on_is_kept(tiny_registered, tmp_path, capsys, monkeypatch):
+    from umask.cli import generate, main
+    from umask.optimise import UniversalSearch
+
+    out = tmp_path / "run"
+    other = ["generate", "--model", "tiny", "--size", "16", "--k", "2", "--steps", "2", "--seed", "7", "--out", str(out)]
+
+    class Raced(UniversalSearch):  # a second generate into the same --out finishes during this run
+        def __iter__(self):
+            monkeypatch.setattr(generate, "UniversalSearch", UniversalSearch)
+            assert main(other) == 0
+            yield from super().__iter__()
+
+    monkeypatch.setattr(generate, "UniversalSearch", Raced)
+    code, stdout, _ = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--steps", "2", "--out", out)
+    assert code == 0 and f"'{out}' received another result while this run went on; this one goes to {out}-2/ instead" in stdout
+    assert load_result(out).config["seed"] == 7 and load_result(tmp_path / "run-2").config["seed"] == 0
+
+
+def test_a_file_path_ending_in_a_slash_is_refused(tiny_registered, tmp_path, capsys):
+    assert run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--steps", "1", "--out", tmp_path / "r")[0] == 0
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "r", "--models", "tiny", "--json", f"{tmp_path / 'j'}/")
+    assert (code, err) == (2, f"umask: error: '{tmp_path / 'j'}/' ends in '/', so it names a folder; give the path of a file.\n")
+    assert not (tmp_path / "j").exists()
+
+
+def test_verbose_goes_before_or_after_the_command(capsys):
+    assert run_cli(capsys, "classes", "-v", "goldf")[0] == 0
+    assert run_cli(capsys, "-v", "classes", "goldf")[0] == 0
 
 
 def test_an_output_nothing_can_be_written_in_is_refused_before_running(tiny_registered, tmp_path, capsys, monkeypatch):

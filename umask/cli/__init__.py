@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_parser(sub)
     for command in sub.choices.values():  # each command's description is its module docstring: drop its RST quotes
         command.description = (command.description or "").replace("``", "")
+        # -v after the command name too ("generate -v"); SUPPRESS keeps one given before it
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log what umask does")
     return parser
 
 

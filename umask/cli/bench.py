@@ -46,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     command = " ".join(["python -m umask", *sys.argv[1:]])
     # Fail now, not after an hour of measurements.
+    if args.merge and len({Path(p).resolve() for p in args.merge}) != len(args.merge):
+        raise UmaskError("--merge names one file twice; give each part's JSON once (it would count its runs twice).")
     inputs = tuple(args.merge or ()) + ((args.notes,) if args.notes else ())
     check_output_file(args.out, reads=inputs)
     if args.json:

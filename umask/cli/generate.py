@@ -117,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
             f"{out}/ (the same model, masks and targets), which reaches {earlier.success_rate:.0%}"
         )
         return 130
+    if not args.overwrite and (out / JSON_FILE).exists():
+        # Another run saved into --out while this one ran: keep both.
+        taken, out = out, _free_sibling(out)
+        echo(f"\n'{taken}' received another result while this run went on; this one goes to {out}/ instead")
     save_result(result, out)
     echo(per_mask_table(result, model.categories))
     state = "interrupted; best image so far" if interrupted else ("reached 100%" if search.succeeded else "step budget used")
@@ -125,6 +129,14 @@ def run(args: argparse.Namespace) -> int:
         f"on the saved 8-bit image after {count(result.steps, 'step')}, {result.seconds:.1f} s ({state}); saved to {out}/"
     )
     return 130 if interrupted else 0
+
+
+def _free_sibling(out: Path) -> Path:
+    """``out-2``, ``out-3``, ...: the first that does not exist."""
+    n = 2
+    while out.with_name(f"{out.name}-{n}").exists():
+        n += 1
+    return out.with_name(f"{out.name}-{n}")
 
 
 def _better_earlier_result(out: Path, result: Result) -> Result | None:

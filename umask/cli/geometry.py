@@ -21,6 +21,7 @@ from ..files import atomic_file
 from ..geometry import check_slice_copies, check_slice_resolution, claim_rows, decision_slice, percent, result_geometry, study_claim
 from ..models import load_model
 from ..results import check_output_file, load_result
+from ..text import count
 from .output import echo, format_table, progress
 
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
                                 for row in table]))
     if sliced is not None:
         i, j = sliced["copies"]
-        echo(f"\nslice through x, m{i} x, m{j} x: {len(sliced['classes'])} classes on a {sliced['resolution']}^2 grid; "
+        echo(f"\nslice through x, m{i} x, m{j} x: {count(len(sliced['classes']), 'class', 'classes')} on a {sliced['resolution']}^2 grid; "
              f"centre (x) -> {sliced['centre_name']} ({sliced['centre_class']}); map: {sliced['html']}")
     return 0
 

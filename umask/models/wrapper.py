@@ -37,7 +37,7 @@ def parse_resize(value: int | str | None) -> int | str | None:
         return "native"
     if isinstance(value, bool) or not (isinstance(value, int) or text.isdigit()) or not MIN_RESIZE <= int(text) <= MAX_SIDE:
         raise UmaskError(
-            f"Resize '{value}' is not allowed; give a side of {MIN_RESIZE} to {MAX_SIDE} pixels, 'native', or nothing."
+            f"Resize '{value}' is not allowed; give a side of {MIN_RESIZE} to {MAX_SIDE} pixels or 'native' (or leave it out)."
         )
     return int(text)
 
