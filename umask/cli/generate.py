@@ -102,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
     with progress(config.steps, f"{config.model} {config.mask_family} K={config.k}") as bar:
         try:
             for report in search:
-                bar.update(1)
+                # The figures first: update() draws the line, and it must show this step's.
                 bar.set_postfix(success=f"{report.success_rate:.0%}", loss=f"{report.loss:.3f}", refresh=False)
+                bar.update(1)
         except KeyboardInterrupt:
             interrupted = True
     result = search.result()

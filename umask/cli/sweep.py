@@ -173,12 +173,13 @@ def run(args: argparse.Namespace) -> int:
         describe(f"loading {spec}")
 
     def on_run_start(key, config) -> None:
+        bar.set_postfix_str("", refresh=False)  # not the last run's step and success
         describe(f"{key.model} {key.mask_family} K={key.k} s{key.seed}")
 
     def on_step(key, report) -> None:
-        bar.update(key.k)
-        if report.step % 10 == 0:
+        if report.step % 10 == 0 or report.done:
             bar.set_postfix(step=report.step, success=f"{report.success_rate:.0%}", refresh=False)
+        bar.update(key.k)
 
     def on_run_end(key, row) -> None:
         state["done"] += 1
