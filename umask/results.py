@@ -182,10 +182,8 @@ def check_output_file(path: str | Path, *, reads: tuple[str | Path, ...] = ()) -
     Raises:
         UmaskError: see check_writable; or ``path`` is a file of a result folder.
     """
-    if str(path).endswith(("/", os.sep)):  # Path() would drop the slash and write a file of that name
-        raise UmaskError(f"'{path}' ends in '/', so it names a folder; give the path of a file.")
+    check_writable(path, reads=reads)  # as typed: a trailing '/' is refused there
     path = Path(path)
-    check_writable(path, reads=reads)
     if path.name in FILES and (path.parent / JSON_FILE).is_file():
         raise UmaskError(f"'{path}' is a file of the result in '{path.parent}'; write to another path.")
 

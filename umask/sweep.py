@@ -519,7 +519,7 @@ def run_sweep(
     hooks = hooks or SweepHooks()
     out = Path(out)
     plan.validate()
-    resolve_device(plan.device)  # no GPU where one is asked for: say so before anything is written
+    device = resolve_device(plan.device)  # no GPU where one is asked for: say so before anything is written
     check_out_folder(out)
     unavailable: dict[str, str] = {}
     # Before anything is written, each model with runs left is loaded once on
@@ -528,7 +528,6 @@ def run_sweep(
     # size always stops it (a later, correct command must not meet a
     # sweep.json of that size).
     loaded: dict[str, Classifier] = {}  # the first model, when the sweep runs on the CPU: not loaded twice
-    on_cpu = resolve_device(plan.device).type == "cpu"
     for spec in dict.fromkeys(k.model for k in pending_keys(plan, out)):
         try:
             model = loader(spec, device="cpu")  # downloads into the cache when it can
@@ -539,7 +538,7 @@ def run_sweep(
             log.info("skipping %s: %s", spec, err)
             continue
         model.check_side(plan.size)
-        if on_cpu and not loaded:
+        if device.type == "cpu" and not loaded:
             loaded[spec] = model
         del model
     if unavailable and len(unavailable) == len(plan.models):
