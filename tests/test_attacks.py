@@ -239,8 +239,13 @@ def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, ca
     assert after.index == 980 and "reached the target" in out
     assert "iterative FGSM, 10 steps" in out and "8-bit budget 25/255" in out
     # Below one 8-bit level nothing can change, and the advice says what will.
+    saved_bytes = out_png.read_bytes()
     code, out, err = run_cli(capsys, "fgsm", tmp_path / "photo.png", "--model", "tiny", "--eps", "0.003",
                              "--steps", "5", "--out", out_png)
+    assert code == 2 and "already exists; give another path, or add --overwrite to replace it." in err
+    assert out_png.read_bytes() == saved_bytes  # an earlier adversarial image is not lost to a repeated command
+    code, out, err = run_cli(capsys, "fgsm", tmp_path / "photo.png", "--model", "tiny", "--eps", "0.003",
+                             "--steps", "5", "--out", out_png, "--overwrite")
     assert code == 0, err
     assert "answer unchanged; an 8-bit PNG cannot change by less than 1/255 = 0.0039..., so give --eps 0.004 or more" in out
     assert attacks.eight_bit_budget(0.004) == 1 / 255  # the advice works

@@ -250,6 +250,14 @@ def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny
     assert code == 0, err
     code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--json", tmp_path / "no" / "such" / "dir" / "r.json")
     assert code == 0  # missing folders are made
+    (tmp_path / "notes.json").write_text("mine")
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--json", tmp_path / "notes.json")
+    assert code == 2 and err.endswith("already exists; give another path, or add --overwrite to replace it.\n")
+    assert (tmp_path / "notes.json").read_text() == "mine"
+    assert run_cli(capsys, "evaluate", tmp_path / "res", "--json", tmp_path / "notes.json", "--overwrite")[0] == 0
+    assert json.loads((tmp_path / "notes.json").read_text())["k"] == 2
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--json", "")
+    assert (code, err) == (2, "umask: error: An empty path was given; give the path of a file.\n")
     code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--json", tmp_path)
     assert code == 2 and "is a folder; give a file path" in err
     saved = (tmp_path / "res" / "result.json").read_text()
@@ -311,8 +319,17 @@ def test_geometry_prints_the_norms_and_the_slice_as_json_or_a_table(tiny_registe
     assert report["slice"]["copies"] == [0, 2] and report["slice"]["resolution"] == 5
     assert report["slice"]["centre_class"] == centre and centre in report["slice"]["classes"]
     assert report["slice"]["html"] == str(html) and "plotly" in html.read_text()
+    first_map = html.read_text()
     code, out, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "2", "--resolution", "5", "--html", html)
+    assert (code, err) == (2, f"umask: error: '{html}' already exists; give another path, or add --overwrite to replace it.\n")
+    assert html.read_text() == first_map and out == ""  # refused before the slice is computed
+    code, out, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "2", "--resolution", "5", "--html", html,
+                             "--overwrite")
     assert code == 0 and "slice through x, m0 x, m2 x" in out and f"({centre}); map: {html}" in out
+    # Without --html the map goes beside the folder, named for its copies: a second slice keeps the first.
+    for i, j in ((0, 1), (2, 3)):
+        assert run_cli(capsys, "geometry", tmp_path / "res", "--slice", str(i), str(j), "--resolution", "3")[0] == 0
+    assert (tmp_path / "res-slice-0-1.html").is_file() and (tmp_path / "res-slice-2-3.html").is_file()
     code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "1", "--html", tmp_path)
     assert code == 2 and "is a folder; give a file path" in err
     code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "1", "--html", tmp_path / "res" / "universal.png")

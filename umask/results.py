@@ -174,18 +174,25 @@ def check_result_folder(folder: str | Path) -> None:
         )
 
 
-def check_output_file(path: str | Path, *, reads: tuple[str | Path, ...] = ()) -> None:
+def check_output_file(path: str | Path, *, reads: tuple[str | Path, ...] = (), overwrite: bool = False) -> None:
     """:func:`~umask.files.check_writable` for a command's output file, which
     must not be one of a saved result's own files either: ``--out
     runs/a/universal.png`` would quietly replace that result's image.
 
+    A file already at ``path`` is replaced only with ``overwrite`` (the
+    command's ``--overwrite``): an earlier adversarial image or report is a
+    result too, and a typo in a path must not cost it.
+
     Raises:
-        UmaskError: see check_writable; or ``path`` is a file of a result folder.
+        UmaskError: see check_writable; ``path`` is a file of a result
+            folder; or it exists and ``overwrite`` is false.
     """
     check_writable(path, reads=reads)  # as typed: a trailing '/' is refused there
     path = Path(path)
     if path.name in FILES and (path.parent / JSON_FILE).is_file():
         raise UmaskError(f"'{path}' is a file of the result in '{path.parent}'; write to another path.")
+    if not overwrite and path.exists():
+        raise UmaskError(f"'{path}' already exists; give another path, or add --overwrite to replace it.")
 
 
 def _exchange(new: Path, old: Path) -> bool:

@@ -49,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
     if args.merge and len({Path(p).resolve() for p in args.merge}) != len(args.merge):
         raise UmaskError("--merge names one file twice; give each part's JSON once (it would count its runs twice).")
     inputs = tuple(args.merge or ()) + ((args.notes,) if args.notes else ())
-    check_output_file(args.out, reads=inputs)
+    # Rewriting BENCHMARKS.md (and the --json kept beside it) is what bench is for.
+    check_output_file(args.out, reads=inputs, overwrite=True)
     if args.json:
-        check_output_file(args.json, reads=inputs)
+        check_output_file(args.json, reads=inputs, overwrite=True)
     notes = _read_notes(args.notes) if args.notes else None
     if args.merge:
         report = merge_reports([_read_part(path) for path in args.merge])

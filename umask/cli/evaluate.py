@@ -24,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--format", choices=("table", "json"), default="table", help="what to print")
     p.add_argument("--json", dest="json_path", default=None, help="also write the JSON report to this file")
+    p.add_argument("--overwrite", action="store_true", help="replace the file already at --json (refused otherwise)")
     p.set_defaults(run=run)
 
 
@@ -58,11 +59,11 @@ def evaluate_folder(folder: str | Path, models: list[str] | None = None, device:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.json_path:
-        check_output_file(args.json_path, reads=(args.folder,))  # fail now, not after loading and running the models
+    if args.json_path is not None:  # '' too: refused there, not skipped
+        check_output_file(args.json_path, reads=(args.folder,), overwrite=args.overwrite)  # fail now, not after loading and running the models
     report = evaluate_folder(args.folder, args.models, args.device, args.resize)
     text = json.dumps(report, indent=2)
-    if args.json_path:
+    if args.json_path is not None:
         with atomic_file(args.json_path) as fh:
             fh.write(text)
     if args.format == "json":

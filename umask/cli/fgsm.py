@@ -32,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=None, help="side of the centre crop fed to the model (default: its native size)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--out", required=True, help="the adversarial image to write (.png)")
+    p.add_argument("--overwrite", action="store_true", help="replace the file already at --out (refused otherwise)")
     p.set_defaults(run=run)
 
 
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise UmaskError(f"Output '{out}' must end in .png; the adversarial image is saved as an 8-bit PNG.")
-    check_output_file(out, reads=(args.image,))  # missing folders are made
+    check_output_file(out, reads=(args.image,), overwrite=args.overwrite)  # missing folders are made
     model = load_model(args.model, device=args.device)
     if args.size is not None:
         model.check_side(args.size, size_option="--size")  # before the photo is read and cropped

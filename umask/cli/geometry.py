@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folder", help="a result folder")
     p.add_argument("--slice", nargs=2, type=int, metavar=("I", "J"), default=None, help="classify the plane through x, m_I x, m_J x")
     p.add_argument("--resolution", type=int, default=41, help="slice grid points a side, 3 to 301 (default 41)")
-    p.add_argument("--html", default=None, help="write the slice map here (default: FOLDER's name + '-slice.html' beside it)")
+    p.add_argument("--html", default=None, help="write the slice map here (default: FOLDER-slice-I-J.html beside FOLDER)")
+    p.add_argument("--overwrite", action="store_true", help="replace the file already at --html (refused otherwise)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(run=run)
@@ -41,7 +42,7 @@ _pct = functools.partial(percent, digits=3)  # a terminal table: 1/64 reads 1.56
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.slice is None and args.html:
+    if args.slice is None and args.html is not None:
         raise UmaskError("--html writes the decision-slice map, which only --slice I J computes; add --slice, or drop --html.")
     result = load_result(args.folder)
     target = None
@@ -49,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
         check_slice_copies(result.k, *args.slice)  # before the model loads
         check_slice_resolution(args.resolution)
         folder = Path(args.folder).resolve()
-        target = Path(args.html) if args.html else folder.parent / f"{folder.name}-slice.html"
-        check_output_file(target, reads=(args.folder,))  # fail now, not after classifying the slice
+        i, j = args.slice
+        target = Path(args.html) if args.html is not None else folder.parent / f"{folder.name}-slice-{i}-{j}.html"
+        check_output_file(target, reads=(args.folder,), overwrite=args.overwrite)  # fail now, not after classifying the slice
     geo = result_geometry(result)
     size = result.size
     claim = study_claim(result.image, k=min(64, size), size=size)
