@@ -61,3 +61,4 @@ def test_given_targets():
 def test_search():
     assert (1, "goldfish") in search_classes("GOLD")
     assert len(search_classes()) == 1000
+    assert search_classes(" 980 ") == [(980, "volcano")] and search_classes("1000") == []  # an index, not a substring

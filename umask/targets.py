@@ -29,12 +29,28 @@ def imagenet_classes() -> tuple[str, ...]:
 
 
 def search_classes(query: str = "") -> list[tuple[int, str]]:
-    """Classes whose name contains ``query`` (case-insensitive); all when empty."""
+    """Classes whose name contains ``query`` (case-insensitive); all when
+    empty; the one class of that index when ``query`` is a number (no
+    ImageNet name holds a digit)."""
     q = query.strip().lower()
-    return [(i, n) for i, n in enumerate(imagenet_classes()) if q in n.lower()]
+    names = imagenet_classes()
+    if q.isdigit():
+        return [(int(q), names[int(q)])] if int(q) < NUM_CLASSES else []
+    return [(i, n) for i, n in enumerate(names) if q in n.lower()]
 
 
-def _describe(indices: Iterable[int]) -> str:
+def close_matches(query: str, n: int = 5) -> list[int]:
+    """Up to ``n`` class indices whose names look like ``query`` (a typo's
+    likely meaning), the most alike first."""
+    q = query.strip().lower()
+    lowered = [name.lower() for name in imagenet_classes()]
+    found = [lowered.index(c) for c in difflib.get_close_matches(q, lowered, n=n, cutoff=0.6)]
+    found += [i for i, name in enumerate(lowered) if q in name and i not in found]
+    return found[:n]
+
+
+def describe(indices: Iterable[int]) -> str:
+    """Classes as a reader wants them named: "'goldfish' (1), 'tench' (0)"."""
     names = imagenet_classes()
     return ", ".join(f"'{names[i]}' ({i})" for i in indices)
 
@@ -69,7 +85,7 @@ def resolve_class(spec: int | str) -> int:
         if len(same_case) == 1:
             return same_case[0]
         raise UmaskError(
-            f"Class name '{spec}' is ambiguous: it names {_describe(exact)}; give the index instead."
+            f"Class name '{spec}' is ambiguous: it names {describe(exact)}; give the index instead."
         )
     # A prefix, or a whole word of a name: "cat" starts only "catamaran" but
     # is a word of "tiger cat" and "Persian cat", which a person may well mean.
@@ -81,12 +97,10 @@ def resolve_class(spec: int | str) -> int:
         shown = candidates[:8]
         more = f" and {len(candidates) - 8} more" if len(candidates) > 8 else ""
         raise UmaskError(
-            f"Class name '{spec}' is ambiguous: it could be {_describe(shown)}{more}; type more of the name or give the index."
+            f"Class name '{spec}' is ambiguous: it could be {describe(shown)}{more}; type more of the name or give the index."
         )
-    close = difflib.get_close_matches(query, lowered, n=5, cutoff=0.6)
-    close_idx = [lowered.index(c) for c in close]
-    close_idx += [i for i, n in enumerate(lowered) if query in n and i not in close_idx][:5]
-    hint = f" Close matches: {_describe(close_idx[:5])}." if close_idx else " Run 'python -m umask classes' to list them."
+    close = close_matches(query)
+    hint = f" Close matches: {describe(close)}." if close else " Run 'python -m umask classes' to list them."
     raise UmaskError(f"Unknown ImageNet class '{spec}'.{hint}")
 
 
@@ -102,7 +116,7 @@ def choose_targets(k: int, *, seed: int = 0, given: Sequence[int | str] | None =
         targets = tuple(resolve_class(g) for g in given)
         if len(set(targets)) != k:
             dup = sorted({t for t in targets if targets.count(t) > 1})
-            raise UmaskError(f"Targets must be distinct, but {_describe(dup)} appears more than once.")
+            raise UmaskError(f"Targets must be distinct, but {describe(dup)} appears more than once.")
         return targets
     if not 2 <= k <= NUM_CLASSES:
         raise UmaskError(f"K = {k} targets cannot be distinct ImageNet classes; K must lie between 2 and 1000.")

@@ -5,15 +5,21 @@ from __future__ import annotations
 import argparse
 
 from ..models import ModelInfo, list_models, partial_download, torchvision_classifiers, weights_available
-from ..targets import search_classes
+from ..targets import NUM_CLASSES, close_matches, describe, search_classes
 from .output import echo, format_table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list the registered models and whether their weights are here")
+    p = sub.add_parser("models", help="list the registered models and whether their weights are here",
+                       description="List the models umask knows: each one's download size, whether its weights are "
+                                   "on this machine, and what it is. Any other torchvision classifier, or ARCH=PATH "
+                                   "for a local checkpoint, is accepted too.")
     p.set_defaults(run=run_models)
-    p = sub.add_parser("classes", help="list ImageNet-1K classes, optionally those matching QUERY")
-    p.add_argument("query", nargs="?", default="", help="part of a class name (case-insensitive)")
+    p = sub.add_parser("classes", help="list ImageNet-1K classes, optionally those matching QUERY",
+                       description="List the 1000 ImageNet-1K classes with their indices, the names targets are "
+                                   "given by; with QUERY, those whose name contains it, or the class of that index. "
+                                   "Exit code 1 when nothing matches.")
+    p.add_argument("query", nargs="?", default="", help="part of a class name (case-insensitive), or an index 0-999")
     p.set_defaults(run=run_classes)
 
 
@@ -41,7 +47,11 @@ def run_models(args: argparse.Namespace) -> int:
 def run_classes(args: argparse.Namespace) -> int:
     matches = search_classes(args.query)
     if not matches:
-        echo(f"No ImageNet class contains '{args.query}'.")
+        if args.query.strip().isdigit():
+            echo(f"No ImageNet class has index {args.query.strip()}; they run from 0 to {NUM_CLASSES - 1}.")
+        else:
+            close = close_matches(args.query)
+            echo(f"No ImageNet class contains '{args.query}'." + (f" Close matches: {describe(close)}." if close else ""))
         return 1
     echo(format_table(["index", "class"], matches))
     return 0
