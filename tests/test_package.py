@@ -4,11 +4,13 @@ import subprocess
 import sys
 
 import umask
+import umask.cli
 
 
 def test_the_package_never_imports_streamlit():
     modules = ["umask", "umask.jobs", "umask.workers", "umask.sweep", "umask.report", "umask.bench", "umask.cli",
-               "umask.plots.run", "umask.plots.study", "umask.plots.geometry", "umask.geometry", "umask.toy"]
+               "umask.plots.run", "umask.plots.study", "umask.plots.geometry", "umask.geometry", "umask.toy",
+               *(f"umask.cli.{name}" for name in umask.cli.COMMANDS)]
     code = f"import sys, {', '.join(modules)}; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -19,6 +21,16 @@ def test_importing_the_package_leaves_torch_until_a_name_is_used():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
     assert set(dir(umask)) >= set(umask.__all__)
+
+
+def test_the_command_list_answers_without_loading_torch():
+    # python -m umask --help, or no command at all, imports no command module (each one loads torch).
+    for argv in (["--help"], [], ["genrate"]):
+        code = f"import sys; from umask.cli import main\ntry: main({argv!r})\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.splitlines()[-1] == "False"
+    out = subprocess.run([sys.executable, "-m", "umask", "genrate"], capture_output=True, text=True)
+    assert out.returncode == 2 and "invalid choice: 'genrate'" in out.stderr
 
 
 def test_ctrl_c_while_the_cli_starts_is_one_line(tmp_path):

@@ -17,7 +17,10 @@ _listening = signal.getsignal(signal.SIGINT) is signal.default_int_handler
 if _listening:
     signal.signal(signal.SIGINT, _interrupt)
 try:
-    from .cli import main
+    from .cli import command_module, main, named_command
+
+    if named_command(sys.argv[1:]):  # its module loads torch: the slow import this guards
+        command_module(named_command(sys.argv[1:]))
 except BaseException:
     if not _pressed:
         raise

@@ -1,46 +1,76 @@
 """``python -m umask``: the command line.
 
-Each command lives in its own module with ``add_parser(subparsers)`` and
-``run(args) -> int``; this file only wires them up and turns a
-:class:`~umask.errors.UmaskError` into one line on stderr and exit code 2.
+Each command lives in its own module, ``umask.cli.<command>``, with
+``add_arguments(parser)`` and ``run(args) -> int``; its docstring is its
+``--help`` description. This file lists the commands, imports only the one
+being run (the others would load torch for nothing: ``python -m umask
+--help`` answers at once), and turns a :class:`~umask.errors.UmaskError`
+into one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from types import ModuleType
+from typing import Sequence
 
 from ..errors import UmaskError
-from . import bench, evaluate, fgsm, generate, geometry, info, sweep
+
+#: Every command and its line in the command list, in the order listed.
+COMMANDS = {
+    "generate": "make a universal image",
+    "evaluate": "classify a saved result's masked copies on one or more models",
+    "models": "list the registered models and whether their weights are here",
+    "classes": "list ImageNet-1K classes, optionally those matching QUERY",
+    "sweep": "run every combination of models, masks, K and seeds; resumable; writes a report",
+    "geometry": "norm distances of a result's masked copies, the 1.6 %% claim, a decision slice",
+    "fgsm": "make an adversarial example of a photo (FGSM / iterative FGSM)",
+    "bench": "run the speed benchmark and write BENCHMARKS.md",
+}
 
 
-def _commands() -> list[ModuleType]:
-    return [generate, evaluate, info, bench, fgsm, sweep, geometry]
+def command_module(name: str) -> ModuleType:
+    """The module of command ``name`` (imported on first use)."""
+    return importlib.import_module(f"{__name__}.{name}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def named_command(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` runs: its first word that is not an option, when
+    that is a command; None for none or an unknown word (argparse says so)."""
+    word = next((token for token in argv if not token.startswith("-")), None)
+    return word if word in COMMANDS else None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the command it names gets its options
+    (and its module imported), every other one just its line in the list."""
     parser = argparse.ArgumentParser(
         prog="python -m umask",
         description="Universal masked images: one image that a frozen classifier sends to K chosen classes, one per mask.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what umask does")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in _commands():
-        module.add_parser(sub)
-    for command in sub.choices.values():  # each command's description is its module docstring: drop its RST quotes
-        command.description = (command.description or "").replace("``", "")
+    wanted = COMMANDS if argv is None else [named_command(argv)]
+    for name, summary in COMMANDS.items():
+        command = sub.add_parser(name, help=summary, formatter_class=argparse.RawDescriptionHelpFormatter)
+        if name in wanted:
+            module = command_module(name)
+            command.description = (module.__doc__ or "").replace("``", "")  # the docstring without its RST quotes
+            module.add_arguments(command)
         # -v after the command name too ("generate -v"); SUPPRESS keeps one given before it
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log what umask does")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-        return int(args.run(args) or 0)
+        return int(command_module(args.command).run(args) or 0)
     except UmaskError as err:
         sys.stderr.write(f"umask: error: {err}\n")
         return 2

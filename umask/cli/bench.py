@@ -16,8 +16,7 @@ from ..results import check_output_file
 from .output import echo
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="run the speed benchmark and write BENCHMARKS.md", description=__doc__)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="a reduced plan that finishes in under 5 minutes on 2 cores")
     p.add_argument("--k", dest="ks", type=int, nargs="+", default=None, help="K values for time to universal")
     p.add_argument("--masks", dest="families", nargs="+", choices=BUILTIN_FAMILIES, default=None,
@@ -40,7 +39,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a markdown file appended under 'Notes' (what the figures mean, how the parts were run)")
     p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
                    help="run nothing: write the tables from --json files of runs made side by side")
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

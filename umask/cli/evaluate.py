@@ -14,8 +14,7 @@ from ..targets import imagenet_classes
 from .output import echo, format_table
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="classify a saved result's masked copies on one or more models", description=__doc__)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", help="a result folder (universal.png, parts.png, result.json)")
     p.add_argument("--models", nargs="+", default=None, help="model specs (default: the model it was made for)")
     p.add_argument("--resize", default=None,
@@ -25,7 +24,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("table", "json"), default="table", help="what to print")
     p.add_argument("--json", dest="json_path", default=None, help="also write the JSON report to this file")
     p.add_argument("--overwrite", action="store_true", help="replace the file already at --json (refused otherwise)")
-    p.set_defaults(run=run)
 
 
 def evaluate_folder(folder: str | Path, models: list[str] | None = None, device: str = "cpu",

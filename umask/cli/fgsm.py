@@ -19,8 +19,7 @@ from ..targets import resolve_class
 from .output import echo, progress
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("fgsm", help="make an adversarial example of a photo (FGSM / iterative FGSM)", description=__doc__)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", help="a JPEG or PNG photo")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model spec (default {DEFAULT_MODEL}, works offline)")
     p.add_argument("--eps", type=float, default=PANDA_EPS, help=f"L-infinity budget on the [0, 1] scale (default {PANDA_EPS})")
@@ -33,7 +32,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--out", required=True, help="the adversarial image to write (.png)")
     p.add_argument("--overwrite", action="store_true", help="replace the file already at --out (refused otherwise)")
-    p.set_defaults(run=run)
 
 
 def _advice(eps: float) -> str:

@@ -20,8 +20,7 @@ def _by_preset(knob: str) -> str:
     return ", ".join(f"{name}: {getattr(Config.preset(name), knob)}" for name in PRESETS)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="make a universal image", description=__doc__)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model spec (default {DEFAULT_MODEL}, works offline)")
     p.add_argument("--masks", dest="mask_family", choices=FAMILIES, default=None, help="part layout (default grid)")
     p.add_argument("--k", type=int, default=None, help="number of masks = target classes (default 10)")
@@ -47,7 +46,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resize", dest="resize_to", default=None, help="feed the model at this side, or 'native'")
     p.add_argument("--out", required=True, help="result folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace the result already in --out (refused otherwise)")
-    p.set_defaults(run=run)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

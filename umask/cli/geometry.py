@@ -25,9 +25,7 @@ from ..text import count
 from .output import echo, format_table, progress
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("geometry", help="norm distances of a result's masked copies, the 1.6 %% claim, a decision slice",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", help="a result folder")
     p.add_argument("--slice", nargs=2, type=int, metavar=("I", "J"), default=None, help="classify the plane through x, m_I x, m_J x")
     p.add_argument("--resolution", type=int, default=41, help="slice grid points a side, 3 to 301 (default 41)")
@@ -35,7 +33,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the file already at --html (refused otherwise)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.set_defaults(run=run)
 
 
 _pct = functools.partial(percent, digits=3)  # a terminal table: 1/64 reads 1.562 %, not 1.56 %

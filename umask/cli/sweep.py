@@ -27,9 +27,7 @@ from ..text import count
 from .output import echo, format_table, on_terminal
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sweep", help="run every combination of models, masks, K and seeds; resumable; writes a report",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", action="store_true",
                    help="the study's grid: its six models x grid/hstripes x K = 2..58 step 8 and 62, preset seed, --device auto "
                         "(any other flag given overrides that part)")
@@ -52,7 +50,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report-only", action="store_true", help="only (re)write report.html from what the folder holds")
     p.add_argument("--slice-resolution", type=int, default=41, help="grid points a side of the report's decision slices, 3 to 301 (0: none)")
     p.add_argument("--out", required=True, help="the sweep folder (results.csv, runs/, report.html)")
-    p.set_defaults(run=run)
 
 
 def plan_from_args(args: argparse.Namespace) -> SweepPlan:

@@ -1,0 +1,27 @@
+"""``umask classes``: the 1000 ImageNet-1K classes with their indices, the
+names targets are given by. With QUERY: those whose name contains it, or the
+class of that index. Exit code 1 when nothing matches."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..targets import NUM_CLASSES, close_matches, describe, search_classes
+from .output import echo, format_table
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query", nargs="?", default="", help="part of a class name (case-insensitive), or an index 0-999")
+
+
+def run(args: argparse.Namespace) -> int:
+    matches = search_classes(args.query)
+    if not matches:
+        if args.query.strip().isdigit():
+            echo(f"No ImageNet class has index {args.query.strip()}; they run from 0 to {NUM_CLASSES - 1}.")
+        else:
+            close = close_matches(args.query)
+            echo(f"No ImageNet class contains '{args.query}'." + (f" Close matches: {describe(close)}." if close else ""))
+        return 1
+    echo(format_table(["index", "class"], matches))
+    return 0
