@@ -461,3 +461,19 @@ def test_models_are_checked_once_each_and_only_with_runs_left(tiny_registered, t
     loads.clear()
     assert run_sweep(plan(families=("hstripes",), ks=(2,)), tmp_path / "sw", loader=loader).ran == 0
     assert loads == []
+
+
+def test_ctrl_c_while_the_report_is_written_says_the_runs_are_saved(tiny_registered, tmp_path, capsys, monkeypatch):
+    from umask.cli import sweep as sweep_cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_cli, "build_report", interrupted)
+    out = tmp_path / "sw"
+    code = main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 130 and err.splitlines()[-1] == (
+        f"umask: interrupted while writing the report; the runs and {CSV_FILE} are saved, "
+        f"and 'python -m umask sweep --out {out} --report-only' writes it.")
+    assert len(read_rows(out / CSV_FILE)) == 1 and not (out / "report.html").exists()

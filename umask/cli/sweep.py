@@ -229,6 +229,12 @@ def _report(out: Path, args: argparse.Namespace, device: str | None = None) -> i
     try:
         path = build_report(out, slices=args.slice_resolution > 0, slice_resolution=args.slice_resolution,
                             device=device or args.device or "cpu", on_progress=on_progress)
+    except KeyboardInterrupt:
+        for b in bars.values():
+            b.close()
+        sys.stderr.write(f"umask: interrupted while writing the report; the runs and {CSV_FILE} are saved, "
+                         f"and 'python -m umask sweep --out {out} --report-only' writes it.\n")
+        return 130
     finally:
         for b in bars.values():
             b.close()
