@@ -6,7 +6,7 @@ A thin shell: page config, the navigation, nothing else. Each page in
 
 import streamlit as st
 
-from ui.common import configure_torch, keep_run_alive, keep_settings
+from ui.common import configure_torch, keep_run_alive
 
 st.set_page_config(page_title="umask: one image, many classes", page_icon=":performing_arts:", layout="wide")
 configure_torch()
@@ -22,6 +22,4 @@ PAGES = [
 
 keep_run_alive()  # a run goes on while its tab shows another page
 navigation = st.navigation([st.Page(f"app_pages/{file}", title=title, icon=icon) for file, title, icon in PAGES])
-shown = getattr(navigation, "title", None)  # None where a worker process re-runs this file outside Streamlit
-keep_settings(next((file for file, title, _ in PAGES if title == shown), None))  # K, targets, eps... survive a visit elsewhere
 navigation.run()

@@ -55,7 +55,7 @@ def clean_probs(spec: str, digest: str, size: int, _model: umask.Classifier, _ph
 def photo_ui() -> tuple[bytes, str] | None:
     """The chosen photo as (file bytes, name), or None while an upload is awaited."""
     sb = st.sidebar
-    choice = sb.radio("Photo", (*PHOTOS, UPLOAD), key="adv_photo")
+    choice = sb.radio("Photo", (*PHOTOS, UPLOAD), persist_state="session", key="adv_photo")
     if choice != UPLOAD:
         return (ASSETS / PHOTOS[choice]).read_bytes(), PHOTOS[choice]
     upload = sb.file_uploader("A JPEG or PNG photo", type=["jpg", "jpeg", "png", "webp"], key="adv_upload")
@@ -68,22 +68,22 @@ def attack_ui() -> dict:
     """Widgets -> the keyword arguments of :func:`umask.attacks.attack`."""
     sb = st.sidebar
     eps = sb.slider("ε (largest change of a pixel, [0, 1] scale)", min_value=0.0, max_value=0.1,
-                    value=attacks.PANDA_EPS, step=0.001, format="%.3f", key="adv_eps",
+                    value=attacks.PANDA_EPS, step=0.001, format="%.3f", persist_state="session", key="adv_eps",
                     help="0.007 is the panda example's; one 8-bit brightness level is 1/255 = 0.0039.")
-    kind = sb.radio("Attack", ("untargeted", "targeted"), horizontal=True, key="adv_kind",
+    kind = sb.radio("Attack", ("untargeted", "targeted"), horizontal=True, persist_state="session", key="adv_kind",
                     help="Untargeted: away from the model's own answer. Targeted: towards a class you pick.")
     target = None
     if kind == "targeted":
         names = umask.imagenet_classes()
         target = sb.selectbox("Target class (type to search)", range(len(names)), index=DEFAULT_TARGET,
-                              format_func=class_label, key="adv_target")
-    method = sb.radio("Method", ("one step (FGSM)", "iterative"), horizontal=True, key="adv_method")
+                              format_func=class_label, persist_state="session", key="adv_target")
+    method = sb.radio("Method", ("one step (FGSM)", "iterative"), horizontal=True, persist_state="session", key="adv_method")
     steps, step_size = 1, None
     if method == "iterative":
-        steps = int(sb.number_input("Steps", min_value=2, max_value=100, value=10, step=1, key="adv_steps"))
-        if not sb.checkbox("Automatic step size (2.5 · ε / steps)", value=True, key="adv_auto_step"):
+        steps = int(sb.number_input("Steps", min_value=2, max_value=100, value=10, step=1, persist_state="session", key="adv_steps"))
+        if not sb.checkbox("Automatic step size (2.5 · ε / steps)", value=True, persist_state="session", key="adv_auto_step"):
             step_size = sb.number_input("Step size", min_value=0.0001, max_value=0.1, value=0.002, step=0.0005,
-                                        format="%.4f", key="adv_step_size")
+                                        format="%.4f", persist_state="session", key="adv_step_size")
     return {"eps": eps, "target": target, "steps": steps, "step_size": step_size}
 
 
@@ -146,7 +146,7 @@ def main() -> None:
     sb.header("Adversarial example")
     choices = model_choices()
     spec = sb.selectbox("Model", choices, index=choices.index(DEFAULT_MODEL) if DEFAULT_MODEL in choices else 0,
-                        format_func=model_label, key="adv_model")
+                        format_func=model_label, persist_state="session", key="adv_model")
     photo = photo_ui()
     settings = attack_ui()
     if photo is None:

@@ -84,7 +84,7 @@ def choose_models(result: umask.Result) -> list[str]:
         choices = [result.model, *choices]
     default = [result.model] if own else ([DEFAULT_MODEL] if DEFAULT_MODEL in choices else [])
     return st.sidebar.multiselect("Models to compare", choices, default=default, format_func=model_label,
-                                  key=f"exp_models_{result_id(result)}",
+                                  persist_state="session", key=f"exp_models_{result_id(result)}",
                                   help="Each selected model classifies the same masked image, side by side.")
 
 
@@ -111,7 +111,7 @@ def part_toggles(result: umask.Result, rid: str) -> list[int]:
     for start in range(0, k, per_row):
         cols = st.columns(per_row)
         for offset, part in enumerate(range(start, min(start + per_row, k))):
-            cols[offset].checkbox(str(part), key=keys[part])
+            cols[offset].checkbox(str(part), persist_state="session", key=keys[part])
     return [part for part, key in enumerate(keys) if st.session_state[key]]
 
 

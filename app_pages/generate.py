@@ -71,32 +71,32 @@ def sidebar_config() -> tuple[umask.Config | None, bool]:
     sb.header("Generate")
     choices = model_choices()
     model = sb.selectbox("Model", choices, index=choices.index(DEFAULT_MODEL) if DEFAULT_MODEL in choices else 0,
-                         format_func=model_label, key="gen_model",
+                         format_func=model_label, persist_state="session", key="gen_model",
                          help="The bundled model works offline; the study's six download their weights once.")
-    family = sb.selectbox("Mask family", BUILTIN_FAMILIES, key="gen_family",
+    family = sb.selectbox("Mask family", BUILTIN_FAMILIES, persist_state="session", key="gen_family",
                           help="grid: equal squares; stripes: K bands; random: K connected blocks.")
-    mode = sb.radio("Mask mode", umask.MODES, horizontal=True, key="gen_mode",
+    mode = sb.radio("Mask mode", umask.MODES, horizontal=True, persist_state="session", key="gen_mode",
                     format_func=lambda m: "hide part k" if m == "hide" else "keep only part k")
-    k = int(sb.number_input("K (masks = target classes)", min_value=2, max_value=128, value=10, step=1, key="gen_k"))
-    size = sb.selectbox("Image size (pixels a side)", SIZES, index=SIZES.index(64), key="gen_size")
-    fill = sb.selectbox("Hidden pixels", tuple(FILLS), format_func=FILLS.get, key="gen_fill")
-    how = sb.radio("Targets", ("random", "by name"), horizontal=True, key="gen_targets_how")
+    k = int(sb.number_input("K (masks = target classes)", min_value=2, max_value=128, value=10, step=1, persist_state="session", key="gen_k"))
+    size = sb.selectbox("Image size (pixels a side)", SIZES, index=SIZES.index(64), persist_state="session", key="gen_size")
+    fill = sb.selectbox("Hidden pixels", tuple(FILLS), format_func=FILLS.get, persist_state="session", key="gen_fill")
+    how = sb.radio("Targets", ("random", "by name"), horizontal=True, persist_state="session", key="gen_targets_how")
     targets: tuple[int, ...] | None = None
     names = umask.imagenet_classes()
     if how != "random":
         picked = sb.multiselect("Pick K classes (type to search)", range(len(names)), format_func=class_label,
-                                key="gen_targets")
+                                persist_state="session", key="gen_targets")
         if len(picked) != k:
             sb.caption(f"{len(picked)} of {k} picked.")
         else:
             targets = tuple(picked)
-    preset = sb.radio("Preset", tuple(PRESETS), format_func=PRESET_LABELS.get, key="gen_preset",
+    preset = sb.radio("Preset", tuple(PRESETS), format_func=PRESET_LABELS.get, persist_state="session", key="gen_preset",
                       on_change=_on_preset_change)
     if "gen_steps" not in st.session_state:
         st.session_state["gen_steps"] = umask.Config.preset(preset).steps
-    steps = int(sb.number_input("Max steps", min_value=1, max_value=100_000, step=50, key="gen_steps"))
-    stop = sb.checkbox("Stop at 100 %", value=True, key="gen_stop")
-    seed = int(sb.number_input("Seed", min_value=0, value=0, step=1, key="gen_seed",
+    steps = int(sb.number_input("Max steps", min_value=1, max_value=100_000, step=50, persist_state="session", key="gen_steps"))
+    stop = sb.checkbox("Stop at 100 %", value=True, persist_state="session", key="gen_stop")
+    seed = int(sb.number_input("Seed", min_value=0, value=0, step=1, persist_state="session", key="gen_seed",
                                help="Draws the random targets (and the starting noise of the study's preset)."))
     clicked = sb.button("Generate", type="primary", key="gen_go", width="stretch")
     running = st.session_state.get(JOB_KEY)

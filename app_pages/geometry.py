@@ -26,14 +26,14 @@ def pick_result() -> umask.Result | None:
     sources = ["A result folder", "Upload a zip"]
     if st.session_state.get(RESULT_KEY) is not None:
         sources.insert(0, "The current result (Generate / Explore)")
-    source = st.sidebar.radio("Result", sources, key="geo_source")
+    source = st.sidebar.radio("Result", sources, persist_state="session", key="geo_source")
     try:
         if source.startswith("The current"):
             return st.session_state[RESULT_KEY]
         if source == "Upload a zip":
             upload = st.sidebar.file_uploader("Result zip", type=["zip"], key="geo_upload")
             return result_from_upload(upload) if upload is not None else None
-        typed = st.sidebar.text_input("Result folder", key="geo_path", placeholder="sweeps/demo/runs/.../k10-seed0",
+        typed = st.sidebar.text_input("Result folder", persist_state="session", key="geo_path", placeholder="sweeps/demo/runs/.../k10-seed0",
                                       help=f"A result folder under {folders_root()}.")
         path = typed_folder(typed, "result folders") if typed else None
         return umask.load_result(path) if path else None
@@ -79,9 +79,9 @@ def slice_section(result: umask.Result) -> None:
     st.caption("The plane through x and two masked copies (L2 axes, orthonormal, not clamped to [0, 1]); each point is "
                "classified by the model. The star is x; diamonds the two copies; circles the other copies projected.")
     c = st.columns(3)
-    i = c[0].number_input("Copy i", 0, result.k - 1, 0, key="geo_i")
-    j = c[1].number_input("Copy j", 0, result.k - 1, min(result.k - 1, max(1, result.k // 2)), key="geo_j")
-    res = c[2].slider("Points a side", 11, 81, 31, step=10, key="geo_res", help="Cost: the square of this, in forwards.")
+    i = c[0].number_input("Copy i", 0, result.k - 1, 0, persist_state="session", key="geo_i")
+    j = c[1].number_input("Copy j", 0, result.k - 1, min(result.k - 1, max(1, result.k // 2)), persist_state="session", key="geo_j")
+    res = c[2].slider("Points a side", 11, 81, 31, step=10, persist_state="session", key="geo_res", help="Cost: the square of this, in forwards.")
     key = ("geo_slice", result_id(result), int(i), int(j), int(res))
     if st.button("Classify the slice", key="geo_go"):
         model = fed_model(result, result.model)  # as it was made: its own resize
@@ -111,16 +111,16 @@ def toy_section() -> None:
                "the smallest disc that holds every class grows. (From 4 classes: the boundaries of 2 or 3 linear "
                "classes always meet in one point, whatever the offsets.)")
     c = st.columns(3)
-    classes = c[0].slider("Classes", 4, 8, 5, key="toy_classes")
-    meet = c[1].toggle("Lines meet", value=True, key="toy_meet")
-    probe_r = c[2].slider("Probe disc radius", 0.05, 3.0, 0.3, key="toy_probe")
+    classes = c[0].slider("Classes", 4, 8, 5, persist_state="session", key="toy_classes")
+    meet = c[1].toggle("Lines meet", value=True, persist_state="session", key="toy_meet")
+    probe_r = c[2].slider("Probe disc radius", 0.05, 3.0, 0.3, persist_state="session", key="toy_probe")
     angles, offsets = [], []
     with st.expander("Move the lines (angle and offset of each class)", expanded=not meet):
         cols = st.columns(2)
         for n in range(classes):
-            angles.append(cols[0].slider(f"angle {n} (°)", 0, 359, int(360 * n / classes), key=f"toy_a{n}_{classes}"))
+            angles.append(cols[0].slider(f"angle {n} (°)", 0, 359, int(360 * n / classes), persist_state="session", key=f"toy_a{n}_{classes}"))
             offsets.append(0.0 if meet else cols[1].slider(f"offset {n}", -2.0, 2.0, [0.0, 1.2, -0.6, 0.9, -0.3, 0.5, -1.0, 0.7][n],
-                                                          step=0.1, key=f"toy_b{n}_{classes}"))
+                                                          step=0.1, persist_state="session", key=f"toy_b{n}_{classes}"))
     try:
         toy = make_toy(angles, offsets)
     except umask.UmaskError as err:

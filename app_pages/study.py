@@ -40,10 +40,10 @@ def find_sweeps(root: Path, depth: int = 3) -> list[str]:
 def choose_folder() -> Path | None:
     found = find_sweeps(folders_root())
     options = found + ["another folder..."]
-    pick = st.sidebar.selectbox("Sweep folder", options, key="study_pick",
+    pick = st.sidebar.selectbox("Sweep folder", options, persist_state="session", key="study_pick",
                                 help=f"Folders under {folders_root()} that hold a results.csv.")
     if pick == "another folder...":
-        typed = st.sidebar.text_input("Path of a sweep folder", key="study_path", placeholder="sweeps/study",
+        typed = st.sidebar.text_input("Path of a sweep folder", persist_state="session", key="study_path", placeholder="sweeps/study",
                                       help=f"A folder under {folders_root()}.")
         if not typed:
             return None
@@ -69,11 +69,11 @@ def gallery(folder: Path, rows: list[dict]) -> None:
         return f"{g[0]}: {g[1]} / {g[2]}" + (f" ({g[3]}, {g[4]} steps)" if recipes > 1 else "")
 
     forget_unless_among("study_gallery_group", groups)
-    pick = st.selectbox("Runs of", groups, format_func=label, key="study_gallery_group")
+    pick = st.selectbox("Runs of", groups, format_func=label, persist_state="session", key="study_gallery_group")
     mine = sorted((r for r in rows if gallery_group(r) == pick), key=lambda r: (r["k"], r["seed"]))
     seeds = sorted({r["seed"] for r in mine})
     forget_unless_among("study_gallery_seed", seeds)
-    seed = st.radio("Seed", seeds, horizontal=True, key="study_gallery_seed") if len(seeds) > 1 else seeds[0]
+    seed = st.radio("Seed", seeds, horizontal=True, persist_state="session", key="study_gallery_seed") if len(seeds) > 1 else seeds[0]
     mine = [r for r in mine if r["seed"] == seed]
     cols = st.columns(4)
     for n, row in enumerate(mine):
@@ -91,7 +91,7 @@ def gallery(folder: Path, rows: list[dict]) -> None:
 
 def report_box(folder: Path) -> None:
     report = folder / REPORT_FILE
-    slices = st.sidebar.checkbox("with decision slices (loads each model)", value=False, key="study_slices")
+    slices = st.sidebar.checkbox("with decision slices (loads each model)", value=False, persist_state="session", key="study_slices")
     if st.sidebar.button("Write report.html", key="study_write"):
         bar = st.sidebar.progress(0.0, text="writing the report...")
 
@@ -136,8 +136,8 @@ def main() -> None:
     # What to leave out, not what to show: a sweep still running adds models
     # and families as it goes, and they must appear without a click. Keyed
     # by folder, so another sweep starts with everything shown.
-    hide_models = st.sidebar.multiselect("Hide models", models, key=f"study_hide_models:{folder}")
-    hide_fams = st.sidebar.multiselect("Hide mask families", families, key=f"study_hide_families:{folder}")
+    hide_models = st.sidebar.multiselect("Hide models", models, persist_state="session", key=f"study_hide_models:{folder}")
+    hide_fams = st.sidebar.multiselect("Hide mask families", families, persist_state="session", key=f"study_hide_families:{folder}")
     shown = [r for r in rows if r["model"] not in hide_models and r["mask_family"] not in hide_fams]
     report_box(folder)
     if rows and not shown:  # not "no finished runs": there are, the filters hide them
@@ -150,7 +150,7 @@ def main() -> None:
     with tabs[0]:
         st.plotly_chart(plots.success_figure(rows), key="study_success")
     with tabs[1]:
-        unit = st.radio("Measure", ["seconds", "steps"], horizontal=True, key="study_time_unit")
+        unit = st.radio("Measure", ["seconds", "steps"], horizontal=True, persist_state="session", key="study_time_unit")
         st.plotly_chart(plots.time_figure(rows, y=unit), key="study_time")
     with tabs[2]:
         st.caption("The worst mask's ||x − m_k x|| / ||x|| per norm (L0 = fraction of values hidden) and the radius of "

@@ -190,6 +190,13 @@ def test_generate_watch_stop_download_explore(server, tmp_path):
         expect(page.get_by_text("Every part on every model")).to_be_visible()
         page.wait_for_timeout(800)
         page.screenshot(path=str(ARTIFACTS / "dashboard-explore.png"), full_page=True)
+        # Back on Generate, the settings are as they were left: a browser's
+        # page switch drops unseen widgets' values unless they persist.
+        page.get_by_test_id("stSidebarNav").get_by_text("Generate").click()
+        expect(page.get_by_role("heading", name="One image, many classes")).to_be_visible()
+        expect(sidebar.get_by_label("Max steps")).to_have_value("400")
+        expect(sidebar.get_by_label("Seed", exact=True)).to_have_value("3")
+        expect(sidebar.get_by_role("checkbox", name="Stop at 100 %")).not_to_be_checked()
         browser.close()
     # The goal is 2 s on a laptop; measured 0.05-1.6 s here (median ~0.2 s), up
     # to 2.9 s while other jobs load the 2 shared cores. 5 s still catches a

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 from pathlib import Path
@@ -139,41 +138,6 @@ RESULT_SOURCE_KEY = "umask_result_source"
 
 #: Seconds between the heartbeats every page sends to this session's run.
 HEARTBEAT_S = 10.0
-
-
-#: Each page's settings: widget keys, as shell patterns for keys made per
-#: result, folder or class count. Buttons, uploads and charts are left out:
-#: Streamlit refuses to have their values set.
-PAGE_SETTINGS = {
-    "adversarial.py": ("adv_photo", "adv_eps", "adv_kind", "adv_target", "adv_method", "adv_steps", "adv_auto_step",
-                       "adv_step_size", "adv_model"),
-    "generate.py": ("gen_model", "gen_family", "gen_mode", "gen_k", "gen_size", "gen_fill", "gen_targets_how",
-                    "gen_targets", "gen_preset", "gen_steps", "gen_stop", "gen_seed"),
-    "explore.py": ("exp_models_*", "exp_part_*"),
-    "study.py": ("study_pick", "study_path", "study_slices", "study_time_unit", "study_hide_models:*",
-                 "study_hide_families:*"),
-    "geometry.py": ("geo_source", "geo_path", "geo_i", "geo_j", "geo_res", "toy_classes", "toy_meet", "toy_probe",
-                    "toy_a*_*", "toy_b*_*"),
-}
-
-
-def keep_settings(current_page: str | None) -> None:
-    """Keep the settings of the pages not shown in this run.
-
-    Streamlit forgets a widget's value at the end of a run that did not draw
-    it, so a visitor back from another page found K, targets and epsilon at
-    their defaults. Writing a value back to its key keeps it (Streamlit's
-    "interrupt the widget clean-up"); the page on screen is left alone, so
-    its widgets never meet a value set from outside. ``None``: no page is
-    shown (a worker process importing the app), nothing to keep.
-    """
-    if current_page is None:
-        return
-    for page, names in PAGE_SETTINGS.items():
-        if page == current_page:
-            continue
-        for key in [k for k in st.session_state if any(fnmatch.fnmatchcase(k, n) for n in names)]:
-            st.session_state[key] = st.session_state[key]
 
 
 @st.fragment(run_every=HEARTBEAT_S)
