@@ -436,6 +436,18 @@ def test_render_parts_keeps_pixels_sharp_and_outlines_the_parts():
     assert (tinted[:30] == drawn[:30]).all() and (tinted[34:] != drawn[34:]).any()
 
 
+def test_part_labels_are_as_large_as_the_parts_hold():
+    from umask.masks import layout
+    from umask.plots.run import _label_size
+
+    # 384 px pictures of 64 px layouts (factor 6); the page may show them at half size.
+    assert _label_size(layout("grid", 4, 64).numpy(), 6, 2, 384) == 32  # big squares: a twelfth of the picture
+    stripes = _label_size(layout("hstripes", 26, 64).numpy(), 6, 2, 384)
+    assert 10 <= stripes <= 0.7 * 384 / 26 + 1  # a label never spills into the next stripe
+    wide = _label_size(layout("grid", 10, 64).numpy(), 6, len("9: 100%"), 384)
+    assert wide < _label_size(layout("grid", 10, 64).numpy(), 6, 1, 384)  # a longer label gets a smaller font
+
+
 def test_figures_carry_the_numbers_they_are_given():
     from umask.plots import run as plots
 
