@@ -9,7 +9,6 @@ custom combination of hidden parts is one keep-multiplier mask made by
 from __future__ import annotations
 
 import functools
-import math
 
 import streamlit as st
 
@@ -36,8 +35,9 @@ from ui.common import (
 
 
 NOTE = (
-    "**What am I looking at?** The universal image with its parts outlined. Click a part, or tick its box, "
-    "to hide it (or, for a *keep* result, to show only it): the middle picture is exactly what the model is fed. "
+    "**What am I looking at?** The universal image with its parts outlined. Click a part, or its number "
+    "under the pictures, to hide it (or, for a *keep* result, to show only it): the right-hand picture is exactly "
+    "what the model is fed. "
     "With one part hidden, the model should name that part's target class. The grid at the bottom shows, for "
     "every part, whether each selected model gives the target: an image made for one model often fools "
     "only that model."
@@ -88,41 +88,42 @@ def choose_models(result: umask.Result) -> list[str]:
                                   help="Each selected model classifies the same masked image, side by side.")
 
 
+def parts_key(rid: str) -> str:
+    """The session key of the parts chosen for result ``rid`` (a list of part numbers)."""
+    return f"exp_parts_{rid}"
+
+
 def part_toggles(result: umask.Result, rid: str) -> list[int]:
-    """A grid of checkboxes, one per part; returns the ticked parts."""
+    """One labelled button per part (any combination on), None and All; returns the parts on, in order.
+
+    Buttons that wrap rather than a grid of checkboxes: in a narrow column (a
+    1024 px projector) a checkbox's number is the first thing cut off.
+    """
     k = result.k
-    keys = [f"exp_part_{rid}_{part}" for part in range(k)]
-    default = umask.study_part(k)
-    for part, key in enumerate(keys):
-        st.session_state.setdefault(key, part == default)
+    key = parts_key(rid)
+    st.session_state.setdefault(key, [umask.study_part(k)])
 
     def set_all(value: bool) -> None:
-        for key in keys:
-            st.session_state[key] = value
+        st.session_state[key] = list(range(k)) if value else []
 
     verb = "Hide" if result.mask_mode == "hide" else "Show only"
-    st.markdown(f"**{verb} parts**")
-    buttons = st.columns(2)
-    buttons[0].button("None", key=f"exp_none_{rid}", on_click=set_all, args=(False,), width="stretch")
-    buttons[1].button("All", key=f"exp_all_{rid}", on_click=set_all, args=(True,), width="stretch")
-    # ceil(sqrt(K)) a row, so a grid result's boxes sit like its squares, up to
-    # K = 36; beyond, 6 a row keep the boxes readable (K = 62: 11 rows of 6).
-    per_row = min(6, math.ceil(math.sqrt(k)))
-    for start in range(0, k, per_row):
-        cols = st.columns(per_row)
-        for offset, part in enumerate(range(start, min(start + per_row, k))):
-            cols[offset].checkbox(str(part), persist_state="session", key=keys[part])
-    return [part for part, key in enumerate(keys) if st.session_state[key]]
+    chosen = st.pills(f"{verb} parts", list(range(k)), selection_mode="multi", persist_state="session", key=key,
+                      help="Click a number, or the part on the image; click again to bring it back.")
+    with st.container(horizontal=True, gap="xsmall"):
+        st.button("None", key=f"exp_none_{rid}", on_click=set_all, args=(False,))
+        st.button("All", key=f"exp_all_{rid}", on_click=set_all, args=(True,))
+    return sorted(chosen or [])
 
 
 def toggle_clicked_part(rid: str, chart_key: str) -> None:
-    """A click on the universal image flips that part's checkbox (the boxes stay the one source of truth)."""
+    """A click on the universal image flips that part's button (the buttons stay the one source of truth)."""
     points = st.session_state[chart_key].selection.points
+    key = parts_key(rid)
     for point in points[:1]:  # one click selects one point
         part = point["customdata"]
         part = int(part[0] if isinstance(part, list) else part)
-        box = f"exp_part_{rid}_{part}"
-        st.session_state[box] = not st.session_state.get(box, False)
+        chosen = list(st.session_state.get(key) or [])
+        st.session_state[key] = [p for p in chosen if p != part] if part in chosen else sorted(chosen + [part])
     # A new chart key clears plotly's selection, so the next click on the
     # same part registers again.
     st.session_state["exp_clicks"] = st.session_state.get("exp_clicks", 0) + 1
@@ -233,8 +234,11 @@ def main() -> None:
         f"{result.success_rate:.0%} on target when saved"
     )
     st.markdown(NOTE)
-    image_col, seen_col, toggle_col = st.columns([3, 3, 2])
-    with toggle_col:
+    # The two pictures side by side and the part buttons under them, full
+    # width: beside the pictures they were squeezed to unreadable on a 1024 px
+    # projector. The buttons are read first (they decide what is drawn).
+    image_col, seen_col = st.columns(2)
+    with st.container():
         chosen = part_toggles(result, rid)
     mask = selection_mask(result.labels, chosen, result.mask_mode)
     seen = apply_masks(result.image, mask, result.fill)[0]
@@ -242,13 +246,15 @@ def main() -> None:
         verb = "hide or show" if result.mask_mode == "hide" else "show or hide"
         clicks = st.session_state.setdefault("exp_clicks", 0)
         key = f"exp_image_{rid}_{clicks}"
-        st.plotly_chart(plots.image_figure(result.image, result.labels, selected=chosen, clickable=verb,
-                                           title="The universal image (click a part)"),
+        st.markdown("**The universal image**")
+        st.caption(f"Click a part to {verb} it.")
+        st.plotly_chart(plots.image_figure(result.image, result.labels, selected=chosen, clickable=verb),
                         key=key, config={"displayModeBar": False}, selection_mode="points",
                         on_select=functools.partial(toggle_clicked_part, rid, key))
     with seen_col:
-        st.plotly_chart(plots.image_figure(seen, None, title=f"What the model sees: {describe(result, chosen)}"),
-                        key="exp_seen", config={"displayModeBar": False})
+        st.markdown("**What the model sees**")
+        st.caption(describe(result, chosen)[:1].upper() + describe(result, chosen)[1:] + ".")
+        st.plotly_chart(plots.image_figure(seen, None), key="exp_seen", config={"displayModeBar": False})
 
     if not specs:
         st.info("Select one or more models in the sidebar.")

@@ -120,11 +120,10 @@ def test_generate_streams_then_explore_matches_the_engine(model):
 
     at.switch_page("app_pages/explore.py").run()
     assert not at.exception
-    boxes = [c for c in at.checkbox if c.key.startswith("exp_part_")]
-    assert len(boxes) == 2 and [c.value for c in boxes] == [False, True]  # part min(5, K-1) hidden by default
+    parts = next(b for b in at.button_group if b.key.startswith("exp_parts_"))
+    assert parts.options == ["0", "1"] and parts.value == [1]  # part min(5, K-1) hidden by default
     # Hide part 0 only: what the page says must be the engine's prediction.
-    boxes[1].uncheck()
-    boxes[0].check()
+    parts.set_value([0])
     at.run()
     assert not at.exception
     engine = classify_masked(model, result.image, hidden_part_mask(result.labels, 0), fill=result.fill)
@@ -136,8 +135,7 @@ def test_generate_streams_then_explore_matches_the_engine(model):
     assert list(top["class"]) == [model.categories[c] for c, _ in engine.top(0, 5)]
     assert list(top["probability"]) == pytest.approx([q for _, q in engine.top(0, 5)], abs=1e-6)
     # Two parts hidden: the combined mask, still the engine's numbers.
-    boxes = [c for c in at.checkbox if c.key.startswith("exp_part_")]
-    boxes[1].check()
+    next(b for b in at.button_group if b.key.startswith("exp_parts_")).select(1)
     at.run()
     # (K = 2 on a grid uses the top two of four squares: the bottom half stays visible.)
     keep = 1.0 - part_indicators(result.labels).sum(dim=0, keepdim=True)
@@ -278,8 +276,8 @@ def test_upload_a_cli_result_and_a_bad_file(model, tmp_path, monkeypatch):
     shown = at.session_state["umask_result"]
     assert shown.targets == saved.targets and torch.equal(shown.image, saved.image)
     assert "uploaded: cli-result.zip" in at.caption[0].value
-    boxes = [c for c in at.checkbox if c.key.startswith("exp_part_")]
-    assert len(boxes) == 3 and boxes[2].value  # part min(5, K-1) = 2 hidden
+    parts = next(b for b in at.button_group if b.key.startswith("exp_parts_"))
+    assert parts.options == ["0", "1", "2"] and parts.value == [2]  # part min(5, K-1) = 2 hidden
     engine = classify_masked(model, saved.image, hidden_part_mask(saved.labels, 2), fill=saved.fill)
     assert list(at.dataframe[0].value["class"]) == [
         model.categories[c] for c, _ in engine.top(0, 5)

@@ -173,9 +173,10 @@ def test_generate_watch_stop_download_explore(server, tmp_path):
         page.mouse.move(box["x"] + box["width"] * 8 / 64, box["y"] + box["height"] * 8 / 64)
         page.mouse.click(box["x"] + box["width"] * 8 / 64, box["y"] + box["height"] * 8 / 64)
         expect(page.get_by_text("parts 0, 5 hidden").first).to_be_visible()
-        zero = main.get_by_test_id("stCheckbox").filter(has_text=re.compile(r"^0$")).locator("input")
-        expect(zero).to_be_checked()  # the click ticked part 0's box
-        main.get_by_test_id("stCheckbox").filter(has_text=re.compile(r"^5$")).locator("label").click()
+        parts = main.get_by_test_id("stButtonGroup")
+        expect(parts.get_by_role("button", pressed=True)).to_have_text(["0", "5"])  # the click chose part 0's button
+        parts.get_by_role("button", name="5", exact=True).click()
+        expect(parts.get_by_role("button", pressed=True)).to_have_text(["0"])
         verdict = page.get_by_text(re.compile(r"^part 0 hidden → "))
         expect(verdict).to_be_visible()
 
