@@ -21,8 +21,8 @@ from ui.common import (
     JOB_KEY,
     RESULT_KEY,
     RESULT_SOURCE_KEY,
+    explain_load_failure,
     fed_model,
-    load_failure,
     model_choices,
     model_label,
     result_from_upload,
@@ -146,10 +146,7 @@ def model_column(result: umask.Result, spec: str, chosen: list[int], mask) -> No
     fed = model.resize_to if model is not None else None
     st.markdown(f"**{spec}**" + (f" (fed at {fed} x {fed})" if fed and fed != result.size else ""))
     if model is None:
-        why = load_failure(spec) or "it could not be loaded"
-        st.warning(f"Not available here: {why.split(';')[0].rstrip('.')}.")
-        with st.expander("How to make it available"):
-            st.write(why + " Then reload the page.")
+        explain_load_failure(spec)
         return
     try:
         outcome = umask.classify_masked(model, result.image, mask, fill=result.fill)

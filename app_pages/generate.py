@@ -9,6 +9,8 @@ touches the run, so it goes on.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import streamlit as st
 import torch
 
@@ -65,14 +67,26 @@ def _on_preset_change() -> None:
     st.session_state["gen_steps"] = umask.Config.preset(preset).steps
 
 
-def sidebar_config() -> tuple[umask.Config | None, bool]:
-    """Widgets -> (Config or None when the input is not usable yet, Generate clicked)."""
+class Sketch(NamedTuple):
+    """What the preview draws before a run: the layout and the targets chosen so far (None: not picked yet)."""
+
+    family: str
+    mode: str
+    k: int
+    size: int
+    targets: tuple[int | None, ...]
+
+
+def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
+    """Widgets -> (Config or None when the input is not usable yet, Generate clicked, the preview's sketch)."""
     sb = st.sidebar
     sb.header("Generate")
     choices = model_choices()
     model = sb.selectbox("Model", choices, index=choices.index(DEFAULT_MODEL) if DEFAULT_MODEL in choices else 0,
                          format_func=model_label, persist_state="session", key="gen_model",
                          help="The bundled model works offline; the study's six download their weights once.")
+    if not weights_available(model):
+        sb.caption("Its weights are not on this machine yet: Generate downloads them first, which needs the internet.")
     family = sb.selectbox("Mask family", BUILTIN_FAMILIES, persist_state="session", key="gen_family",
                           help="grid: equal squares; stripes: K bands; random: K connected blocks.")
     mode = sb.radio("Mask mode", umask.MODES, horizontal=True, persist_state="session", key="gen_mode",
@@ -87,7 +101,7 @@ def sidebar_config() -> tuple[umask.Config | None, bool]:
         picked = sb.multiselect("Pick K classes (type to search)", range(len(names)), format_func=class_label,
                                 persist_state="session", key="gen_targets")
         if len(picked) != k:
-            sb.caption(f"{len(picked)} of {k} picked.")
+            sb.caption(f"{len(picked)} of {k} picked: Generate waits for exactly {k} (or random targets).")
         else:
             targets = tuple(picked)
     preset = sb.radio("Preset", tuple(PRESETS), format_func=PRESET_LABELS.get, persist_state="session", key="gen_preset",
@@ -98,7 +112,8 @@ def sidebar_config() -> tuple[umask.Config | None, bool]:
     stop = sb.checkbox("Stop at 100 %", value=True, persist_state="session", key="gen_stop")
     seed = int(sb.number_input("Seed", min_value=0, value=0, step=1, persist_state="session", key="gen_seed",
                                help="Draws the random targets (and the starting noise of the study's preset)."))
-    clicked = sb.button("Generate", type="primary", key="gen_go", width="stretch")
+    complete = how == "random" or targets is not None
+    clicked = sb.button("Generate", type="primary", key="gen_go", width="stretch", disabled=not complete)
     running = st.session_state.get(JOB_KEY)
     if weights_available(model) and not (running is not None and running.alive):
         # Warm the shared cache and a worker process before the click, so the
@@ -109,10 +124,9 @@ def sidebar_config() -> tuple[umask.Config | None, bool]:
         if loaded is not None and pool is not None:
             pool.prewarm(loaded)
     warm_plotly()
-    if how == "by name" and targets is None:
-        if clicked:
-            sb.error(f"Pick exactly {k} target classes ({len(picked)} picked), or choose random targets.")
-        return None, False
+    if not complete:
+        shown = tuple(picked[:k]) + (None,) * max(0, k - len(picked))
+        return None, False, Sketch(family, mode, k, size, shown)
     try:
         if targets is None:
             targets = umask.choose_targets(k, seed=seed)
@@ -122,8 +136,8 @@ def sidebar_config() -> tuple[umask.Config | None, bool]:
         )
     except umask.UmaskError as err:
         sb.error(str(err))
-        return None, False
-    return config, clicked
+        return None, False, Sketch(family, mode, k, size, ())
+    return config, clicked, Sketch(family, mode, k, size, config.targets)
 
 
 def start_job(config: umask.Config) -> None:
@@ -201,9 +215,12 @@ def live_view() -> None:
         st.error(snap.error)
     on_target = (f"saved image: {snap.result.success_rate:.0%}" if snap.result is not None
                  else f"best {snap.best_success_rate:.0%}")
-    text = (f"{state}: step {snap.step} / {snap.total} · {snap.steps_per_s:.1f} steps/s · "
-            f"{_eta(snap.eta_s, cfg.stop_at_success) if snap.live else f'{snap.elapsed_s:.1f} s'} · "
-            f"{on_target} of {cfg.k} masks on target")
+    if snap.state == "paused":  # no speed and no ETA: a paused run has neither
+        timing = "click Resume to go on"
+    else:
+        timing = (f"{snap.steps_per_s:.1f} steps/s · "
+                  f"{_eta(snap.eta_s, cfg.stop_at_success) if snap.live else f'{snap.elapsed_s:.1f} s'}")
+    text = f"{state}: step {snap.step} / {snap.total} · {timing} · {on_target} of {cfg.k} masks on target"
     if snap.state == "running" and snap.step == 0:  # a worker loading torch and the model: say so, not "0.0 steps/s"
         text = "Starting: the engine is loading the model (the first run after the server starts takes longest)..."
     st.progress(snap.fraction, text=text)
@@ -212,12 +229,12 @@ def live_view() -> None:
         st.info(f"Waiting for its turn: this server runs at most {job.pool.max_workers} optimisations at once and "
                 f"all are busy; {ahead} {'run is' if ahead == 1 else 'runs are'} ahead of this one. "
                 "It starts by itself.")
-    buttons = st.columns([1, 1, 1, 5])
-    if snap.state == "paused":
-        buttons[0].button("Resume", key="gen_resume", on_click=job.resume)
-    else:
-        buttons[0].button("Pause", key="gen_pause", on_click=job.pause, disabled=not snap.live)
-    buttons[1].button("Stop", key="gen_stop_run", on_click=job.stop, disabled=not snap.live)
+    with st.container(horizontal=True):  # buttons as wide as their words: columns cut "Resume" to "Re..." at 1024 px
+        if snap.state == "paused":
+            st.button("Resume", key="gen_resume", on_click=job.resume)
+        else:
+            st.button("Pause", key="gen_pause", on_click=job.pause, disabled=not snap.live)
+        st.button("Stop", key="gen_stop_run", on_click=job.stop, disabled=not snap.live)
 
     left, right = st.columns([1, 1])
     # Plain PNGs (st.image), not plotly: redrawn every poll, they cost the
@@ -230,7 +247,9 @@ def live_view() -> None:
         st.markdown("**Each mask's target probability** (white 0 % → green 100 %)")
         st.image(plots.render_part_probs(job.labels, [r["p(target)"] for r in rows], side=320), output_format="PNG")
     # A markdown table, not st.dataframe: redrawn every poll, it is far cheaper.
-    with st.container(height=min(480, 72 + 38 * len(rows)), key="gen_table"):  # K <= 10 without a scroll bar
+    # Up to 12 masks the table takes the height it needs (long class names
+    # wrap); beyond, it scrolls rather than push the curves off the screen.
+    with st.container(height="content" if len(rows) <= 12 else 480, key="gen_table"):
         st.markdown(per_mask_markdown(rows))
 
     if snap.result is not None:
@@ -264,31 +283,35 @@ def curves_view() -> None:
 
 def result_panel(result: umask.Result) -> None:
     """Download and explore the finished run."""
-    cols = st.columns([1, 1, 4])
     cache = st.session_state.setdefault("gen_zip", {})
     if id(result) not in cache:
         cache.clear()
         cache[id(result)] = result_to_zip(result)
-    cols[0].download_button("Download result (.zip)", cache[id(result)], file_name=f"umask-{result.model}-K{result.k}.zip",
+    cols = st.container(horizontal=True)
+    cols.download_button("Download result (.zip)", cache[id(result)], file_name=f"umask-{result.model}-K{result.k}.zip",
                             mime="application/zip", key="gen_download", on_click="ignore")
-    if cols[1].button("Explore this image", key="gen_explore", type="primary"):
+    if cols.button("Explore this image", key="gen_explore", type="primary"):
         st.switch_page("app_pages/explore.py")
 
 
-def preview(config: umask.Config) -> None:
+def preview(sketch: Sketch) -> None:
     """The chosen part layout on a grey image, before any run (also loads the chart code early)."""
     try:
-        labels = umask.layout(config.mask_family, config.k, config.size, seed=config.layout_seed)
+        labels = umask.layout(sketch.family, sketch.k, sketch.size)  # the dashboard keeps Config's layout seed
     except umask.UmaskError as err:
         st.error(str(err))
         return
     names = umask.imagenet_classes()
     col, text = st.columns([1, 1])
-    col.plotly_chart(plots.image_figure(torch.full((3, config.size, config.size), 0.5), labels,
-                                        title=f"The {config.k} parts ({config.mask_family})", side=320),
+    col.plotly_chart(plots.image_figure(torch.full((3, sketch.size, sketch.size), 0.5), labels,
+                                        title=f"The {sketch.k} parts ({sketch.family})", side=320),
                      key="gen_preview", config={"displayModeBar": False})
-    verb = "hidden" if config.mask_mode == "hide" else "the only part visible"
-    text.markdown("**Targets**\n\n" + "\n".join(f"- part {k} {verb} → *{names[t]}*" for k, t in enumerate(config.targets)))
+    if not sketch.targets:
+        return
+    verb = "hidden" if sketch.mode == "hide" else "the only part visible"
+    text.markdown("**Targets**\n\n" + "\n".join(
+        f"- part {k} {verb} → " + (f"*{names[t]}*" if t is not None else "(not picked yet)")
+        for k, t in enumerate(sketch.targets)))
 
 
 def main() -> None:
@@ -296,14 +319,13 @@ def main() -> None:
     poll_s = or_stop(lambda: env_seconds("UMASK_POLL_S", POLL_S))  # a bad value is said before any run
     st.title("One image, many classes")
     st.markdown(INTRO)
-    config, clicked = sidebar_config()
+    config, clicked, sketch = sidebar_config()
     if clicked and config is not None:
         start_job(config)
     job: Job | None = st.session_state.get(JOB_KEY)
     if job is None:
         st.info("Choose the settings in the sidebar and click **Generate**. The bundled model runs offline on a laptop CPU.")
-        if config is not None:
-            preview(config)
+        preview(sketch)
         return
     if config is not None and config != job.config:
         st.info("The sidebar's settings differ from the run shown below; click **Generate** to run with them.")

@@ -99,13 +99,22 @@ def get_model(spec: str, *, quiet: bool = False) -> umask.Classifier | None:
         except umask.UmaskError as err:
             failed[spec] = str(err)
     if not quiet:
-        st.error(failed[spec] + " (Reload the page to try again.)")
+        explain_load_failure(spec)
     return None
 
 
 def load_failure(spec: str) -> str | None:
     """The loader's sentence for ``spec`` when it failed in this session (see :func:`get_model`)."""
     return st.session_state.get("_umask_model_errors", {}).get(spec)
+
+
+def explain_load_failure(spec: str) -> None:
+    """Why ``spec`` cannot be used, in short for a class; the loader's whole
+    sentence (file names, folders, commands) under an expander for whoever fixes it."""
+    why = load_failure(spec) or "it could not be loaded"
+    st.warning(f"{spec} is not available here: {why.split(';')[0].rstrip('.')}.")
+    with st.expander("How to make it available"):
+        st.write(why + " Then reload the page.")
 
 
 def fed_model(result: umask.Result, spec: str, *, quiet: bool = False) -> umask.Classifier | None:
