@@ -6,10 +6,11 @@ A thin shell: page config, the navigation, nothing else. Each page in
 
 import streamlit as st
 
-from ui.common import configure_torch, keep_run_alive
+from ui.common import configure_torch, keep_run_alive, style_page
 
 st.set_page_config(page_title="umask: one image, many classes", page_icon=":performing_arts:", layout="wide")
 configure_torch()
+style_page()
 
 # (file, title, icon) in the order a visitor meets them.
 PAGES = [

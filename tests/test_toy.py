@@ -62,5 +62,25 @@ def test_toy_figure_draws_regions_lines_and_disc():
     toy = evenly_spaced(4)
     regions = region_map(toy, resolution=41)
     fig = toy_figure(regions, disc=smallest_disc_with_all_classes(regions), meeting=meeting_point(toy), probe=((0, 0), 1.0))
-    # heatmap + 6 pairwise lines + disc + probe + meeting star
-    assert len(fig.data) == 1 + 6 + 3
+    # heatmap + the 4 edges between neighbouring classes (opposite ones never touch) + disc + probe + meeting star
+    assert len(fig.data) == 1 + 4 + 3
+    assert fig.layout.xaxis.range == (-3.0, 3.0) and fig.layout.xaxis.constrain == "domain"
+
+
+@pytest.mark.parametrize("meet", [True, False])
+def test_boundary_segments_are_the_edges_between_regions(meet):
+    from umask.toy import boundary_segments
+
+    offsets = None if meet else [0.0, 1.5, -0.8, 0.4, 2.0, -1.2, 0.9, 0.3]
+    toy = evenly_spaced(8, offsets=offsets)
+    segments = boundary_segments(toy)
+    if meet:  # eight cones round one point: each class borders its two neighbours only
+        assert sorted((a, b) for a, b, *_ in segments) == sorted([(c, c + 1) for c in range(7)] + [(0, 7)])
+    for a, b, xs, ys in segments:
+        points = np.stack([xs, ys], axis=1)[~np.isnan(xs)]
+        assert len(points) >= 2 and (np.abs(points) <= 3.0).all()
+        # A step to either side of the line lands in a and in b: it is their edge.
+        normal = toy.weights[a] - toy.weights[b]
+        step = 1e-4 * normal / np.linalg.norm(normal)
+        inner = points[1:-1]  # the ends may sit on a corner where a third class begins
+        assert set(classify(toy, inner + step)) == {a} and set(classify(toy, inner - step)) == {b}

@@ -38,6 +38,22 @@ def torch_threads() -> int:
     return or_stop(lambda: env_count("UMASK_TORCH_THREADS", share_of_cores()))
 
 
+#: Metric labels and values wrap instead of ending in "...": the answer
+#: "consomme (925)" or "Smallest disc with every class" must be read whole on
+#: a 1024 px projector, where Streamlit's single line cuts them off.
+WRAP_METRICS_CSS = """<style>
+[data-testid="stMetricValue"] .stMarkdownEllipsis, [data-testid="stMetricValue"] p,
+[data-testid="stMetricLabel"] .stMarkdownEllipsis, [data-testid="stMetricLabel"] p {
+  white-space: normal; overflow: visible; text-overflow: clip;
+}
+</style>"""
+
+
+def style_page() -> None:
+    """The dashboard's few style rules (a style-only st.html takes no room on the page)."""
+    st.html(WRAP_METRICS_CSS)
+
+
 def configure_torch() -> None:
     """Set this process's torch threads to :func:`torch_threads` (page-side work)."""
     threads = torch_threads()

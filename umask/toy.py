@@ -100,6 +100,33 @@ def boundaries(toy: LinearToy) -> list[tuple[int, int, np.ndarray, float]]:
     return out
 
 
+def boundary_segments(toy: LinearToy, *, extent: float = 3.0, samples: int = 801) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Where each pairwise line really separates its two classes, inside ``[-extent, extent]^2``.
+
+    The line of classes a and b divides the plane only where a and b lead
+    every other class; elsewhere a third class wins on both sides and the
+    line is no edge of any region. Returns ``(a, b, xs, ys)`` for each pair
+    with such a stretch in view: ``samples`` points along the line, NaN where
+    it is not an edge (a plot draws the pieces apart).
+    """
+    out = []
+    for a, b, normal, offset in boundaries(toy):
+        length = float(np.linalg.norm(normal))
+        foot = -offset * normal / length**2  # the line's point nearest the origin
+        along = np.array([-normal[1], normal[0]]) / length
+        t = np.linspace(-2 * extent, 2 * extent, samples)  # past the corners of the view
+        points = foot[None, :] + t[:, None] * along[None, :]
+        scores = points @ toy.weights.T + toy.biases
+        lead = scores[:, a]
+        others = np.delete(scores, [a, b], axis=1)
+        edge = (others.max(axis=1, initial=-np.inf) <= lead + 1e-12) & (np.abs(points) <= extent).all(axis=1)
+        edge &= np.roll(edge, 1) | np.roll(edge, -1)  # a lone point (lines crossing where a third class ties) is no edge
+        if edge.any():
+            xs, ys = np.where(edge, points[:, 0], np.nan), np.where(edge, points[:, 1], np.nan)
+            out.append((a, b, xs, ys))
+    return out
+
+
 @dataclass(frozen=True)
 class RegionMap:
     """Predicted classes on a square grid.

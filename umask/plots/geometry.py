@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from ..geometry import NORM_LABELS, DecisionSlice, MaskGeometry
-from ..toy import Disc, LinearToy, RegionMap, boundaries
+from ..toy import Disc, LinearToy, RegionMap, boundary_segments
 
 PALETTE = qualitative.Light24 + qualitative.Dark24 + qualitative.Alphabet
 
@@ -153,7 +153,7 @@ def toy_figure(
     probe: tuple[tuple[float, float], float] | None = None,
     height: int = 520,
 ) -> go.Figure:
-    """The toy's class regions, every pairwise boundary line, and the smallest disc that holds all classes.
+    """The toy's class regions, the boundary lines between them, and the smallest disc that holds all classes.
 
     Args:
         regions: from :func:`umask.toy.region_map`.
@@ -174,17 +174,12 @@ def toy_figure(
         )
     )
     lo, hi = float(regions.xs[0]), float(regions.xs[-1])
-    for a, b, normal, offset in boundaries(toy):
-        # normal . p + offset = 0, drawn across the view.
-        if abs(normal[1]) > abs(normal[0]):
-            xs = np.array([lo, hi])
-            ys = -(offset + normal[0] * xs) / normal[1]
-        else:
-            ys = np.array([lo, hi])
-            xs = -(offset + normal[1] * ys) / normal[0]
+    # Only where a line is an edge between two regions: all C(C-1)/2 lines
+    # drawn whole cross the regions and bury the picture (28 for 8 classes).
+    for a, b, xs, ys in boundary_segments(toy, extent=hi):
         fig.add_trace(
-            go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(0,0,0,0.35)", width=1), showlegend=False,
-                       hovertemplate=f"boundary {a} | {b}<extra></extra>")
+            go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(0,0,0,0.6)", width=1.5), showlegend=False,
+                       connectgaps=False, hovertemplate=f"boundary {a} | {b}<extra></extra>")
         )
 
     def circle(cx: float, cy: float, r: float) -> tuple[np.ndarray, np.ndarray]:
@@ -206,7 +201,7 @@ def toy_figure(
             fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="all lines meet here",
                                      marker=dict(symbol="star", size=16, color="white", line=dict(color="black", width=2))))
     fig.update_layout(
-        xaxis=dict(range=[lo, hi], title="p₁"),
+        xaxis=dict(range=[lo, hi], title="p₁", constrain="domain"),  # square, without widening the view past the map
         yaxis=dict(range=[lo, hi], title="p₂", scaleanchor="x"),
         height=height,
         margin=dict(l=10, r=10, t=30, b=10),
