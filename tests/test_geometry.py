@@ -151,3 +151,16 @@ def test_sweep_geometry_figure_is_log_in_every_panel():
     assert len(axes) == 2 and all(axis.type == "log" for axis in axes)
     # K is a count: ticks at the swept values, never at 2.5 or 3.5 masks.
     assert all(list(fig.layout[name].tickvals) == [2, 10] for name in fig.layout if name.startswith("xaxis"))
+
+
+def test_log_axes_are_labelled_at_one_two_five():
+    from umask.plots.axes import log_ticks
+    from umask.plots.study import GEOMETRY_SERIES, geometry_figure
+
+    assert log_ticks(1.3, 40) == [2, 5, 10, 20]
+    assert log_ticks(0.5, 5000) == [1, 10, 100, 1000]  # over three decades: the powers only
+    assert log_ticks(3, 4) == [2, 5]  # no tick inside: the nearest on each side
+    # Every series at 2 % (K = 2) and 10 % (K = 10), the 1/K line at 50 % and 10 %.
+    rows = [dict({c: 0.01 * k for c, _ in GEOMETRY_SERIES}, k=k, mask_family="grid", mode="hide") for k in (2, 10)]
+    fig = geometry_figure(rows)
+    assert list(fig.layout.yaxis.tickvals) == [2, 5, 10, 20, 50] and list(fig.layout.yaxis.ticktext) == ["2", "5", "10", "20", "50"]

@@ -11,6 +11,7 @@ from plotly.colors import qualitative
 
 from ..geometry import NORM_LABELS, DecisionSlice, MaskGeometry
 from ..toy import Disc, LinearToy, RegionMap, boundary_segments
+from .axes import label_log_y
 
 PALETTE = qualitative.Light24 + qualitative.Dark24 + qualitative.Alphabet
 
@@ -38,11 +39,12 @@ def distances_figure(geo: MaskGeometry, *, height: int = 340) -> go.Figure:
     values = np.concatenate([100 * geo.relative[n] for n in ("l0", "l1", "l2", "linf")] + [np.array([100 / geo.k])])
     values = values[np.isfinite(values) & (values > 0)]
     y_range = [math.log10(values.min()) - 0.2, math.log10(values.max()) + 0.2] if len(values) else None
+    label_log_y(fig)
     fig.update_layout(
         title=dict(text="Distance from x to each masked copy, relative to ||x|| (same norm)", x=0.0),
         xaxis_title="mask k",
         yaxis_title="||x − m_k x|| / ||x|| (%)",
-        yaxis=dict(type="log", range=y_range),
+        yaxis_range=y_range,
         height=height,
         margin=dict(l=10, r=10, t=50, b=10),
         legend=dict(orientation="h", y=-0.25),

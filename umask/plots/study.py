@@ -18,6 +18,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from .axes import label_log_y
+
 PALETTE = qualitative.Plotly + qualitative.D3
 
 
@@ -77,6 +79,8 @@ def _per_k_figure(
     log_y: bool = False,
     y_range: list[float] | None = None,
 ) -> go.Figure:
+    """One panel per mask family, one line per series; ``y_range`` also
+    keeps the error bars inside it (a success rate never passes 100 %)."""
     panels, series, groups = _grouped(rows)
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels, shared_yaxes=True, horizontal_spacing=0.04)
     colours = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
@@ -90,11 +94,17 @@ def _per_k_figure(
             keep = [i for i, st in enumerate(stats) if not math.isnan(st[0])]
             if not keep:
                 continue
+            means, spreads = [stats[i][0] for i in keep], [stats[i][1] for i in keep]
+            up, down = spreads, spreads
+            if y_range is not None:  # bounded values: the bar stops at the bound (mean ± std could pass it)
+                up = [min(sd, max(0.0, y_range[1] - m)) for m, sd in zip(means, spreads)]
+                down = [min(sd, max(0.0, m - y_range[0])) for m, sd in zip(means, spreads)]
             fig.add_trace(
                 go.Scatter(
                     x=[ks[i] for i in keep],
-                    y=[stats[i][0] for i in keep],
-                    error_y=dict(type="data", array=[stats[i][1] for i in keep], visible=any(stats[i][2] > 1 for i in keep)),
+                    y=means,
+                    error_y=dict(type="data", symmetric=False, array=up, arrayminus=down,
+                                 visible=any(stats[i][2] > 1 for i in keep)),
                     mode="lines+markers",
                     name=s,
                     legendgroup=s,
@@ -110,9 +120,9 @@ def _per_k_figure(
     _k_ticks(fig, rows)
     fig.update_yaxes(title_text=y_title, row=1, col=1)
     if log_y:
-        fig.update_yaxes(type="log")
+        label_log_y(fig)
     if y_range is not None:
-        fig.update_yaxes(range=y_range)
+        fig.update_yaxes(range=[y_range[0] - 3, y_range[1] + 3])  # room for the markers at the bounds
     fig.update_layout(title=dict(text=title, x=0.0), height=height, margin=dict(l=10, r=10, t=60, b=10))
     return fig
 
@@ -127,7 +137,8 @@ def success_figure(rows: list[dict], *, height: int = 380) -> go.Figure:
         return mean, std, n, f"K={group[0]['k']}: {mean:.1f} % ± {std:.1f} over {n} seed(s)"
 
     return _per_k_figure(
-        rows, value, title="Success rate vs K", y_title="masks reaching their class (%)", height=height, y_range=[-3, 103]
+        rows, value, title="Success rate vs K (mean over seeds; bars: ± one standard deviation, within 0-100 %)",
+        y_title="masks reaching their class (%)", height=height, y_range=[0, 100],
     )
 
 
@@ -161,8 +172,9 @@ def time_figure(rows: list[dict], *, y: str = "seconds", height: int = 380) -> g
 GEOMETRY_SERIES = (
     ("l0_max", "L0: fraction of values hidden"),
     ("rel_l1_max", "L1 relative"),
-    ("rel_l2_max", "L2 relative"),
-    ("radius_at_x_rel", "ball at x, radius / ||x||₂"),
+    # The ball centred at x that holds every copy has the worst copy's L2
+    # distance as its radius: one line, named for both readings.
+    ("radius_at_x_rel", "L2 relative = ball at x, radius / ||x||₂"),
     ("enclosing_radius_rel", "minimal enclosing ball, radius / ||x||₂"),
 )
 
@@ -209,7 +221,7 @@ def geometry_figure(rows: list[dict], *, height: int = 380) -> go.Figure:
         fig.update_xaxes(title_text="K (masks = classes)", row=1, col=col)
     _k_ticks(fig, rows)
     # Every panel log: plotly.js links shared axes only when their types agree.
-    fig.update_yaxes(type="log")
+    label_log_y(fig)
     fig.update_yaxes(title_text="largest ||x − m_k x|| / ||x|| (%)", row=1, col=1)
     fig.update_layout(
         title=dict(text="How far the masked copies lie from the universal image (worst mask)", x=0.0),

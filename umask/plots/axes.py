@@ -1,0 +1,38 @@
+"""Axis ticks shared by the figures."""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Tick values for a log axis over [lo, hi] (both > 0): 1, 2 and 5 times
+    each power of ten, or only the powers once the range spans over three
+    decades. plotly's own log ticks label every digit ("2 5 10 2 5"), which
+    a class reads as a broken scale."""
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    steps = (1, 2, 5) if last - first <= 3 else (1,)
+    ticks = [m * 10.0**e for e in range(first, last + 1) for m in steps]
+    inside = [t for t in ticks if lo <= t <= hi]
+    # At least two labels: widen to the nearest ticks outside the data.
+    below = [t for t in ticks if t < lo][-1:]
+    above = [t for t in ticks if t > hi][:1]
+    return inside if len(inside) >= 2 else below + inside + above
+
+
+def label_log_y(fig: go.Figure) -> None:
+    """Make every y axis of ``fig`` logarithmic, labelled at :func:`log_ticks`
+    of the positive values its traces plot (error bars included)."""
+    values = []
+    for trace in fig.data:
+        ys = [] if trace.y is None else [float(y) for y in trace.y if y is not None]
+        error = getattr(trace, "error_y", None)
+        spread = [] if error is None or not error.visible or error.array is None else [float(e) for e in error.array]
+        values += ys + [y + e for y, e in zip(ys, spread)] + [y - e for y, e in zip(ys, spread)]
+    values = [v for v in values if math.isfinite(v) and v > 0]
+    fig.update_yaxes(type="log")
+    if values:
+        ticks = log_ticks(min(values), max(values))
+        fig.update_yaxes(tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
