@@ -97,7 +97,10 @@ def slice_section(result: umask.Result) -> None:
         bar.empty()
         st.session_state[key] = sl
     sl = st.session_state.get(key)
-    if sl is not None:
+    if sl is None:
+        st.info(f"Click **Classify the slice** to classify {int(res)} x {int(res)} points of the plane through x, "
+                f"m{int(i)} x and m{int(j)} x (each new choice of copies or points is a new slice).")
+    else:
         names = umask.imagenet_classes()
         st.plotly_chart(plots.slice_figure(sl, targets=result.targets), key="geo_slice_fig")
         st.caption(f"x is classified {names[sl.centre_class]} ({sl.centre_class}); {len(set(sl.classes.ravel().tolist()))} "

@@ -363,7 +363,8 @@ def test_geometry_page_measures_a_result_like_the_engine(sweep):
     assert list(lines["L2 relative"]) == [pct(claim["constant"]["max_rel_l2"]), pct(claim["image"]["max_rel_l2"])]
 
     # The decision slice: the page's plane is the engine's, and x is where the model puts it.
-    at.slider(key="geo_res").set_value(11)
+    at.slider(key="geo_res").set_value(11).run()
+    assert any(i.value.startswith("Click **Classify the slice** to classify 11 x 11 points") for i in at.info)
     at.button(key="geo_go").click().run()
     assert not at.exception and not at.error
     model = tiny_classifier()

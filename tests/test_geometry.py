@@ -119,7 +119,14 @@ def test_decision_slice_centre_is_x_and_markers_agree(tiny):
     assert (sl.markers[2].s, sl.markers[2].t) == pytest.approx((0.0, dist[2]), abs=1e-4)
     assert sl.markers[3].off_plane == pytest.approx(dist[1], rel=1e-4)
     fig = slice_figure(sl, targets=(1, 2, 3, 4))
-    assert len(fig.data) == 3 and fig.data[0].z.shape == (9, 9)
+    present = set(int(c) for c in sl.classes.ravel())
+    key = [t for t in fig.data if t.legendgroup == "classes"]
+    assert len(fig.data) == 1 + len(key) + 2 and fig.data[0].z.shape == (9, 9)  # map, colour key, copies, x and spanning copies
+    named = key[:12]
+    assert len(present) == 15 and key[-1].name == "3 smaller: hover the map" and len(key) == 13
+    assert all(t.name.split(" (")[0] in sl.categories for t in named)
+    shares = [float(t.name.split(": ")[1].split("%")[0]) for t in named]
+    assert shares == sorted(shares, reverse=True)  # the largest region first
     assert len(distances_figure(mask_geometry(image, masks)).data) == 5
 
 

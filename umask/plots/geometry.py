@@ -56,6 +56,10 @@ def _class_colours(classes: Sequence[int]) -> dict[int, str]:
     return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(classes)}
 
 
+#: Classes named in a slice map's colour key (the rest: hover).
+KEY_CLASSES = 12
+
+
 def slice_figure(sl: DecisionSlice, *, targets: Sequence[int] | None = None, height: int = 560) -> go.Figure:
     """The classes of the plane through x and two masked copies, with the copies marked.
 
@@ -89,6 +93,20 @@ def slice_figure(sl: DecisionSlice, *, targets: Sequence[int] | None = None, hei
             hovertemplate="s=%{x:.3f}, t=%{y:.3f}<br>%{customdata[0]} (%{customdata[2]})<br>p = %{customdata[1]:.2f}<extra></extra>",
         )
     )
+    # The colour key: the legend lists the classes, largest region first (a
+    # map of 13 colours is unreadable without one); the smallest are left to
+    # the hover beyond KEY_CLASSES.
+    part_of = {t: k for k, t in enumerate(targets)} if targets is not None else {}
+    for c in present[:KEY_CLASSES]:
+        share = float((sl.classes == c).mean())
+        target = f", target of part {part_of[c]}" if c in part_of else ""
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{sl.categories[c]} ({c}): {share:.0%}{target}",
+                                 marker=dict(symbol="square", size=12, color=colours[c]), legendgroup="classes",
+                                 legendgrouptitle_text="Classes (share of the map)" if c == present[0] else None,
+                                 hoverinfo="skip"))
+    if len(present) > KEY_CLASSES:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", marker=dict(color="rgba(0,0,0,0)"), hoverinfo="skip",
+                                 name=f"{len(present) - KEY_CLASSES} smaller: hover the map", legendgroup="classes"))
     spanning = sl.markers[:3]
     others = sl.markers[3:]
     target_of = {}
