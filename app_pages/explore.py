@@ -30,6 +30,7 @@ from ui.common import (
     session_memo,
     refused_checkpoint,
     set_result,
+    unused_cells_note,
     upload_digest,
 )
 
@@ -164,7 +165,10 @@ def model_column(result: umask.Result, spec: str, chosen: list[int], mask) -> No
             "target hit" if hit else f"target '{names[target]}' missed")
         (st.success if hit else st.warning)(line)
     else:
-        st.info(f"{describe(result, chosen)} → '{names[first]}' {p_first:.0%} (no single target: each target belongs to one part)")
+        one = "Hide" if result.mask_mode == "hide" else "Show"
+        advice = (f"{one} one part to test its target." if not chosen
+                  else f"Each target belongs to one part: {one.lower()} one alone to test it.")
+        st.info(f"{describe(result, chosen)} → '{names[first]}' {p_first:.0%}. {advice}")
     targets = set(result.targets)
     st.dataframe(
         [{"class": names[c], "probability": p, "a target": "part " + str(result.targets.index(c)) if c in targets else ""}
@@ -244,7 +248,7 @@ def main() -> None:
         clicks = st.session_state.setdefault("exp_clicks", 0)
         key = f"exp_image_{rid}_{clicks}"
         st.markdown("**The universal image**")
-        st.caption(f"Click a part to {verb} it.")
+        st.caption(f"Click a part to {verb} it. " + unused_cells_note(result.mask_family, result.k))
         st.plotly_chart(plots.image_figure(result.image, result.labels, selected=chosen, clickable=verb),
                         key=key, config={"displayModeBar": False}, selection_mode="points",
                         on_select=functools.partial(toggle_clicked_part, rid, key))

@@ -32,6 +32,7 @@ from ui.common import (
     model_label,
     or_stop,
     set_result,
+    unused_cells_note,
     warm_plotly,
     worker_pool,
 )
@@ -306,6 +307,8 @@ def preview(sketch: Sketch) -> None:
     col.plotly_chart(plots.image_figure(torch.full((3, sketch.size, sketch.size), 0.5), labels,
                                         title=f"The {sketch.k} parts ({sketch.family})", side=320),
                      key="gen_preview", config={"displayModeBar": False})
+    if unused_cells_note(sketch.family, sketch.k):
+        col.caption(unused_cells_note(sketch.family, sketch.k))
     if not sketch.targets:
         return
     verb = "hidden" if sketch.mode == "hide" else "the only part visible"

@@ -40,8 +40,16 @@ def find_sweeps(root: Path, depth: int = 3) -> list[str]:
 def choose_folder() -> Path | None:
     found = find_sweeps(folders_root())
     options = found + ["another folder..."]
-    pick = st.sidebar.selectbox("Sweep folder", options, persist_state="session", key="study_pick",
-                                help=f"Folders under {folders_root()} that hold a results.csv.")
+    root = folders_root()
+
+    def shown(option: str) -> str:  # relative to the root: an absolute path is cut off before its name
+        try:
+            return str(Path(option).relative_to(root))
+        except ValueError:
+            return option
+
+    pick = st.sidebar.selectbox("Sweep folder", options, format_func=shown, persist_state="session", key="study_pick",
+                                help=f"Folders under {root} that hold a results.csv.")
     if pick == "another folder...":
         typed = st.sidebar.text_input("Path of a sweep folder", persist_state="session", key="study_path", placeholder="sweeps/study",
                                       help=f"A folder under {folders_root()}.")

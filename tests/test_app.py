@@ -495,3 +495,14 @@ def test_streamlit_config_names_real_options():
     assert "runner.postScriptGC" in names and "server.fileWatcherType" in names
     for name in names:
         config.get_option(name)  # raises RuntimeError for an unknown option
+
+
+def test_a_grid_that_k_does_not_fill_is_explained_before_the_run():
+    from ui.common import unused_cells_note
+
+    note = ("K = 10 on a grid uses the first 10 of 16 squares (4 x 4, row by row); "
+            "the other 6 belong to no part and are never hidden.")
+    assert unused_cells_note("grid", 10) == note
+    assert unused_cells_note("grid", 16) == "" and unused_cells_note("hstripes", 10) == ""
+    at = generate_page()  # K = 10 on a grid by default
+    assert note in [c.value for c in at.caption]

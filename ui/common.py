@@ -16,6 +16,7 @@ import torch
 
 import umask
 from umask.devices import env_count, env_seconds, env_switch, share_of_cores
+from umask.masks import grid_side
 from umask.models import DEFAULT_MODEL, checkpoint_path, list_models, model_info, weights_available
 from umask.results import image_to_uint8
 from umask.workers import WorkerPool
@@ -137,6 +138,15 @@ def fed_model(result: umask.Result, spec: str, *, quiet: bool = False) -> umask.
     """The shared model for ``spec``, fed ``result`` as :func:`umask.as_fed_for` says (None: it could not load)."""
     model = get_model(spec, quiet=quiet)
     return None if model is None else umask.as_fed_for(model, spec, result)
+
+
+def unused_cells_note(family: str, k: int) -> str:
+    """For a grid that K does not fill: which squares are parts, and that the rest is never hidden ("" otherwise)."""
+    side = grid_side(k)
+    if family != "grid" or side * side == k:
+        return ""
+    return (f"K = {k} on a grid uses the first {k} of {side * side} squares ({side} x {side}, row by row); "
+            f"the other {side * side - k} belong to no part and are never hidden.")
 
 
 def model_label(name: str) -> str:

@@ -46,6 +46,12 @@ def _bounds(length: int, n: int) -> list[int]:
     return [round(i * length / n) for i in range(n + 1)]
 
 
+def grid_side(k: int) -> int:
+    """Squares a side of the grid family for K parts: n = ceil(sqrt(K)); the
+    parts are its first K squares, row by row (K = 62 uses 62 of 64)."""
+    return math.ceil(math.sqrt(k))
+
+
 def max_parts(family: str, size: int) -> int:
     """The largest K a family can make on a ``size`` x ``size`` image."""
     if family == "grid":
@@ -98,7 +104,7 @@ def layout(family: str, k: int, size: int, *, seed: int = 0) -> torch.Tensor:
     _check_k(family, k, size)
     labels = torch.full((size, size), -1, dtype=torch.int64)
     if family == "grid":
-        n = math.ceil(math.sqrt(k))
+        n = grid_side(k)
         cuts = _bounds(size, n)
         for part in range(k):
             r, c = divmod(part, n)
