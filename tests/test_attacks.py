@@ -259,7 +259,7 @@ def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, ca
         (["--out-is", "x.jpg"], "umask: error: Output"),
         (["--photo", "corrupt.jpg"], "umask: error: Photo"),
         (["--photo", "missing.jpg"], "does not exist"),
-        (["--out-is", "photo.png"], "which this command reads; write to another path"),
+        (["--out-is", "photo.png"], "is what this command reads; write to another path"),
         (["--size", "100000"], "--size 100000 is not allowed; give the side of the crop in pixels (1 to 1024)"),
         (["--size", "2"], "Image size 2 is too small for tiny, which needs at least 4 pixels a side; use --size 4 or more."),
     ],

@@ -158,7 +158,7 @@ def test_merge_refuses_what_is_not_a_bench_part(tmp_path, capsys):
     assert not (tmp_path / "x.md").exists()
     (tmp_path / "part.json").write_text("{}")
     assert main(["bench", "--merge", str(tmp_path / "part.json"), "--out", str(tmp_path / "part.json")]) == 2
-    assert "which this command reads" in capsys.readouterr().err and (tmp_path / "part.json").read_text() == "{}"
+    assert "is what this command reads" in capsys.readouterr().err and (tmp_path / "part.json").read_text() == "{}"
     assert main(["bench", "--merge", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x.md")]) != 0
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "adir").mkdir()

@@ -180,12 +180,14 @@ def test_no_command_writes_over_the_files_of_a_saved_result(tiny_registered, tmp
     attempts = [
         ["fgsm", second / "universal.png", "--model", "tiny", "--out", first / "universal.png"],
         ["evaluate", second, "--models", "tiny", "--json", first / "result.json"],
-        ["geometry", second, "--slice", "0", "1", "--html", first / "parts.png"],
     ]
     for argv in attempts:
         code, _, err = run_cli(capsys, *argv)
         name = argv[-1].name
         assert (code, err) == (2, f"umask: error: '{first / name}' is a file of the result in '{first}'; write to another path.\n")
+    # geometry writes only .html, which no result file is.
+    code, _, err = run_cli(capsys, "geometry", second, "--slice", "0", "1", "--html", first / "parts.png")
+    assert code == 2 and err.endswith("must end in .html; the slice map is a web page.\n")
     assert {p: p.read_bytes() for p in first.iterdir()} == saved
 
 
@@ -334,12 +336,18 @@ def test_geometry_prints_the_norms_and_the_slice_as_json_or_a_table(tiny_registe
     for i, j in ((0, 1), (2, 3)):
         assert run_cli(capsys, "geometry", tmp_path / "res", "--slice", str(i), str(j), "--resolution", "3")[0] == 0
     assert (tmp_path / "res-slice-0-1.html").is_file() and (tmp_path / "res-slice-2-3.html").is_file()
-    code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "1", "--html", tmp_path)
+    (tmp_path / "maps.html").mkdir()
+    code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "1", "--html", tmp_path / "maps.html")
     assert code == 2 and "is a folder; give a file path" in err
-    code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "1", "--html", tmp_path / "res" / "universal.png")
+    code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "1", "--html", tmp_path / "res" / "map.html")
     assert code == 2 and "lies inside" in err and load_result(tmp_path / "res").k == 4
     code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--html", tmp_path / "map.html")
     assert code == 2 and "only --slice I J computes" in err and not (tmp_path / "map.html").exists()
+    code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--resolution", "5")  # an option with no effect is said
+    assert err == ("umask: error: --resolution is for the decision-slice map, which only --slice I J computes; "
+                   "add --slice, or drop --resolution.\n")
+    code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "1", "--html", tmp_path / "map.png")
+    assert code == 2 and err.endswith("must end in .html; the slice map is a web page.\n") and not (tmp_path / "map.png").exists()
     for resolution in ("1", "100000"):  # refused before the model loads (100000 a side: ~75 GB, hours)
         code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "1", "--resolution", resolution)
         assert code == 2 and err.strip() == f"umask: error: Slice resolution {resolution} is not allowed; use 3 to 301 points a side."

@@ -52,7 +52,7 @@ def test_random_targets_distinct_and_seeded():
 
 def test_given_targets():
     assert choose_targets(2, given=["goldfish", 980]) == (1, 980)
-    with pytest.raises(UmaskError, match="3 targets were given for K = 2"):
+    with pytest.raises(UmaskError, match="3 targets given for K = 2"):
         choose_targets(2, given=["goldfish", "volcano", "tench"])
     with pytest.raises(UmaskError, match="distinct"):
         choose_targets(2, given=["goldfish", 1])

@@ -62,8 +62,9 @@ def check_writable(path: str | Path, *, folder: bool = False, reads: tuple[str |
     for source in reads:
         src = Path(source).resolve()
         if target == src or src in target.parents:
-            where = "is" if target == src else "lies inside"
-            raise UmaskError(f"'{path}' {where} '{source}', which this command reads; write to another path.")
+            if target == src:
+                raise UmaskError(f"'{path}' is what this command reads; write to another path.")
+            raise UmaskError(f"'{path}' lies inside '{source}', which this command reads; write to another path.")
     parent = path.absolute().parent
     while not parent.exists():
         parent = parent.parent

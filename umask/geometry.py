@@ -355,6 +355,8 @@ def check_slice_copies(k: int, i: int, j: int) -> None:
 #: Grid points a side of a decision slice at most: 301^2 = 90,601 forwards, a
 #: few minutes on a laptop CPU; 100,000 a side would be hours and ~75 GB.
 MAX_SLICE_RESOLUTION = 301
+#: Grid points a side of a slice unless told otherwise: 41^2 forwards, seconds on a CPU.
+SLICE_RESOLUTION = 41
 
 
 def check_slice_resolution(resolution: int) -> None:
@@ -372,7 +374,7 @@ def decision_slice(
     i: int = 0,
     j: int = 1,
     fill: float | str = 0.0,
-    resolution: int = 41,
+    resolution: int = SLICE_RESOLUTION,
     extent: float = 1.6,
     batch_size: int = 64,
     show_all: bool = True,

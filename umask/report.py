@@ -20,7 +20,7 @@ import torch
 from .errors import UmaskError
 from .evaluate import as_fed_for
 from .files import atomic_file
-from .geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, claim_text, decision_slice, percent, result_geometry, study_claim
+from .geometry import CLAIM_COLUMNS, NORM_LABELS, SLICE_RESOLUTION, claim_rows, claim_text, decision_slice, percent, result_geometry, study_claim
 from .masks import apply_masks, study_part
 from .models import Classifier, load_model
 from .plots.run import png_data_uri, upscale
@@ -152,7 +152,7 @@ def build_report(
     out: str | Path,
     *,
     slices: bool = True,
-    slice_resolution: int = 41,
+    slice_resolution: int = SLICE_RESOLUTION,
     device: str = "cpu",
     loader: Callable[..., Classifier] = load_model,
     on_progress: ReportProgress | None = None,

@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 import torch
 
 from .errors import UmaskError
+from .text import count
 
 NUM_CLASSES = 1000
 
@@ -112,7 +113,7 @@ def choose_targets(k: int, *, seed: int = 0, given: Sequence[int | str] | None =
     """
     if given:
         if len(given) != k:
-            raise UmaskError(f"{len(given)} targets were given for K = {k} masks; give exactly {k} or none (random).")
+            raise UmaskError(f"{count(len(given), 'target')} given for K = {k} masks; give exactly {k} or none (random).")
         targets = tuple(resolve_class(g) for g in given)
         if len(set(targets)) != k:
             dup = sorted({t for t in targets if targets.count(t) > 1})

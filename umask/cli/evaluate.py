@@ -20,8 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resize", default=None,
                    help="feed every model at this side, or 'native' (default: the result's own model as it was made, "
                         "the others at the image's size, or native when they cannot take it)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--format", choices=("table", "json"), default="table", help="what to print")
+    p.add_argument("--device", default="cpu", help="where the models run: cpu (default), cuda or auto")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="print a table (default) or the JSON report")
     p.add_argument("--json", dest="json_path", default=None, help="also write the JSON report to this file")
     p.add_argument("--overwrite", action="store_true", help="replace the file already at --json (refused otherwise)")
 
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     text = json.dumps(report, indent=2)
     if args.json_path is not None:
         with atomic_file(args.json_path) as fh:
-            fh.write(text)
+            fh.write(text + "\n")
     if args.format == "json":
         echo(text)
         return 0

@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="sum the masked copies' gradients as they come (the study) instead of at equal length")
     p.add_argument("--streak-scale", dest="streak_scale", type=float, default=None,
                    help="a mask missing for n steps in a row pulls 1 + n/S times as hard (default 10; 0 = off)")
-    p.add_argument("--steps", type=int, default=None, help="step budget")
+    p.add_argument("--steps", type=int, default=None, help=f"step budget (default: the preset's, {_by_preset('steps')})")
     p.add_argument("--margin", dest="stop_margin", type=float, default=None, help="stop only when each target leads by this probability")
     p.add_argument("--no-stop", action="store_true", help="run all steps even after 100%% success")
     p.add_argument("--seed", type=int, default=None, help="seed of the initial image and random targets (default 0)")

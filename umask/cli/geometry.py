@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import UmaskError
 from ..evaluate import as_fed_for
 from ..files import atomic_file
-from ..geometry import check_slice_copies, check_slice_resolution, claim_rows, decision_slice, percent, result_geometry, study_claim
+from ..geometry import SLICE_RESOLUTION, check_slice_copies, check_slice_resolution, claim_rows, decision_slice, percent, result_geometry, study_claim
 from ..models import load_model
 from ..results import check_output_file, load_result
 from ..text import count
@@ -28,19 +28,24 @@ from .output import echo, format_table, progress
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", help="a result folder")
     p.add_argument("--slice", nargs=2, type=int, metavar=("I", "J"), default=None, help="classify the plane through x, m_I x, m_J x")
-    p.add_argument("--resolution", type=int, default=41, help="slice grid points a side, 3 to 301 (default 41)")
+    p.add_argument("--resolution", type=int, default=None, help=f"slice grid points a side, 3 to 301 (default {SLICE_RESOLUTION})")
     p.add_argument("--html", default=None, help="write the slice map here (default: FOLDER-slice-I-J.html beside FOLDER)")
     p.add_argument("--overwrite", action="store_true", help="replace the file already at --html (refused otherwise)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--device", default="cpu", help="where the slice is classified: cpu (default), cuda or auto")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="print tables (default) or everything as JSON")
 
 
 _pct = functools.partial(percent, digits=3)  # a terminal table: 1/64 reads 1.562 %, not 1.56 %
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.slice is None and args.html is not None:
-        raise UmaskError("--html writes the decision-slice map, which only --slice I J computes; add --slice, or drop --html.")
+    for option, given in (("--html", args.html), ("--resolution", args.resolution), ("--overwrite", args.overwrite or None)):
+        if args.slice is None and given is not None:
+            raise UmaskError(f"{option} is for the decision-slice map, which only --slice I J computes; add --slice, or drop {option}.")
+    if args.html is not None and Path(args.html).suffix.lower() != ".html":
+        raise UmaskError(f"--html '{args.html}' must end in .html; the slice map is a web page.")
+    if args.resolution is None:
+        args.resolution = SLICE_RESOLUTION
     result = load_result(args.folder)
     target = None
     if args.slice is not None:
@@ -87,7 +92,7 @@ def _slice(args: argparse.Namespace, result, target: Path) -> dict:
 
     i, j = args.slice
     model = as_fed_for(load_model(result.model, device=args.device), result.model, result)
-    with progress((args.resolution + 1 - args.resolution % 2) ** 2, "slice") as bar:  # made odd, as decision_slice does
+    with progress((args.resolution + 1 - args.resolution % 2) ** 2, "slice", unit="point") as bar:  # made odd, as decision_slice does
         def hook(done: int, n: int) -> None:
             bar.total = n
             bar.update(done - bar.n)

@@ -18,7 +18,7 @@ from ..config import PRESETS
 from ..errors import UmaskError
 from ..masks import BUILTIN_FAMILIES, MODES
 from ..devices import resolve_device
-from ..geometry import check_slice_resolution
+from ..geometry import SLICE_RESOLUTION, check_slice_resolution
 from ..models import DEFAULT_MODEL, model_info, weights_available
 from ..report import REPORT_FILE, build_report
 from ..sweep import STUDY_FAMILIES, STUDY_KS, StepTiming, SweepHooks, SweepPlan, estimate_seconds, run_sweep, study_plan
@@ -48,7 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="measure seconds per step of each model here and print the sweep's worst-case time; run nothing")
     p.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     p.add_argument("--report-only", action="store_true", help="only (re)write report.html from what the folder holds")
-    p.add_argument("--slice-resolution", type=int, default=41, help="grid points a side of the report's decision slices, 3 to 301 (0: none)")
+    p.add_argument("--slice-resolution", type=int, default=SLICE_RESOLUTION,
+                   help=f"grid points a side of the report's decision slices, 3 to 301 (default {SLICE_RESOLUTION}; 0: none)")
     p.add_argument("--out", required=True, help="the sweep folder (results.csv, runs/, report.html)")
 
 
