@@ -94,6 +94,7 @@ def test_models_and_classes(capsys):
         (["--k", "2", "--device", "cuda:x"], "Unknown device 'cuda:x'"),
         (["--k", "2", "--device", ""], "Unknown device ''; use cpu, cuda, cuda:N or auto."),
         (["--k", "2", "--layout-seed", "3"], "--layout-seed seeds the random layout; the 'grid' layout has none"),
+        (["--k", "2", "--preset", "seed", "--adam-beta2", "0.5"], "--adam-beta2 sets Adam's second-moment decay, but the optimiser here is sgd"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tiny_registered, tmp_path, capsys, argv, message):

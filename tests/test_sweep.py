@@ -477,3 +477,37 @@ def test_ctrl_c_while_the_report_is_written_says_the_runs_are_saved(tiny_registe
         f"umask: interrupted while writing the report; the runs and {CSV_FILE} are saved, "
         f"and 'python -m umask sweep --out {out} --report-only' writes it.")
     assert len(read_rows(out / CSV_FILE)) == 1 and not (out / "report.html").exists()
+
+
+def test_report_only_repairs_a_torn_csv_and_refuses_options_it_would_ignore(tiny_registered, tmp_path, capsys):
+    out = tmp_path / "sw"
+    assert main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "3", "--out", str(out), "--no-report"]) == 0
+    whole = (out / CSV_FILE).read_bytes()
+    (out / CSV_FILE).write_bytes(whole[:-15])  # a kill tore the last line inside its folder cell
+    capsys.readouterr()
+    assert main(["sweep", "--out", str(out), "--report-only", "--slice-resolution", "0"]) == 0
+    captured = capsys.readouterr()
+    assert "WARNING" not in captured.err and (out / CSV_FILE).read_bytes() == whole  # rebuilt from the run's folder
+    assert (out / "report.html").read_text().count("<img src='data:image/png;base64,") == 4  # both runs in the gallery
+    # Options of a run do nothing here: said, not ignored.
+    stamp = (out / "report.html").stat().st_mtime_ns
+    for extra, named in ((["--dry-run"], "--dry-run would do nothing; drop it."),
+                         (["--k", "99", "--size", "64"], "--k, --size would do nothing; drop them.")):
+        assert main(["sweep", "--out", str(out), "--report-only", *extra]) == 2
+        assert capsys.readouterr().err.endswith(named + "\n")
+    assert (out / "report.html").stat().st_mtime_ns == stamp
+    (tmp_path / "afile").write_text("x")
+    assert main(["sweep", "--out", str(tmp_path / "afile"), "--report-only"]) == 2
+    assert "is a file, not a sweep folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / CSV_FILE).write_text("")
+    with pytest.raises(UmaskError, match="is empty, not a umask results.csv"):
+        read_rows(tmp_path / "empty" / CSV_FILE)
+
+
+def test_progress_lines_name_the_mode_when_a_sweep_runs_both(tiny_registered, tmp_path, capsys):
+    out = tmp_path / "sw"
+    assert main(["sweep", *TINY, "--masks", "vstripes", "--modes", "hide", "keep", "--k", "2", "--out", str(out),
+                 "--no-report"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    assert [line.split(":")[0] for line in lines] == ["[1/2] tiny vstripes/hide K=2 seed 0", "[2/2] tiny vstripes/keep K=2 seed 0"]

@@ -304,7 +304,9 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            if reader.fieldnames is None or tuple(reader.fieldnames) != COLUMNS:
+            if reader.fieldnames is None:
+                raise UmaskError(f"'{path}' is empty, not a umask results.csv; delete it, or use another --out folder.")
+            if tuple(reader.fieldnames) != COLUMNS:
                 raise UmaskError(f"'{path}' is not a umask results.csv (its header differs); use another --out folder.")
             # A kill during an append can leave a partial last line: drop rows
             # with missing cells (the folder scan rebuilds them).
@@ -418,6 +420,21 @@ def reconcile(out: str | Path, order: list[RunKey] | None = None) -> list[dict[s
     result_rows = [rows[k] for k in ordered]
     _write_csv_atomic(path, result_rows)
     return result_rows
+
+
+def repair_csv(out: str | Path) -> None:
+    """Make ``results.csv`` agree with the run folders, in its own order (a
+    line torn by a kill is rebuilt from its folder), before a report reads it.
+
+    Left alone while a sweep is writing the folder: that sweep does the same
+    when it starts, and a reader must not rewrite what it is appending to.
+    """
+    out = Path(out)
+    try:
+        with _only_writer(out):
+            reconcile(out, list(_rows_by_key(out / CSV_FILE)))
+    except SweepBusy:
+        log.info("%s: a sweep is writing it; the report reads results.csv as it is", out)
 
 
 def _check_settings(out: Path, plan: SweepPlan) -> None:
@@ -556,6 +573,10 @@ def run_sweep(
 LOCK_FILE = ".sweep.lock"
 
 
+class SweepBusy(UmaskError):
+    """Another sweep holds the folder's lock."""
+
+
 @contextlib.contextmanager
 def _only_writer(out: Path) -> Iterator[None]:
     """Hold ``out``'s lock file: two sweeps writing one folder would race on
@@ -569,7 +590,7 @@ def _only_writer(out: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise UmaskError(f"Another sweep is writing into '{out}' right now; let it finish, or choose another folder.") from None
+            raise SweepBusy(f"Another sweep is writing into '{out}' right now; let it finish, or choose another folder.") from None
         try:
             yield
         finally:

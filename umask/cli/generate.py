@@ -73,6 +73,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if args.layout_seed is not None and config.mask_family != "random":
         raise UmaskError(f"--layout-seed seeds the random layout; the '{config.mask_family}' layout has none: "
                          "drop --layout-seed, or add --masks random.")
+    if args.adam_beta2 is not None and config.optimizer != "adam":
+        raise UmaskError(f"--adam-beta2 sets Adam's second-moment decay, but the optimiser here is {config.optimizer}; "
+                         "drop --adam-beta2, or add --optimizer adam.")
     if (args.streak_scale or 0) > 0 and not config.balance_masks:
         raise UmaskError("--streak-scale acts through gradient balancing, which is off here (--no-balance, or the "
                          "study's preset); drop --streak-scale, or run with balancing.")

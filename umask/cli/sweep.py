@@ -22,7 +22,7 @@ from ..geometry import SLICE_RESOLUTION, check_slice_resolution
 from ..models import DEFAULT_MODEL, model_info, weights_available
 from ..report import REPORT_FILE, build_report
 from ..sweep import STUDY_FAMILIES, STUDY_KS, StepTiming, SweepHooks, SweepPlan, estimate_seconds, run_sweep, study_plan
-from ..sweep import CSV_FILE, time_steps, timing_model
+from ..sweep import CSV_FILE, repair_csv, time_steps, timing_model
 from ..text import count
 from .output import echo, format_table, on_terminal
 
@@ -122,8 +122,20 @@ def run(args: argparse.Namespace) -> int:
     if args.slice_resolution != 0:  # before any run: the report is written last
         check_slice_resolution(args.slice_resolution)
     if args.report_only:
+        unused = [flag for flag, value in (
+            ("--study", args.study), ("--models", args.models), ("--masks", args.masks), ("--modes", args.modes),
+            ("--k", args.k), ("--seeds", args.seeds), ("--preset", args.preset), ("--steps", args.steps),
+            ("--size", args.size), ("--fill", args.fill), ("--skip-missing", args.skip_missing),
+            ("--dry-run", args.dry_run), ("--estimate", args.estimate), ("--no-report", args.no_report),
+        ) if value not in (None, False)]
+        if unused:
+            raise UmaskError(f"--report-only runs nothing and writes the report of what '{out}' holds, so "
+                             f"{', '.join(unused)} would do nothing; drop {'it' if len(unused) == 1 else 'them'}.")
+        if out.is_file():
+            raise UmaskError(f"'{out}' is a file, not a sweep folder; give the folder a sweep wrote (it holds {CSV_FILE}).")
         if not (out / CSV_FILE).is_file():
-            raise UmaskError(f"'{out}' holds no results.csv; run a sweep into it first.")
+            raise UmaskError(f"'{out}' holds no {CSV_FILE}; run a sweep into it first.")
+        repair_csv(out)  # a row torn by a kill is rebuilt from its folder, as a sweep would
         return _report(out, args)
     plan = plan_from_args(args)
     plan.validate()
@@ -156,6 +168,9 @@ def run(args: argparse.Namespace) -> int:
     def work(key) -> int:
         return key.k * key.max_steps
 
+    def masks(key) -> str:  # "vstripes", or "vstripes/keep" when the sweep runs both modes
+        return key.mask_family + (f"/{key.mode}" if len(plan.modes) > 1 else "")
+
     def on_start(finished, pending) -> None:
         nonlocal bar
         state["done"], state["total"] = len(finished), len(finished) + len(pending)
@@ -172,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_run_start(key, config) -> None:
         bar.set_postfix_str("", refresh=False)  # not the last run's step and success
-        describe(f"{key.model} {key.mask_family} K={key.k} s{key.seed}")
+        describe(f"{key.model} {masks(key)} K={key.k} s{key.seed}")
 
     def on_step(key, report) -> None:
         if report.step % 10 == 0 or report.done:
@@ -183,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         state["done"] += 1
         bar.update(key.k * (key.max_steps - int(row["steps"])))  # the budget it did not need
         if not on_terminal():  # nohup, a log file: one line per run besides the bar's periodic line
-            echo(f"[{state['done']}/{state['total']}] {key.model} {key.mask_family} K={key.k} seed {key.seed}: "
+            echo(f"[{state['done']}/{state['total']}] {key.model} {masks(key)} K={key.k} seed {key.seed}: "
                  f"{float(row['success_rate']):.0%} in {row['steps']} steps, {float(row['seconds']):.1f} s")
 
     hooks = SweepHooks(on_start=on_start, on_model=on_model, on_run_start=on_run_start, on_step=on_step, on_run_end=on_run_end)
