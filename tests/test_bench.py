@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -197,3 +198,17 @@ def test_a_bad_plan_is_refused_before_anything_is_measured(tmp_path, capsys, mon
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "b.md").exists()
+
+
+def test_bench_replaces_its_own_reports_but_not_other_files(tmp_path, capsys):
+    from umask.cli import main
+
+    part = Path(__file__).parent.parent / "benchmarks" / "2026-11-26" / "k10-grid.json"
+    mine = tmp_path / "notes.md"
+    mine.write_text("precious\n")
+    assert main(["bench", "--merge", str(part), "--out", str(mine)]) == 2
+    assert capsys.readouterr().err.endswith("already exists; give another path, or add --overwrite to replace it.\n")
+    assert mine.read_text() == "precious\n"
+    assert main(["bench", "--merge", str(part), "--out", str(mine), "--overwrite"]) == 0
+    assert mine.read_text().startswith("# Benchmarks\n")
+    assert main(["bench", "--merge", str(part), "--out", str(mine)]) == 0  # its own report: replaced, as BENCHMARKS.md is

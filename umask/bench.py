@@ -443,13 +443,17 @@ def _median(values: Iterable[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+#: The first line of every report :func:`to_markdown` writes (how bench knows its own file).
+REPORT_HEADING = "# Benchmarks"
+
+
 def to_markdown(report: BenchReport, *, command: str = "python -m umask bench", notes: str | None = None) -> str:
     """BENCHMARKS.md: the tables, the machine, how the numbers were made, and
     ``notes`` (markdown, e.g. what the figures mean for the issue's targets)
     under "Notes" at the end."""
     m, p = report.machine, report.plan
     lines = [
-        "# Benchmarks",
+        REPORT_HEADING,
         "",
         f"Written by `{command}` on {m['cpu']}, "
         f"{m['cores']} cores, " + (f"on the CPU ({m['gpu']} present, unused)" if m.get("gpu") else "no GPU")

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..bench import BenchPlan, merge_reports, report_from_json, report_to_json, run_bench, to_markdown
+from ..bench import REPORT_HEADING, BenchPlan, merge_reports, report_from_json, report_to_json, run_bench, to_markdown
 from ..errors import UmaskError
 from ..files import atomic_file
 from ..masks import BUILTIN_FAMILIES
@@ -32,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-universal", action="store_true", help="skip the time-to-universal table")
     p.add_argument("--no-overhead", action="store_true", help="skip the step-overhead and memory tables")
     p.add_argument("--no-streaming", action="store_true", help="skip the streaming-overhead table")
-    p.add_argument("--out", default="BENCHMARKS.md", help="where to write the tables")
+    p.add_argument("--out", default="BENCHMARKS.md", help="where to write the tables (an earlier bench report there is replaced)")
+    p.add_argument("--overwrite", action="store_true", help="replace a file at --out or --json that bench did not write")
     p.add_argument("--json", type=Path, default=None,
                    help="also keep every measurement in this JSON file, rewritten after each item")
     p.add_argument("--notes", type=Path, default=None,
@@ -47,10 +48,11 @@ def run(args: argparse.Namespace) -> int:
     if args.merge and len({Path(p).resolve() for p in args.merge}) != len(args.merge):
         raise UmaskError("--merge names one file twice; give each part's JSON once (it would count its runs twice).")
     inputs = tuple(args.merge or ()) + ((args.notes,) if args.notes else ())
-    # Rewriting BENCHMARKS.md (and the --json kept beside it) is what bench is for.
-    check_output_file(args.out, reads=inputs, overwrite=True)
+    # Rewriting BENCHMARKS.md (and the --json kept beside it) is what bench
+    # is for; any other file there is someone's, replaced only when asked.
+    check_output_file(args.out, reads=inputs, overwrite=args.overwrite or _written_by_bench(Path(args.out), _read_report_md))
     if args.json:
-        check_output_file(args.json, reads=inputs, overwrite=True)
+        check_output_file(args.json, reads=inputs, overwrite=args.overwrite or _written_by_bench(args.json, _read_part))
     notes = _read_notes(args.notes) if args.notes else None
     if args.merge:
         report = merge_reports([_read_part(path) for path in args.merge])
@@ -77,6 +79,24 @@ def run(args: argparse.Namespace) -> int:
         fh.write(text)
     echo(f"\nwrote {out}")
     return 0
+
+
+def _read_report_md(path: Path) -> None:
+    """Raise unless ``path`` starts as :func:`~umask.bench.to_markdown` writes."""
+    with open(path, encoding="utf-8") as fh:
+        if fh.readline().rstrip("\n") != REPORT_HEADING:
+            raise ValueError(path)
+
+
+def _written_by_bench(path: Path, read) -> bool:
+    """Whether ``path`` is absent or an earlier output of bench (``read`` accepts it)."""
+    if not path.is_file():
+        return True
+    try:
+        read(path)
+    except (UmaskError, OSError, ValueError):
+        return False
+    return True
 
 
 def _write_part(path: Path, report) -> None:
