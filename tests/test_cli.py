@@ -149,6 +149,30 @@ def interrupt_after(monkeypatch, steps: int) -> None:
     monkeypatch.setattr(generate, "UniversalSearch", Interrupted)
 
 
+def test_sigterm_saves_the_best_image_as_ctrl_c_does(tiny_registered, tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+
+    from umask.cli import generate
+    from umask.optimise import UniversalSearch
+
+    class Killed(UniversalSearch):  # kill, timeout or a cancelled CI job after three steps
+        def __iter__(self):
+            for n, report in enumerate(super().__iter__()):
+                yield report
+                if n == 2:
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(generate, "UniversalSearch", Killed)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "run"
+    code, stdout, _ = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--steps", "50",
+                              "--no-stop", "--out", out)
+    assert code == 143 and "(interrupted; best image so far); saved to" in stdout
+    assert load_result(out).steps == 3
+    assert signal.getsignal(signal.SIGTERM) is before  # the CLI's handler is gone once it returns
+
+
 def test_ctrl_c_keeps_the_better_of_the_earlier_and_the_interrupted_result(tiny_registered, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     args = ["generate", "--model", "tiny", "--size", "16", "--k", "2", "--targets", "0", "1", "--out", out, "--overwrite"]

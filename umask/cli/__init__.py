@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 from types import ModuleType
 from typing import Sequence
 
@@ -30,6 +32,22 @@ COMMANDS = {
     "fgsm": "make an adversarial example of a photo (FGSM / iterative FGSM)",
     "bench": "run the speed benchmark and write BENCHMARKS.md",
 }
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, timeout, a CI job cancelled), met as Ctrl-C is: a run
+    keeps its best image, a sweep its finished runs; the exit code is 143."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+def interrupt_code(err: KeyboardInterrupt) -> int:
+    """The exit code of an interrupted command: 130 for Ctrl-C, 143 for SIGTERM."""
+    return getattr(err, "exit_code", 130)
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
 
 
 def command_module(name: str) -> ModuleType:
@@ -67,6 +85,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    # Signal handlers belong to the main thread (a test may call main from another).
+    previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
     try:
         args = build_parser(argv).parse_args(argv)
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
@@ -74,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UmaskError as err:
         sys.stderr.write(f"umask: error: {err}\n")
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         sys.stderr.write("umask: interrupted\n")
-        return 130
+        return interrupt_code(err)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -12,6 +12,7 @@ from ..models import DEFAULT_MODEL, load_model
 from ..optimise import UniversalSearch
 from ..results import JSON_FILE, Result, check_result_folder, load_result, save_result
 from ..text import count
+from . import interrupt_code
 from .output import echo, format_table, progress
 
 
@@ -99,26 +100,26 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(config.model, resize_to=config.resize_to, device=config.device)
     model.check_side(config.size, resize_option="--resize native", size_option="--size")  # the search checks too, but cannot name the option
     search = UniversalSearch(model, config)
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None  # Ctrl-C or SIGTERM (umask.cli.Terminated)
     with progress(config.steps, f"{config.model} {config.mask_family} K={config.k}") as bar:
         try:
             for report in search:
                 # The figures first: update() draws the line, and it must show this step's.
                 bar.set_postfix(success=f"{report.success_rate:.0%}", loss=f"{report.loss:.3f}", refresh=False)
                 bar.update(1)
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as err:
+            interrupted = err
     result = search.result()
     if interrupted and result.steps == 0:
         echo(f"\ninterrupted before the first step; nothing saved to {out}/")
-        return 130
+        return interrupt_code(interrupted)
     earlier = _better_earlier_result(out, result) if interrupted else None
     if earlier is not None:
         echo(
             f"\ninterrupted after {count(result.steps, 'step')} at {result.success_rate:.0%}; kept the earlier result in "
             f"{out}/ (the same model, masks and targets), which reaches {earlier.success_rate:.0%}"
         )
-        return 130
+        return interrupt_code(interrupted)
     if not args.overwrite and (out / JSON_FILE).exists():
         # Another run saved into --out while this one ran: keep both.
         taken, out = out, _free_sibling(out)
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         f"\nsuccess {result.success_rate:.0%} ({result.hits}/{result.k} masked copies with their target as the top-1 class) "
         f"on the saved 8-bit image after {count(result.steps, 'step')}, {result.seconds:.1f} s ({state}); saved to {out}/"
     )
-    return 130 if interrupted else 0
+    return interrupt_code(interrupted) if interrupted else 0
 
 
 def _free_sibling(out: Path) -> Path:

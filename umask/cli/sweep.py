@@ -24,6 +24,7 @@ from ..report import REPORT_FILE, build_report
 from ..sweep import STUDY_FAMILIES, STUDY_KS, StepTiming, SweepHooks, SweepPlan, estimate_seconds, run_sweep, study_plan
 from ..sweep import CSV_FILE, repair_csv, time_steps, timing_model
 from ..text import count
+from . import interrupt_code
 from .output import echo, format_table, on_terminal
 
 
@@ -204,13 +205,13 @@ def run(args: argparse.Namespace) -> int:
     hooks = SweepHooks(on_start=on_start, on_model=on_model, on_run_start=on_run_start, on_step=on_step, on_run_end=on_run_end)
     try:
         outcome = run_sweep(plan, out, hooks=hooks, skip_unavailable=args.skip_missing)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         if bar is not None:
             bar.close()
         sys.stderr.write(
             f"umask: interrupted after {count(state['done'], 'finished run')} (all saved); run the same command again to resume.\n"
         )
-        return 130
+        return interrupt_code(err)
     finally:
         if bar is not None:
             bar.close()
@@ -245,12 +246,12 @@ def _report(out: Path, args: argparse.Namespace, device: str | None = None) -> i
     try:
         path = build_report(out, slices=args.slice_resolution > 0, slice_resolution=args.slice_resolution,
                             device=device or args.device or "cpu", on_progress=on_progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         for b in bars.values():
             b.close()
         sys.stderr.write(f"umask: interrupted while writing the report; the runs and {CSV_FILE} are saved, "
                          f"and 'python -m umask sweep --out {out} --report-only' writes it.\n")
-        return 130
+        return interrupt_code(err)
     finally:
         for b in bars.values():
             b.close()
