@@ -237,6 +237,8 @@ def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, ca
     after = attacks.top_predictions(attacks.predict(model, saved), model.categories, 1)[0]
     assert f"after    {after.name} ({after.index}) {after.probability:.1%}" in out
     assert after.index == 980 and "reached the target" in out
+    # photo16 is 16 x 16 and tiny's native side 16: what happened to the photo is said as it was.
+    assert f"photo    {tmp_path / 'photo.png'}, 16x16: shorter side resized to 16, centre 16x16 cropped" in out
     assert "iterative FGSM, 10 steps" in out and "8-bit budget 25/255" in out
     # Below one 8-bit level nothing can change, and the advice says what will.
     saved_bytes = out_png.read_bytes()
@@ -260,7 +262,7 @@ def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, ca
         (["--photo", "corrupt.jpg"], "umask: error: Photo"),
         (["--photo", "missing.jpg"], "does not exist"),
         (["--out-is", "photo.png"], "is what this command reads; write to another path"),
-        (["--size", "100000"], "--size 100000 is not allowed; give the side of the crop in pixels (1 to 1024)"),
+        (["--size", "100000"], "--size 100000 is not allowed; give the side of the crop in pixels, at most 1024 (the model sets the least)"),
         (["--size", "2"], "Image size 2 is too small for tiny, which needs at least 4 pixels a side; use --size 4 or more."),
     ],
 )
@@ -313,3 +315,16 @@ def test_real_cli_fgsm_on_the_cat(tmp_path, capsys):
     assert code == 0, err
     assert "before   Egyptian cat (285)" in out and "changed the answer" in out
     assert "8-bit budget 1/255" in out and "L-inf of the PNG 0.0039" in out
+
+
+def test_photo_size_is_the_size_load_photo_sees(tmp_path):
+    from PIL import Image
+
+    from umask.images import photo_size
+
+    path = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90": a phone held upright
+    Image.new("RGB", (20, 10), (200, 30, 30)).save(path, exif=exif)
+    assert photo_size(path) == (10, 20)
+    assert tuple(load_photo(path, size=None).shape) == (3, 20, 10)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..attacks import PANDA_EPS, attack, check_eps, check_steps, eight_bit_budget, predict, succeeded, top_predictions
 from ..errors import UmaskError
-from ..images import load_photo, save_png
+from ..images import load_photo, photo_size, save_png
 from ..models import DEFAULT_MODEL, MAX_SIDE, load_model
 from ..results import check_output_file
 from ..targets import resolve_class
@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if args.target is not None:
         resolve_class(args.target)
     if args.size is not None and not 1 <= args.size <= MAX_SIDE:
-        raise UmaskError(f"--size {args.size} is not allowed; give the side of the crop in pixels (1 to {MAX_SIDE}), or leave it out.")
+        raise UmaskError(f"--size {args.size} is not allowed; give the side of the crop in pixels, at most {MAX_SIDE} "
+                         "(the model sets the least), or leave it out.")
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise UmaskError(f"Output '{out}' must end in .png; the adversarial image is saved as an 8-bit PNG.")
@@ -60,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, device=args.device)
     if args.size is not None:
         model.check_side(args.size, size_option="--size")  # before the photo is read and cropped
-    photo = load_photo(args.image, size=args.size if args.size is not None else model.native_size)
+    side = args.size if args.size is not None else model.native_size
+    photo = load_photo(args.image, size=side)
+    width, height = photo_size(args.image)
 
     steps = args.steps
     bar = progress(steps, "attack") if isinstance(steps, int) and steps > 1 else None
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     goal = "untargeted" if result.target is None else f"target {model.categories[result.target]} ({result.target})"
     reached = succeeded(after, source=result.source, target=result.target)  # on the saved PNG, not in memory
     rows = [
-        ["photo", f"{args.image} ({photo.shape[2]}x{photo.shape[1]} centre crop)"],
+        ["photo", f"{args.image}, {width}x{height}: shorter side {'enlarged' if min(width, height) < side else 'resized'} "
+                  f"to {side}, centre {side}x{side} cropped"],
         ["model", model.name],
         ["attack", f"{kind}, {goal}"],
         ["epsilon", f"{eps:g} (8-bit budget {eight_bit_budget(eps) * 255:.0f}/255 = {eight_bit_budget(eps):.4f}); L-inf of the PNG {linf:.4f}"],
