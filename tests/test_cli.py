@@ -254,6 +254,10 @@ def test_an_output_nothing_can_be_written_in_is_refused_before_running(tiny_regi
     monkeypatch.chdir(tmp_path)
     code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--out", ".")
     assert code == 2 and "'.' is the current folder or holds it" in err and list(tmp_path.iterdir()) == []
+    code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--out", "")
+    assert (code, err) == (2, "umask: error: --out is empty; give the folder to write the result to, e.g. --out runs/first.\n")
+    code, _, err = run_cli(capsys, "sweep", "--models", "tiny", "--out", "")
+    assert (code, err) == (2, "umask: error: --out is empty; give the sweep folder, e.g. --out sweeps/first.\n")
 
 
 def test_an_output_under_a_file_is_refused_before_running(tiny_registered, tmp_path, capsys):

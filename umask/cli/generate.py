@@ -92,6 +92,8 @@ def per_mask_table(result: Result, categories) -> str:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    if not args.out.strip():  # Path("") would be the current folder
+        raise UmaskError("--out is empty; give the folder to write the result to, e.g. --out runs/first.")
     out = Path(args.out)
     check_result_folder(out)  # fail now, not after a long run
     if (out / JSON_FILE).exists() and not args.overwrite:

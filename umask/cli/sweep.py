@@ -119,6 +119,8 @@ def _estimate(plan: SweepPlan) -> int:
 def run(args: argparse.Namespace) -> int:
     from .output import progress
 
+    if not args.out.strip():  # Path("") would be the current folder
+        raise UmaskError("--out is empty; give the sweep folder, e.g. --out sweeps/first.")
     out = Path(args.out)
     if args.slice_resolution != 0:  # before any run: the report is written last
         check_slice_resolution(args.slice_resolution)
