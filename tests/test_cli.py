@@ -391,7 +391,7 @@ def test_progress_off_a_terminal_writes_plain_lines_with_rate_and_eta(tiny_regis
     assert code == 0 and "\r" not in err  # capsys is no terminal: a log file reads as lines
     lines = err.splitlines()
     assert lines[0].startswith("tiny grid K=2:   0%") and "0/4" in lines[0]
-    assert "4/4" in lines[-1] and "step/s" in lines[-1] and "success=" in lines[-1]
+    assert "4/4" in lines[-1] and "step/s" in lines[-1] and "success=" in lines[-1] and "best=" in lines[-1]
 
 
 def test_off_a_terminal_a_progress_line_comes_at_most_every_log_every_s(capsys):

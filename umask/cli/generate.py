@@ -107,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             for report in search:
                 # The figures first: update() draws the line, and it must show this step's.
-                bar.set_postfix(success=f"{report.success_rate:.0%}", loss=f"{report.loss:.3f}", refresh=False)
+                # success: this step's; best: the best step so far, whose image is the one saved.
+                bar.set_postfix(success=f"{report.success_rate:.0%}", best=f"{report.best_success_rate:.0%}",
+                                loss=f"{report.loss:.3f}", refresh=False)
                 bar.update(1)
         except KeyboardInterrupt as err:
             interrupted = err
