@@ -239,8 +239,7 @@ def main() -> None:
     # width: beside the pictures they were squeezed to unreadable on a 1024 px
     # projector. The buttons are read first (they decide what is drawn).
     image_col, seen_col = st.columns(2)
-    with st.container():
-        chosen = part_toggles(result, rid)
+    chosen = part_toggles(result, rid)
     mask = selection_mask(result.labels, chosen, result.mask_mode)
     seen = apply_masks(result.image, mask, result.fill)[0]
     with image_col:
@@ -248,7 +247,7 @@ def main() -> None:
         clicks = st.session_state.setdefault("exp_clicks", 0)
         key = f"exp_image_{rid}_{clicks}"
         st.markdown("**The universal image**")
-        st.caption(f"Click a part to {verb} it. " + unused_cells_note(result.mask_family, result.k))
+        st.caption(f"Click a part to {verb} it. " + unused_cells_note(result.mask_family, result.k, result.mask_mode))
         st.plotly_chart(plots.image_figure(result.image, result.labels, selected=chosen, clickable=verb),
                         key=key, config={"displayModeBar": False}, selection_mode="points",
                         on_select=functools.partial(toggle_clicked_part, rid, key))

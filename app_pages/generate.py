@@ -288,17 +288,17 @@ def result_panel(result: umask.Result) -> None:
     if id(result) not in cache:
         cache.clear()
         cache[id(result)] = result_to_zip(result)
-    cols = st.container(horizontal=True)
-    cols.download_button("Download result (.zip)", cache[id(result)], file_name=f"umask-{result.model}-K{result.k}.zip",
+    row = st.container(horizontal=True)
+    row.download_button("Download result (.zip)", cache[id(result)], file_name=f"umask-{result.model}-K{result.k}.zip",
                             mime="application/zip", key="gen_download", on_click="ignore")
-    if cols.button("Explore this image", key="gen_explore", type="primary"):
+    if row.button("Explore this image", key="gen_explore", type="primary"):
         st.switch_page("app_pages/explore.py")
 
 
 def preview(sketch: Sketch) -> None:
     """The chosen part layout on a grey image, before any run (also loads the chart code early)."""
     try:
-        labels = umask.layout(sketch.family, sketch.k, sketch.size)  # the dashboard keeps Config's layout seed
+        labels = umask.layout(sketch.family, sketch.k, sketch.size, seed=umask.Config.layout_seed)  # the dashboard never sets one
     except umask.UmaskError as err:
         st.error(str(err))
         return
@@ -307,8 +307,9 @@ def preview(sketch: Sketch) -> None:
     col.plotly_chart(plots.image_figure(torch.full((3, sketch.size, sketch.size), 0.5), labels,
                                         title=f"The {sketch.k} parts ({sketch.family})", side=320),
                      key="gen_preview", config={"displayModeBar": False})
-    if unused_cells_note(sketch.family, sketch.k):
-        col.caption(unused_cells_note(sketch.family, sketch.k))
+    note = unused_cells_note(sketch.family, sketch.k, sketch.mode)
+    if note:
+        col.caption(note)
     if not sketch.targets:
         return
     verb = "hidden" if sketch.mode == "hide" else "the only part visible"

@@ -447,8 +447,9 @@ def test_part_labels_are_as_large_as_the_parts_hold():
 
     # 384 px pictures of 64 px layouts (factor 6); the page may show them at half size.
     assert _label_size(layout("grid", 4, 64).numpy(), 6, 2, 384) == 32  # big squares: a twelfth of the picture
-    stripes = _label_size(layout("hstripes", 26, 64).numpy(), 6, 2, 384)
-    assert 10 <= stripes <= 0.7 * 384 / 26 + 1  # a label never spills into the next stripe
+    stripes = _label_size(layout("hstripes", 16, 64).numpy(), 6, 2, 384)
+    assert stripes == int(0.7 * 384 / 16)  # 70 % of a stripe's height: a label never spills into the next stripe
+    assert _label_size(layout("hstripes", 64, 64).numpy(), 6, 2, 384) == 10  # one-row stripes: the floor
     wide = _label_size(layout("grid", 10, 64).numpy(), 6, len("9: 100%"), 384)
     assert wide < _label_size(layout("grid", 10, 64).numpy(), 6, 1, 384)  # a longer label gets a smaller font
 
@@ -504,5 +505,6 @@ def test_a_grid_that_k_does_not_fill_is_explained_before_the_run():
             "the other 6 belong to no part and are never hidden.")
     assert unused_cells_note("grid", 10) == note
     assert unused_cells_note("grid", 16) == "" and unused_cells_note("hstripes", 10) == ""
+    assert unused_cells_note("grid", 10, "keep").endswith("the other 6 belong to no part and are hidden in every copy.")
     at = generate_page()  # K = 10 on a grid by default
     assert note in [c.value for c in at.caption]

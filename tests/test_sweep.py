@@ -475,7 +475,7 @@ def test_ctrl_c_while_the_report_is_written_says_the_runs_are_saved(tiny_registe
     err = capsys.readouterr().err
     assert code == 130 and err.splitlines()[-1] == (
         f"umask: interrupted while writing the report; the runs and {CSV_FILE} are saved, "
-        f"and 'python -m umask sweep --out {out} --report-only' writes it.")
+        f"and 'python -m umask sweep --out {out} --report-only --slice-resolution 5' writes it.")  # TINY's resolution
     assert len(read_rows(out / CSV_FILE)) == 1 and not (out / "report.html").exists()
 
 
@@ -496,6 +496,11 @@ def test_report_only_repairs_a_torn_csv_and_refuses_options_it_would_ignore(tiny
         assert main(["sweep", "--out", str(out), "--report-only", *extra]) == 2
         assert capsys.readouterr().err.endswith(named + "\n")
     assert (out / "report.html").stat().st_mtime_ns == stamp
+    # A results.csv copied without its run folders (the Study page's download): reported, never emptied.
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / CSV_FILE).write_bytes(whole)
+    assert main(["sweep", "--out", str(tmp_path / "copy"), "--report-only", "--slice-resolution", "0"]) == 0
+    assert (tmp_path / "copy" / CSV_FILE).read_bytes() == whole
     (tmp_path / "afile").write_text("x")
     assert main(["sweep", "--out", str(tmp_path / "afile"), "--report-only"]) == 2
     assert "is a file, not a sweep folder" in capsys.readouterr().err

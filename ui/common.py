@@ -140,13 +140,16 @@ def fed_model(result: umask.Result, spec: str, *, quiet: bool = False) -> umask.
     return None if model is None else umask.as_fed_for(model, spec, result)
 
 
-def unused_cells_note(family: str, k: int) -> str:
-    """For a grid that K does not fill: which squares are parts, and that the rest is never hidden ("" otherwise)."""
+def unused_cells_note(family: str, k: int, mode: str = "hide") -> str:
+    """For a grid that K does not fill: which squares are parts, and what
+    becomes of the rest ("" otherwise). Each copy hides its part (hide mode:
+    the rest always shows) or shows only its part (keep: the rest never shows)."""
     side = grid_side(k)
     if family != "grid" or side * side == k:
         return ""
+    fate = "never hidden" if mode == "hide" else "hidden in every copy"
     return (f"K = {k} on a grid uses the first {k} of {side * side} squares ({side} x {side}, row by row); "
-            f"the other {side * side - k} belong to no part and are never hidden.")
+            f"the other {side * side - k} belong to no part and are {fate}.")
 
 
 def model_label(name: str) -> str:

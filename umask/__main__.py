@@ -19,8 +19,9 @@ if _listening:
 try:
     from .cli import command_module, main, named_command
 
-    if named_command(sys.argv[1:]):  # its module loads torch: the slow import this guards
-        command_module(named_command(sys.argv[1:]))
+    _command = named_command(sys.argv[1:])
+    if _command:  # its module loads torch: the slow import this guards
+        command_module(_command)
 except BaseException:
     if not _pressed:
         raise

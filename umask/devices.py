@@ -28,7 +28,7 @@ def resolve_device(name: str | None = "cpu") -> torch.device:
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
         index = name.partition(":")[2]
-        if index and not index.isdigit():
+        if index and not index.isdecimal():
             raise UmaskError(f"Unknown device '{name}'; use cpu, cuda, cuda:N (N a GPU number) or auto.")
         if not torch.cuda.is_available():
             raise UmaskError(f"Device '{name}' was asked for but this machine has no CUDA GPU; use --device cpu or auto.")
@@ -120,7 +120,7 @@ def env_count(name: str, default: int) -> int:
     Raises:
         UmaskError: the variable is set to anything else.
     """
-    return _from_env(name, default, lambda text: int(text) if text.isdigit() and int(text) >= 1 else None,
+    return _from_env(name, default, lambda text: int(text) if text.isdecimal() and int(text) >= 1 else None,
                      "a whole number, 1 or more")
 
 

@@ -51,7 +51,7 @@ def check_writable(path: str | Path, *, folder: bool = False, reads: tuple[str |
             way round), one of ``reads`` or inside one, or nothing can be
             written where it would go.
     """
-    if not str(path):  # Path("") is the current folder
+    if not str(path).strip():  # Path("") is the current folder
         raise UmaskError(f"An empty path was given; give the path of {'a folder' if folder else 'a file'}.")
     if not folder and str(path).endswith(("/", os.sep)):  # Path() would drop the slash and write a file of that name
         raise UmaskError(f"'{path}' ends in '/', so it names a folder; give the path of a file.")

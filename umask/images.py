@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import ExifTags, Image, ImageOps
+from PIL import Image, ImageOps
 
 from .errors import UmaskError
 from .files import IMAGE_READ_ERRORS, atomic_file, check_writable
@@ -67,14 +67,11 @@ def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str 
 
 
 def photo_size(path: str | Path) -> tuple[int, int]:
-    """``(width, height)`` of a photo as :func:`load_photo` sees it (EXIF
-    rotation applied), from its header alone. Call it on a photo that
-    load_photo has read: a broken file raises Pillow's own errors here."""
+    """``(width, height)`` of a photo as :func:`load_photo` sees it (the same
+    EXIF rotation applied). Call it on a photo that load_photo has read: a
+    broken file raises Pillow's own errors here."""
     with Image.open(path) as img:
-        width, height = img.size
-        if img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8):  # turned a quarter
-            width, height = height, width
-    return width, height
+        return ImageOps.exif_transpose(img).size
 
 
 def save_png(image: torch.Tensor, path: str | Path) -> Path:

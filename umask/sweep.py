@@ -387,6 +387,21 @@ def _result_folders(out: Path) -> Iterable[Path]:
     return sorted(p.parent for p in runs.rglob(JSON_FILE) if not is_hidden(p.relative_to(out).parts))
 
 
+def _saved_runs(out: Path) -> Iterator[tuple[RunKey, Result]]:
+    """Every readable run folder under ``out`` where a sweep puts its runs, with its key."""
+    for folder in _result_folders(out):
+        try:
+            result = load_result(folder)
+        except UmaskError as err:
+            log.warning("skipping %s: %s", folder, err)
+            continue
+        key = _key_of_folder(out, folder, result)
+        if key is None:
+            log.warning("skipping %s: not where a sweep puts its runs", folder)
+            continue
+        yield key, result
+
+
 def reconcile(out: str | Path, order: list[RunKey] | None = None) -> list[dict[str, str]]:
     """Make ``results.csv`` agree with the result folders, and rewrite it in a stable order.
 
@@ -401,16 +416,7 @@ def reconcile(out: str | Path, order: list[RunKey] | None = None) -> list[dict[s
     path = out / CSV_FILE
     existing = _rows_by_key(path)
     rows: dict[RunKey, dict[str, str]] = {}
-    for folder in _result_folders(out):
-        try:
-            result = load_result(folder)
-        except UmaskError as err:
-            log.warning("skipping %s: %s", folder, err)
-            continue
-        key = _key_of_folder(out, folder, result)
-        if key is None:
-            log.warning("skipping %s: not where a sweep puts its runs", folder)
-            continue
+    for key, result in _saved_runs(out):
         row = existing.get(key)
         if row is None or row["folder"] != key.folder:  # a line torn inside its last cell keeps every column
             row = row_from_result(result, key, key.folder)
@@ -423,18 +429,32 @@ def reconcile(out: str | Path, order: list[RunKey] | None = None) -> list[dict[s
 
 
 def repair_csv(out: str | Path) -> None:
-    """Make ``results.csv`` agree with the run folders, in its own order (a
-    line torn by a kill is rebuilt from its folder), before a report reads it.
+    """Give every run folder its row in ``results.csv`` before a report reads
+    it: a line torn by a kill, or missing, is rebuilt from its folder.
 
-    Left alone while a sweep is writing the folder: that sweep does the same
-    when it starts, and a reader must not rewrite what it is appending to.
+    Unlike :func:`reconcile` it never drops a row (a CSV copied without its
+    run folders still reports), and writes only when a row was rebuilt. Left
+    alone while a sweep is writing the folder (that sweep reconciles when it
+    starts; a reader must not rewrite what it appends to) or where nothing
+    can be written (the report reads the CSV as it is).
     """
     out = Path(out)
+    path = out / CSV_FILE
     try:
         with _only_writer(out):
-            reconcile(out, list(_rows_by_key(out / CSV_FILE)))
+            rows = _rows_by_key(path)
+            rebuilt = False
+            for key, result in _saved_runs(out):
+                row = rows.get(key)
+                if row is None or row["folder"] != key.folder:  # missing, or torn inside its last cell
+                    rows[key] = row_from_result(result, key, key.folder)
+                    rebuilt = True
+            if rebuilt:
+                _write_csv_atomic(path, list(rows.values()))
     except SweepBusy:
         log.info("%s: a sweep is writing it; the report reads results.csv as it is", out)
+    except (OSError, UmaskError) as err:  # a read-only folder: report what is there
+        log.info("%s: results.csv left as it is (%s)", out, err)
 
 
 def _check_settings(out: Path, plan: SweepPlan) -> None:

@@ -35,7 +35,7 @@ def search_classes(query: str = "") -> list[tuple[int, str]]:
     ImageNet name holds a digit)."""
     q = query.strip().lower()
     names = imagenet_classes()
-    if q.isdigit():
+    if q.isdecimal():  # not isdigit: "²" is a digit that int() refuses
         return [(int(q), names[int(q)])] if int(q) < NUM_CLASSES else []
     return [(i, n) for i, n in enumerate(names) if q in n.lower()]
 
@@ -67,7 +67,7 @@ def resolve_class(spec: int | str) -> int:
         UmaskError: unknown index, unknown name (close matches listed) or an
             ambiguous name (the candidates listed).
     """
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdecimal()):
         index = int(spec)
         if not 0 <= index < NUM_CLASSES:
             raise UmaskError(f"Class index {index} is out of range; ImageNet-1K indices run from 0 to 999.")

@@ -73,9 +73,14 @@ def evenly_spaced(classes: int, *, offsets: list[float] | None = None, centre: t
     return make_toy([360.0 * c / classes for c in range(classes)], offsets, centre=centre)
 
 
+def scores(toy: LinearToy, points: np.ndarray) -> np.ndarray:
+    """Class scores ``w_c . p + b_c`` of ``(N, 2)`` points -> ``(N, C)``."""
+    return points @ toy.weights.T + toy.biases
+
+
 def classify(toy: LinearToy, points: np.ndarray) -> np.ndarray:
     """Predicted class of ``(N, 2)`` points -> ``(N,)`` int."""
-    return np.argmax(points @ toy.weights.T + toy.biases, axis=1)
+    return np.argmax(scores(toy, points), axis=1)
 
 
 def meeting_point(toy: LinearToy) -> tuple[np.ndarray, float]:
@@ -116,9 +121,9 @@ def boundary_segments(toy: LinearToy, *, extent: float = 3.0, samples: int = 801
         along = np.array([-normal[1], normal[0]]) / length
         t = np.linspace(-2 * extent, 2 * extent, samples)  # past the corners of the view
         points = foot[None, :] + t[:, None] * along[None, :]
-        scores = points @ toy.weights.T + toy.biases
-        lead = scores[:, a]
-        others = np.delete(scores, [a, b], axis=1)
+        values = scores(toy, points)
+        lead = values[:, a]
+        others = np.delete(values, [a, b], axis=1)
         edge = (others.max(axis=1, initial=-np.inf) <= lead + 1e-12) & (np.abs(points) <= extent).all(axis=1)
         edge &= np.roll(edge, 1) | np.roll(edge, -1)  # a lone point (lines crossing where a third class ties) is no edge
         if edge.any():

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = tuple(args.merge or ()) + ((args.notes,) if args.notes else ())
     # Rewriting BENCHMARKS.md (and the --json kept beside it) is what bench
     # is for; any other file there is someone's, replaced only when asked.
-    check_output_file(args.out, reads=inputs, overwrite=args.overwrite or _written_by_bench(Path(args.out), _read_report_md))
+    check_output_file(args.out, reads=inputs, overwrite=args.overwrite or _written_by_bench(Path(args.out), _check_report_md))
     if args.json:
         check_output_file(args.json, reads=inputs, overwrite=args.overwrite or _written_by_bench(args.json, _read_part))
     notes = _read_notes(args.notes) if args.notes else None
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_report_md(path: Path) -> None:
+def _check_report_md(path: Path) -> None:
     """Raise unless ``path`` starts as :func:`~umask.bench.to_markdown` writes."""
     with open(path, encoding="utf-8") as fh:
         if fh.readline().rstrip("\n") != REPORT_HEADING:
@@ -90,8 +90,10 @@ def _read_report_md(path: Path) -> None:
 
 def _written_by_bench(path: Path, read) -> bool:
     """Whether ``path`` is absent or an earlier output of bench (``read`` accepts it)."""
-    if not path.is_file():
+    if not path.exists():
         return True
+    if not path.is_file():
+        return False
     try:
         read(path)
     except (UmaskError, OSError, ValueError):

@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     matches = search_classes(args.query)
     if not matches:
-        if args.query.strip().isdigit():
+        if args.query.strip().isdecimal():
             echo(f"No ImageNet class has index {args.query.strip()}; they run from 0 to {NUM_CLASSES - 1}.")
         else:
             close = close_matches(args.query)

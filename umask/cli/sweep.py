@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     def work(key) -> int:
         return key.k * key.max_steps
 
-    def masks(key) -> str:  # "vstripes", or "vstripes/keep" when the sweep runs both modes
+    def masks_label(key) -> str:  # "vstripes", or "vstripes/keep" when the sweep runs both modes
         return key.mask_family + (f"/{key.mode}" if len(plan.modes) > 1 else "")
 
     def on_start(finished, pending) -> None:
@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_run_start(key, config) -> None:
         bar.set_postfix_str("", refresh=False)  # not the last run's step and success
-        describe(f"{key.model} {masks(key)} K={key.k} s{key.seed}")
+        describe(f"{key.model} {masks_label(key)} K={key.k} s{key.seed}")
 
     def on_step(key, report) -> None:
         if report.step % 10 == 0 or report.done:
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         state["done"] += 1
         bar.update(key.k * (key.max_steps - int(row["steps"])))  # the budget it did not need
         if not on_terminal():  # nohup, a log file: one line per run besides the bar's periodic line
-            echo(f"[{state['done']}/{state['total']}] {key.model} {masks(key)} K={key.k} seed {key.seed}: "
+            echo(f"[{state['done']}/{state['total']}] {key.model} {masks_label(key)} K={key.k} seed {key.seed}: "
                  f"{float(row['success_rate']):.0%} in {row['steps']} steps, {float(row['seconds']):.1f} s")
 
     hooks = SweepHooks(on_start=on_start, on_model=on_model, on_run_start=on_run_start, on_step=on_step, on_run_end=on_run_end)
@@ -251,8 +251,13 @@ def _report(out: Path, args: argparse.Namespace, device: str | None = None) -> i
     except KeyboardInterrupt as err:
         for b in bars.values():
             b.close()
+        again = f"python -m umask sweep --out {out} --report-only"  # with this report's own settings
+        if args.slice_resolution != SLICE_RESOLUTION:
+            again += f" --slice-resolution {args.slice_resolution}"
+        if (device or args.device or "cpu") != "cpu":
+            again += f" --device {device or args.device}"
         sys.stderr.write(f"umask: interrupted while writing the report; the runs and {CSV_FILE} are saved, "
-                         f"and 'python -m umask sweep --out {out} --report-only' writes it.\n")
+                         f"and '{again}' writes it.\n")
         return interrupt_code(err)
     finally:
         for b in bars.values():

@@ -28,9 +28,13 @@ def label_log_y(fig: go.Figure) -> None:
     values = []
     for trace in fig.data:
         ys = [] if trace.y is None else [float(y) for y in trace.y if y is not None]
+        values += ys
         error = getattr(trace, "error_y", None)
-        spread = [] if error is None or not error.visible or error.array is None else [float(e) for e in error.array]
-        values += ys + [y + e for y, e in zip(ys, spread)] + [y - e for y, e in zip(ys, spread)]
+        if error is None or error.visible is False or error.array is None:  # plotly draws bars unless told not to
+            continue
+        up = [float(e) for e in error.array]
+        down = up if error.arrayminus is None else [float(e) for e in error.arrayminus]
+        values += [y + e for y, e in zip(ys, up)] + [y - e for y, e in zip(ys, down)]
     values = [v for v in values if math.isfinite(v) and v > 0]
     fig.update_yaxes(type="log")
     if values:
