@@ -35,6 +35,9 @@ from ui.common import (
 )
 
 
+#: Model columns side by side (more go on the next row).
+MODELS_PER_ROW = 2
+
 NOTE = (
     "**What am I looking at?** The universal image with its parts outlined. Click a part, or its number "
     "under the pictures, to hide it (or, for a *keep* result, to show only it): the right-hand picture is exactly "
@@ -259,9 +262,13 @@ def main() -> None:
     if not specs:
         st.info("Select one or more models in the sidebar.")
     else:
-        for col, spec in zip(st.columns(len(specs)), specs):
-            with col:
-                model_column(result, spec, chosen, mask)
+        # Two models a row at most: three side by side squeeze each top-5
+        # table until its probability bars are cut off on a 1024 px screen.
+        for start in range(0, len(specs), MODELS_PER_ROW):
+            row = specs[start:start + MODELS_PER_ROW]
+            for col, spec in zip(st.columns(MODELS_PER_ROW), row):
+                with col:
+                    model_column(result, spec, chosen, mask)
         summary(result, rid, specs)
 
     st.sidebar.download_button("Download this result (.zip)", session_memo(("zip", rid), lambda: result_to_zip(result)),
