@@ -13,6 +13,7 @@ import functools
 import streamlit as st
 
 import umask
+from umask.evaluate import weights_changed
 from umask.masks import apply_masks, selection_mask
 from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
@@ -152,6 +153,9 @@ def model_column(result: umask.Result, spec: str, chosen: list[int], mask) -> No
     if model is None:
         explain_load_failure(spec)
         return
+    if weights_changed(model, spec, result):
+        st.warning("Its checkpoint file holds other weights than when this image was made, so its answers may "
+                   "differ from the saved ones.")
     try:
         outcome = umask.classify_masked(model, result.image, mask, fill=result.fill)
     except umask.UmaskError as err:  # e.g. the image is too small for this model

@@ -110,6 +110,35 @@ def test_a_relative_checkpoint_is_stored_absolute_so_results_open_from_any_folde
     assert as_fed_for(load_model(relative), relative, resized).resize_to == 96
 
 
+def test_a_result_notices_its_checkpoint_file_has_changed(tmp_path, torch_home, capsys):
+    import hashlib
+    import json
+
+    from umask.cli import main
+    from umask.evaluate import weights_changed
+
+    path = tmp_path / "g.pth"
+    torch.save(torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False).state_dict(), path)
+    config = Config(model=f"googlenet={path}", k=2, size=32, steps=1)
+    result = UniversalSearch(load_model(config.model), config).run()
+    assert result.weights_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    save_result(result, tmp_path / "run")
+    assert load_result(tmp_path / "run").weights_sha256 == result.weights_sha256  # it round-trips
+    assert main(["evaluate", str(tmp_path / "run"), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert "weights_changed" not in captured.out and "WARNING" not in captured.err
+    # Retrained and saved over the same file: evaluate says so, in the table's warning and the JSON.
+    torch.manual_seed(1)
+    torch.save(torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True).state_dict(), path)
+    assert weights_changed(load_model(config.model), config.model, load_result(tmp_path / "run"))
+    assert main(["evaluate", str(tmp_path / "run"), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["models"][config.model]["weights_changed"] is True
+    assert f"the checkpoint {path} holds other weights than when this result was made" in captured.err
+    # Named weights carry no digest: nothing to compare, nothing said.
+    assert load_model("efficientnet_lite0").weights_sha256 is None
+
+
 def test_unknown_model():
     with pytest.raises(UmaskError, match="Unknown model 'resnet5'.*Did you mean resnet50"):
         load_model("resnet5")

@@ -124,6 +124,15 @@ def classify_parts(
     return classify_masked(model, image, make_masks(labels, mode), fill=fill, targets=targets)
 
 
+def weights_changed(model: Classifier, spec: str, result: "Result") -> bool:
+    """Whether ``model`` is the result's own checkpoint model (``ARCH=PATH``)
+    but its file now holds other weights than when the result was made: its
+    predictions need not repeat the saved ones."""
+    if canonical_spec(spec) != canonical_spec(result.model):
+        return False
+    return bool(result.weights_sha256 and model.weights_sha256 and model.weights_sha256 != result.weights_sha256)
+
+
 def as_fed_for(model: Classifier, spec: str, result: "Result") -> Classifier:
     """``model`` (loaded under ``spec``, not resized) as it should see ``result``.
 

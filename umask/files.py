@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import tempfile
 from contextlib import contextmanager
@@ -76,6 +77,15 @@ def check_writable(path: str | Path, *, folder: bool = False, reads: tuple[str |
         os.unlink(probe)
     except OSError as err:
         raise UmaskError(f"Cannot write '{path}': nothing can be written in '{parent}' ({err.strerror or err}).") from None
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, as 64 hex digits (read a megabyte at a time)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def is_hidden(parts: Iterable[str]) -> bool:

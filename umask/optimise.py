@@ -420,4 +420,5 @@ class UniversalSearch:
             final_loss=final_loss,
             config=cfg.to_dict() | {"targets": list(self.targets)},
             preprocessing=self.model.preprocessing,
+            weights_sha256=self.model.weights_sha256,
         )

@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -62,6 +63,8 @@ class Result:
             best one, which after a stop or a used-up budget need not be the last).
         config: the :class:`umask.config.Config` as a dict.
         preprocessing: ``{"mean", "std", "resize_to"}`` of the model wrapper.
+        weights_sha256: the SHA-256 of the model's checkpoint file (``ARCH=PATH``
+            models only), to notice when that file has changed since.
     """
 
     image: torch.Tensor
@@ -80,6 +83,7 @@ class Result:
     final_loss: float
     config: dict
     preprocessing: dict
+    weights_sha256: str | None = None
 
     @property
     def k(self) -> int:
@@ -122,7 +126,7 @@ class Result:
             "final_loss": None if math.isnan(self.final_loss) else round(self.final_loss, 6),
             "config": self.config,
             "preprocessing": self.preprocessing,
-        }
+        } | ({"weights_sha256": self.weights_sha256} if self.weights_sha256 else {})
 
 
 def image_to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -380,6 +384,9 @@ def load_result(folder: str | Path) -> Result:
         final_loss = float(meta["final_loss"]) if meta.get("final_loss") is not None else math.nan
     except (TypeError, ValueError, OverflowError):
         raise UmaskError(f"{folder / JSON_FILE} has malformed target names, probabilities or timings; the result is corrupt.") from None
+    sha = meta.get("weights_sha256")
+    if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
+        raise UmaskError(f"{folder / JSON_FILE} has a malformed weights_sha256 (64 hex digits); the result is corrupt.")
     if len(names) != k or len(probs) not in (0, k):
         raise UmaskError(f"{folder / JSON_FILE} is inconsistent: K = {k} but {len(names)} target names and {len(probs)} probabilities.")
     return Result(
@@ -398,6 +405,7 @@ def load_result(folder: str | Path) -> Result:
         seconds=seconds,
         final_loss=final_loss,
         config=meta.get("config") if isinstance(meta.get("config"), dict) else {},
+        weights_sha256=sha,
         preprocessing=meta["preprocessing"],
     )
 

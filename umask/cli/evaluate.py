@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from ..evaluate import as_fed_for, classify_parts
+from ..evaluate import as_fed_for, classify_parts, weights_changed
 from ..models import canonical_spec, load_model, parse_resize
 from ..files import atomic_file
 from ..results import check_output_file, load_result
@@ -44,6 +45,7 @@ def evaluate_folder(folder: str | Path, models: list[str] | None = None, device:
             model = load_model(spec, resize_to=resize, device=device)
             model.check_side(result.size, resize_option="--resize native")
         outcome = classify_parts(model, result.image, result.labels, mode=result.mask_mode, fill=result.fill, targets=result.targets)
+        changed = weights_changed(model, spec, result)
         report["models"][spec] = {
             "fed_at": model.resize_to or result.size,
             "predictions": list(outcome.predictions),
@@ -51,7 +53,7 @@ def evaluate_folder(folder: str | Path, models: list[str] | None = None, device:
             "target_probs": [round(p, 6) for p in outcome.target_probs],
             "hits": list(outcome.hits),
             "success_rate": outcome.success_rate,
-        }
+        } | ({"weights_changed": True} if changed else {})
     report["target_names"] = list(result.target_names) or [imagenet_classes()[t] for t in result.targets]
     return report
 
@@ -60,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json_path is not None:  # '' too: refused there, not skipped
         check_output_file(args.json_path, reads=(args.folder,), overwrite=args.overwrite)  # fail now, not after loading and running the models
     report = evaluate_folder(args.folder, args.models, args.device, args.resize)
+    for spec, entry in report["models"].items():
+        if entry.get("weights_changed"):  # on stderr: stdout may be the JSON report
+            sys.stderr.write(f"umask: warning: the checkpoint {spec.split('=', 1)[1]} holds other weights than when this "
+                             "result was made (its SHA-256 differs); its predictions need not repeat the saved ones.\n")
     text = json.dumps(report, indent=2)
     if args.json_path is not None:
         with atomic_file(args.json_path) as fh:

@@ -33,6 +33,7 @@ from torch import nn
 
 from ..devices import resolve_device
 from ..errors import UmaskError
+from ..files import file_sha256
 from ..targets import imagenet_classes
 from .wrapper import Classifier, parse_resize
 
@@ -406,6 +407,7 @@ def load_model(
             state = "is a folder, not a state-dict file" if path.is_dir() else "does not exist here"
             raise UmaskError(f"The checkpoint of model {arch}, '{path}', {state}.")
         model = torchvision_classifier(arch, path)
+        model.weights_sha256 = file_sha256(path)
     elif spec in _REGISTRY:
         model = _REGISTRY[spec][1]()
     else:

@@ -88,6 +88,10 @@ class Classifier(nn.Module):
         self.min_size = int(min_size)
         self.fixed_size = fixed_size
         self.resize_to = resize_to
+        # The SHA-256 of a local checkpoint's file (set by the loader; None for
+        # named weights, whose files torchvision names by their hash): a result
+        # records it, so re-evaluating after the file changed can say so.
+        self.weights_sha256: str | None = None
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
         # channels_last runs the convolutions of a K-image batch 20-40 % faster
