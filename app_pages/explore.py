@@ -260,7 +260,8 @@ def main() -> None:
                         on_select=functools.partial(toggle_clicked_part, rid, key))
     with seen_col:
         st.markdown("**What the model sees**")
-        st.caption(describe(result, chosen)[:1].upper() + describe(result, chosen)[1:] + ".")
+        hidden = describe(result, chosen)
+        st.caption(hidden[:1].upper() + hidden[1:] + ".")
         st.plotly_chart(plots.image_figure(seen, None), key="exp_seen", config={"displayModeBar": False})
 
     if not specs:

@@ -86,7 +86,8 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
     model = sb.selectbox("Model", choices, index=choices.index(DEFAULT_MODEL) if DEFAULT_MODEL in choices else 0,
                          format_func=model_label, persist_state="session", key="gen_model",
                          help="The bundled model works offline; the study's six download their weights once.")
-    if not weights_available(model):
+    weights_here = weights_available(model)
+    if not weights_here:
         sb.caption("Its weights are not on this machine yet: Generate downloads them first, which needs the internet.")
     family = sb.selectbox("Mask family", BUILTIN_FAMILIES, persist_state="session", key="gen_family",
                           help="grid: equal squares; stripes: K bands; random: K connected blocks.")
@@ -116,7 +117,7 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
     complete = how == "random" or targets is not None
     clicked = sb.button("Generate", type="primary", key="gen_go", width="stretch", disabled=not complete)
     running = st.session_state.get(JOB_KEY)
-    if weights_available(model) and not (running is not None and running.alive):
+    if weights_here and not (running is not None and running.alive):
         # Warm the shared cache and a worker process before the click, so the
         # first frame is not a model load nor a torch import. Not while this
         # session's run goes: a new worker process would take its CPU.

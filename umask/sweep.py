@@ -402,6 +402,14 @@ def _saved_runs(out: Path) -> Iterator[tuple[RunKey, Result]]:
         yield key, result
 
 
+def _row_of(rows: dict[RunKey, dict[str, str]], key: RunKey, result: Result) -> dict[str, str]:
+    """A saved run's CSV row: the one in ``rows`` when whole, else rebuilt from its result."""
+    row = rows.get(key)
+    if row is None or row["folder"] != key.folder:  # a line torn inside its last cell keeps every column
+        row = row_from_result(result, key, key.folder)
+    return row
+
+
 def reconcile(out: str | Path, order: list[RunKey] | None = None) -> list[dict[str, str]]:
     """Make ``results.csv`` agree with the result folders, and rewrite it in a stable order.
 
@@ -417,10 +425,7 @@ def reconcile(out: str | Path, order: list[RunKey] | None = None) -> list[dict[s
     existing = _rows_by_key(path)
     rows: dict[RunKey, dict[str, str]] = {}
     for key, result in _saved_runs(out):
-        row = existing.get(key)
-        if row is None or row["folder"] != key.folder:  # a line torn inside its last cell keeps every column
-            row = row_from_result(result, key, key.folder)
-        rows[key] = row
+        rows[key] = _row_of(existing, key, result)
     rank = {key: i for i, key in enumerate(order or [])}
     ordered = sorted(rows, key=lambda k: (0, rank[k], k) if k in rank else (1, 0, k))
     result_rows = [rows[k] for k in ordered]
@@ -445,9 +450,9 @@ def repair_csv(out: str | Path) -> None:
             rows = _rows_by_key(path)
             rebuilt = False
             for key, result in _saved_runs(out):
-                row = rows.get(key)
-                if row is None or row["folder"] != key.folder:  # missing, or torn inside its last cell
-                    rows[key] = row_from_result(result, key, key.folder)
+                row = _row_of(rows, key, result)
+                if row is not rows.get(key):  # missing, or torn
+                    rows[key] = row
                     rebuilt = True
             if rebuilt:
                 _write_csv_atomic(path, list(rows.values()))

@@ -245,17 +245,18 @@ def _report(out: Path, args: argparse.Namespace, device: str | None = None) -> i
         b = bars[stage]
         b.update(done - b.n)
 
+    device = device or args.device or "cpu"
     try:
         path = build_report(out, slices=args.slice_resolution > 0, slice_resolution=args.slice_resolution,
-                            device=device or args.device or "cpu", on_progress=on_progress)
+                            device=device, on_progress=on_progress)
     except KeyboardInterrupt as err:
         for b in bars.values():
             b.close()
         again = f"python -m umask sweep --out {out} --report-only"  # with this report's own settings
         if args.slice_resolution != SLICE_RESOLUTION:
             again += f" --slice-resolution {args.slice_resolution}"
-        if (device or args.device or "cpu") != "cpu":
-            again += f" --device {device or args.device}"
+        if device != "cpu":
+            again += f" --device {device}"
         sys.stderr.write(f"umask: interrupted while writing the report; the runs and {CSV_FILE} are saved, "
                          f"and '{again}' writes it.\n")
         return interrupt_code(err)

@@ -22,9 +22,10 @@ def log_ticks(lo: float, hi: float) -> list[float]:
     return inside if len(inside) >= 2 else below + inside + above
 
 
-def label_log_y(fig: go.Figure) -> None:
+def label_log_y(fig: go.Figure, *, margin: float | None = None) -> None:
     """Make every y axis of ``fig`` logarithmic, labelled at :func:`log_ticks`
-    of the positive values its traces plot (error bars included)."""
+    of the positive values its traces plot (error bars included); with
+    ``margin``, its range spans those values and ``margin`` decades more each side."""
     values = []
     for trace in fig.data:
         ys = [] if trace.y is None else [float(y) for y in trace.y if y is not None]
@@ -40,3 +41,5 @@ def label_log_y(fig: go.Figure) -> None:
     if values:
         ticks = log_ticks(min(values), max(values))
         fig.update_yaxes(tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+        if margin is not None:
+            fig.update_yaxes(range=[math.log10(min(values)) - margin, math.log10(max(values)) + margin])
