@@ -173,6 +173,37 @@ def test_sigterm_saves_the_best_image_as_ctrl_c_does(tiny_registered, tmp_path, 
     assert signal.getsignal(signal.SIGTERM) is before  # the CLI's handler is gone once it returns
 
 
+@pytest.mark.parametrize("error", ["gpu", "cpu", "other"])
+def test_a_step_that_runs_out_of_memory_is_one_line(tiny_registered, tmp_path, capsys, monkeypatch, error):
+    import torch
+
+    from umask.cli import generate
+    from umask.optimise import UniversalSearch
+
+    raised = {"gpu": torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+              "cpu": RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
+                                  "you tried to allocate 2147483648 bytes."),
+              "other": RuntimeError("a bug in umask")}[error]
+
+    class Hungry(UniversalSearch):  # the memory check's estimate was short: the third step outgrows it
+        def __iter__(self):
+            for n, report in enumerate(super().__iter__()):
+                if n == 2:
+                    raise raised
+                yield report
+
+    monkeypatch.setattr(generate, "UniversalSearch", Hungry)
+    if error == "other":  # not a user's problem: a bug, with its traceback
+        with pytest.raises(RuntimeError, match="a bug in umask"):
+            run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--out", tmp_path / "run")
+        return
+    code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--out", tmp_path / "run")
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1] == ("umask: error: out of memory while it ran (what was saved before is kept); "
+                                    "use a smaller image or fewer masks, or another --device.")
+    assert not (tmp_path / "run").exists()
+
+
 def test_ctrl_c_keeps_the_better_of_the_earlier_and_the_interrupted_result(tiny_registered, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     args = ["generate", "--model", "tiny", "--size", "16", "--k", "2", "--targets", "0", "1", "--out", out, "--overwrite"]

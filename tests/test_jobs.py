@@ -118,6 +118,15 @@ def test_stop_keeps_the_best_image_so_far(tiny, where):
     assert result.success_rate == snap.best_success_rate == max(snap.success_rates)
 
 
+def test_pause_on_the_last_step_still_finishes(tiny, where):
+    # One step in all: whenever Pause lands, no step is left to hold.
+    job = Job(tiny, small(steps=1, stop_at_success=False), **where).start()
+    job.pause()
+    assert job.wait(10)
+    snap = job.snapshot()
+    assert snap.state == "finished" and snap.result is not None and snap.result.steps == 1
+
+
 def test_stop_while_paused_ends_the_job(tiny, where):
     job = Job(tiny, endless(), **where).start()
     wait_for(lambda: job.snapshot().step >= 3)
@@ -217,6 +226,21 @@ def test_a_crash_in_the_worker_is_reported_not_raised(where):
     snap = job.snapshot()
     assert snap.state == "failed" and snap.result is None
     assert snap.error == "The optimisation failed: RuntimeError: out of memory"
+
+
+class _Hungry(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_a_run_out_of_memory_says_so_in_one_sentence(where):
+    hungry = Classifier(_Hungry(), name="hungry", categories=imagenet_classes(), mean=[0.5] * 3, std=[0.5] * 3,
+                        native_size=16)
+    job = Job(hungry, small(), **where).start()
+    assert job.wait(10)
+    snap = job.snapshot()
+    assert snap.state == "failed" and snap.result is None
+    assert snap.error == "The optimisation ran out of memory; use a smaller image or fewer masks (or another device)."
 
 
 def test_snapshot_before_start_and_progress_numbers(tiny, where):

@@ -1,5 +1,6 @@
 import dataclasses
 import os
+import re
 import time
 
 import pytest
@@ -245,6 +246,22 @@ def test_device_names(name, message):
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(UmaskError, match=message):
         resolve_device(name)
+
+
+def test_cuda_names_on_a_machine_with_two_gpus(monkeypatch):
+    """The CUDA branch without a GPU: torch says two GPUs are present."""
+    from umask.devices import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda") == torch.device("cuda")
+    assert resolve_device(" CUDA:1 ") == torch.device("cuda", 1)
+    assert resolve_device("auto") == torch.device("cuda")
+    for name in ("cuda:", "cuda:-1", "cuda:1.0", "cuda:x"):
+        with pytest.raises(UmaskError, match=f"Unknown device '{re.escape(name)}'; use cpu, cuda, cuda:N"):
+            resolve_device(name)
+    with pytest.raises(UmaskError, match=r"this machine has 2 CUDA GPU\(s\), cuda:0 to cuda:1"):
+        resolve_device("cuda:2")
 
 
 def test_the_offline_probe_defers_to_a_proxy(monkeypatch):

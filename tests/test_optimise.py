@@ -68,6 +68,37 @@ def test_stop_keeps_best_image_so_far(tiny):
     assert result.final_loss == best.loss != seen[-1].loss  # the kept image's loss, not the last step's
 
 
+def test_a_mask_the_8_bit_image_misses_keeps_the_search_moving(tiny, monkeypatch):
+    """When the batch says 100 % but the 8-bit check disagrees, the masks it
+    misses still pull: the image changes, not the same one measured again."""
+    from umask import optimise
+    from umask.evaluate import MaskedPredictions
+
+    def eight_bit_check_misses_mask_0(*args, **kwargs):
+        found = classify_masked(*args, **kwargs)
+        probs = found.probs.clone()
+        probs[0] = 0.0
+        probs[0, 0] = 1.0  # mask 0 says class 0, never a target of seed 0 here
+        return MaskedPredictions(probs, found.targets)
+
+    monkeypatch.setattr(optimise, "classify_masked", eight_bit_check_misses_mask_0)
+    search = UniversalSearch(tiny, small(steps=80))
+    assert 0 not in search.targets
+    seen_all_hits = []
+    for report in search:
+        if report.success_rate == 1.0:
+            seen_all_hits.append(search.pixels().detach().clone())
+    assert not search.succeeded and len(seen_all_hits) >= 5
+    # The last step takes no update: the two before it must differ.
+    assert not torch.equal(seen_all_hits[-2], seen_all_hits[-3])
+
+
+def test_the_result_records_the_device_and_resize_of_the_model_that_ran(tiny):
+    result = UniversalSearch(tiny, small(steps=2, device="auto", resize_to=32)).run()
+    assert result.config["device"] == "cpu" and result.config["resize_to"] is None
+    assert result.preprocessing["resize_to"] is None
+
+
 def test_deterministic_on_cpu(tiny):
     a = UniversalSearch(tiny, small(steps=20, stop_at_success=False)).run()
     b = UniversalSearch(tiny, small(steps=20, stop_at_success=False)).run()

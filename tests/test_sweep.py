@@ -1,4 +1,5 @@
 import csv
+import json
 import shutil
 
 import pytest
@@ -154,6 +155,22 @@ def test_hand_mangled_row_is_rebuilt_from_its_folder(tiny_registered, tmp_path):
     assert rows_without_seconds(out / CSV_FILE) == before
 
 
+@pytest.mark.parametrize("seed", [None, 1.7, "0", 1])
+def test_a_run_whose_result_json_names_another_seed_is_run_again(tiny_registered, tmp_path, capsys, seed):
+    out = tmp_path / "sw"
+    run_sweep(plan(families=("hstripes",)), out)
+    before = rows_without_seconds(out / CSV_FILE)
+    path = out / before[0]["folder"] / "result.json"
+    meta = json.loads(path.read_text())
+    meta["config"]["seed"] = seed  # the folder says seed 0
+    path.write_text(json.dumps(meta))
+    assert main(["sweep", "--out", str(out), "--report-only", "--slice-resolution", "0"]) == 0
+    outcome = run_sweep(plan(families=("hstripes",)), out)
+    assert outcome.ran == 1 and outcome.skipped == 1
+    assert rows_without_seconds(out / CSV_FILE) == before
+    assert json.loads(path.read_text())["config"]["seed"] == 0
+
+
 def test_extending_a_sweep_keeps_old_runs_and_order(tiny_registered, tmp_path):
     out = tmp_path / "sw"
     run_sweep(plan(families=("hstripes",), ks=(3,)), out)
@@ -303,9 +320,10 @@ def test_report_escapes_what_the_csv_says(tiny_registered, tmp_path):
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
+    (out / "sweep.json").write_text(json.dumps({"size": 16, "fill": "<i>black</i>"}))  # and its settings file
     page = build_report(out, slices=True, slice_resolution=5).read_text()
-    assert "<script>alert" not in page and "<b>bold" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert" not in page and "<b>bold" not in page and "<i>black" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "fill &lt;i&gt;black&lt;/i&gt;" in page
 
 
 def test_a_run_killed_mid_way_leaves_no_trace_and_is_run_again(tiny_registered, tmp_path):

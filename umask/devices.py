@@ -27,15 +27,15 @@ def resolve_device(name: str | None = "cpu") -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
-        index = name.partition(":")[2]
-        if index and not index.isdecimal():
+        _, colon, index = name.partition(":")
+        if colon and not index.isdecimal():  # "cuda:" and "cuda:x" too
             raise UmaskError(f"Unknown device '{name}'; use cpu, cuda, cuda:N (N a GPU number) or auto.")
         if not torch.cuda.is_available():
             raise UmaskError(f"Device '{name}' was asked for but this machine has no CUDA GPU; use --device cpu or auto.")
         count = torch.cuda.device_count()
         if index and int(index) >= count:
             raise UmaskError(f"Device '{name}' does not exist; this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}.")
-        return torch.device(name)
+        return torch.device("cuda", int(index)) if index else torch.device("cuda")
     raise UmaskError(f"Unknown device '{name}'; use cpu, cuda, cuda:N or auto.")
 
 

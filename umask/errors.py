@@ -9,3 +9,18 @@ nothing else; any other exception is a bug in umask.
 
 class UmaskError(Exception):
     """A user-facing error whose message is one complete sentence."""
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is an allocation that failed: Python's, torch's on a
+    GPU (``torch.OutOfMemoryError``, matched by name: this module loads no
+    torch) or torch's CPU allocator's. Not a user's mistake as such: the
+    memory check before a run is an estimate, and a step can outgrow it."""
+    return isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(err)
+
+
+def run_failure(err: Exception) -> str:
+    """The one sentence a run that stopped on ``err`` (not a UmaskError) shows."""
+    if out_of_memory(err):
+        return "The optimisation ran out of memory; use a smaller image or fewer masks (or another device)."
+    return f"The optimisation failed: {type(err).__name__}: {err}"

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .config import Config
-from .errors import UmaskError
+from .errors import UmaskError, run_failure
 from .evaluate import quantise
 from .models import Classifier
 from .optimise import UniversalSearch
@@ -327,7 +327,7 @@ class Job:
             self._fail(str(err))
         except Exception as err:  # a worker must never die silently: report it to the page
             log.exception("job %x failed", id(self))
-            self._fail(f"The optimisation failed: {type(err).__name__}: {err}")
+            self._fail(run_failure(err))
 
     def _run_here(self) -> None:
         if self.torch_threads is not None:
@@ -340,7 +340,7 @@ class Job:
         with torch.enable_grad():
             for report in self.search:
                 self._record(report)
-                if not self._resume.is_set():
+                if not self._resume.is_set() and not report.last:  # Pause on the last step: nothing left to hold
                     self._wait_while_paused()
                 self._stop_if_unattended()
                 if self._stop.is_set():

@@ -58,6 +58,8 @@ class StepReport:
         done: every mask hit its target on the 8-bit image (with the stop
             margin), confirmed on the evaluation path; with ``stop_at_success``
             this report is the last.
+        last: no step follows this one (success with ``stop_at_success``, or
+            the step budget spent): a consumer need not wait for another.
     """
 
     step: int
@@ -69,6 +71,7 @@ class StepReport:
     seconds: float
     image: torch.Tensor | None = None
     done: bool = False
+    last: bool = False
 
 
 def _quantise_ste(x: torch.Tensor) -> torch.Tensor:
@@ -199,7 +202,9 @@ class UniversalSearch:
     Args:
         model: a frozen :class:`Classifier` (pixels in [0, 1]); shared models
             are safe, the search only ever differentiates its own image.
-        config: every knob; ``config.model`` is recorded, not loaded here.
+        config: every knob; ``config.model`` is recorded, not loaded here,
+            and ``model`` decides the device and the resize (the result
+            records those of ``model``, whatever ``config`` says).
         labels: an explicit ``(H, W)`` part label map; by default it is made
             from ``config`` (family, K, size, layout seed or layout path).
 
@@ -314,17 +319,20 @@ class UniversalSearch:
                 rate = int(hits.sum()) / hits.numel()  # as the saved result counts it, not in float32
                 done = bool(hits.all())
                 self._losing_streak = (self._losing_streak + 1) * ~hits
+                confirmed = hits
                 if done:
                     # Confirm on the exact path that measures the saved PNG
                     # (the float image, or a different batch, may differ in
                     # the last bit from the forward above).
                     check = classify_masked(self.model, quantise(x.detach()), self._masks, fill=self._fill)
-                    done = bool(_meets_margin(check.probs.to(probs.device), self._targets, cfg.stop_margin).all())
+                    confirmed = _meets_margin(check.probs.to(probs.device), self._targets, cfg.stop_margin)
+                    done = bool(confirmed.all())
                 if cfg.loss == "ce":
                     active = torch.ones_like(hits)
                 else:
-                    # Losing: not ahead by kappa logits, or short of the stop margin.
-                    active = (_gap(logits.detach(), self._targets) + cfg.kappa > 0) | ~hits
+                    # Losing: not ahead by kappa logits, or short of the stop margin (in
+                    # this batch, or on the 8-bit image: else no mask would move it on).
+                    active = (_gap(logits.detach(), self._targets) + cfg.kappa > 0) | ~hits | ~confirmed
                 self._active_fraction = float(active.float().mean())
             loss = (terms * active).sum()
             with torch.no_grad():
@@ -355,6 +363,7 @@ class UniversalSearch:
                     seconds=0.0,
                     image=quantise(x.detach()).cpu() if snapshot else None,
                     done=done,
+                    last=finished,
                 )
             if not finished and (active.any() or not two_pass):
                 self._opt.zero_grad(set_to_none=True)
@@ -418,7 +427,8 @@ class UniversalSearch:
             steps=steps,
             seconds=round(seconds, 3),
             final_loss=final_loss,
-            config=cfg.to_dict() | {"targets": list(self.targets)},
+            # What ran: the model's device and resize ("auto" and "native" resolved).
+            config=cfg.to_dict() | {"targets": list(self.targets), "device": str(self.model.device), "resize_to": self.model.resize_to},
             preprocessing=self.model.preprocessing,
             weights_sha256=self.model.weights_sha256,
         )

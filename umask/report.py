@@ -178,7 +178,7 @@ def build_report(
     models = list(dict.fromkeys(r["model"] for r in rows))
     body.append(
         f"<h1>umask sweep: {html.escape(out.name)}</h1><p class='note'>{count(len(rows), 'finished run')}; models: "
-        f"{html.escape(', '.join(models)) or 'none'}; image {settings.get('size', '?')} px, fill {settings.get('fill', '?')}. "
+        f"{html.escape(', '.join(models)) or 'none'}; image {html.escape(str(settings.get('size', '?')))} px, fill {html.escape(str(settings.get('fill', '?')))}. "
         f"Written {time.strftime('%Y-%m-%d %H:%M')} by <code>python -m umask sweep</code>.</p>"
     )
     summary = summary_table(rows)

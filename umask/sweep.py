@@ -274,19 +274,15 @@ def _rows_by_key(path: Path) -> dict[RunKey, dict[str, str]]:
 def _key_of_folder(out: Path, folder: Path, result: Result) -> RunKey | None:
     """Recover a run's key from its saved result and its path (the preset is only in the path)."""
     rel = folder.relative_to(out).as_posix()
-    match = re.fullmatch(rf"{RUNS_DIR}/[^/]+/[^/]+/(?P<preset>[a-z]+)-(?P<steps>\d+)/k\d+-seed\d+", rel)
+    match = re.fullmatch(rf"{RUNS_DIR}/[^/]+/[^/]+/(?P<preset>[a-z]+)-(?P<steps>\d+)/k\d+-seed(?P<seed>\d+)", rel)
     if match is None:
         return None
-    cfg = result.config
-    key = RunKey(
-        result.model,
-        result.mask_family,
-        result.mask_mode,
-        result.k,
-        int(cfg.get("seed", 0)),
-        match["preset"],
-        int(match["steps"]),
-    )
+    seed = int(match["seed"])
+    saved_seed = result.config.get("seed")
+    # Compared, not converted: a hand-edited seed (null, 1.7, "1") is not this run's.
+    if type(saved_seed) is not int or saved_seed != seed:
+        return None
+    key = RunKey(result.model, result.mask_family, result.mask_mode, result.k, seed, match["preset"], int(match["steps"]))
     return key if key.folder == rel else None
 
 
@@ -397,7 +393,7 @@ def _saved_runs(out: Path) -> Iterator[tuple[RunKey, Result]]:
             continue
         key = _key_of_folder(out, folder, result)
         if key is None:
-            log.warning("skipping %s: not where a sweep puts its runs", folder)
+            log.warning("skipping %s: its result.json does not describe the run its place under the sweep names", folder)
             continue
         yield key, result
 

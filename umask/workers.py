@@ -47,7 +47,7 @@ import torch
 
 from .config import Config
 from .devices import env_count, share_of_cores
-from .errors import UmaskError
+from .errors import UmaskError, run_failure
 from .models import Classifier
 
 log = logging.getLogger(__name__)
@@ -417,7 +417,7 @@ def _run(conn: Connection, send, job_id: int, model: Classifier, config: Config,
                 try:
                     send("step", job_id, report)
                     # Between two steps: read control messages; block while paused.
-                    while paused or conn.poll():
+                    while (paused and not report.last) or conn.poll():
                         command, target = pickle.loads(conn.recv_bytes())[:2]
                         if target != job_id:
                             continue
@@ -434,7 +434,7 @@ def _run(conn: Connection, send, job_id: int, model: Classifier, config: Config,
         return _reply(send, "failed", job_id, str(err))
     except Exception as err:  # the parent shows it as one sentence
         log.exception("worker job %s failed", job_id)
-        return _reply(send, "failed", job_id, f"The optimisation failed: {type(err).__name__}: {err}")
+        return _reply(send, "failed", job_id, run_failure(err))
     return _reply(send, "done", job_id, result)
 
 

@@ -19,7 +19,7 @@ import threading
 from types import ModuleType
 from typing import Sequence
 
-from ..errors import UmaskError
+from ..errors import UmaskError, out_of_memory
 
 #: Every command and its line in the command list, in the order listed.
 COMMANDS = {
@@ -99,6 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         sys.stderr.write("umask: interrupted\n")
         return interrupt_code(err)
+    except (MemoryError, RuntimeError) as err:
+        if not out_of_memory(err):
+            raise
+        # The memory check before a run is an estimate: a step can still outgrow what is free.
+        sys.stderr.write("umask: error: out of memory while it ran (what was saved before is kept); "
+                         "use a smaller image or fewer masks, or another --device.\n")
+        return 2
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
