@@ -4,14 +4,6 @@ A thin shell: page config, the navigation, nothing else. Each page in
 ``app_pages/`` wires widgets to the ``umask`` package; shared glue is in ``ui/``.
 """
 
-import streamlit as st
-
-from ui.common import configure_torch, keep_run_alive, style_page
-
-st.set_page_config(page_title="umask: one image, many classes", page_icon=":performing_arts:", layout="wide")
-configure_torch()
-style_page()
-
 # (file, title, icon) in the order a visitor meets them.
 PAGES = [
     ("adversarial.py", "Adversarial example", ":material/visibility:"),
@@ -21,6 +13,24 @@ PAGES = [
     ("geometry.py", "Geometry", ":material/scatter_plot:"),
 ]
 
-keep_run_alive()  # a run goes on while its tab shows another page
-navigation = st.navigation([st.Page(f"app_pages/{file}", title=title, icon=icon) for file, title, icon in PAGES])
-navigation.run()
+
+def main() -> None:
+    # Imported here, not above: a worker process that re-imports this file
+    # (see the end) needs neither streamlit nor the pages' glue.
+    import streamlit as st
+
+    from ui.common import configure_torch, keep_run_alive, style_page
+
+    st.set_page_config(page_title="umask: one image, many classes", page_icon=":performing_arts:", layout="wide")
+    configure_torch()
+    style_page()
+    keep_run_alive()  # a run goes on while its tab shows another page
+    navigation = st.navigation([st.Page(f"app_pages/{file}", title=title, icon=icon) for file, title, icon in PAGES])
+    navigation.run()
+
+
+# Streamlit runs this file as __main__. A worker process (spawned) imports it
+# again as __mp_main__, as multiprocessing does with the main script: there it
+# must draw nothing (it ran a page, bare, in every new worker).
+if __name__ == "__main__":
+    main()

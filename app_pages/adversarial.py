@@ -17,10 +17,9 @@ import torch
 
 import umask
 from umask import attacks
-from umask.images import load_photo, png_bytes
+from umask.images import image_to_uint8, load_photo, png_bytes
 from umask.models import DEFAULT_MODEL
 from umask.plots.attack import topk_figure
-from umask.results import image_to_uint8
 from ui.common import class_label, get_model, model_choices, model_label, session_memo
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"

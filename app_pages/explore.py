@@ -20,6 +20,7 @@ from umask.plots import run as plots
 from umask.results import result_to_zip
 from ui.common import (
     JOB_KEY,
+    PICTURE_HEIGHT,
     RESULT_KEY,
     RESULT_SOURCE_KEY,
     explain_load_failure,
@@ -178,12 +179,14 @@ def model_column(result: umask.Result, spec: str, chosen: list[int], mask) -> No
         st.info(f"{describe(result, chosen)} → '{names[first]}' {p_first:.0%}. {advice}")
     targets = set(result.targets)
     st.dataframe(
-        [{"class": names[c], "probability": p, "a target": "part " + str(result.targets.index(c)) if c in targets else ""}
+        [{"class": names[c], "probability": p, "target of": "part " + str(result.targets.index(c)) if c in targets else ""}
          for c, p in top],
         hide_index=True,
         key=f"exp_top_{spec}",
-        column_config={"probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0,
-                                                                      format="percent")},
+        column_config={"class": st.column_config.TextColumn("class", width="medium"),
+                       "probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0,
+                                                                      format="percent", width="small"),
+                       "target of": st.column_config.TextColumn("target of", width="small")},
     )
 
 
@@ -222,9 +225,11 @@ def main() -> None:
     st.title("Explore a universal image")
     st.sidebar.header("Explore")
     open_upload()
-    if st.session_state.get("exp_upload_error"):
-        st.sidebar.error(st.session_state["exp_upload_error"])
     result: umask.Result | None = st.session_state.get(RESULT_KEY)
+    if st.session_state.get("exp_upload_error"):
+        # The page still shows the result it showed: say which, beside the file that failed.
+        still = f" The page still shows the result {st.session_state.get(RESULT_SOURCE_KEY)}." if result is not None else ""
+        st.sidebar.error(st.session_state["exp_upload_error"] + still)
     if result is None:
         st.markdown(NOTE)
         job = st.session_state.get(JOB_KEY)
@@ -255,14 +260,14 @@ def main() -> None:
         key = f"exp_image_{rid}_{clicks}"
         st.markdown("**The universal image**")
         st.caption(f"Click a part to {verb} it. " + unused_cells_note(result.mask_family, result.k, result.mask_mode))
-        st.plotly_chart(plots.image_figure(result.image, result.labels, selected=chosen, clickable=verb),
+        st.plotly_chart(plots.image_figure(result.image, result.labels, selected=chosen, clickable=verb, height=PICTURE_HEIGHT),
                         key=key, config={"displayModeBar": False}, selection_mode="points",
                         on_select=functools.partial(toggle_clicked_part, rid, key))
     with seen_col:
         st.markdown("**What the model sees**")
         hidden = describe(result, chosen)
         st.caption(hidden[:1].upper() + hidden[1:] + ".")
-        st.plotly_chart(plots.image_figure(seen, None), key="exp_seen", config={"displayModeBar": False})
+        st.plotly_chart(plots.image_figure(seen, None, height=PICTURE_HEIGHT), key="exp_seen", config={"displayModeBar": False})
 
     if not specs:
         st.info("Select one or more models in the sidebar.")
@@ -271,7 +276,7 @@ def main() -> None:
         # table until its probability bars are cut off on a 1024 px screen.
         for start in range(0, len(specs), MODELS_PER_ROW):
             row = specs[start:start + MODELS_PER_ROW]
-            for col, spec in zip(st.columns(MODELS_PER_ROW), row):
+            for col, spec in zip(st.columns(min(MODELS_PER_ROW, len(specs))), row):  # one model: the full width
                 with col:
                     model_column(result, spec, chosen, mask)
         summary(result, rid, specs)

@@ -25,6 +25,7 @@ from umask.results import result_to_zip
 from umask.text import count
 from ui.common import (
     JOB_KEY,
+    PICTURE_HEIGHT,
     class_label,
     configure_gil,
     get_model,
@@ -82,6 +83,10 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
     """Widgets -> (Config or None when the input is not usable yet, Generate clicked, the preview's sketch)."""
     sb = st.sidebar
     sb.header("Generate")
+    # The button first, filled in last (it depends on the settings): with
+    # the defaults, one click starts a run, and below the settings it sat
+    # under the fold of a 1024 x 768 projector.
+    go_slot = sb.container()
     choices = model_choices()
     model = sb.selectbox("Model", choices, index=choices.index(DEFAULT_MODEL) if DEFAULT_MODEL in choices else 0,
                          format_func=model_label, persist_state="session", key="gen_model",
@@ -115,9 +120,13 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
     seed = int(sb.number_input("Seed", min_value=0, value=0, step=1, persist_state="session", key="gen_seed",
                                help="Draws the random targets (and the starting noise of the study's preset)."))
     complete = how == "random" or targets is not None
-    clicked = sb.button("Generate", type="primary", key="gen_go", width="stretch", disabled=not complete)
     running = st.session_state.get(JOB_KEY)
-    if weights_here and not (running is not None and running.alive):
+    live = running is not None and running.snapshot(touch=False).live  # the state the page shows, not the thread
+    # A click during a run would start another in its place: the run on the
+    # screen is stopped (its best image kept) before a new one starts.
+    clicked = go_slot.button("Generate", type="primary", key="gen_go", width="stretch", disabled=not complete or live,
+                        help="A run is going: Stop it first (Stop keeps its best image so far)." if live else None)
+    if weights_here and not live:
         # Warm the shared cache and a worker process before the click, so the
         # first frame is not a model load nor a torch import. Not while this
         # session's run goes: a new worker process would take its CPU.
@@ -158,14 +167,28 @@ def start_job(config: umask.Config) -> None:
     st.session_state[JOB_KEY] = job.start()
 
 
-def _eta(seconds: float | None, stops_early: bool) -> str:
-    """Time left at the current speed; a run that stops at 100 % usually
-    ends long before its step budget, so that is a bound, not a forecast."""
+def _duration(seconds: float | None) -> str:
+    """"1 h 05 min", "16 min 45 s", "9 s"; "..." before the speed is known."""
     if seconds is None:
-        return "ETA ..."
+        return "..."
     minutes, secs = divmod(int(round(seconds)), 60)
-    left = f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
-    return f"at most {left} left (it stops at 100 %)" if stops_early else f"ETA {left}"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def _timing(snap, stops_early: bool) -> str:
+    """Speed and time of the progress line. A run that stops at 100 % usually
+    ends long before its step budget (the default's K = 10: about 45 of
+    5000 steps), so it is told by its time so far and the budget's bound,
+    not by an ETA that reads as a forecast."""
+    if snap.state == "paused":  # no speed and no ETA: a paused run has neither
+        return "click Resume to go on"
+    speed = f"{snap.steps_per_s:.1f} steps/s"
+    if not snap.live:
+        return f"{speed} · {snap.elapsed_s:.1f} s"
+    if stops_early:
+        return f"{speed} · {_duration(snap.elapsed_s)} so far · stops at 100 % (at most {_duration(snap.eta_s)} more)"
+    return f"{speed} · ETA {_duration(snap.eta_s)}"
 
 
 def per_mask_rows(job: Job, snap) -> list[dict]:
@@ -217,15 +240,12 @@ def live_view() -> None:
         st.error(snap.error)
     on_target = (f"saved image: {snap.result.success_rate:.0%}" if snap.result is not None
                  else f"best {snap.best_success_rate:.0%}")
-    if snap.state == "paused":  # no speed and no ETA: a paused run has neither
-        timing = "click Resume to go on"
-    else:
-        timing = (f"{snap.steps_per_s:.1f} steps/s · "
-                  f"{_eta(snap.eta_s, cfg.stop_at_success) if snap.live else f'{snap.elapsed_s:.1f} s'}")
-    text = f"{state}: step {snap.step} / {snap.total} · {timing} · {on_target} of {cfg.k} masks on target"
+    text = f"{state}: step {snap.step} / {snap.total} · {_timing(snap, cfg.stop_at_success)} · {on_target} of {cfg.k} masks on target"
     if snap.state == "running" and snap.step == 0:  # a worker loading torch and the model: say so, not "0.0 steps/s"
         text = "Starting: the engine is loading the model (the first run after the server starts takes longest)..."
-    st.progress(snap.fraction, text=text)
+    # A run that stops at 100 % fills its bar as its masks are won: by steps,
+    # it would sit empty for a whole run that takes 45 of 5000 steps.
+    st.progress(max(snap.fraction, snap.best_success_rate) if cfg.stop_at_success else snap.fraction, text=text)
     if snap.waiting_behind is not None:
         ahead = snap.waiting_behind
         st.info(f"Waiting for its turn: this server runs at most {job.pool.max_workers} optimisations at once and "
@@ -259,8 +279,8 @@ def live_view() -> None:
         # progress they conclude: they appear with the poll that sees the end,
         # whether or not the full rerun below has happened yet.
         result = snap.result
-        verdict = st.success if result.hits == result.k else st.warning  # a partial result is not a success
-        verdict(f"{result.hits} of {result.k} masks give their target on the saved 8-bit image "
+        verdict = st.success if result.hit_count == result.k else st.warning  # a partial result is not a success
+        verdict(f"{result.hit_count} of {result.k} masks give their target on the saved 8-bit image "
                 f"({result.success_rate:.0%}) after {count(result.steps, 'step')}, {result.seconds:.1f} s of optimisation.")
         result_panel(result)
     if not snap.live and st.session_state.get("gen_result_of") is not job:
@@ -285,13 +305,13 @@ def curves_view() -> None:
 
 def result_panel(result: umask.Result) -> None:
     """Download and explore the finished run."""
-    cache = st.session_state.setdefault("gen_zip", {})
-    if id(result) not in cache:
-        cache.clear()
-        cache[id(result)] = result_to_zip(result)
+    # Kept beside the result it zips (an identity check: an id() could be a later object's).
+    cached = st.session_state.get("gen_zip")
+    if cached is None or cached[0] is not result:
+        cached = st.session_state["gen_zip"] = (result, result_to_zip(result))
     row = st.container(horizontal=True)
-    row.download_button("Download result (.zip)", cache[id(result)], file_name=f"umask-{result.model}-K{result.k}.zip",
-                            mime="application/zip", key="gen_download", on_click="ignore")
+    row.download_button("Download result (.zip)", cached[1], file_name=f"umask-{result.model}-K{result.k}.zip",
+                        mime="application/zip", key="gen_download", on_click="ignore")
     if row.button("Explore this image", key="gen_explore", type="primary"):
         st.switch_page("app_pages/explore.py")
 
@@ -306,7 +326,7 @@ def preview(sketch: Sketch) -> None:
     names = umask.imagenet_classes()
     col, text = st.columns([1, 1])
     col.plotly_chart(plots.image_figure(torch.full((3, sketch.size, sketch.size), 0.5), labels,
-                                        title=f"The {sketch.k} parts ({sketch.family})", side=320),
+                                        title=f"The {sketch.k} parts ({sketch.family})", side=320, height=PICTURE_HEIGHT),
                      key="gen_preview", config={"displayModeBar": False})
     note = unused_cells_note(sketch.family, sketch.k, sketch.mode)
     if note:
@@ -332,9 +352,11 @@ def main() -> None:
         st.info("Choose the settings in the sidebar and click **Generate**. The bundled model runs offline on a laptop CPU.")
         preview(sketch)
         return
-    if config is not None and config != job.config:
-        st.info("The sidebar's settings differ from the run shown below; click **Generate** to run with them.")
     live = job.snapshot(touch=False).live
+    if config is not None and config != job.config:
+        st.info("The sidebar's settings differ from the run shown below; "
+                + ("**Stop** it (its best image is kept), then click **Generate** to run with them." if live
+                   else "click **Generate** to run with them."))
     st.fragment(live_view, run_every=poll_s if live else None)()
     st.fragment(curves_view, run_every=2.0 * poll_s if live else None)()
 

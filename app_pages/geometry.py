@@ -60,7 +60,7 @@ def distances(result: umask.Result) -> None:
         f"**{s['enclosing_radius']:.3f}** ({percent(s['enclosing_radius_rel'])}), centre {geo.centre_offset:.3f} from x."
     )
     st.caption("Per mask k: ‖x − m_k x‖ over all 3·H·W values; relative = divided by ‖x‖ in the same norm. "
-               + "; ".join(f"{n.upper()}: {label}" for n, label in NORM_LABELS.items()) + ".")
+               + "; ".join(NORM_LABELS.values()) + ".")
     st.plotly_chart(plots.distances_figure(geo), key="geo_distances")
     with st.expander("Per-mask table"):
         st.dataframe(geo.table(), hide_index=True)
@@ -137,8 +137,7 @@ def toy_section() -> None:
                                      probe=((float(point[0]), float(point[1])), probe_r)), key="toy_fig")
     m = st.columns(3)
     m[0].metric("Lines meet?", "yes" if residual < 1e-9 else "no", help=f"score mismatch at the best point: {residual:.3g}")
-    m[1].metric("Smallest disc with every class", "none in view" if disc.missing else f"r = {disc.radius:.2f}",
-                help=f"searched on a grid; accurate to about {disc.spacing:.2f}")
+    m[1].metric("Smallest disc with every class", disc.describe(), help=f"searched on a grid; accurate to about {disc.accuracy:.2f}")
     m[2].metric("Classes in the probe disc", f"{len(inside)} of {classes}",
                 help="The dashed disc, centred where the lines meet (or come closest).")
 

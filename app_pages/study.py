@@ -16,7 +16,7 @@ from umask.plots import study as plots
 from umask.plots.run import upscale
 from umask.files import is_hidden
 from umask.report import REPORT_FILE, build_report, shown_copy
-from umask.sweep import CSV_FILE, gallery_group, read_rows, sweep_settings, typed_rows
+from umask.sweep import CSV_FILE, gallery_group, read_rows, summary_table, sweep_settings, typed_rows
 from ui.common import folders_root, served_model, typed_folder, under_root
 
 NOTE = (
@@ -168,7 +168,7 @@ def main() -> None:
     with tabs[3]:
         gallery(folder, rows)
     with tabs[4]:
-        st.dataframe(plots.summary_table(rows), hide_index=True)
+        st.dataframe(summary_table(rows), hide_index=True)
         st.download_button("Download results.csv", (folder / CSV_FILE).read_bytes(), file_name=f"{folder.name}-results.csv",
                            mime="text/csv", key="study_csv")
 

@@ -8,6 +8,8 @@ browser's poll would.
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -105,8 +107,8 @@ def test_generate_streams_then_explore_matches_the_engine(model):
     snap = job.snapshot()
     result = snap.result
     assert snap.state == "finished" and result.steps <= 40
-    verdict = at.success if result.hits == 2 else at.warning  # green only when every mask hits
-    assert verdict[0].value.startswith(f"{result.hits} of 2 masks give their target")
+    verdict = at.success if result.hit_count == 2 else at.warning  # green only when every mask hits
+    assert verdict[0].value.startswith(f"{result.hit_count} of 2 masks give their target")
     assert at.session_state["umask_result"] is result
     assert len(at.get("plotly_chart")) == 2  # loss and success curves
     assert len(at.get("image")) == 2  # the image with its parts, the per-mask probabilities
@@ -145,7 +147,8 @@ def test_generate_streams_then_explore_matches_the_engine(model):
     assert at.info[0].value.startswith("all parts hidden → ")
     # The download is the engine's zip of this result, and it reads back.
     assert at.sidebar.get("download_button")
-    (data,) = at.session_state["gen_zip"].values()
+    zipped, data = at.session_state["gen_zip"]
+    assert zipped is result
     back = result_from_zip(data)
     assert back.targets == result.targets and torch.equal(back.image, result.image)
 
@@ -184,7 +187,8 @@ def test_clicks_while_running_neither_kill_nor_restart_the_run(model):
         at.switch_page("app_pages/generate.py").run()
         assert not at.exception
         assert at.session_state["umask_job"] is job and job.alive and job.config.k == 4
-        assert any(i.value.startswith("The sidebar's settings differ from the run shown below") for i in at.info)
+        assert any(i.value.startswith("The sidebar's settings differ from the run shown below; **Stop** it") for i in at.info)
+        assert at.sidebar.button(key="gen_go").disabled  # a click would throw the live run away
         time.sleep(0.3)
         assert job.snapshot().step > before
         # Pause, Resume and Stop are buttons of the live view.
@@ -198,9 +202,10 @@ def test_clicks_while_running_neither_kill_nor_restart_the_run(model):
         snap = job.snapshot()
         assert snap.state == "stopped" and snap.result is not None and snap.result.steps == snap.step
         assert at.session_state["umask_result"] is snap.result  # Stop keeps the best image so far
-        verdict = at.success if snap.result.hits == 4 else at.warning  # a partial result is not shown as a success
-        assert verdict[0].value.startswith(f"{snap.result.hits} of 4 masks give their target")
+        verdict = at.success if snap.result.hit_count == 4 else at.warning  # a partial result is not shown as a success
+        assert verdict[0].value.startswith(f"{snap.result.hit_count} of 4 masks give their target")
         assert "Stopped" in at.get("progress")[0].proto.text
+        assert not at.sidebar.button(key="gen_go").disabled
     finally:
         job.stop()
 
@@ -287,6 +292,7 @@ def test_upload_a_cli_result_and_a_bad_file(model, tmp_path, monkeypatch):
     at.run()
     assert not at.exception
     assert at.sidebar.error[0].value.startswith("The upload is not a zip archive")
+    assert at.sidebar.error[0].value.endswith(" The page still shows the result uploaded: cli-result.zip.")
     assert at.session_state["umask_result"] is shown
     # Cleared, the error goes; the same file uploaded again is read again.
     at.sidebar.file_uploader(key="exp_upload").set_value(None).run()
@@ -426,7 +432,7 @@ def test_settings_survive_a_visit_to_other_pages(model):
 def test_render_parts_keeps_pixels_sharp_and_outlines_the_parts():
     from umask.masks import layout
     from umask.plots import run as plots
-    from umask.results import image_to_uint8
+    from umask.images import image_to_uint8
 
     image = torch.rand(3, 8, 8)
     bare = plots.render_parts(image, None, side=64)
@@ -441,17 +447,33 @@ def test_render_parts_keeps_pixels_sharp_and_outlines_the_parts():
     assert (tinted[:30] == drawn[:30]).all() and (tinted[34:] != drawn[34:]).any()
 
 
-def test_part_labels_are_as_large_as_the_parts_hold():
+def test_part_labels_and_outlines_are_as_large_as_the_parts_hold():
     from umask.masks import layout
-    from umask.plots.run import _label_size
+    from umask.plots import run as plots
+    from umask.plots.run import _label_size, _outline_width, _part_boxes
+
+    def boxes(family, k):
+        return _part_boxes(layout(family, k, 64).numpy())
 
     # 384 px pictures of 64 px layouts (factor 6); the page may show them at half size.
-    assert _label_size(layout("grid", 4, 64).numpy(), 6, 2, 384) == 32  # big squares: a twelfth of the picture
-    stripes = _label_size(layout("hstripes", 16, 64).numpy(), 6, 2, 384)
+    assert _label_size(boxes("grid", 4), 6, 2, 384) == 32  # big squares: a twelfth of the picture
+    stripes = _label_size(boxes("hstripes", 16), 6, 2, 384)
     assert stripes == int(0.7 * 384 / 16)  # 70 % of a stripe's height: a label never spills into the next stripe
-    assert _label_size(layout("hstripes", 64, 64).numpy(), 6, 2, 384) == 10  # one-row stripes: the floor
-    wide = _label_size(layout("grid", 10, 64).numpy(), 6, len("9: 100%"), 384)
-    assert wide < _label_size(layout("grid", 10, 64).numpy(), 6, 1, 384)  # a longer label gets a smaller font
+    assert _label_size(boxes("hstripes", 62), 6, 2, 384) == 0  # one-row stripes: no label, none legible
+    wide = _label_size(boxes("grid", 10), 6, len("9: 100%"), 384)
+    assert wide < _label_size(boxes("grid", 10), 6, 1, 384)  # a longer label gets a smaller font
+    # Outlines: two pixels round big parts, one round thin ones, none where they would cover the image.
+    assert [_outline_width(boxes(f, k), 6) for f, k in [("grid", 62), ("hstripes", 16), ("hstripes", 32), ("hstripes", 62)]] \
+        == [2, 2, 1, 0]
+    image = torch.rand(3, 64, 64)
+    stripes62 = layout("hstripes", 62, 64)
+    assert (plots.render_parts(image, stripes62) == plots.render_parts(image, None)).all()  # the image itself, as the model sees it
+    assert (plots.render_parts(image, layout("grid", 62, 64)) != plots.render_parts(image, None)).any()
+    # The probability map: "k: p%" where it fits; the number alone where only that is legible; none on one-row stripes.
+    grid = plots.render_part_probs(layout("grid", 4, 64), [0.5] * 4)
+    assert (plots.render_part_probs(layout("grid", 4, 64), [0.0] * 4) != grid).any()
+    plain = plots.render_part_probs(stripes62, [0.5] * 62)
+    assert (plain == plain[:, :1]).all()  # every row one colour: no label drawn over the stripes
 
 
 def test_figures_carry_the_numbers_they_are_given():
@@ -482,6 +504,16 @@ def test_every_part_has_click_targets_that_lie_on_it(family, k):
         assert labels[int(row), int(col)] == part
     fig = plots.image_figure(torch.rand(3, 64, 64), labels, clickable=True)
     assert list(fig.data[1].customdata) == parts and fig.layout.hoverdistance == -1
+
+
+def test_a_worker_process_that_imports_the_app_file_draws_nothing():
+    """Streamlit installs app.py as __main__, so a spawned worker process
+    imports it as __mp_main__ (multiprocessing's rule for the main script):
+    there it must neither draw a page nor load the pages' imports."""
+    probe = ("import runpy, sys; runpy.run_path(sys.argv[1], run_name='__mp_main__'); "
+             "print(sorted(m for m in ('streamlit', 'torch', 'ui.common') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe, APP], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]" and "Warning" not in done.stderr
 
 
 def test_streamlit_config_names_real_options():

@@ -439,7 +439,7 @@ def expected_toy(angles, offsets, probe=0.3) -> tuple[str, str, str]:
     disc = smallest_disc_with_all_classes(region_map(toy, extent=3.0, resolution=121), candidates=41)
     point, residual = meeting_point(toy)
     inside = classes_in_disc(toy, (float(point[0]), float(point[1])), probe)
-    return ("yes" if residual < 1e-9 else "no", "none in view" if disc.missing else f"r = {disc.radius:.2f}",
+    return ("yes" if residual < 1e-9 else "no", disc.describe(),
             f"{len(inside)} of {len(angles)}")
 
 
@@ -448,7 +448,7 @@ def test_toy_sliders_move_the_lines(sweep):
     angles = [0, 72, 144, 216, 288]
     meet, disc, probe, names = toy_state(at)
     assert (meet, disc, probe) == expected_toy(angles, [0.0] * 5)
-    assert (meet, probe) == ("yes", "5 of 5") and "all lines meet here" in names
+    assert (meet, disc, probe) == ("yes", "r ≈ 0", "5 of 5") and "all lines meet here" in names
     # Lines apart: the slider offsets (the page's defaults) take effect.
     at.toggle(key="toy_meet").set_value(False).run()
     offsets = [at.slider(key=f"toy_b{n}_5").value for n in range(5)]

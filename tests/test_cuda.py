@@ -13,9 +13,8 @@ import pytest
 import torch
 
 from umask import attacks
-from umask.cli.evaluate import evaluate_folder
 from umask.config import Config
-from umask.evaluate import classify_parts
+from umask.evaluate import classify_parts, transfer_report
 from umask.geometry import decision_slice
 from umask.images import load_photo
 from umask.masks import layout, make_masks
@@ -63,7 +62,7 @@ def test_cli_generate_on_cuda_is_reproduced_by_evaluate_on_the_cpu(tmp_path, cap
     assert code == 0, err
     saved = json.loads((out / "result.json").read_text())
     assert saved["config"]["device"] == "cuda" and saved["success_rate"] == 1.0
-    on_cpu = evaluate_folder(out)["models"]["efficientnet_lite0"]
+    on_cpu = transfer_report(out)["models"]["efficientnet_lite0"]
     assert on_cpu["predictions"] == saved["predictions"] == saved["targets"]
 
 

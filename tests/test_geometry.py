@@ -167,6 +167,14 @@ def test_log_axes_are_labelled_at_one_two_five():
     assert log_ticks(1.3, 40) == [2, 5, 10, 20]
     assert log_ticks(0.5, 5000) == [1, 10, 100, 1000]  # over three decades: the powers only
     assert log_ticks(3, 4) == [2, 5]  # no tick inside: the nearest on each side
+    # ... and the axis reaches them: a time axis of 3.1 s and 3.4 s shows "2" and "5", not a blank axis.
+    import plotly.graph_objects as go
+    from umask.plots.axes import label_log_y
+
+    close = go.Figure(go.Scatter(x=[2, 10], y=[3.1, 3.4]))
+    label_log_y(close)
+    low, high = close.layout.yaxis.range
+    assert list(close.layout.yaxis.tickvals) == [2, 5] and low < math.log10(2) and high > math.log10(5)
     # Every series at 2 % (K = 2) and 10 % (K = 10), the 1/K line at 50 % and 10 %.
     rows = [dict({c: 0.01 * k for c, _ in GEOMETRY_SERIES}, k=k, mask_family="grid", mode="hide") for k in (2, 10)]
     fig = geometry_figure(rows)

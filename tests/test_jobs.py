@@ -17,7 +17,8 @@ from torch import nn
 from tests.conftest import small, tiny_classifier
 from umask.config import Config
 from umask.errors import UmaskError
-from umask.evaluate import classify_masked, quantise
+from umask.evaluate import classify_masked
+from umask.images import quantise
 from umask import jobs
 from umask.jobs import Job
 from umask.models import Classifier

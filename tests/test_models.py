@@ -226,7 +226,7 @@ def test_random_weight_builds_match_the_pretrained_architecture(torch_home):
     # GoogLeNet as its pretrained builder makes it (transform_input on, no aux heads),
     # for the sweep's and the benchmark's timings alike.
     from umask.models import RANDOM_WEIGHTS, torchvision_classifier
-    from umask.sweep import timing_model
+    from umask.timing import timing_model
 
     net = torchvision_classifier("googlenet", RANDOM_WEIGHTS).net
     assert net.transform_input and net.aux1 is None

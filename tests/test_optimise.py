@@ -5,7 +5,8 @@ import torch
 
 from umask.config import Config
 from umask.errors import UmaskError
-from umask.evaluate import classify_masked, quantise
+from umask.evaluate import classify_masked
+from umask.images import quantise
 from umask.models import Classifier
 from umask.optimise import UniversalSearch
 

@@ -22,7 +22,7 @@ def test_lines_meet_at_the_centre():
     assert residual < 1e-9 and point == pytest.approx([0.5, -1.0])
     assert classes_in_disc(toy, (0.5, -1.0), 1e-3) == set(range(5))
     disc = smallest_disc_with_all_classes(region_map(toy, extent=3, resolution=101))
-    assert disc.radius <= 2 * disc.spacing and np.linalg.norm(disc.centre - [0.5, -1.0]) <= 2 * disc.spacing
+    assert disc.radius <= 2 * disc.accuracy and np.linalg.norm(disc.centre - [0.5, -1.0]) <= 2 * disc.accuracy
 
 
 def test_shifted_lines_need_a_large_disc():
@@ -33,7 +33,7 @@ def test_shifted_lines_need_a_large_disc():
     disc = smallest_disc_with_all_classes(region_map(toy, extent=3, resolution=121))
     assert disc.radius > 0.5
     centre = tuple(disc.centre)
-    assert classes_in_disc(toy, centre, disc.radius + 2 * disc.spacing) == set(range(5))
+    assert classes_in_disc(toy, centre, disc.radius + 2 * disc.accuracy) == set(range(5))
     assert len(classes_in_disc(toy, centre, disc.radius / 2)) < 5
 
 

@@ -18,7 +18,7 @@ import umask
 from umask.devices import env_count, env_seconds, env_switch, share_of_cores
 from umask.masks import grid_side
 from umask.models import DEFAULT_MODEL, checkpoint_path, list_models, model_info, weights_available
-from umask.results import image_to_uint8
+from umask.images import image_to_uint8
 from umask.workers import WorkerPool
 
 T = TypeVar("T")
@@ -171,6 +171,11 @@ def model_choices() -> list[str]:
 #: Session-state keys shared by the Generate and Explore pages.
 JOB_KEY = "umask_job"
 RESULT_KEY = "umask_result"
+#: How tall a half-page picture (plotly) is drawn, in pixels: about a
+#: half-page column's width on a 1024 px screen. Taller, the picture keeps
+#: its square shape and blank bands above and below it push what follows
+#: below the fold; at 1440 px the pictures are this size.
+PICTURE_HEIGHT = 300
 RESULT_SOURCE_KEY = "umask_result_source"
 
 

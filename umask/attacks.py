@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import UmaskError
-from .evaluate import eight_bit_levels
+from .images import eight_bit_levels
 from .models import Classifier
 from .targets import resolve_class
 
@@ -175,7 +175,7 @@ def _check_target(model: Classifier, target: int | str | None) -> int | None:
 def predict(model: Classifier, image: torch.Tensor) -> torch.Tensor:
     """Softmax probabilities ``(classes,)`` of one ``(3, H, W)`` image in [0, 1]."""
     image = _check_image(model, image)
-    return model(image.unsqueeze(0)).softmax(dim=1)[0].cpu()
+    return model.probabilities(image.unsqueeze(0))[0].cpu()
 
 
 def top_predictions(probs: torch.Tensor, categories: tuple[str, ...] | list[str], k: int = 5) -> list[Prediction]:

@@ -26,10 +26,11 @@ import torch.nn.functional as F
 from .config import Config
 from .errors import UmaskError
 from .masks import FAMILIES, layout, make_masks
-from .models import RANDOM_WEIGHTS, STUDY_MODELS, Classifier, load_model, torchvision_classifier
+from .models import STUDY_MODELS, Classifier, load_model
 from .optimise import UniversalSearch
 from .targets import choose_targets
 from .text import count
+from .timing import timing_model
 
 log = logging.getLogger(__name__)
 
@@ -266,12 +267,6 @@ def streaming_overhead(model: Classifier, *, k: int = 10, steps: int = 100, reps
     ]
 
 
-def _random_weight_model(arch: str) -> Classifier:
-    if arch == "efficientnet_lite0":
-        return load_model(arch)  # bundled: real weights cost nothing
-    return torchvision_classifier(arch, RANDOM_WEIGHTS)
-
-
 @dataclass
 class BenchReport:
     plan: BenchPlan
@@ -337,7 +332,7 @@ def run_bench(plan: BenchPlan, *, progress: Progress | None = None,
                     report.runs.append(run)
                     done(f"time to universal: {preset} K={k} {family} seed={seed}: {run.steps} steps, {run.seconds:.1f} s, {run.success_rate:.0%}")
     for arch in plan.overhead_models:
-        net = _random_weight_model(arch)
+        net, _ = timing_model(arch)  # real weights where here, else random: the same cost per step
         for k in plan.overhead_ks:
             row = step_overhead(net, k, plan.overhead_steps)
             report.overhead.append(row)

@@ -12,16 +12,14 @@ classes tie to about 1e-6.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import torch
 
 from .errors import UmaskError
 from .masks import apply_masks, make_masks
-from .models import Classifier, canonical_spec
-
-if TYPE_CHECKING:  # results imports this module
-    from .results import Result
+from .models import Classifier, canonical_spec, load_model, parse_resize
+from .results import Result, load_result
 
 
 @dataclass(frozen=True)
@@ -61,21 +59,6 @@ class MaskedPredictions:
         """The ``n`` most probable classes of mask ``k`` as (class, probability)."""
         values, indices = self.probs[k].topk(n)
         return [(int(i), float(v)) for v, i in zip(values, indices)]
-
-
-def eight_bit_levels(image: torch.Tensor) -> torch.Tensor:
-    """``(…, H, W)`` pixels in [0, 1] -> the levels 0..255 an 8-bit PNG holds them as (floats).
-
-    The one rounding rule: the saved PNG, the image the optimiser checks and
-    the attacks' 8-bit outputs all come from it, so a prediction measured on
-    the rounded image is the saved file's.
-    """
-    return torch.round(image.clamp(0.0, 1.0) * 255.0)
-
-
-def quantise(image: torch.Tensor) -> torch.Tensor:
-    """Round ``(…, H, W)`` pixels in [0, 1] to the 256 levels an 8-bit PNG holds."""
-    return eight_bit_levels(image) / 255.0
 
 
 @torch.no_grad()
@@ -124,7 +107,7 @@ def classify_parts(
     return classify_masked(model, image, make_masks(labels, mode), fill=fill, targets=targets)
 
 
-def weights_changed(model: Classifier, spec: str, result: "Result") -> bool:
+def weights_changed(model: Classifier, spec: str, result: Result) -> bool:
     """Whether ``model`` is the result's own checkpoint model (``ARCH=PATH``)
     but its file now holds other weights than when the result was made: its
     predictions need not repeat the saved ones."""
@@ -133,7 +116,7 @@ def weights_changed(model: Classifier, spec: str, result: "Result") -> bool:
     return bool(result.weights_sha256 and model.weights_sha256 and model.weights_sha256 != result.weights_sha256)
 
 
-def as_fed_for(model: Classifier, spec: str, result: "Result") -> Classifier:
+def as_fed_for(model: Classifier, spec: str, result: Result) -> Classifier:
     """``model`` (loaded under ``spec``, not resized) as it should see ``result``.
 
     The model the image was made for sees it as it did then (the result's
@@ -153,3 +136,40 @@ def as_fed_for(model: Classifier, spec: str, result: "Result") -> Classifier:
         except UmaskError:
             pass
     return model.with_resize(model.native_size)
+
+
+def transfer_report(folder: str | Path, models: list[str] | None = None, device: str = "cpu",
+                    resize: int | str | None = None) -> dict:
+    """What each model predicts for every masked copy of a saved result (``umask evaluate``'s JSON report).
+
+    Args:
+        folder: a result folder.
+        models: model specs (default: the result's own model).
+        device: where the models run.
+        resize: feed every model at one side (or "native"); None lets
+            :func:`as_fed_for` choose per model. Each model's entry says
+            the side it saw (``fed_at``).
+
+    Raises:
+        UmaskError: an unreadable result, a model that cannot load, or a side a model cannot take.
+    """
+    resize = parse_resize(resize)
+    result = load_result(folder)
+    report = {"folder": str(folder), "k": result.k, "size": result.size, "targets": list(result.targets), "models": {}}
+    for spec in [canonical_spec(m) for m in models] if models else [result.model]:
+        if resize is None:
+            model = as_fed_for(load_model(spec, device=device), spec, result)
+        else:
+            model = load_model(spec, resize_to=resize, device=device)
+            model.check_side(result.size, resize_option="--resize native")
+        outcome = classify_parts(model, result.image, result.labels, mode=result.mask_mode, fill=result.fill, targets=result.targets)
+        report["models"][spec] = {
+            "fed_at": model.resize_to or result.size,
+            "predictions": list(outcome.predictions),
+            "prediction_names": [model.categories[p] for p in outcome.predictions],
+            "target_probs": [round(p, 6) for p in outcome.target_probs],
+            "hits": list(outcome.hits),
+            "success_rate": outcome.success_rate,
+        } | ({"weights_changed": True} if weights_changed(model, spec, result) else {})
+    report["target_names"] = list(result.target_names)
+    return report

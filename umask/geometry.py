@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from .errors import UmaskError
+from .evaluate import classify_masked
 from .masks import apply_masks, layout, make_masks
 from .models import Classifier
 from .text import count
@@ -433,7 +434,8 @@ def decision_slice(
         if on_progress is not None:
             on_progress(min(start + batch_size, total), total)
 
-    copy_probs = model(copies.to(model.device)).float().softmax(dim=1).cpu()
+    # The copies as the saved predictions were measured: all K in one call.
+    copy_classes = classify_masked(model, x, masks, fill=fill).predictions
     x_class = int(model(x[None].to(model.device)).argmax(dim=1))
     markers = [SliceMarker("x (universal image)", 0.0, 0.0, x_class)]
     order = [i, j] + ([m for m in range(k) if m not in (i, j)] if show_all else [])
@@ -441,7 +443,7 @@ def decision_slice(
         d = (copies[m] - x).double().flatten()
         a, b = float(d @ e1), float(d @ e2)
         off = float((d - a * e1 - b * e2).norm())
-        markers.append(SliceMarker(f"copy {m}", a, b, int(copy_probs[m].argmax()), off))
+        markers.append(SliceMarker(f"copy {m}", a, b, copy_classes[m], off))
     r = resolution
     return DecisionSlice(
         s=s,

@@ -1,9 +1,12 @@
-"""Photos in and out: load a picture as a ``(3, H, W)`` tensor, save one as an 8-bit PNG.
+"""Pixels in and out: the 8-bit rule, PNG bytes, photos.
 
-Pixels are floats in [0, 1] everywhere in umask. A photo is loaded *on the
-8-bit grid* (every value is k / 255): that is what the file holds, and what a
-user gets back after saving and reloading, so distances measured against it
-stay true after a round trip through a PNG.
+Pixels are floats in [0, 1] everywhere in umask; a file holds 8-bit levels.
+:func:`eight_bit_levels` is the one rounding rule between the two: the saved
+PNG, the image the optimiser checks and the attacks' 8-bit outputs all come
+from it, so a prediction measured on the rounded image is the saved file's.
+A photo is loaded *on the 8-bit grid* (every value is k / 255): that is what
+the file holds, and what a user gets back after saving and reloading, so
+distances measured against it stay true after a round trip through a PNG.
 """
 
 from __future__ import annotations
@@ -17,7 +20,39 @@ from PIL import Image, ImageOps
 
 from .errors import UmaskError
 from .files import IMAGE_READ_ERRORS, atomic_file, check_writable
-from .results import image_to_uint8, uint8_to_image
+
+
+def eight_bit_levels(image: torch.Tensor) -> torch.Tensor:
+    """``(…, H, W)`` pixels in [0, 1] -> the levels 0..255 an 8-bit PNG holds them as (floats)."""
+    return torch.round(image.clamp(0.0, 1.0) * 255.0)
+
+
+def quantise(image: torch.Tensor) -> torch.Tensor:
+    """Round ``(…, H, W)`` pixels in [0, 1] to the 256 levels an 8-bit PNG holds."""
+    return eight_bit_levels(image) / 255.0
+
+
+def image_to_uint8(image: torch.Tensor) -> np.ndarray:
+    """``(3, H, W)`` in [0, 1] -> ``(H, W, 3)`` uint8 (rounded, as saved)."""
+    return eight_bit_levels(image.detach().cpu()).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def uint8_to_image(array: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 255.0
+
+
+def encode_png(array: np.ndarray, **options) -> bytes:
+    """``(H, W, 3)`` uint8 as the bytes of an RGB PNG (lossless); ``options``
+    go to Pillow's PNG writer (``compress_level``, ``optimize``)."""
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode="RGB").save(buffer, format="PNG", **options)
+    return buffer.getvalue()
+
+
+def png_bytes(image: torch.Tensor) -> bytes:
+    """``(3, H, W)`` in [0, 1] as the bytes of an 8-bit RGB PNG (a result's image, a download)."""
+    return encode_png(image_to_uint8(image))
 
 
 def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str | None = None) -> torch.Tensor:
@@ -89,12 +124,5 @@ def save_png(image: torch.Tensor, path: str | Path) -> Path:
     path = Path(path)
     check_writable(path)
     with atomic_file(path, "wb") as fh:
-        Image.fromarray(image_to_uint8(image), mode="RGB").save(fh, format="PNG")
+        fh.write(png_bytes(image))
     return path
-
-
-def png_bytes(image: torch.Tensor) -> bytes:
-    """``(3, H, W)`` in [0, 1] as the bytes of an 8-bit RGB PNG (for downloads)."""
-    buffer = io.BytesIO()
-    Image.fromarray(image_to_uint8(image), mode="RGB").save(buffer, format="PNG")
-    return buffer.getvalue()

@@ -34,7 +34,7 @@ import torch
 
 from .config import Config
 from .errors import UmaskError, run_failure
-from .evaluate import quantise
+from .images import quantise
 from .models import Classifier
 from .optimise import UniversalSearch
 from .results import Result

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from .config import Config
 from .devices import free_memory
 from .errors import UmaskError
-from .evaluate import classify_masked, quantise
+from .evaluate import classify_masked
+from .images import quantise
 from .masks import apply_masks, layout, load_layout, make_masks, num_parts
 from .models import Classifier
 from .results import Result

@@ -25,7 +25,7 @@ from .masks import apply_masks, study_part
 from .models import Classifier, load_model
 from .plots.run import png_data_uri, upscale
 from .results import Result, load_result
-from .sweep import CSV_FILE, gallery_group, read_rows, sweep_settings, typed_rows
+from .sweep import CSV_FILE, gallery_group, read_rows, summary_table, sweep_settings, typed_rows
 from .targets import imagenet_classes
 from .text import count
 from .toy import evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
@@ -168,7 +168,7 @@ def build_report(
         The path of the report (written atomically).
     """
     from .plots.geometry import distances_figure, slice_figure
-    from .plots.study import geometry_figure, success_figure, summary_table, time_figure
+    from .plots.study import geometry_figure, success_figure, time_figure
 
     out = Path(out)
     rows = typed_rows(read_rows(out / CSV_FILE))

@@ -37,8 +37,8 @@ import torch
 from PIL import Image
 
 from .errors import UmaskError
-from .evaluate import eight_bit_levels
 from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable, is_hidden
+from .images import png_bytes, uint8_to_image
 from .models.wrapper import MAX_SIDE, MIN_RESIZE, MIN_SIDE
 from .masks import MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
 from .targets import imagenet_classes
@@ -94,7 +94,7 @@ class Result:
         return int(self.image.shape[-1])
 
     @property
-    def hits(self) -> int:
+    def hit_count(self) -> int:
         """How many masks give their target (on the saved image)."""
         return sum(p == t for p, t in zip(self.predictions, self.targets))
 
@@ -129,18 +129,8 @@ class Result:
         } | ({"weights_sha256": self.weights_sha256} if self.weights_sha256 else {})
 
 
-def image_to_uint8(image: torch.Tensor) -> np.ndarray:
-    """``(3, H, W)`` in [0, 1] -> ``(H, W, 3)`` uint8 (rounded, as saved)."""
-    return eight_bit_levels(image.detach().cpu()).to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-def uint8_to_image(array: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 255.0
-
-
 def _write_folder(result: Result, folder: Path) -> None:
-    Image.fromarray(image_to_uint8(result.image), mode="RGB").save(folder / IMAGE_FILE)
+    (folder / IMAGE_FILE).write_bytes(png_bytes(result.image))
     save_layout_png(result.labels, folder / PARTS_FILE)
     with open(folder / JSON_FILE, "w") as fh:
         json.dump(result.to_json(), fh, indent=2)

@@ -43,18 +43,10 @@ from .errors import UmaskError
 from .files import atomic_file, check_writable, is_hidden
 from .geometry import result_geometry
 from .masks import BUILTIN_FAMILIES, MODES, layout
-from .models import (
-    RANDOM_WEIGHTS,
-    STUDY_MODELS,
-    Classifier,
-    canonical_spec,
-    load_model,
-    model_info,
-    torchvision_classifier,
-    torchvision_classifiers,
-)
+from .models import STUDY_MODELS, Classifier, canonical_spec, load_model, model_info
 from .optimise import StepReport, UniversalSearch
 from .results import JSON_FILE, Result, check_result_folder, load_result, remove_save_leftovers, save_result
+from .timing import StepTiming
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +217,7 @@ def _fmt(value: float) -> str:
 def row_from_result(result: Result, key: RunKey, folder: str) -> dict[str, str]:
     """The CSV row of one saved run (call it on the *loaded* folder, so rows rebuilt later are equal)."""
     geo = result_geometry(result).summary()
-    hits = result.hits
+    hits = result.hit_count
     return {
         "model": key.model,
         "mask_family": key.mask_family,
@@ -317,6 +309,33 @@ def gallery_group(row: dict) -> tuple:
     """The runs one gallery section shows together: (model, mask family, mode,
     preset, step budget); seeds and K vary inside it."""
     return row["model"], row["mask_family"], row["mode"], row["preset"], row["max_steps"]
+
+
+def summary_table(rows: list[dict]) -> list[dict]:
+    """Of typed rows (:func:`typed_rows`), one dict per (model, family, mode, preset, step budget, K): mean
+    success, seeds, seeds at 100 %, mean steps and seconds. Runs of different
+    recipes in one folder are never averaged together."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["mask_family"], r["mode"], r["preset"], r["max_steps"], r["k"]), []).append(r)
+    out = []
+    for (model, family, mode, preset, budget, k), group in groups.items():
+        out.append(
+            {
+                "model": model,
+                "masks": family,
+                "mode": mode,
+                "preset": preset,
+                "step budget": budget,
+                "K": k,
+                "seeds": len(group),
+                "success %": round(100 * float(np.mean([r["success_rate"] for r in group])), 1),
+                "at 100 %": sum(r["succeeded"] for r in group),
+                "mean steps": round(float(np.mean([r["steps"] for r in group])), 1),
+                "mean s": round(float(np.mean([r["seconds"] for r in group])), 2),
+            }
+        )
+    return out
 
 
 def typed_rows(rows: Iterable[dict[str, str]]) -> list[dict]:
@@ -669,62 +688,6 @@ def sweep_settings(out: str | Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError, OSError):
         return {}
     return saved if isinstance(saved, dict) else {}
-
-
-# ---------------------------------------------------------------- timing ---
-
-
-@dataclass(frozen=True)
-class StepTiming:
-    """Measured seconds per optimisation step of one model at a few K.
-
-    Attributes:
-        model: the spec.
-        weights: "real" or "random (timing only)" when the weights were not
-            here and the architecture was built with random weights.
-        seconds: K -> mean seconds per step (after one warm-up step).
-    """
-
-    model: str
-    weights: str
-    seconds: dict[int, float]
-
-    def per_step(self, k: int) -> float:
-        """Seconds per step at K, linear in K between (and beyond) the measured points."""
-        ks = sorted(self.seconds)
-        if len(ks) == 1:
-            return self.seconds[ks[0]] * k / ks[0]
-        if ks[0] <= k <= ks[-1]:
-            return float(np.interp(k, ks, [self.seconds[x] for x in ks]))
-        lo, hi = ks[0], ks[-1]  # a step costs about a + b*K: extend the line
-        return self.seconds[lo] + (self.seconds[hi] - self.seconds[lo]) * (k - lo) / (hi - lo)
-
-
-def timing_model(spec: str, *, device: str = "cpu") -> tuple[Classifier, str]:
-    """The model for timing: real weights when here, else the torchvision architecture with random weights.
-
-    Random weights cost the same per step as real ones (same layers, same
-    shapes); they are used for timing only, never for results.
-    """
-    try:
-        return load_model(spec, device=device), "real"
-    except UmaskError:
-        if spec not in torchvision_classifiers():
-            raise
-        model = torchvision_classifier(spec, RANDOM_WEIGHTS)
-        return model.to(resolve_device(device)), "random (timing only)"
-
-
-def time_steps(model: Classifier, *, ks: tuple[int, ...] = (2, 62), size: int = 64, steps: int = 3,
-               preset: str = "seed", family: str = "hstripes") -> dict[int, float]:
-    """Mean seconds per optimisation step at each K (one warm-up step, then ``steps`` timed ones)."""
-    out = {}
-    for k in ks:
-        config = Config.preset(preset, model=model.name, mask_family=family, k=k, size=size, steps=steps + 1,
-                               stop_at_success=False, snapshot_every=0)
-        times = [report.seconds for report in UniversalSearch(model, config)]
-        out[k] = (times[-1] - times[0]) / steps
-    return out
 
 
 def estimate_seconds(plan: SweepPlan, timings: dict[str, StepTiming]) -> dict[str, float]:

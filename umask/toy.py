@@ -160,14 +160,23 @@ class Disc:
 
     Attributes:
         centre: ``(2,)``; radius: its radius (``inf`` when some class has no
-            point in the view); spacing: the grid spacing, the accuracy of both.
+            point in the view); accuracy: how far both may be off (the region
+            grid's spacing plus half a diagonal of the centres' grid).
         missing: classes with no point in the view.
     """
 
     centre: np.ndarray
     radius: float
-    spacing: float
+    accuracy: float
     missing: tuple[int, ...]
+
+    def describe(self) -> str:
+        """"r = 0.83", "r ≈ 0" (within the grid's accuracy of 0: the lines
+        meet, and a disc of any size round that point holds every class), or
+        "none in view"."""
+        if self.missing:
+            return "none in view"
+        return "r ≈ 0" if self.radius <= self.accuracy else f"r = {self.radius:.2f}"
 
 
 def smallest_disc_with_all_classes(regions: RegionMap, *, candidates: int = 61) -> Disc:
@@ -175,8 +184,8 @@ def smallest_disc_with_all_classes(regions: RegionMap, *, candidates: int = 61) 
 
     For a centre q the disc must reach the nearest point of each class, so its
     radius is ``max_c dist(q, region_c)``; the answer is the centre that makes
-    this smallest. Distances are to grid points of each region, so the radius
-    is accurate to about one grid spacing.
+    this smallest. Distances are to grid points of each region, and centres
+    lie on a grid too: :attr:`Disc.accuracy` says how far off both may be.
     """
     xx, yy = np.meshgrid(regions.xs, regions.ys)
     pts = np.stack([xx.ravel(), yy.ravel()], axis=1)
@@ -187,8 +196,9 @@ def smallest_disc_with_all_classes(regions: RegionMap, *, candidates: int = 61) 
     cs = np.linspace(regions.xs[0], regions.xs[-1], candidates)
     cx, cy = np.meshgrid(cs, cs)
     centres = np.stack([cx.ravel(), cy.ravel()], axis=1)
+    accuracy = spacing + float(cs[1] - cs[0]) / math.sqrt(2)
     if missing:
-        return Disc(centre=np.array([math.nan, math.nan]), radius=math.inf, spacing=spacing, missing=missing)
+        return Disc(centre=np.array([math.nan, math.nan]), radius=math.inf, accuracy=accuracy, missing=missing)
     grid = regions.classes
     # The nearest point of a region, seen from outside it, lies on its border:
     # grid points with a 4-neighbour of another class, or on the view's edge.
@@ -208,7 +218,7 @@ def smallest_disc_with_all_classes(regions: RegionMap, *, candidates: int = 61) 
         d[own == c] = 0.0
         need = np.maximum(need, d)
     best = int(np.argmin(need))
-    return Disc(centre=centres[best], radius=float(need[best]), spacing=spacing, missing=())
+    return Disc(centre=centres[best], radius=float(need[best]), accuracy=accuracy, missing=())
 
 
 def classes_in_disc(toy: LinearToy, centre: tuple[float, float], radius: float, *, samples: int = 4000) -> set[int]:

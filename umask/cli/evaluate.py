@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from ..evaluate import as_fed_for, classify_parts, weights_changed
-from ..models import canonical_spec, load_model, parse_resize
+from ..evaluate import transfer_report
 from ..files import atomic_file
-from ..results import check_output_file, load_result
-from ..targets import imagenet_classes
+from ..results import check_output_file
 from .output import echo, format_table
 
 
@@ -27,41 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the file already at --json (refused otherwise)")
 
 
-def evaluate_folder(folder: str | Path, models: list[str] | None = None, device: str = "cpu",
-                    resize: int | str | None = None) -> dict:
-    """The transfer report of a result folder: per model, per mask, what is predicted.
-
-    ``resize`` feeds every model at one side (or "native"); None lets
-    :func:`~umask.evaluate.as_fed_for` choose per model. Each model's entry
-    says the side it saw (``fed_at``).
-    """
-    resize = parse_resize(resize)
-    result = load_result(folder)
-    report = {"folder": str(folder), "k": result.k, "size": result.size, "targets": list(result.targets), "models": {}}
-    for spec in [canonical_spec(m) for m in models] if models else [result.model]:
-        if resize is None:
-            model = as_fed_for(load_model(spec, device=device), spec, result)
-        else:
-            model = load_model(spec, resize_to=resize, device=device)
-            model.check_side(result.size, resize_option="--resize native")
-        outcome = classify_parts(model, result.image, result.labels, mode=result.mask_mode, fill=result.fill, targets=result.targets)
-        changed = weights_changed(model, spec, result)
-        report["models"][spec] = {
-            "fed_at": model.resize_to or result.size,
-            "predictions": list(outcome.predictions),
-            "prediction_names": [model.categories[p] for p in outcome.predictions],
-            "target_probs": [round(p, 6) for p in outcome.target_probs],
-            "hits": list(outcome.hits),
-            "success_rate": outcome.success_rate,
-        } | ({"weights_changed": True} if changed else {})
-    report["target_names"] = list(result.target_names) or [imagenet_classes()[t] for t in result.targets]
-    return report
-
-
 def run(args: argparse.Namespace) -> int:
     if args.json_path is not None:  # '' too: refused there, not skipped
         check_output_file(args.json_path, reads=(args.folder,), overwrite=args.overwrite)  # fail now, not after loading and running the models
-    report = evaluate_folder(args.folder, args.models, args.device, args.resize)
+    report = transfer_report(args.folder, args.models, args.device, args.resize)
     for spec, entry in report["models"].items():
         if entry.get("weights_changed"):  # on stderr: stdout may be the JSON report
             sys.stderr.write(f"umask: warning: the checkpoint {spec.split('=', 1)[1]} holds other weights than when this "

@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     echo(per_mask_table(result, model.categories))
     state = "interrupted; best image so far" if interrupted else ("reached 100%" if search.succeeded else "step budget used")
     echo(
-        f"\nsuccess {result.success_rate:.0%} ({result.hits}/{result.k} masked copies with their target as the top-1 class) "
+        f"\nsuccess {result.success_rate:.0%} ({result.hit_count}/{result.k} masked copies with their target as the top-1 class) "
         f"on the saved 8-bit image after {count(result.steps, 'step')}, {result.seconds:.1f} s ({state}); saved to {out}/"
     )
     return interrupt_code(interrupted) if interrupted else 0

@@ -21,8 +21,8 @@ from ..devices import resolve_device
 from ..geometry import SLICE_RESOLUTION, check_slice_resolution
 from ..models import DEFAULT_MODEL, model_info, weights_available
 from ..report import REPORT_FILE, build_report
-from ..sweep import STUDY_FAMILIES, STUDY_KS, StepTiming, SweepHooks, SweepPlan, estimate_seconds, run_sweep, study_plan
-from ..sweep import CSV_FILE, repair_csv, time_steps, timing_model
+from ..sweep import CSV_FILE, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, estimate_seconds, repair_csv, run_sweep, study_plan
+from ..timing import StepTiming, time_steps, timing_model
 from ..text import count
 from . import interrupt_code
 from .output import echo, format_table, on_terminal

@@ -24,8 +24,13 @@ def log_ticks(lo: float, hi: float) -> list[float]:
 
 def label_log_y(fig: go.Figure, *, margin: float | None = None) -> None:
     """Make every y axis of ``fig`` logarithmic, labelled at :func:`log_ticks`
-    of the positive values its traces plot (error bars included); with
-    ``margin``, its range spans those values and ``margin`` decades more each side."""
+    of the positive values its traces plot (error bars included).
+
+    The range spans those values and ``margin`` decades more each side
+    (default a twentieth of a decade), and always the ticks too: values
+    close together (3.1 s and 3.4 s) lie between two ticks, which plotly's
+    own range would cut off, leaving an axis with no number on it and a 10 %
+    difference drawn full height."""
     values = []
     for trace in fig.data:
         ys = [] if trace.y is None else [float(y) for y in trace.y if y is not None]
@@ -41,5 +46,6 @@ def label_log_y(fig: go.Figure, *, margin: float | None = None) -> None:
     if values:
         ticks = log_ticks(min(values), max(values))
         fig.update_yaxes(tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
-        if margin is not None:
-            fig.update_yaxes(range=[math.log10(min(values)) - margin, math.log10(max(values)) + margin])
+        pad = 0.05 if margin is None else margin
+        low, high = min(values + ticks[:1]), max(values + ticks[-1:])
+        fig.update_yaxes(range=[math.log10(low) - pad, math.log10(high) + pad])

@@ -61,7 +61,10 @@ def slice_figure(sl: DecisionSlice, *, targets: Sequence[int] | None = None, hei
 
     Axes are L2 distances in pixel space along the two orthonormal directions
     (see :class:`umask.geometry.DecisionSlice`). Each region is coloured by its
-    predicted class; hover for the class name and its probability.
+    predicted class; hover for the class name and its probability. The key
+    lists one entry a line under the map, and the figure grows by its lines:
+    ``height`` stays the map's (a key beside it or wrapped under it took the
+    map's room, leaving a map of 200 pixels on a 1024 px screen).
     """
     present = list(dict.fromkeys(int(c) for c in np.unique(sl.classes)))
     # Biggest regions first, so the palette's first colours go to what matters.
@@ -148,15 +151,17 @@ def slice_figure(sl: DecisionSlice, *, targets: Sequence[int] | None = None, hei
         )
     )
     i, j = sl.masks_used
+    key_lines = sum(1 for trace in fig.data if trace.showlegend is not False and trace.name) + 1  # + its title
+    key_height = 21 * key_lines
     fig.update_layout(
-        title=dict(text=f"The model's classes on the plane through x, m{i} x and m{j} x ({n} classes in view)", x=0.0),
+        title=dict(text=f"Classes on the plane through x, m{i} x and m{j} x ({n} in view)", x=0.0),
         xaxis_title=f"s: L2 distance along x → m{i} x",
-        yaxis_title=f"t: L2 distance, orthogonal part of x → m{j} x",
+        yaxis_title=f"t: L2, the rest of x → m{j} x",
         xaxis_constrain="domain",
         yaxis_scaleanchor="x",
-        height=height,
-        margin=dict(l=10, r=10, t=50, b=10),
-        legend=dict(orientation="h", y=-0.15),
+        height=height + key_height,
+        margin=dict(l=10, r=10, t=50, b=key_height + 50),  # the key's lines, below the axis title
+        legend=dict(orientation="v", x=0.0, xanchor="left", y=-55 / (height - 100), yanchor="top", tracegroupgap=4),
     )
     return fig
 
@@ -203,13 +208,14 @@ def toy_figure(
         return cx + r * np.cos(a), cy + r * np.sin(a)
 
     if disc is not None and math.isfinite(disc.radius):
-        xs, ys = circle(disc.centre[0], disc.centre[1], max(disc.radius, disc.spacing))
+        xs, ys = circle(disc.centre[0], disc.centre[1], max(disc.radius, disc.accuracy))
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="black", width=3),
-                                 name=f"smallest disc with every class: r = {disc.radius:.2f}", hoverinfo="skip"))
+                                 name=f"smallest disc with every class: {disc.describe()}", hoverinfo="skip"))
     if probe is not None:
         (px, py), pr = probe
         xs, ys = circle(px, py, pr)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="white", width=2, dash="dash"),
+        # Black on white: a white probe vanished in the legend's white key.
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="black", width=2, dash="dash"),
                                  name=f"probe disc r = {pr:.2f}", hoverinfo="skip"))
     if meeting is not None:
         point, residual = meeting

@@ -7,7 +7,6 @@ block), so a 64 x 64 image stays sharp on a projector instead of blurring.
 from __future__ import annotations
 
 import base64
-import io
 import math
 from typing import Sequence
 
@@ -16,7 +15,8 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..results import image_to_uint8
+from ..images import encode_png, image_to_uint8
+from .axes import label_log_y
 
 HIT = "#2e9e44"
 MISS = "#d1343a"
@@ -48,12 +48,8 @@ def png_data_uri(array: np.ndarray, *, optimize: bool = False) -> str:
     Fast compression by default (redrawn every poll); ``optimize`` trades time
     for size, for pages that are saved once (the sweep report).
     """
-    buffer = io.BytesIO()
-    if optimize:
-        Image.fromarray(array, mode="RGB").save(buffer, format="PNG", optimize=True)
-    else:
-        Image.fromarray(array, mode="RGB").save(buffer, format="PNG", compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    data = encode_png(array, optimize=True) if optimize else encode_png(array, compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 def _layout_base(fig: go.Figure, *, title: str | None, height: int) -> go.Figure:
@@ -83,9 +79,10 @@ def loss_figure(steps: Sequence[int], losses: Sequence[float], *, height: int = 
     steps, losses = thin(steps, losses)
     fig = go.Figure(go.Scatter(x=steps, y=losses, mode="lines", line=dict(color=LINE), name="loss"))
     positive = [v for v in losses if v > 0]
-    log = bool(positive) and max(positive) / min(positive) > 10
     fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text="loss", type="log" if log else "linear", dtick=1 if log else None)
+    fig.update_yaxes(title_text="loss")
+    if positive and max(positive) / min(positive) > 10:
+        label_log_y(fig)  # 1-2-5 ticks: a short run's decade-only axis showed a single "10"
     return _layout_base(fig, title="Loss", height=height)
 
 
@@ -100,25 +97,38 @@ def success_figure(steps: Sequence[int], rates: Sequence[float], *, height: int 
     fig.add_trace(go.Scatter(x=list(steps), y=best, mode="lines", line=dict(color=HIT, dash="dot"), name="best so far"))
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="masks on target (%)", range=[-2, 102])
-    fig.update_layout(legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
+    # Inside, bottom right (where a rising curve is not by then): above the plot it ran into the title at 1024 px.
+    fig.update_layout(legend=dict(orientation="h", y=0.03, yanchor="bottom", x=0.99, xanchor="right",
+                                  bgcolor="rgba(255,255,255,0.8)"))
     return _layout_base(fig, title="Success rate", height=height)
 
 
-def _boundaries(labels: np.ndarray) -> np.ndarray:
-    """``(H, W)`` bool: pixels next to another part (a line two pixels wide)."""
+#: Font sizes (pixels) below which a part label is left out: unreadable, and
+#: on thin parts it would spill over its neighbours. The probability map's
+#: "k: p%" falls back to "k" below the larger one.
+MIN_LABEL, MIN_LONG_LABEL = 10, 14
+#: Part outlines: two pixels wide around parts at least this many upscaled
+#: pixels across, one pixel down to the smaller figure, none below it (62
+#: one-row stripes would be more outline than image).
+OUTLINE_2PX, OUTLINE_1PX = 24, 10
+
+
+def _boundaries(labels: np.ndarray, width: int = 2) -> np.ndarray:
+    """``(H, W)`` bool: pixels next to another part, a line ``width`` (1 or 2) pixels wide."""
     edge = np.zeros(labels.shape, dtype=bool)
     horizontal = labels[:, :-1] != labels[:, 1:]
     vertical = labels[:-1, :] != labels[1:, :]
-    edge[:, :-1] |= horizontal
     edge[:, 1:] |= horizontal
-    edge[:-1, :] |= vertical
     edge[1:, :] |= vertical
+    if width > 1:
+        edge[:, :-1] |= horizontal
+        edge[:-1, :] |= vertical
     return edge
 
 
-def _centres(labels: np.ndarray) -> dict[int, tuple[float, float]]:
-    """Part -> (row, column) of a pixel inside it near its centre of mass."""
-    centres = {}
+def _part_boxes(labels: np.ndarray) -> dict[int, tuple[float, float, int, int]]:
+    """Part -> (row, column) of a pixel inside it near its centre of mass, and its (height, width)."""
+    boxes = {}
     for part in range(int(labels.max()) + 1):
         rows, cols = np.nonzero(labels == part)
         if rows.size == 0:
@@ -127,38 +137,41 @@ def _centres(labels: np.ndarray) -> dict[int, tuple[float, float]]:
         # The centre of mass of a non-convex part may lie outside it: use the
         # part's own pixel closest to it, so the number sits on its part.
         i = int(np.argmin((rows - r) ** 2 + (cols - c) ** 2))
-        centres[part] = (float(rows[i]), float(cols[i]))
-    return centres
+        boxes[part] = (float(rows[i]), float(cols[i]), int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1))
+    return boxes
 
 
-def _label_size(labels: np.ndarray, factor: int, longest: int, side: int) -> int:
-    """Font size (pixels) for part labels of ``longest`` characters.
+def _outline_width(boxes: dict, factor: int) -> int:
+    """How wide to draw the part outlines: 2, 1 or 0 pixels, by the typical part's narrower side."""
+    if not boxes:
+        return 0
+    across = factor * float(np.median([min(h, w) for _, _, h, w in boxes.values()]))
+    return 2 if across >= OUTLINE_2PX else 1 if across >= OUTLINE_1PX else 0
+
+
+def _label_size(boxes: dict, factor: int, longest: int, side: int) -> int:
+    """Font size (pixels) for part labels of ``longest`` characters; 0 for none.
 
     As large as a typical part holds, so the labels stay legible where the
     page shows the picture at half its size (a 1024 px screen): at most 70 %
     of the median part's height and a label's width within 90 % of its
-    width, never above a twelfth of the picture nor below 10 pixels.
+    width, never above a twelfth of the picture; 0 when that is below
+    :data:`MIN_LABEL` (the parts are too thin to carry a number).
     """
-    heights, widths = [], []
-    for part in range(int(labels.max()) + 1):
-        rows, cols = np.nonzero(labels == part)
-        if rows.size:
-            heights.append((rows.max() - rows.min() + 1) * factor)
-            widths.append((cols.max() - cols.min() + 1) * factor)
-    if not heights:
-        return 10
-    by_height = 0.7 * float(np.median(heights))
-    by_width = 0.9 * float(np.median(widths)) / (0.6 * max(1, longest))  # a digit is about 0.6 em wide
-    return int(np.clip(min(by_height, by_width), 10, max(10, side / 12)))
+    if not boxes:
+        return 0
+    by_height = 0.7 * factor * float(np.median([h for _, _, h, _ in boxes.values()]))
+    by_width = 0.9 * factor * float(np.median([w for _, _, _, w in boxes.values()])) / (0.6 * max(1, longest))  # a digit is about 0.6 em wide
+    size = int(min(by_height, by_width, max(MIN_LABEL, side / 12)))
+    return size if size >= MIN_LABEL else 0
 
 
-def _numbers(big: np.ndarray, labels: np.ndarray, factor: int, texts: dict[int, str]) -> np.ndarray:
-    """Write ``texts[part]`` on a dark box at each part's centre (PIL, no plotly)."""
+def _numbers(big: np.ndarray, boxes: dict, factor: int, texts: dict[int, str], size: int) -> np.ndarray:
+    """Write ``texts[part]`` in ``size`` px on a dark box at each part's centre (PIL, no plotly)."""
     img = Image.fromarray(big)
     draw = ImageDraw.Draw(img)
-    size = _label_size(labels, factor, max((len(t) for t in texts.values()), default=1), big.shape[0])
     font = ImageFont.load_default(size=size)
-    for part, (r, c) in _centres(labels).items():
+    for part, (r, c, _, _) in boxes.items():
         text = texts.get(part)
         if text is None:
             continue
@@ -184,7 +197,9 @@ def render_parts(
         labels: ``(H, W)`` part map (-1 = no part); None gives the bare
             upscaled image (use that for "exactly what the model sees").
         selected: parts to tint blue (the ones the user toggled).
-        numbers: write each part's number on it (when K <= 64, to stay legible).
+        numbers: write each part's number on it (where the parts are large
+            enough to hold a legible one; outlines too are left out of
+            parts too thin for them).
         side: about the upscaled side in pixels (an integer multiple of W).
 
     Returns:
@@ -200,15 +215,19 @@ def render_parts(
     if len(selected):
         tint = np.isin(big_lab, list(selected))
         big[tint] = 0.45 * big[tint] + 0.55 * SELECTED
-    big[_boundaries(big_lab)] = OUTLINE
+    boxes = _part_boxes(lab)
+    width = _outline_width(boxes, factor)
+    if width:
+        big[_boundaries(big_lab, width)] = OUTLINE
     big = big.clip(0, 255).astype(np.uint8)
-    if numbers and int(lab.max()) + 1 <= 64:
-        big = _numbers(big, lab, factor, {k: str(k) for k in range(int(lab.max()) + 1)})
+    size = _label_size(boxes, factor, len(str(len(boxes) - 1)), big.shape[0]) if numbers else 0
+    if size:
+        big = _numbers(big, boxes, factor, {k: str(k) for k in boxes}, size)
     return big
 
 
 def render_part_probs(labels: torch.Tensor, target_probs: Sequence[float], *, side: int = 320) -> np.ndarray:
-    """Each part painted with its mask's target probability (white 0 to green 1), labelled "k: p%".
+    """Each part painted with its mask's target probability (white 0 to green 1), labelled "k: p%" (or "k" where that is too small to read).
 
     Args:
         labels: ``(H, W)`` part map; pixels of no part are grey.
@@ -225,10 +244,18 @@ def render_part_probs(labels: torch.Tensor, target_probs: Sequence[float], *, si
     factor = max(1, side // lab.shape[1])
     big = np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
     big_lab = np.repeat(np.repeat(lab, factor, axis=0), factor, axis=1)
-    big[_boundaries(big_lab)] = 255.0
+    boxes = _part_boxes(lab)
+    width = _outline_width(boxes, factor)
+    if width:
+        big[_boundaries(big_lab, width)] = 255.0
     big = big.astype(np.uint8)
-    if len(probs) <= 64:
-        big = _numbers(big, lab, factor, {k: f"{k}: {p:.0%}" for k, p in enumerate(probs)})
+    texts = {k: f"{k}: {p:.0%}" for k, p in enumerate(probs)}
+    size = _label_size(boxes, factor, max(map(len, texts.values())), big.shape[0])
+    if size < MIN_LONG_LABEL:  # "k: p%" too small to read: the number alone, the colour tells p
+        texts = {k: str(k) for k in texts}
+        size = _label_size(boxes, factor, len(str(len(probs) - 1)), big.shape[0])
+    if size:
+        big = _numbers(big, boxes, factor, texts, size)
     return big
 
 
@@ -241,6 +268,7 @@ def image_figure(
     title: str | None = None,
     side: int = 384,
     clickable: bool | str = False,
+    height: int | None = None,
 ) -> go.Figure:
     """:func:`render_parts` as a plotly figure (zoomable, for the Explore page).
 
@@ -248,7 +276,9 @@ def image_figure(
     ~440k numbers as JSON but a few kB as PNG. ``clickable`` (True, or the verb
     for the hover text) adds :func:`click_targets`, so a chart with point
     selection reports the part a user clicks as the selected point's
-    ``customdata``.
+    ``customdata``. ``height`` (pixels, default: the picture's own) bounds
+    how tall the picture is drawn; a figure taller than its column is wide
+    shows blank bands above and below the picture.
     """
     big = render_parts(image, labels, selected=selected, numbers=numbers, side=side)
     fig = go.Figure(go.Image(source=png_data_uri(big), hoverinfo="skip"))
@@ -264,7 +294,7 @@ def image_figure(
         fig.update_layout(hoverdistance=-1, clickmode="event+select", dragmode=False)
     fig.update_xaxes(visible=False, range=[-0.5, big.shape[1] - 0.5])
     fig.update_yaxes(visible=False, scaleanchor="x", range=[big.shape[0] - 0.5, -0.5])
-    return _layout_base(fig, title=title, height=big.shape[0] + (50 if title else 20))
+    return _layout_base(fig, title=title, height=(height or big.shape[0]) + (50 if title else 20))
 
 
 def click_targets(labels: torch.Tensor, factor: int, *, most: int = 1024) -> tuple[list[float], list[float], list[int]]:
@@ -285,7 +315,7 @@ def click_targets(labels: torch.Tensor, factor: int, *, most: int = 1024) -> tup
     rows, cols, parts = rows[keep].tolist(), cols[keep].tolist(), parts[keep].astype(int).tolist()
     # A part thinner than the stride (a one-row stripe) still gets a target.
     have = set(parts)
-    for part, (r, c) in _centres(lab).items():
+    for part, (r, c, _, _) in _part_boxes(lab).items():
         if part in have:
             continue
         rows.append(int(r))

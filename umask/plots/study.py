@@ -137,7 +137,7 @@ def success_figure(rows: list[dict], *, height: int = 380) -> go.Figure:
         return mean, std, n, f"K={group[0]['k']}: {mean:.1f} % ± {std:.1f} over {n} seed(s)"
 
     return _per_k_figure(
-        rows, value, title="Success rate vs K (mean over seeds; bars: ± one standard deviation, within 0-100 %)",
+        rows, value, title="Success rate vs K (mean over seeds; bars: ± one s.d., clipped to 0-100 %)",
         y_title="masks reaching their class (%)", height=height, y_range=[0, 100],
     )
 
@@ -229,30 +229,3 @@ def geometry_figure(rows: list[dict], *, height: int = 380) -> go.Figure:
         margin=dict(l=10, r=10, t=60, b=10),
     )
     return fig
-
-
-def summary_table(rows: list[dict]) -> list[dict]:
-    """One dict per (model, family, mode, preset, step budget, K): mean
-    success, seeds, seeds at 100 %, mean steps and seconds. Runs of different
-    recipes in one folder are never averaged together."""
-    groups: dict = defaultdict(list)
-    for r in rows:
-        groups[(r["model"], r["mask_family"], r["mode"], r["preset"], r["max_steps"], r["k"])].append(r)
-    out = []
-    for (model, family, mode, preset, budget, k), group in groups.items():
-        out.append(
-            {
-                "model": model,
-                "masks": family,
-                "mode": mode,
-                "preset": preset,
-                "step budget": budget,
-                "K": k,
-                "seeds": len(group),
-                "success %": round(100 * float(np.mean([r["success_rate"] for r in group])), 1),
-                "at 100 %": sum(r["succeeded"] for r in group),
-                "mean steps": round(float(np.mean([r["steps"] for r in group])), 1),
-                "mean s": round(float(np.mean([r["seconds"] for r in group])), 2),
-            }
-        )
-    return out

@@ -2,7 +2,7 @@
 import sys, time, torch
 from umask.config import Config
 from umask.optimise import UniversalSearch
-from umask.sweep import timing_model
+from umask.timing import timing_model
 archs = sys.argv[1:]
 print("| model | weights | s/step K=62 (GPU) | peak GPU memory K=62 |")
 print("|---|---|---|---|")
