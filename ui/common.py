@@ -175,7 +175,7 @@ RESULT_KEY = "umask_result"
 #: half-page column's width on a 1024 px screen. Taller, the picture keeps
 #: its square shape and blank bands above and below it push what follows
 #: below the fold; at 1440 px the pictures are this size.
-PICTURE_HEIGHT = 300
+PICTURE_HEIGHT = 270
 RESULT_SOURCE_KEY = "umask_result_source"
 
 
