@@ -74,6 +74,30 @@ def test_crash_mid_write_leaves_old_result_intact(result, tmp_path, monkeypatch)
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging folder left behind
 
 
+def test_a_saved_result_and_file_are_renamed_durably(result, tmp_path, monkeypatch):
+    """The files are fsynced before the rename, and the folder holding the
+    rename after it: a power cut then leaves the old or the new one."""
+    import stat
+
+    from umask.files import atomic_file
+
+    synced = []
+    real_fsync = os.fsync
+
+    def spy(fd):
+        mode = os.fstat(fd).st_mode
+        synced.append("folder" if stat.S_ISDIR(mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    save_result(result, tmp_path / "run")
+    assert synced.count("file") == 3 and synced[-1] == "folder"
+    synced.clear()
+    with atomic_file(tmp_path / "report.txt") as fh:
+        fh.write("x")
+    assert synced == ["file", "folder"]
+
+
 def test_refuses_to_overwrite_foreign_folder(result, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")

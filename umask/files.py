@@ -100,6 +100,21 @@ def is_hidden(parts: Iterable[str]) -> bool:
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
+def sync_folder(folder: str | Path) -> None:
+    """fsync ``folder`` itself, so a rename inside it survives a power cut, not
+    only the renamed file's bytes. Skipped where a filesystem cannot."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_file(path: str | Path, mode: str = "w", **open_kwargs) -> Iterator[IO]:
     """Open a temporary sibling of ``path``; on a clean exit, fsync it and move it into place.
@@ -140,6 +155,7 @@ def atomic_file(path: str | Path, mode: str = "w", **open_kwargs) -> Iterator[IO
             os.replace(tmp, path)
         except OSError as err:
             raise UmaskError(f"Cannot write '{path}': {err.strerror or err}.") from None
+        sync_folder(folder)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -37,7 +37,7 @@ import torch
 from PIL import Image
 
 from .errors import UmaskError
-from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable, is_hidden
+from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable, is_hidden, sync_folder
 from .images import png_bytes, uint8_to_image
 from .models.wrapper import MAX_SIDE, MIN_RESIZE, MIN_SIDE
 from .masks import MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
@@ -256,6 +256,7 @@ def save_result(result: Result, folder: str | Path) -> Path:
                 retired.rename(folder)  # put the old result back
                 raise
             shutil.rmtree(retired, ignore_errors=True)
+        sync_folder(folder.parent)  # the rename itself on disk, not only the files
     except OSError as err:
         raise UmaskError(f"Cannot write the result to '{folder}': {err.strerror or err}.") from None
     finally:
