@@ -55,7 +55,7 @@ def lite0() -> Classifier:
 @pytest.fixture
 def tiny_registered():
     """The tiny model, loadable by name ("tiny") through the registry, for CLI-level tests."""
-    register_model(ModelInfo("tiny", "test model", "bundled", None))(tiny_classifier)
+    register_model(ModelInfo("tiny", "test model", "bundled"))(tiny_classifier)
     yield "tiny"
     registry._REGISTRY.pop("tiny")
 

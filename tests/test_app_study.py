@@ -35,7 +35,7 @@ OTHER = "another folder..."
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     """A finished sweep folder of the tiny model (8 runs, under a second) with its typed rows."""
-    register_model(ModelInfo("tiny", "test model", "bundled", None))(tiny_classifier)
+    register_model(ModelInfo("tiny", "test model", "bundled"))(tiny_classifier)
     out = tmp_path_factory.mktemp("study") / "sweeps" / "demo"
     # 25 steps: most runs reach 100 %, a few do not, so both kinds are on the page.
     plan = SweepPlan(models=("tiny",), families=("grid", "hstripes"), ks=(2, 3), seeds=(0, 1), steps=25, size=16)

@@ -340,7 +340,7 @@ def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny
         model.name, model.min_size, model.native_size = "tiny32", 32, 48
         return model
 
-    register_model(ModelInfo("tiny32", "test model", "bundled", None))(needs_32)
+    register_model(ModelInfo("tiny32", "test model", "bundled"))(needs_32)
     try:
         code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny", "tiny32", "--format", "json")
         assert code == 0, err

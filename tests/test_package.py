@@ -33,6 +33,21 @@ def test_the_command_list_answers_without_loading_torch():
     assert out.returncode == 2 and "invalid choice: 'genrate'" in out.stderr
 
 
+def test_the_bundled_model_and_the_class_names_need_no_torchvision_import():
+    """torchvision's import costs seconds (torch._dynamo): a command, a worker
+    or a page that runs the bundled model must not pay it."""
+    code = ("import sys; from umask.models import list_models, load_model; from umask.targets import imagenet_classes; "
+            "from umask.cli import build_parser; build_parser(['generate']); "
+            "names = imagenet_classes(); model = load_model('efficientnet_lite0'); "
+            "print(len(names), model.categories == names, len(list_models()) >= 7, 'torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1000", "True", "True", "False"]
+    # ... and asking for a study model's download size loads it then, from torchvision's own metadata.
+    code = "from umask.models import model_info; print(model_info('vgg16').download_mb)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "527.8"
+
+
 def test_ctrl_c_while_the_cli_starts_is_one_line(tmp_path):
     """Presses land in torch's import at different points: some of those turn
     KeyboardInterrupt into an ImportError, or swallow it and let the run start."""

@@ -202,7 +202,7 @@ def test_bad_input_is_one_line_and_runs_nothing(tiny_registered, tmp_path, capsy
         model.name, model.min_size = "tiny32", 32
         return model
 
-    register_model(ModelInfo("tiny32", "test model", "bundled", None))(needs_32)
+    register_model(ModelInfo("tiny32", "test model", "bundled"))(needs_32)
     try:
         base = ["--models", "tiny", "--size", "16", "--steps", "2", "--k", "2"]
         code = main(["sweep", *base, *argv, "--out", str(tmp_path / "sw")])

