@@ -264,6 +264,8 @@ def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, ca
         (["--out-is", "photo.png"], "is what this command reads; write to another path"),
         (["--size", "100000"], "--size 100000 is not allowed; give the side of the crop in pixels, at most 1024 (the model sets the least)"),
         (["--size", "2"], "Image size 2 is too small for tiny, which needs at least 4 pixels a side; use --size 4 or more."),
+        (["--step-size", "0.01"], "--step-size sets the steps of iterative FGSM; one-step FGSM moves by the whole budget"),
+        (["--out-is", ".png"], "Output '" ),
     ],
 )
 def test_cli_fgsm_bad_input_exit_2_one_line(tiny_registered, tmp_path, capsys, extra, message):
@@ -283,6 +285,20 @@ def test_cli_fgsm_bad_input_exit_2_one_line(tiny_registered, tmp_path, capsys, e
         assert photo.read_bytes() == before  # the input photo is untouched
     else:
         assert not (tmp_path / out_name).exists()
+    if out_name == ".png":
+        assert err.endswith("' must be a file name ending in .png (e.g. adversarial.png); the adversarial image is saved as an 8-bit PNG.\n")
+
+
+def test_cli_fgsm_out_is_a_file_outside_any_result_folder(tiny_registered, tmp_path, capsys):
+    save_png(photo16(), tmp_path / "photo.png")
+    code, _, err = run_cli(capsys, "fgsm", tmp_path / "photo.png", "--model", "tiny", "--out", f"{tmp_path}/adv.png/")
+    assert code == 2 and "ends in '/'" in err and not (tmp_path / "adv.png").exists()
+    assert run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--steps", "2",
+                   "--out", tmp_path / "res")[0] == 0
+    code, _, err = run_cli(capsys, "fgsm", tmp_path / "res" / "universal.png", "--model", "tiny",
+                           "--out", tmp_path / "res" / "adv.png")
+    assert code == 2 and "lies in the result folder" in err and "which holds only its own files" in err
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["parts.png", "result.json", "universal.png"]
 
 
 # --------------------------------------------------- the bundled model ---

@@ -163,10 +163,14 @@ def test_merge_refuses_what_is_not_a_bench_part(tmp_path, capsys):
     assert main(["bench", "--merge", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x.md")]) != 0
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "adir").mkdir()
-    assert main(["bench", "--merge", str(tmp_path / "adir"), "--out", str(tmp_path / "x.md")]) != 0  # a folder
+    assert main(["bench", "--merge", str(tmp_path / "adir"), "--out", str(tmp_path / "adir" / "x.md")]) != 0  # a folder
     err = capsys.readouterr().err
-    assert f"bench --merge: {tmp_path / 'adir'} cannot be read (Is a directory)" in err and "Traceback" not in err
-    assert not (tmp_path / "x.md").exists()
+    assert err.strip() == f"umask: error: bench --merge: {tmp_path / 'adir'} is a folder; give the JSON files written by bench --json."
+    assert not (tmp_path / "adir" / "x.md").exists()
+    # Options of a run do nothing when merging: said, not ignored.
+    (tmp_path / "part.json").write_text("{}")
+    assert main(["bench", "--merge", str(tmp_path / "part.json"), "--quick", "--k", "5", "--out", str(tmp_path / "x.md")]) == 2
+    assert capsys.readouterr().err.strip().endswith("so --quick, --k would do nothing; drop them.")
 
 
 def test_bench_checks_where_it_writes_before_measuring(tmp_path, capsys):

@@ -68,6 +68,8 @@ def test_models_and_classes(capsys):
     code, out, _ = run_cli(capsys, "classes", "517")
     assert code == 0 and out.splitlines()[2].split() == ["517", "crane"]
     assert run_cli(capsys, "classes", "1000")[:2] == (1, "No ImageNet class has index 1000; they run from 0 to 999.\n")
+    code, out, _ = run_cli(capsys, "classes", "tiger", "cat")  # several words, no quotes: one name
+    assert code == 0 and out.splitlines()[2:] == ["282    tiger cat"]
 
 
 @pytest.mark.parametrize(
@@ -95,6 +97,10 @@ def test_models_and_classes(capsys):
         (["--k", "2", "--device", ""], "Unknown device ''; use cpu, cuda, cuda:N or auto."),
         (["--k", "2", "--layout-seed", "3"], "--layout-seed seeds the random layout; the 'grid' layout has none"),
         (["--k", "2", "--preset", "seed", "--adam-beta2", "0.5"], "--adam-beta2 sets Adam's second-moment decay, but the optimiser here is sgd"),
+        (["--targets", "-1", "5"], "Class index -1 is out of range; ImageNet-1K indices run from 0 to 999."),
+        (["--k", "2", "--model", "="], "Model '=' is not a checkpoint spec: ARCH=PATH needs both the architecture and the checkpoint's path"),
+        (["--targets", "goldfish", "volcano", "--seed", "5"], "with --targets and the fast preset (which starts from grey) it "
+                                                             "changes nothing: drop --seed, or add --preset seed."),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tiny_registered, tmp_path, capsys, argv, message):
@@ -215,7 +221,7 @@ def test_ctrl_c_keeps_the_better_of_the_earlier_and_the_interrupted_result(tiny_
     assert code == 130 and "interrupted before the first step; nothing saved" in stdout
     assert (out / "result.json").read_text() == finished
     interrupt_after(monkeypatch, 1)
-    code, stdout, _ = run_cli(capsys, *args, "--seed", "3")
+    code, stdout, _ = run_cli(capsys, *args)
     assert code == 130 and "interrupted after 1 step at 0%; kept the earlier result in" in stdout
     assert (out / "result.json").read_text() == finished
     # Other targets are another experiment: --overwrite asked for it, so it is saved.
@@ -223,9 +229,19 @@ def test_ctrl_c_keeps_the_better_of_the_earlier_and_the_interrupted_result(tiny_
     assert code == 130 and "(interrupted; best image so far); saved to" in stdout
     assert load_result(out).targets == (0, 2)
     fresh = tmp_path / "fresh"  # nothing to keep: the best image so far is saved
-    code, stdout, _ = run_cli(capsys, *args[:-3], "--seed", "3", "--out", fresh)
+    code, stdout, _ = run_cli(capsys, *args[:-3], "--out", fresh)
     assert code == 130 and "(interrupted; best image so far); saved to" in stdout
     assert load_result(fresh).steps == 1
+    # Another part layout (--layout-seed) is another experiment too.
+    monkeypatch.undo()
+    layout_args = ["generate", "--model", "tiny", "--size", "16", "--k", "2", "--targets", "0", "1", "--masks", "random",
+                   "--out", tmp_path / "layouts", "--overwrite"]
+    assert run_cli(capsys, *layout_args, "--layout-seed", "1", "--steps", "300")[0] == 0
+    assert load_result(tmp_path / "layouts").success_rate == 1.0
+    interrupt_after(monkeypatch, 1)
+    code, stdout, _ = run_cli(capsys, *layout_args, "--layout-seed", "2")
+    assert code == 130 and "(interrupted; best image so far); saved to" in stdout
+    assert load_result(tmp_path / "layouts").config["layout_seed"] == 2
 
 
 def test_no_command_writes_over_the_files_of_a_saved_result(tiny_registered, tmp_path, capsys):
@@ -322,6 +338,9 @@ def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny
     assert (tmp_path / "notes.json").read_text() == "mine"
     assert run_cli(capsys, "evaluate", tmp_path / "res", "--json", tmp_path / "notes.json", "--overwrite")[0] == 0
     assert json.loads((tmp_path / "notes.json").read_text())["k"] == 2
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--overwrite")
+    assert (code, err) == (2, "umask: error: --overwrite replaces the file at --json, and there is no --json here; "
+                              "drop --overwrite, or add --json FILE.\n")
     code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--json", "")
     assert (code, err) == (2, "umask: error: An empty path was given; give the path of a file.\n")
     code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--json", tmp_path)
@@ -352,8 +371,8 @@ def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny
         assert code == 0 and header == ["part", "target", "tiny", "tiny32", "(at", "48", "px)"]
         # --resize feeds every model one side; one that cannot take it: one sentence, not a torch error.
         code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny32", "--resize", "20")
-        assert code == 2 and err.strip() == ("umask: error: Image size 20 is too small for tiny32, which needs at least "
-                                             "32 pixels a side; use --resize native (or a larger image).")
+        assert code == 2 and err.strip() == ("umask: error: A resize to 20 pixels is too small for tiny32, which needs at least "
+                                             "32 pixels a side; use --resize native (or a resize to 32 or more).")
         code, _, err = run_cli(capsys, "generate", "--model", "tiny32", "--k", "2", "--size", "16", "--steps", "1",
                                "--out", tmp_path / "small")
         assert code == 2 and err.strip().endswith("needs at least 32 pixels a side; use --resize native (or --size 32 or more).")
@@ -413,6 +432,23 @@ def test_geometry_prints_the_norms_and_the_slice_as_json_or_a_table(tiny_registe
         assert code == 2 and err.strip() == f"umask: error: Slice resolution {resolution} is not allowed; use 3 to 301 points a side."
 
 
+def test_a_terminal_that_cannot_show_a_character_gets_a_question_mark_not_a_traceback(tiny, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from umask.optimise import UniversalSearch
+    from umask.results import save_result
+
+    from .conftest import small
+
+    save_result(UniversalSearch(tiny, small(steps=2)).run(), tmp_path / "res")
+    env = dict(os.environ, PYTHONIOENCODING="latin-1")  # the claim's table says "L∞"
+    done = subprocess.run([sys.executable, "-m", "umask", "geometry", str(tmp_path / "res")], capture_output=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr and b"L? relative" in done.stdout
+
+
 def test_progress_off_a_terminal_writes_plain_lines_with_rate_and_eta(tiny_registered, tmp_path, capsys, monkeypatch):
     from umask.cli import output
 
@@ -421,8 +457,19 @@ def test_progress_off_a_terminal_writes_plain_lines_with_rate_and_eta(tiny_regis
                            "--no-stop", "--out", tmp_path / "res")
     assert code == 0 and "\r" not in err  # capsys is no terminal: a log file reads as lines
     lines = err.splitlines()
-    assert lines[0].startswith("tiny grid K=2:   0%") and "0/4" in lines[0]
+    assert lines[0] == "tiny: grid K=2, hide, 16 x 16, up to 4 steps"
+    assert lines[1].startswith("grid K=2:   0%") and "0/4" in lines[1]
     assert "4/4" in lines[-1] and "step/s" in lines[-1] and "success=" in lines[-1] and "best=" in lines[-1]
+
+
+def test_a_progress_line_cut_to_80_columns_keeps_the_success_rate():
+    from tqdm import tqdm
+
+    from umask.cli.output import BAR_FORMAT
+
+    line = tqdm.format_meter(49, 5000, 4.4, ncols=80, prefix="hstripes K=10", unit="step", rate=11.16,
+                             postfix="success=90%, best=100%", bar_format=BAR_FORMAT)
+    assert len(line) <= 80 and "success=90%, best=100%" in line and "07:23" in line  # and the ETA
 
 
 def test_off_a_terminal_a_progress_line_comes_at_most_every_log_every_s(capsys):

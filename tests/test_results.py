@@ -186,7 +186,8 @@ def test_many_parts_use_16_bit_map(tiny, tmp_path):
 
 @pytest.mark.parametrize(
     "field,value,message",
-    [("fill", "grey", "malformed"), ("mask_mode", "xyz", "must be 'hide' or 'keep'"), ("targets", [1, 2, 3, 5000], "outside 0-999"),
+    [("fill", "grey", "malformed"), ("mask_mode", "xyz", "must be 'hide' or 'keep'"),
+     ("mask_family", "hexagons", "has mask_family 'hexagons'; it must be one of grid, hstripes, vstripes, random, custom"), ("targets", [1, 2, 3, 5000], "outside 0-999"),
      ("targets", [1, 2, 2, 3], "names a target class more than once; a result's targets are distinct"),
      ("k", "four", "malformed"), ("k", 3.7, "malformed"), ("size", True, "malformed"), ("targets", "123", "malformed"),
      ("k", float("inf"), "malformed"), ("steps", float("inf"), "malformed .*timings"),

@@ -190,6 +190,7 @@ def test_extending_a_sweep_keeps_old_runs_and_order(tiny_registered, tmp_path):
         (["--slice-resolution", "100000"], "Slice resolution 100000 is not allowed; use 3 to 301 points a side."),
         (["--slice-resolution", "-5"], "Slice resolution -5 is not allowed"),
         (["--models", "tiny32"], "Image size 16 is too small for tiny32, which needs at least 32 pixels a side; use a larger image."),
+        (["--estimate", "--dry-run"], "--estimate and --dry-run each run nothing and print one thing"),
     ],
 )
 def test_bad_input_is_one_line_and_runs_nothing(tiny_registered, tmp_path, capsys, argv, message):
@@ -235,7 +236,8 @@ def test_folder_of_another_kind_or_size_is_refused(tiny_registered, tmp_path, ca
             run_sweep(plan(families=("hstripes",), ks=(2,)), out)
 
     (out / SETTINGS_FILE).write_text("[16]")  # JSON, but not what a sweep writes
-    refused(r"sweep.json is not a JSON object; it is not a umask sweep folder.")
+    refused(r"sweep.json is not a JSON object, so '.*sw' is not a umask sweep folder \(or that file was damaged: "
+            r'write back \{"size": N, "fill": F\} as its runs were made\), or use another --out folder.')
     assert sweep_settings(out) == {}
     (out / SETTINGS_FILE).write_text('{"size": "16", "fill": 0.0}')  # a hand edit: the string "16"
     refused('size = "16", not 16;')
@@ -437,11 +439,11 @@ def test_the_sweep_bar_weighs_each_run_by_k_and_its_budget(tiny_registered, tmp_
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sweep, run")]
     # Work = K x steps: the K = 2 run is 6 of 24 copy-steps (25 %), however few steps it needed.
     after_first = next(line for line in lines if line.startswith("sweep, run 2/2"))
-    assert " 25%|" in after_first
-    assert " 100%|" in lines[-1]
+    assert " 25% [" in after_first
+    assert " 100% [" in lines[-1]
     assert main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "6", "--out", str(out), "--no-report"]) == 0
     captured = capsys.readouterr()
-    assert "resuming: 2 of 2 runs already done" in captured.out and " 100%|" in captured.err.splitlines()[0]
+    assert "resuming: 2 of 2 runs already done" in captured.out and captured.err.splitlines()[0].startswith("sweep: 100% [")
 
 
 def test_models_are_checked_once_each_and_only_with_runs_left(tiny_registered, tmp_path, capsys):

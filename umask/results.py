@@ -40,7 +40,7 @@ from .errors import UmaskError
 from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable, is_hidden, sync_folder
 from .images import png_bytes, uint8_to_image
 from .models.wrapper import MAX_SIDE, MIN_RESIZE, MIN_SIDE
-from .masks import MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
+from .masks import FAMILIES, MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
 from .targets import imagenet_classes
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,10 @@ def check_output_file(path: str | Path, *, reads: tuple[str | Path, ...] = (), o
     path = Path(path)
     if path.name in FILES and (path.parent / JSON_FILE).is_file():
         raise UmaskError(f"'{path}' is a file of the result in '{path.parent}'; write to another path.")
+    if (path.parent / JSON_FILE).is_file() and (path.parent / IMAGE_FILE).is_file():
+        # A stranger in a result folder: generate --overwrite would then refuse to replace that result.
+        raise UmaskError(f"'{path}' lies in the result folder '{path.parent}', which holds only its own files; "
+                         "write to another path.")
     if not overwrite and path.exists():
         raise UmaskError(f"'{path}' already exists; give another path, or add --overwrite to replace it.")
 
@@ -350,6 +354,9 @@ def load_result(folder: str | Path) -> Result:
         raise UmaskError(f"{folder / JSON_FILE} has a malformed k, targets, predictions or fill; the result is corrupt.") from None
     if not isinstance(meta["model"], str) or not _good_preprocessing(meta["preprocessing"]):
         raise UmaskError(f"{folder / JSON_FILE} has a malformed model or preprocessing; the result is corrupt.")
+    if meta["mask_family"] not in FAMILIES:
+        raise UmaskError(f"{folder / JSON_FILE} has mask_family '{meta['mask_family']}'; it must be one of "
+                         f"{', '.join(FAMILIES)}, so the result is corrupt.")
     if meta["mask_mode"] not in MODES:
         raise UmaskError(f"{folder / JSON_FILE} has mask_mode '{meta['mask_mode']}'; it must be 'hide' or 'keep'.")
     if not all(0 <= t < 1000 for t in targets + predictions):

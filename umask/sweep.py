@@ -487,7 +487,8 @@ def _check_settings(out: Path, plan: SweepPlan) -> None:
         except (json.JSONDecodeError, UnicodeDecodeError, OSError):  # OSError: a folder of that name
             saved = None
         if not isinstance(saved, dict):
-            raise UmaskError(f"{path} is not a JSON object; it is not a umask sweep folder.")
+            raise UmaskError(f"{path} is not a JSON object, so '{out}' is not a umask sweep folder (or that file was "
+                             'damaged: write back {"size": N, "fill": F} as its runs were made), or use another --out folder.')
         for name, value in settings.items():
             if saved.get(name) != value:
                 raise UmaskError(

@@ -75,7 +75,8 @@ def resolve_class(spec: int | str) -> int:
         UmaskError: unknown index, unknown name (close matches listed) or an
             ambiguous name (the candidates listed).
     """
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdecimal()):
+    # "-1" too: no class name starts with a sign or a digit, so it is a (bad) index, not a name.
+    if isinstance(spec, int) or (isinstance(spec, str) and re.fullmatch(r"[+-]?\d+", spec.strip(), re.ASCII)):
         index = int(spec)
         if not 0 <= index < NUM_CLASSES:
             raise UmaskError(f"Class index {index} is out of range; ImageNet-1K indices run from 0 to 999.")

@@ -85,6 +85,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    for stream in (sys.stdout, sys.stderr):
+        # A terminal that cannot show "∞" or "→" (a latin-1 locale) gets "?",
+        # not a UnicodeEncodeError halfway through a table.
+        if hasattr(stream, "reconfigure") and stream.errors == "strict":
+            stream.reconfigure(errors="replace")
     # Signal handlers belong to the main thread (a test may call main from
     # another); a SIGTERM ignored or handled by whoever started us stays so.
     own = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -47,6 +47,19 @@ def run(args: argparse.Namespace) -> int:
     # Fail now, not after an hour of measurements.
     if args.merge and len({Path(p).resolve() for p in args.merge}) != len(args.merge):
         raise UmaskError("--merge names one file twice; give each part's JSON once (it would count its runs twice).")
+    for path in args.merge or ():
+        if path.is_dir():
+            raise UmaskError(f"bench --merge: {path} is a folder; give the JSON files written by bench --json.")
+    if args.merge:
+        unused = [flag for flag, value in (
+            ("--quick", args.quick), ("--k", args.ks), ("--masks", args.families), ("--seeds", args.seeds),
+            ("--first-seed", args.first_seed), ("--preset-cap", args.preset_cap), ("--preset-seeds", args.preset_seeds),
+            ("--recipes", args.recipes), ("--no-universal", args.no_universal), ("--no-overhead", args.no_overhead),
+            ("--no-streaming", args.no_streaming), ("--json", args.json),
+        ) if value not in (None, False)]
+        if unused:
+            raise UmaskError(f"--merge runs nothing and writes the tables of the parts it is given, so {', '.join(unused)} "
+                             f"would do nothing; drop {'it' if len(unused) == 1 else 'them'}.")
     inputs = tuple(args.merge or ()) + ((args.notes,) if args.notes else ())
     # Rewriting BENCHMARKS.md (and the --json kept beside it) is what bench
     # is for; any other file there is someone's, replaced only when asked.
@@ -110,9 +123,9 @@ def _read_part(path: Path):
     try:
         return report_from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
-        raise UmaskError(f"bench --merge: {path} does not exist; give files written by bench --json") from None
+        raise UmaskError(f"bench --merge: {path} does not exist; give files written by bench --json.") from None
     except OSError as exc:  # a folder, no permission
-        raise UmaskError(f"bench --merge: {path} cannot be read ({exc.strerror}); give files written by bench --json") from None
+        raise UmaskError(f"bench --merge: {path} cannot be read ({exc.strerror}); give files written by bench --json.") from None
     except (ValueError, KeyError, TypeError) as exc:
         detail = (f"its '{exc.args[0]}' is missing or malformed" if isinstance(exc, KeyError)
                   else "it does not hold what bench --json writes")
@@ -123,6 +136,6 @@ def _read_notes(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UmaskError(f"bench --notes: {path} does not exist; give a markdown file") from None
+        raise UmaskError(f"bench --notes: {path} does not exist; give a markdown file.") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise UmaskError(f"bench --notes: {path} cannot be read as text ({exc}); give a markdown file") from None
+        raise UmaskError(f"bench --notes: {path} cannot be read as text ({exc}); give a markdown file.") from None

@@ -11,10 +11,12 @@ from .output import echo, format_table
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("query", nargs="?", default="", help="part of a class name (case-insensitive), or an index 0-999")
+    p.add_argument("query", nargs="*", default=[],
+                   help="part of a class name (case-insensitive; several words are one name: gold fish), or an index 0-999")
 
 
 def run(args: argparse.Namespace) -> int:
+    args.query = " ".join(args.query)  # "classes tiger cat" without quotes
     matches = search_classes(args.query)
     if not matches:
         if args.query.strip().isdecimal():

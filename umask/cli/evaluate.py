@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..errors import UmaskError
 from ..evaluate import transfer_report
 from ..files import atomic_file
 from ..results import check_output_file
@@ -25,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.overwrite and args.json_path is None:
+        raise UmaskError("--overwrite replaces the file at --json, and there is no --json here; drop --overwrite, or add --json FILE.")
     if args.json_path is not None:  # '' too: refused there, not skipped
         check_output_file(args.json_path, reads=(args.folder,), overwrite=args.overwrite)  # fail now, not after loading and running the models
     report = transfer_report(args.folder, args.models, args.device, args.resize)
@@ -52,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
             # A miss shows what was predicted and how far the target is: the
             # probability belongs to the target, not to the prediction beside it.
             p = m["target_probs"][k]
-            row.append(f"hit: {m['prediction_names'][k]} {p:.0%}" if m["hits"][k]
-                       else f"miss: {m['prediction_names'][k]} (target {p:.0%})")
+            row.append(f"hit: {m['prediction_names'][k]} {p:.1%}" if m["hits"][k]
+                       else f"miss: {m['prediction_names'][k]} (target {p:.1%})")
         rows.append(row)
     rows.append(["", "success"] + [f"{report['models'][s]['success_rate']:.0%}" for s in names])
     echo(format_table(headers, rows))

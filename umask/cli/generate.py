@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import torch
+
 from ..config import OPTIMIZERS, PRESETS, Config
 from ..errors import UmaskError
 from ..masks import FAMILIES, MODES, load_layout, num_parts, parse_fill
@@ -13,7 +15,7 @@ from ..optimise import UniversalSearch
 from ..results import JSON_FILE, Result, check_result_folder, load_result, save_result
 from ..text import count
 from . import interrupt_code
-from .output import echo, format_table, progress
+from .output import echo, format_table, progress, status
 
 
 def _by_preset(knob: str) -> str:
@@ -42,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=None, help=f"step budget (default: the preset's, {_by_preset('steps')})")
     p.add_argument("--margin", dest="stop_margin", type=float, default=None, help="stop only when each target leads by this probability")
     p.add_argument("--no-stop", action="store_true", help="run all steps even after 100%% success")
-    p.add_argument("--seed", type=int, default=None, help="seed of the initial image and random targets (default 0)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the random targets, and of the starting noise of --preset seed (fast starts from grey; default 0)")
     p.add_argument("--device", default=None, help="cpu (default), cuda or auto")
     p.add_argument("--resize", dest="resize_to", default=None, help="feed the model at this side, or 'native'")
     p.add_argument("--out", required=True, help="result folder to write")
@@ -74,6 +77,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if args.layout_seed is not None and config.mask_family != "random":
         raise UmaskError(f"--layout-seed seeds the random layout; the '{config.mask_family}' layout has none: "
                          "drop --layout-seed, or add --masks random.")
+    if args.seed is not None and args.targets and config.init != "noise":
+        # Retrying hard targets with new seeds would run the very same search each time.
+        raise UmaskError(f"--seed draws random targets and the starting noise of --preset seed; with --targets and "
+                         f"the {args.preset} preset (which starts from grey) it changes nothing: drop --seed, or add --preset seed.")
     if args.adam_beta2 is not None and config.optimizer != "adam":
         raise UmaskError(f"--adam-beta2 sets Adam's second-moment decay, but the optimiser here is {config.optimizer}; "
                          "drop --adam-beta2, or add --optimizer adam.")
@@ -103,13 +110,15 @@ def run(args: argparse.Namespace) -> int:
     model.check_side(config.size, resize_option="--resize native", size_option="--size")  # the search checks too, but cannot name the option
     search = UniversalSearch(model, config)
     interrupted: KeyboardInterrupt | None = None  # Ctrl-C or SIGTERM (umask.cli.Terminated)
-    with progress(config.steps, f"{config.model} {config.mask_family} K={config.k}") as bar:
+    status(f"{config.model}: {config.mask_family} K={config.k}, {config.mask_mode}, {config.size} x {config.size}, "
+           f"up to {count(config.steps, 'step')}" + (", stops at 100 %" if config.stop_at_success else ""))
+    # A short label: the bar fits an 80-column terminal with its success rate and ETA.
+    with progress(config.steps, f"{config.mask_family} K={config.k}") as bar:
         try:
             for report in search:
                 # The figures first: update() draws the line, and it must show this step's.
                 # success: this step's; best: the best step so far, whose image is the one saved.
-                bar.set_postfix(success=f"{report.success_rate:.0%}", best=f"{report.best_success_rate:.0%}",
-                                loss=f"{report.loss:.3f}", refresh=False)
+                bar.set_postfix_str(f"success={report.success_rate:.0%}, best={report.best_success_rate:.0%}", refresh=False)
                 bar.update(1)
         except KeyboardInterrupt as err:
             interrupted = err
@@ -147,8 +156,8 @@ def _free_sibling(out: Path) -> Path:
 
 
 def _better_earlier_result(out: Path, result: Result) -> Result | None:
-    """The result --overwrite would replace, if it is the same experiment (model,
-    masks, size, targets) and scores higher than the interrupted run: a Ctrl-C
+    """The result --overwrite would replace, if it is the same experiment (model
+    and how it is fed, the very part layout, mode, fill, targets) and scores higher than the interrupted run: a Ctrl-C
     just after starting again must not trade a finished image for a few steps'
     noise. Another experiment is what --overwrite asked for, and is saved."""
     if not (out / JSON_FILE).exists():
@@ -157,6 +166,9 @@ def _better_earlier_result(out: Path, result: Result) -> Result | None:
         earlier = load_result(out)
     except UmaskError:
         return None  # unreadable: nothing worth keeping
-    same = (earlier.model, earlier.mask_family, earlier.mask_mode, earlier.size, earlier.targets, earlier.fill) == (
-        result.model, result.mask_family, result.mask_mode, result.size, result.targets, result.fill)
+    same = (earlier.model, earlier.resize_to, earlier.mask_family, earlier.mask_mode, earlier.size, earlier.targets,
+            earlier.fill) == (result.model, result.resize_to, result.mask_family, result.mask_mode, result.size,
+                              result.targets, result.fill)
+    # The parts themselves: another --layout-seed or --layout is another experiment.
+    same = same and torch.equal(earlier.labels, result.labels)
     return earlier if same and earlier.success_rate > result.success_rate else None

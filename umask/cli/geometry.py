@@ -28,7 +28,7 @@ from .output import echo, format_table, progress
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", help="a result folder")
     p.add_argument("--slice", nargs=2, type=int, metavar=("I", "J"), default=None, help="classify the plane through x, m_I x, m_J x")
-    p.add_argument("--resolution", type=int, default=None, help=f"slice grid points a side, 3 to 301 (default {SLICE_RESOLUTION})")
+    p.add_argument("--resolution", type=int, default=None, help=f"slice grid points a side, 3 to 301; an even number is made odd (+1) so that x is a point (default {SLICE_RESOLUTION})")
     p.add_argument("--html", default=None, help="write the slice map here (default: FOLDER-slice-I-J.html beside FOLDER)")
     p.add_argument("--overwrite", action="store_true", help="replace the file already at --html (refused otherwise)")
     p.add_argument("--device", default="cpu", help="where the slice is classified: cpu (default), cuda or auto")
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     rows = [[r["k"], _pct(r["abs_l0"]), f"{r['abs_l1']:.2f}", _pct(r["rel_l1"]), f"{r['abs_l2']:.3f}", _pct(r["rel_l2"]),
              f"{r['abs_linf']:.3f}", _pct(r["rel_linf"])] for r in geo.table()]
-    echo(format_table(["mask", "L0 (frac)", "L1", "L1 rel", "L2", "L2 rel", "Linf", "Linf rel"], rows))
+    echo(format_table(["mask", "L0 (share)", "L1", "L1 rel", "L2", "L2 rel", "Linf", "Linf rel"], rows))
     s = geo.summary()
     echo(f"\n||x||: L1 {geo.image_norms['l1']:.2f}, L2 {geo.image_norms['l2']:.3f}, Linf {geo.image_norms['linf']:.3f}")
     echo(f"ball centred at x holding all {result.k} copies (L2): radius {s['radius_at_x']:.3f} = {_pct(s['radius_at_x_rel'])} of ||x||_2")

@@ -8,6 +8,14 @@ from typing import Iterable, Sequence
 
 #: Seconds between two progress lines when stderr is not a terminal (a log file, nohup, CI).
 LOG_EVERY_S = 30.0
+#: The figures after the percentage: the postfix (success rates) before the
+#: time, so a line cut to an 80-column terminal loses its clock first. Without
+#: counts (a sweep's copy-steps mean nothing to a reader): the time alone.
+FIGURES = "{n_fmt}/{total_fmt}{postfix} [{elapsed}<{remaining}, {rate_fmt}]"
+TIME_ONLY = "[{elapsed}<{remaining}{postfix}]"
+#: A bar on a terminal; off one (a log), no bar and never cut: a log line may be as long as it needs.
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| " + FIGURES
+LINE_FORMAT = "{desc}: {percentage:3.0f}% " + FIGURES
 
 
 def echo(text: str = "") -> None:
@@ -48,16 +56,26 @@ class _Lines(io.TextIOBase):
         self._stream.flush()
 
 
-def progress(total: int, description: str, *, unit: str = "step", initial: int = 0):
+def progress(total: int, description: str, *, unit: str = "step", initial: int = 0, counts: bool = True):
     """A tqdm bar on stderr with rate and ETA; off a terminal (nohup, a log,
     CI), the same figures as a line every :data:`LOG_EVERY_S` seconds.
 
     ``initial`` counts work done before (a resumed sweep): it fills the bar
-    without entering the rate, so the ETA stays honest.
+    without entering the rate, so the ETA stays honest. ``counts=False``
+    leaves out the done/total count and the rate (units no reader counts in).
     """
     from tqdm import tqdm
 
     if on_terminal():
-        return tqdm(total=total, desc=description, unit=unit, initial=initial, file=sys.stderr, dynamic_ncols=True)
-    return tqdm(total=total, desc=description, unit=unit, initial=initial, file=_Lines(sys.stderr), ncols=100,
+        layout = BAR_FORMAT if counts else BAR_FORMAT.replace(FIGURES, TIME_ONLY)
+        return tqdm(total=total, desc=description, unit=unit, initial=initial, file=sys.stderr, dynamic_ncols=True,
+                    bar_format=layout)
+    layout = LINE_FORMAT if counts else LINE_FORMAT.replace(FIGURES, TIME_ONLY)
+    return tqdm(total=total, desc=description, unit=unit, initial=initial, file=_Lines(sys.stderr), bar_format=layout,
                 mininterval=LOG_EVERY_S, maxinterval=LOG_EVERY_S)  # tqdm's monitor otherwise redraws every 10 s
+
+
+def status(text: str) -> None:
+    """One line on stderr, beside the progress bars (stdout carries the results)."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()

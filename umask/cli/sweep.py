@@ -140,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
             raise UmaskError(f"'{out}' holds no {CSV_FILE}; run a sweep into it first.")
         repair_csv(out)  # a row torn by a kill is rebuilt from its folder, as a sweep would
         return _report(out, args)
+    if args.estimate and args.dry_run:
+        raise UmaskError("--estimate and --dry-run each run nothing and print one thing (the time it would take, the "
+                         "runs it would make); give one of them.")
     plan = plan_from_args(args)
     plan.validate()
     if args.estimate:
@@ -177,8 +180,8 @@ def run(args: argparse.Namespace) -> int:
     def on_start(finished, pending) -> None:
         nonlocal bar
         state["done"], state["total"] = len(finished), len(finished) + len(pending)
-        bar = progress(sum(map(work, finished + pending)), "sweep", unit="copy-step", initial=sum(map(work, finished)))
-        bar.bar_format = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
+        bar = progress(sum(map(work, finished + pending)), "sweep", unit="copy-step", initial=sum(map(work, finished)),
+                       counts=False)
         if finished:
             echo(f"resuming: {len(finished)} of {count(state['total'], 'run')} already done in {out}/")
 

@@ -447,9 +447,12 @@ def checkpoint_path(spec: str) -> Path:
     """The file of an ``ARCH=PATH`` spec, as :func:`load_model` opens it (spaces stripped, ``~`` expanded).
 
     Raises:
-        UmaskError: a ``~user`` that does not exist.
+        UmaskError: an architecture or a path left out, or a ``~user`` that does not exist.
     """
-    text = spec.split("=", 1)[1].strip()
+    arch, _, text = (part.strip() for part in spec.partition("="))
+    if not arch or not text:
+        raise UmaskError(f"Model '{spec}' is not a checkpoint spec: ARCH=PATH needs both the architecture and the "
+                         "checkpoint's path, e.g. resnet18=weights/resnet18.pth.")
     try:
         return Path(text).expanduser()
     except RuntimeError:  # ~nosuchuser

@@ -146,9 +146,13 @@ class Classifier(nn.Module):
                 + (f"use {resize_option} (or {fix.removeprefix('use ')})." if resize_option else f"{fix}.")
             )
         if fed < self.min_size:
-            fix = f"{size_option} {self.min_size} or more" if size_option else "a larger image"
+            if self.resize_to is not None:  # the side asked for is the resize, not the image's
+                what, fix = f"A resize to {fed} pixels", f"a resize to {self.min_size} or more"
+            else:
+                what = f"Image size {fed}"
+                fix = f"{size_option} {self.min_size} or more" if size_option else "a larger image"
             raise UmaskError(
-                f"Image size {fed} is too small for {self.name}, which needs at least {self.min_size} pixels a side; "
+                f"{what} is too small for {self.name}, which needs at least {self.min_size} pixels a side; "
                 + (f"use {resize_option} (or {fix})." if resize_option else f"use {fix}.")
             )
 
