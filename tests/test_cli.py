@@ -206,7 +206,7 @@ def test_a_step_that_runs_out_of_memory_is_one_line(tiny_registered, tmp_path, c
     code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--out", tmp_path / "run")
     assert code == 2 and "Traceback" not in err
     assert err.splitlines()[-1] == ("umask: error: out of memory while it ran (what was saved before is kept); "
-                                    "use a smaller image or fewer masks, or another --device.")
+                                    "use a smaller image or fewer masks (or another device).")
     assert not (tmp_path / "run").exists()
 
 

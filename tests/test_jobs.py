@@ -190,12 +190,19 @@ def test_two_jobs_share_one_model_without_disturbing_each_other(tiny, where):
         pool = where["pool"]
         for worker in [pool.acquire(tiny), pool.acquire(tiny)]:
             pool.release(worker)
-    jobs = [Job(tiny, cfg, **where).start() for cfg in configs]
-    # They really run at the same time: both stepping before either ends.
-    deadline = time.monotonic() + 60
-    while not all(0 < s.step < 300 and s.state == "running" for s in (job.snapshot() for job in jobs)):
-        assert time.monotonic() < deadline and all(job.snapshot().live for job in jobs), "the two jobs never overlapped"
-        time.sleep(0.002)
+    # They really run at the same time: each is held (Pause) once it steps,
+    # until the other steps too, then both go on together. A pause changes
+    # nothing in a run, and on a busy machine the first could end otherwise
+    # before the second's worker has started.
+    jobs = []
+    for cfg in configs:
+        jobs.append(Job(tiny, cfg, **where).start())
+        wait_for(lambda: jobs[-1].snapshot().step > 0, timeout=60)
+        jobs[-1].pause()
+    assert all(0 < job.snapshot().step < 300 and job.snapshot().live for job in jobs)
+    for job in jobs:
+        job.resume()
+    assert all(job.snapshot().state == "running" for job in jobs)
     assert all(job.wait(60) for job in jobs)
     for job, cfg in zip(jobs, configs):
         alone = UniversalSearch(tiny_classifier(), cfg).run()

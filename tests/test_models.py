@@ -234,6 +234,19 @@ def test_random_weight_builds_match_the_pretrained_architecture(torch_home):
     assert kind == "random (timing only)" and model.net.transform_input
 
 
+def test_a_timing_never_downloads_weights(torch_home, monkeypatch):
+    """Weights not here: the architecture with random weights, without a try
+    at loading (which downloads whenever the internet is reachable)."""
+    from umask import timing
+
+    monkeypatch.setattr(timing, "load_model", lambda *a, **k: pytest.fail("tried to load (and download) vgg16"))
+    model, kind = timing.timing_model("alexnet")
+    assert kind == "random (timing only)" and model.name == "alexnet"
+    monkeypatch.undo()
+    model, kind = timing.timing_model("efficientnet_lite0")  # bundled: its real weights cost nothing
+    assert kind == "real"
+
+
 @pytest.mark.parametrize("name,message", [
     ("tpu", "Unknown device 'tpu'"),
     ("cuda:x", "Unknown device 'cuda:x'"),

@@ -62,3 +62,25 @@ def test_search():
     assert (1, "goldfish") in search_classes("GOLD")
     assert len(search_classes()) == 1000
     assert search_classes(" 980 ") == [(980, "volcano")] and search_classes("1000") == []  # an index, not a substring
+
+
+def test_class_names_missing_from_torchvision_are_one_sentence(tmp_path, monkeypatch):
+    import importlib.util
+    from types import SimpleNamespace
+
+    from umask import targets
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "_meta.py").write_text("_IMAGENET_CATEGORIES = ['only', 'two']\n")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: SimpleNamespace(origin=str(tmp_path / "__init__.py")))
+    targets.imagenet_classes.cache_clear()
+    try:
+        with pytest.raises(UmaskError, match=r"The ImageNet class names were not found in torchvision \(.*_meta.py\); reinstall"):
+            targets.imagenet_classes()
+        (tmp_path / "models" / "_meta.py").unlink()
+        with pytest.raises(UmaskError, match="were not found in torchvision"):
+            targets.imagenet_classes()
+    finally:
+        monkeypatch.undo()
+        targets.imagenet_classes.cache_clear()
+    assert len(targets.imagenet_classes()) == 1000

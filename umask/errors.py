@@ -19,8 +19,12 @@ def out_of_memory(err: BaseException) -> bool:
     return isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(err)
 
 
+#: What to do about it, in the CLI's and the dashboard's sentence alike.
+OUT_OF_MEMORY_FIX = "use a smaller image or fewer masks (or another device)"
+
+
 def run_failure(err: Exception) -> str:
     """The one sentence a run that stopped on ``err`` (not a UmaskError) shows."""
     if out_of_memory(err):
-        return "The optimisation ran out of memory; use a smaller image or fewer masks (or another device)."
+        return f"The optimisation ran out of memory; {OUT_OF_MEMORY_FIX}."
     return f"The optimisation failed: {type(err).__name__}: {err}"

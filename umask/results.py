@@ -179,7 +179,8 @@ def check_output_file(path: str | Path, *, reads: tuple[str | Path, ...] = (), o
 
     Raises:
         UmaskError: see check_writable; ``path`` is a file of a result
-            folder; or it exists and ``overwrite`` is false.
+            folder or lies in one (generate --overwrite would then refuse
+            to replace that result); or it exists and ``overwrite`` is false.
     """
     check_writable(path, reads=reads)  # as typed: a trailing '/' is refused there
     path = Path(path)
@@ -249,6 +250,7 @@ def save_result(result: Result, folder: str | Path) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=new_prefix, dir=folder.parent))
         os.chmod(staging, DIR_MODE)  # mkdtemp's folders are the owner's only
         _write_folder(result, staging)
+        sync_folder(staging)  # its entries on disk before it is renamed into place
         if not folder.exists():
             staging.rename(folder)
         elif not _exchange(staging, folder):  # (after an exchange, staging holds the old result: removed below)

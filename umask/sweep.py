@@ -412,7 +412,7 @@ def _saved_runs(out: Path) -> Iterator[tuple[RunKey, Result]]:
             continue
         key = _key_of_folder(out, folder, result)
         if key is None:
-            log.warning("skipping %s: its result.json does not describe the run its place under the sweep names", folder)
+            log.warning("skipping %s: not where a sweep puts its runs, or its result.json names another run than its place", folder)
             continue
         yield key, result
 

@@ -6,10 +6,10 @@ Class indices are the standard ImageNet-1K order used by torchvision (0 =
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib.util
 import re
-import runpy
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -26,15 +26,23 @@ NUM_CLASSES = 1000
 def imagenet_classes() -> tuple[str, ...]:
     """The 1000 ImageNet-1K class names, index i = class i."""
     # torchvision ships the list with its weights metadata: one source of truth
-    # for every model, bundled or torchvision. Its file holds that list and
-    # nothing else, and is read as such: importing it would import all of
+    # for every model, bundled or torchvision. The list is a literal in that
+    # file, read as data (not run): importing the module would import all of
     # torchvision first (3 s here, mostly torch._dynamo), which a command or a
     # worker process that runs the bundled model never needs.
     spec = importlib.util.find_spec("torchvision")
-    if spec is None or spec.origin is None:
-        raise UmaskError("torchvision is not installed; install the requirements (pip install -r requirements.txt).")
-    meta = runpy.run_path(str(Path(spec.origin).parent / "models" / "_meta.py"))
-    return tuple(meta["_IMAGENET_CATEGORIES"])
+    path = Path(spec.origin).parent / "models" / "_meta.py" if spec is not None and spec.origin else None
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        value = next(node.value for node in tree.body if isinstance(node, ast.Assign)
+                     and any(getattr(t, "id", None) == "_IMAGENET_CATEGORIES" for t in node.targets))
+        names = tuple(ast.literal_eval(value))
+    except (AttributeError, OSError, StopIteration, SyntaxError, ValueError):
+        names = ()
+    if len(names) != NUM_CLASSES:
+        raise UmaskError(f"The ImageNet class names were not found in torchvision ({path}); reinstall the "
+                         "requirements (pip install -r requirements.txt).")
+    return names
 
 
 def search_classes(query: str = "") -> list[tuple[int, str]]:

@@ -15,7 +15,7 @@ import numpy as np
 from .config import Config
 from .devices import resolve_device
 from .errors import UmaskError
-from .models import RANDOM_WEIGHTS, Classifier, load_model, torchvision_classifier, torchvision_classifiers
+from .models import RANDOM_WEIGHTS, Classifier, load_model, torchvision_classifier, torchvision_classifiers, weights_available
 from .optimise import UniversalSearch
 
 
@@ -49,15 +49,17 @@ def timing_model(spec: str, *, device: str = "cpu") -> tuple[Classifier, str]:
     """The model for timing: real weights when here, else the torchvision architecture with random weights.
 
     Random weights cost the same per step as real ones (same layers, same
-    shapes); they are used for timing only, never for results.
+    shapes); they are used for timing only, never for results. Weights not
+    here are never downloaded for a timing (vgg16's are 528 MB).
     """
-    try:
-        return load_model(spec, device=device), "real"
-    except UmaskError:
-        if spec not in torchvision_classifiers():
-            raise
-        model = torchvision_classifier(spec, RANDOM_WEIGHTS)
-        return model.to(resolve_device(device)), "random (timing only)"
+    if spec not in torchvision_classifiers() or weights_available(spec):
+        try:
+            return load_model(spec, device=device), "real"
+        except UmaskError:  # a damaged cache, say: the architecture still times the same
+            if spec not in torchvision_classifiers():
+                raise
+    model = torchvision_classifier(spec, RANDOM_WEIGHTS)
+    return model.to(resolve_device(device)), "random (timing only)"
 
 
 def time_steps(model: Classifier, *, ks: tuple[int, ...] = (2, 62), size: int = 64, steps: int = 3,

@@ -19,7 +19,7 @@ import threading
 from types import ModuleType
 from typing import Sequence
 
-from ..errors import UmaskError, out_of_memory
+from ..errors import OUT_OF_MEMORY_FIX, UmaskError, out_of_memory
 
 #: Every command and its line in the command list, in the order listed.
 COMMANDS = {
@@ -108,8 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not out_of_memory(err):
             raise
         # The memory check before a run is an estimate: a step can still outgrow what is free.
-        sys.stderr.write("umask: error: out of memory while it ran (what was saved before is kept); "
-                         "use a smaller image or fewer masks, or another --device.\n")
+        sys.stderr.write(f"umask: error: out of memory while it ran (what was saved before is kept); {OUT_OF_MEMORY_FIX}.\n")
         return 2
     finally:
         if previous is not None:

@@ -12,7 +12,7 @@ from .output import echo, format_table
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("query", nargs="*", default=[],
-                   help="part of a class name (case-insensitive; several words are one name: gold fish), or an index 0-999")
+                   help="part of a class name (case-insensitive; several words are one name: tiger cat), or an index 0-999")
 
 
 def run(args: argparse.Namespace) -> int:

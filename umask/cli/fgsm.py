@@ -57,11 +57,11 @@ def run(args: argparse.Namespace) -> int:
     if args.step_size is not None and args.steps == 1:
         raise UmaskError("--step-size sets the steps of iterative FGSM; one-step FGSM moves by the whole budget: "
                          "drop --step-size, or add --steps N.")
-    check_output_file(args.out, reads=(args.image,), overwrite=args.overwrite)  # as typed: 'a.png/' is refused; missing folders are made
     out = Path(args.out)
     if out.suffix.lower() != ".png":  # ".png" alone is a name with no suffix
         raise UmaskError(f"Output '{args.out}' must be a file name ending in .png (e.g. adversarial.png); "
                          "the adversarial image is saved as an 8-bit PNG.")
+    check_output_file(args.out, reads=(args.image,), overwrite=args.overwrite)  # as typed: 'a.png/' is refused; missing folders are made
     model = load_model(args.model, device=args.device)
     if args.size is not None:
         model.check_side(args.size, size_option="--size")  # before the photo is read and cropped
