@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from umask.bench import BenchPlan, BenchReport, machine_info, step_overhead, time_to_universal, to_markdown
+from umask.errors import UmaskError
 
 
 def test_time_to_universal_reports_a_run(tiny):
@@ -73,6 +74,23 @@ def test_streaming_overhead_runs_the_same_job_with_and_without_a_consumer(tiny, 
     assert alone["steps"] == consumed["steps"] == 8
     assert alone["seconds"] > 0 and consumed["seconds"] > 0
     assert consumed["overhead"].endswith("%")
+
+
+def test_a_streaming_run_that_fails_is_one_sentence_not_a_rate():
+    from torch import nn
+
+    from umask.bench import streaming_overhead
+    from umask.models import Classifier
+    from umask.targets import imagenet_classes
+
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("a broken layer")
+
+    broken = Classifier(Broken(), name="broken", categories=imagenet_classes(), mean=[0.5] * 3, std=[0.5] * 3, native_size=16)
+    with pytest.raises(UmaskError, match=r"The streaming measurement's run ended failed \(The optimisation failed: "
+                                         r"RuntimeError: a broken layer\); no overhead can be measured."):
+        streaming_overhead(broken, k=3, steps=8, reps=1, poll_s=0.001, in_process=False)
 
 
 def test_preset_seeds_limits_the_slow_contender(tiny, monkeypatch):

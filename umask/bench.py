@@ -254,6 +254,9 @@ def streaming_overhead(model: Classifier, *, k: int = 10, steps: int = 100, reps
                     time.sleep(poll_s)
                 job.wait()
                 snap = job.snapshot()
+                if snap.state != "finished":  # a rate of a run that failed would be no figure at all
+                    raise UmaskError(f"The streaming measurement's run ended {snap.state} "
+                                     f"({(snap.error or 'no error given').rstrip('.')}); no overhead can be measured.")
                 rates[consumed].append(snap.step / snap.elapsed_s)
     finally:
         if pool is not None:

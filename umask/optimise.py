@@ -156,7 +156,8 @@ TWO_PASS_BELOW = 0.6
 # the masked copies and the allocator's slack. Measured peak over estimate on
 # the CPU: 1.2 (ResNet-50) to 3.8 (AlexNet, whose activations are small beside
 # its fixed costs); 1.3 on EfficientNet-Lite0. The lowest, so a run is refused
-# only when it cannot fit.
+# only when it cannot fit; one that passes can still run out part-way, which
+# the CLI and the dashboard report in one sentence (errors.out_of_memory).
 STEP_MEMORY_FACTOR = 1.2
 
 
