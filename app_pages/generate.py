@@ -251,12 +251,13 @@ def live_view() -> None:
         st.info(f"Waiting for its turn: this server runs at most {job.pool.max_workers} optimisations at once and "
                 f"all are busy; {ahead} {'run is' if ahead == 1 else 'runs are'} ahead of this one. "
                 "It starts by itself.")
-    with st.container(horizontal=True):  # buttons as wide as their words: columns cut "Resume" to "Re..." at 1024 px
-        if snap.state == "paused":
-            st.button("Resume", key="gen_resume", on_click=job.resume)
-        else:
-            st.button("Pause", key="gen_pause", on_click=job.pause, disabled=not snap.live)
-        st.button("Stop", key="gen_stop_run", on_click=job.stop, disabled=not snap.live)
+    if snap.live:  # an ended run has nothing to pause or stop: its Download and Explore buttons come instead
+        with st.container(horizontal=True):  # buttons as wide as their words: columns cut "Resume" to "Re..." at 1024 px
+            if snap.state == "paused":
+                st.button("Resume", key="gen_resume", on_click=job.resume)
+            else:
+                st.button("Pause", key="gen_pause", on_click=job.pause)
+            st.button("Stop", key="gen_stop_run", on_click=job.stop)
 
     left, right = st.columns([1, 1])
     # Plain PNGs (st.image), not plotly: redrawn every poll, they cost the

@@ -126,7 +126,9 @@ def main() -> None:
     st.markdown(NOTE)
     folder = choose_folder()
     if folder is None:
-        st.info("Choose a sweep folder in the sidebar, or make one: `python -m umask sweep --k 2 10 --steps 200 --out sweeps/demo`.")
+        # umask's recipe: the study's (a sweep's default) ends K = 10 at 20-50 % within a short budget.
+        st.info("Choose a sweep folder in the sidebar, or make one in a minute: "
+                "`python -m umask sweep --preset fast --k 2 10 --out sweeps/demo`.")
         return
     try:
         rows = typed_rows(read_rows(folder / CSV_FILE))

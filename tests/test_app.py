@@ -206,6 +206,7 @@ def test_clicks_while_running_neither_kill_nor_restart_the_run(model):
         assert verdict[0].value.startswith(f"{snap.result.hit_count} of 4 masks give their target")
         assert "Stopped" in at.get("progress")[0].proto.text
         assert not at.sidebar.button(key="gen_go").disabled
+        assert not [b for b in at.button if b.key in ("gen_pause", "gen_resume", "gen_stop_run")]  # nothing left to stop
     finally:
         job.stop()
 
