@@ -35,6 +35,23 @@ def tiny_classifier(seed: int = 0) -> Classifier:
     )
 
 
+class _Failing(nn.Module):
+    """A network whose every forward raises ``error`` (module level: a worker process unpickles it)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise self.error
+
+
+def failing_classifier(error: Exception) -> Classifier:
+    """A classifier that raises ``error`` on any input: a crash, or running out of memory."""
+    return Classifier(_Failing(error), name="failing", categories=imagenet_classes(), mean=[0.5] * 3, std=[0.5] * 3,
+                      native_size=16)
+
+
 def small(**kw) -> Config:
     """A search the tiny model finishes in well under a second: K = 4 stripes on 16 x 16."""
     base = dict(model="tiny", k=4, size=16, mask_family="hstripes", steps=300, seed=0, snapshot_every=5)

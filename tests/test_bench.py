@@ -77,17 +77,11 @@ def test_streaming_overhead_runs_the_same_job_with_and_without_a_consumer(tiny, 
 
 
 def test_a_streaming_run_that_fails_is_one_sentence_not_a_rate():
-    from torch import nn
-
     from umask.bench import streaming_overhead
-    from umask.models import Classifier
-    from umask.targets import imagenet_classes
 
-    class Broken(nn.Module):
-        def forward(self, x):
-            raise RuntimeError("a broken layer")
+    from .conftest import failing_classifier
 
-    broken = Classifier(Broken(), name="broken", categories=imagenet_classes(), mean=[0.5] * 3, std=[0.5] * 3, native_size=16)
+    broken = failing_classifier(RuntimeError("a broken layer"))
     with pytest.raises(UmaskError, match=r"The streaming measurement's run ended failed \(The optimisation failed: "
                                          r"RuntimeError: a broken layer\); no overhead can be measured."):
         streaming_overhead(broken, k=3, steps=8, reps=1, poll_s=0.001, in_process=False)

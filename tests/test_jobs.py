@@ -12,19 +12,16 @@ import time
 
 import pytest
 import torch
-from torch import nn
 
-from tests.conftest import small, tiny_classifier
+from tests.conftest import failing_classifier, small, tiny_classifier
 from umask.config import Config
 from umask.errors import UmaskError
 from umask.evaluate import classify_masked
 from umask.images import quantise
 from umask import jobs
 from umask.jobs import Job
-from umask.models import Classifier
 from umask.optimise import UniversalSearch
 from umask.workers import WorkerPool
-from umask.targets import imagenet_classes
 
 
 
@@ -221,34 +218,18 @@ def test_a_bad_config_fails_before_any_thread(tiny):
         Job(tiny, small(size=2, k=2))
 
 
-class _Broken(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        raise RuntimeError("out of memory")
-
-
-def test_a_crash_in_the_worker_is_reported_not_raised(where):
-    broken = Classifier(_Broken(), name="broken", categories=imagenet_classes(), mean=[0.5] * 3, std=[0.5] * 3,
-                        native_size=16)
-    job = Job(broken, small(), **where).start()
+@pytest.mark.parametrize("error,message", [
+    # A crash: named as it is (a RuntimeError that merely says "out of memory" is no allocation failure).
+    (RuntimeError("out of memory"), "The optimisation failed: RuntimeError: out of memory"),
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+     "The optimisation ran out of memory; use a smaller image or fewer masks (or another device)."),
+])
+def test_a_crash_in_the_worker_is_reported_in_one_sentence_not_raised(where, error, message):
+    job = Job(failing_classifier(error), small(), **where).start()
     assert job.wait(10)
     snap = job.snapshot()
     assert snap.state == "failed" and snap.result is None
-    assert snap.error == "The optimisation failed: RuntimeError: out of memory"
-
-
-class _Hungry(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-
-
-def test_a_run_out_of_memory_says_so_in_one_sentence(where):
-    hungry = Classifier(_Hungry(), name="hungry", categories=imagenet_classes(), mean=[0.5] * 3, std=[0.5] * 3,
-                        native_size=16)
-    job = Job(hungry, small(), **where).start()
-    assert job.wait(10)
-    snap = job.snapshot()
-    assert snap.state == "failed" and snap.result is None
-    assert snap.error == "The optimisation ran out of memory; use a smaller image or fewer masks (or another device)."
+    assert snap.error == message
 
 
 def test_snapshot_before_start_and_progress_numbers(tiny, where):
