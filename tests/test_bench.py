@@ -183,6 +183,8 @@ def test_merge_refuses_what_is_not_a_bench_part(tmp_path, capsys):
     (tmp_path / "part.json").write_text("{}")
     assert main(["bench", "--merge", str(tmp_path / "part.json"), "--quick", "--k", "5", "--out", str(tmp_path / "x.md")]) == 2
     assert capsys.readouterr().err.strip().endswith("so --quick, --k would do nothing; drop them.")
+    assert main(["bench", "--merge", str(tmp_path / "part.json"), "--first-seed", "0", "--out", str(tmp_path / "x.md")]) == 2
+    assert capsys.readouterr().err.strip().endswith("so --first-seed would do nothing; drop it.")  # 0 is given, not absent
 
 
 def test_bench_checks_where_it_writes_before_measuring(tmp_path, capsys):

@@ -46,6 +46,15 @@ def interrupt_code(err: KeyboardInterrupt) -> int:
     return getattr(err, "exit_code", 130)
 
 
+def refuse_unused(does: str, options: Sequence[tuple[str, object]]) -> None:
+    """Refuse the options given that would do nothing: ``does`` says what the
+    command does instead. An option counts as given unless it is None or
+    False (``--first-seed 0`` is given)."""
+    unused = [flag for flag, value in options if value is not None and value is not False]
+    if unused:
+        raise UmaskError(f"{does}, so {', '.join(unused)} would do nothing; drop {'it' if len(unused) == 1 else 'them'}.")
+
+
 def _terminate(signum, frame) -> None:
     raise Terminated
 

@@ -13,6 +13,7 @@ from ..errors import UmaskError
 from ..files import atomic_file
 from ..masks import BUILTIN_FAMILIES
 from ..results import check_output_file
+from . import refuse_unused
 from .output import echo
 
 
@@ -51,15 +52,12 @@ def run(args: argparse.Namespace) -> int:
         if path.is_dir():
             raise UmaskError(f"bench --merge: {path} is a folder; give the JSON files written by bench --json.")
     if args.merge:
-        unused = [flag for flag, value in (
+        refuse_unused("--merge runs nothing and writes the tables of the parts it is given", (
             ("--quick", args.quick), ("--k", args.ks), ("--masks", args.families), ("--seeds", args.seeds),
             ("--first-seed", args.first_seed), ("--preset-cap", args.preset_cap), ("--preset-seeds", args.preset_seeds),
             ("--recipes", args.recipes), ("--no-universal", args.no_universal), ("--no-overhead", args.no_overhead),
             ("--no-streaming", args.no_streaming), ("--json", args.json),
-        ) if value not in (None, False)]
-        if unused:
-            raise UmaskError(f"--merge runs nothing and writes the tables of the parts it is given, so {', '.join(unused)} "
-                             f"would do nothing; drop {'it' if len(unused) == 1 else 'them'}.")
+        ))
     inputs = tuple(args.merge or ()) + ((args.notes,) if args.notes else ())
     # Rewriting BENCHMARKS.md (and the --json kept beside it) is what bench
     # is for; any other file there is someone's, replaced only when asked.

@@ -24,7 +24,7 @@ from ..report import REPORT_FILE, build_report
 from ..sweep import CSV_FILE, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, estimate_seconds, repair_csv, run_sweep, study_plan
 from ..timing import StepTiming, time_steps, timing_model
 from ..text import count
-from . import interrupt_code
+from . import interrupt_code, refuse_unused
 from .output import echo, format_table, on_terminal
 
 
@@ -125,15 +125,12 @@ def run(args: argparse.Namespace) -> int:
     if args.slice_resolution != 0:  # before any run: the report is written last
         check_slice_resolution(args.slice_resolution)
     if args.report_only:
-        unused = [flag for flag, value in (
+        refuse_unused(f"--report-only runs nothing and writes the report of what '{out}' holds", (
             ("--study", args.study), ("--models", args.models), ("--masks", args.masks), ("--modes", args.modes),
             ("--k", args.k), ("--seeds", args.seeds), ("--preset", args.preset), ("--steps", args.steps),
             ("--size", args.size), ("--fill", args.fill), ("--skip-missing", args.skip_missing),
             ("--dry-run", args.dry_run), ("--estimate", args.estimate), ("--no-report", args.no_report),
-        ) if value not in (None, False)]
-        if unused:
-            raise UmaskError(f"--report-only runs nothing and writes the report of what '{out}' holds, so "
-                             f"{', '.join(unused)} would do nothing; drop {'it' if len(unused) == 1 else 'them'}.")
+        ))
         if out.is_file():
             raise UmaskError(f"'{out}' is a file, not a sweep folder; give the folder a sweep wrote (it holds {CSV_FILE}).")
         if not (out / CSV_FILE).is_file():
