@@ -125,7 +125,7 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
     # A click during a run would start another in its place: the run on the
     # screen is stopped (its best image kept) before a new one starts.
     clicked = go_slot.button("Generate", type="primary", key="gen_go", width="stretch", disabled=not complete or live,
-                        help="A run is going: Stop it first (Stop keeps its best image so far)." if live else None)
+                             help="A run is going: Stop it first (Stop keeps its best image so far)." if live else None)
     if weights_here and not (running is not None and running.alive):  # a stopping run's thread still uses the CPU
         # Warm the shared cache and a worker process before the click, so the
         # first frame is not a model load nor a torch import. Not while this

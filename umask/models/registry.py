@@ -150,7 +150,7 @@ def _smallest_side(net: nn.Module, native: int) -> int:
     return hi
 
 
-for _v, _mb in ((0, 18.8), (1, 20.2), (2, 24.3)):
+for _v in _LITE_NATIVE:  # Lite0, Lite1, Lite2
     register_model(
         ModelInfo(
             name=f"efficientnet_lite{_v}",

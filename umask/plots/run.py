@@ -149,6 +149,13 @@ def _outline_width(boxes: dict, factor: int) -> int:
     return 2 if across >= OUTLINE_2PX else 1 if across >= OUTLINE_1PX else 0
 
 
+def _outline(big: np.ndarray, big_lab: np.ndarray, boxes: dict, factor: int, colour) -> None:
+    """Paint the part boundaries of the upscaled ``big`` (float, in place) in ``colour``, as wide as :func:`_outline_width` says."""
+    width = _outline_width(boxes, factor)
+    if width:
+        big[_boundaries(big_lab, width)] = colour
+
+
 def _label_size(boxes: dict, factor: int, longest: int, side: int) -> int:
     """Font size (pixels) for part labels of ``longest`` characters; 0 for none.
 
@@ -216,9 +223,7 @@ def render_parts(
         tint = np.isin(big_lab, list(selected))
         big[tint] = 0.45 * big[tint] + 0.55 * SELECTED
     boxes = _part_boxes(lab)
-    width = _outline_width(boxes, factor)
-    if width:
-        big[_boundaries(big_lab, width)] = OUTLINE
+    _outline(big, big_lab, boxes, factor, OUTLINE)
     big = big.clip(0, 255).astype(np.uint8)
     size = _label_size(boxes, factor, len(str(len(boxes) - 1)), big.shape[0]) if numbers else 0
     if size:
@@ -245,9 +250,7 @@ def render_part_probs(labels: torch.Tensor, target_probs: Sequence[float], *, si
     big = np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
     big_lab = np.repeat(np.repeat(lab, factor, axis=0), factor, axis=1)
     boxes = _part_boxes(lab)
-    width = _outline_width(boxes, factor)
-    if width:
-        big[_boundaries(big_lab, width)] = 255.0
+    _outline(big, big_lab, boxes, factor, 255.0)
     big = big.astype(np.uint8)
     texts = {k: f"{k}: {p:.0%}" for k, p in enumerate(probs)}
     size = _label_size(boxes, factor, max(map(len, texts.values())), big.shape[0])
