@@ -48,18 +48,20 @@ def distances(result: umask.Result) -> None:
     geo = session_memo(("geometry", rid), lambda: result_geometry(result))
     s = geo.summary()
     st.subheader(f"Distances ({result.model}, {result.mask_family}/{result.mask_mode}, K = {result.k})")
-    c = st.columns(4)
+    c = st.columns(5)
     c[0].metric("Worst L0 (values hidden)", percent(s["max_abs_l0"]))
     c[1].metric("Worst L1, relative", percent(s["max_rel_l1"]))
     c[2].metric("Worst L2, relative", percent(s["max_rel_l2"]))
     c[3].metric("Worst L∞, relative", percent(s["max_rel_linf"]))
+    c[4].metric("Worst L2 norm change", percent(s["max_norm_change_l2"]))
     st.markdown(
         f"Ball **centred at x** holding all {result.k} copies (L2): radius **{s['radius_at_x']:.3f}** "
         f"({percent(s['radius_at_x_rel'])} of ‖x‖₂ = {geo.image_norms['l2']:.2f}). **Minimal enclosing ball** over any "
         f"centre (Frank-Wolfe on its dual; certified gap {geo.ball.radius - geo.ball.lower_bound:.1e}): radius "
         f"**{s['enclosing_radius']:.3f}** ({percent(s['enclosing_radius_rel'])}), centre {geo.centre_offset:.3f} from x."
     )
-    st.caption("Per mask k: ‖x − m_k x‖ over all 3·H·W values; relative = divided by ‖x‖ in the same norm. "
+    st.caption("Per mask k: ‖x − m_k x‖ over all 3·H·W values; relative = divided by ‖x‖ in the same norm; "
+               "norm change = | ‖x‖ − ‖m_k x‖ | / ‖x‖ (the study's \"relative difference of norms\"). "
                + "; ".join(NORM_LABELS.values()) + ".")
     st.plotly_chart(plots.distances_figure(geo), key="geo_distances")
     with st.expander("Per-mask table"):

@@ -23,6 +23,12 @@ def test_constant_image_by_hand(fill):
     assert np.allclose(geo.absolute["l1"], 24.0) and np.allclose(geo.relative["l1"], 24.0 / 96.0)
     assert np.allclose(geo.absolute["l2"], math.sqrt(12)) and np.allclose(geo.relative["l2"], 0.5)
     assert np.allclose(geo.absolute["linf"], 0.5) and np.allclose(geo.relative["linf"], 1.0)
+    # The norm change | ||x|| - ||x_k|| | / ||x||: a quarter of the values go from 0.5 to the fill.
+    # Fill 0: L1 96 -> 72, L2 sqrt(48) -> sqrt(36), Linf unchanged; fill 1: L1 96 -> 120, L2 -> sqrt(84), Linf 0.5 -> 1.
+    l1, l2, linf = (72.0, 6.0, 0.5) if fill == 0.0 else (120.0, math.sqrt(84), 1.0)
+    assert np.allclose(geo.norm_change["l1"], abs(96 - l1) / 96)
+    assert np.allclose(geo.norm_change["l2"], abs(math.sqrt(48) - l2) / math.sqrt(48))
+    assert np.allclose(geo.norm_change["linf"], abs(0.5 - linf) / 0.5)
     assert geo.radius_at_x == pytest.approx(math.sqrt(12))
     # Four copies at equal distance a along orthogonal directions: a regular simplex,
     # circumradius a * sqrt((K-1)/K) = sqrt(12) * sqrt(3/4) = 3.
@@ -59,6 +65,9 @@ def test_study_claim_norms():
     const = claim["constant"]
     assert const["max_abs_l0"] == pytest.approx(1 / 64) and const["max_rel_l1"] == pytest.approx(1 / 64)
     assert const["max_rel_l2"] == pytest.approx(1 / 8) and const["max_rel_linf"] == pytest.approx(1.0)
+    # The study's "relative difference of norms" read literally: under 1.6 % in L1 and L2, 0 in Linf.
+    assert const["max_norm_change_l1"] == pytest.approx(1 / 64)
+    assert const["max_norm_change_l2"] == pytest.approx(1 - math.sqrt(63 / 64)) and const["max_norm_change_linf"] == 0
     noise = claim["image"]
     assert noise["max_abs_l0"] <= 1 / 64 + 1e-12 and 1 / 64 < noise["max_rel_l1"] < 0.03
     with pytest.raises(UmaskError, match="64x64"):

@@ -1,5 +1,6 @@
 import csv
 import json
+import math
 import shutil
 
 import pytest
@@ -7,7 +8,9 @@ import pytest
 from umask.cli import main
 from umask.errors import UmaskError
 from umask.results import load_result
-from umask.sweep import COLUMNS, CSV_FILE, SweepHooks, SweepPlan, read_rows, reconcile, run_sweep, study_plan
+from umask.geometry import result_geometry
+from umask.sweep import (COLUMNS, CSV_FILE, OLD_COLUMNS, SweepHooks, SweepPlan, read_rows, reconcile, run_sweep, study_plan,
+                         typed_rows)
 
 
 TINY = ["--models", "tiny", "--size", "16", "--steps", "3", "--slice-resolution", "5"]
@@ -40,6 +43,10 @@ def test_tiny_sweep_writes_rows_folders_and_report(tiny_registered, tmp_path, ca
         # Geometry of a 16 px image under K stripes: L0 of the worst stripe = its rows / 16.
         assert float(row["l0_max"]) <= {2: 0.5, 3: 6 / 16}[result.k] + 1e-9
         assert float(row["enclosing_radius"]) <= float(row["radius_at_x"]) + 1e-6
+        geo = result_geometry(result)
+        assert float(row["l1_max"]) == pytest.approx(geo.absolute["l1"].max(), rel=1e-5)
+        assert float(row["linf_max"]) == pytest.approx(geo.absolute["linf"].max(), rel=1e-5)
+        assert float(row["norm_change_l2_max"]) == pytest.approx(geo.norm_change["l2"].max(), rel=1e-5)
     page = (out / "report.html").read_text()
     from plotly.offline import get_plotlyjs
 
@@ -528,6 +535,26 @@ def test_report_only_repairs_a_torn_csv_and_refuses_options_it_would_ignore(tiny
     (tmp_path / "empty" / CSV_FILE).write_text("")
     with pytest.raises(UmaskError, match="is empty, not a umask results.csv"):
         read_rows(tmp_path / "empty" / CSV_FILE)
+
+
+def test_a_csv_from_before_the_absolute_columns_is_read_and_upgraded(tiny_registered, tmp_path, capsys):
+    out = tmp_path / "sw"
+    args = ["sweep", *TINY, "--masks", "hstripes", "--k", "2", "3", "--out", str(out), "--no-report"]
+    assert main(args) == 0
+    new = (out / CSV_FILE).read_bytes()
+    rows = read_rows(out / CSV_FILE)
+    # The same CSV as a sweep made before l1_max, linf_max and norm_change_l2_max existed.
+    with open(out / CSV_FILE, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=OLD_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    old = read_rows(out / CSV_FILE)  # read, the missing figures empty (NaN once typed)
+    assert [r["l1_max"] for r in old] == ["", ""] and [r["success_rate"] for r in old] == [r["success_rate"] for r in rows]
+    assert math.isnan(typed_rows(old)[0]["linf_max"])
+    # The same command again: nothing runs, the rows are rebuilt from their folders in the new form.
+    assert main(args) == 0
+    assert "0 runs done now, 2 already done before" in capsys.readouterr().out
+    assert (out / CSV_FILE).read_bytes() == new
 
 
 def test_progress_lines_name_the_mode_when_a_sweep_runs_both(tiny_registered, tmp_path, capsys):

@@ -73,15 +73,24 @@ COLUMNS = (
     "succeeded",
     "final_loss",
     "l0_max",
+    "l1_max",
     "rel_l1_max",
     "rel_l2_max",
+    "linf_max",
     "rel_linf_max",
+    "norm_change_l2_max",
     "radius_at_x",
     "radius_at_x_rel",
     "enclosing_radius",
     "enclosing_radius_rel",
     "folder",
 )
+
+# The columns a sweep folder made before the absolute L1/Linf and the L2 norm
+# change were added: still read; their rows are rebuilt from their folders
+# when a sweep or a report next writes the CSV.
+ADDED_COLUMNS = ("l1_max", "linf_max", "norm_change_l2_max")
+OLD_COLUMNS = tuple(c for c in COLUMNS if c not in ADDED_COLUMNS)
 
 KEY_COLUMNS = ("model", "mask_family", "mode", "k", "seed", "preset", "max_steps")
 
@@ -233,9 +242,12 @@ def row_from_result(result: Result, key: RunKey, folder: str) -> dict[str, str]:
         "succeeded": "1" if hits == result.k else "0",
         "final_loss": _fmt(result.final_loss),
         "l0_max": _fmt(geo["max_abs_l0"]),
+        "l1_max": _fmt(geo["max_abs_l1"]),
         "rel_l1_max": _fmt(geo["max_rel_l1"]),
         "rel_l2_max": _fmt(geo["max_rel_l2"]),
+        "linf_max": _fmt(geo["max_abs_linf"]),
         "rel_linf_max": _fmt(geo["max_rel_linf"]),
+        "norm_change_l2_max": _fmt(geo["max_norm_change_l2"]),
         "radius_at_x": _fmt(geo["radius_at_x"]),
         "radius_at_x_rel": _fmt(geo["radius_at_x_rel"]),
         "enclosing_radius": _fmt(geo["enclosing_radius"]),
@@ -294,15 +306,24 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None:
                 raise UmaskError(f"'{path}' is empty, not a umask results.csv; delete it, or use another --out folder.")
-            if tuple(reader.fieldnames) != COLUMNS:
+            header = tuple(reader.fieldnames)
+            if header not in (COLUMNS, OLD_COLUMNS):
                 raise UmaskError(f"'{path}' is not a umask results.csv (its header differs); use another --out folder.")
             # A kill during an append can leave a partial last line: drop rows
             # with missing cells (the folder scan rebuilds them).
-            return [row for row in reader if all(row.get(c) is not None for c in COLUMNS) and None not in row]
+            rows = [row for row in reader if all(row.get(c) is not None for c in header) and None not in row]
     except (UnicodeDecodeError, csv.Error):
         raise UmaskError(f"'{path}' is not a umask results.csv (it is not CSV text); use another --out folder.") from None
     except OSError as err:
         raise UmaskError(f"'{path}' cannot be read ({err.strerror or err}).") from None
+    if header == OLD_COLUMNS:  # the figures it lacks stay empty (NaN) until its folders rebuild them
+        rows = [{c: row.get(c, "") for c in COLUMNS} for row in rows]
+    return rows
+
+
+def _is_old_row(row: dict[str, str]) -> bool:
+    """A row read from a CSV written before :data:`ADDED_COLUMNS` (its absolute L1 is empty, never so in a new row)."""
+    return row["l1_max"] == ""
 
 
 def gallery_group(row: dict) -> tuple:
@@ -420,7 +441,7 @@ def _saved_runs(out: Path) -> Iterator[tuple[RunKey, Result]]:
 def _row_of(rows: dict[RunKey, dict[str, str]], key: RunKey, result: Result) -> dict[str, str]:
     """A saved run's CSV row: the one in ``rows`` when whole, else rebuilt from its result."""
     row = rows.get(key)
-    if row is None or row["folder"] != key.folder:  # a line torn inside its last cell keeps every column
+    if row is None or row["folder"] != key.folder or _is_old_row(row):  # a line torn inside its last cell keeps every column
         row = row_from_result(result, key, key.folder)
     return row
 

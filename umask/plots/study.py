@@ -176,6 +176,7 @@ GEOMETRY_SERIES = (
     # distance as its radius: one line, named for both readings.
     ("radius_at_x_rel", "L2 relative = ball at x, radius / ||x||₂"),
     ("enclosing_radius_rel", "minimal enclosing ball, radius / ||x||₂"),
+    ("norm_change_l2_max", "L2 norm change, | ||x||₂ − ||m_k x||₂ | / ||x||₂"),
 )
 
 
