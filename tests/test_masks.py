@@ -11,6 +11,7 @@ from umask.masks import (
     num_parts,
     part_indicators,
     save_layout_png,
+    selection_mask,
 )
 
 
@@ -113,7 +114,20 @@ def test_hide_and_keep_masks():
         make_masks(labels, "blur")
 
 
-@pytest.mark.parametrize("fill", [0.0, 0.5, "mean"])
+def test_selection_mask_hides_or_keeps_any_combination():
+    labels = layout("grid", 4, 8)
+    for mode in ("hide", "keep"):
+        one = make_masks(labels, mode)
+        assert torch.equal(selection_mask(labels, [1], mode), one[1:2])  # one part: that mask exactly
+        both = selection_mask(labels, [1, 3], mode)
+        assert torch.equal(both, one[1:2] * one[3:4] if mode == "hide" else one[1:2] + one[3:4])
+    assert torch.equal(selection_mask(labels, [], "hide"), torch.ones(1, 1, 8, 8))  # nothing hidden
+    assert torch.equal(selection_mask(labels, [], "keep"), torch.zeros(1, 1, 8, 8))  # nothing visible
+    with pytest.raises(UmaskError, match="choose 'hide' or 'keep'"):
+        selection_mask(labels, [0], "blur")
+
+
+@pytest.mark.parametrize("fill", [0.0, 0.25, 0.5, 1.0, "mean"])
 def test_fill_values(fill):
     image = torch.rand(3, 8, 8)
     masks = make_masks(layout("hstripes", 2, 8), "hide")
@@ -124,9 +138,14 @@ def test_fill_values(fill):
     assert torch.equal(out[0, :, 4:, :], image[:, 4:, :])
 
 
-def test_custom_layout_round_trip(tmp_path):
-    labels = layout("random", 300, 64, seed=1)  # K > 255 -> 16-bit PNG
+@pytest.mark.parametrize("k,mode", [(255, "L"), (256, "I;16"), (300, "I;16")])
+def test_custom_layout_round_trip(tmp_path, k, mode):
+    from PIL import Image
+
+    labels = layout("random", k, 64, seed=1)  # value k+1 for part k: K = 256 no longer fits 8 bits
     save_layout_png(labels, tmp_path / "parts.png")
+    with Image.open(tmp_path / "parts.png") as img:
+        assert img.mode == mode
     assert torch.equal(load_layout(tmp_path / "parts.png", 64), labels)
 
 

@@ -91,7 +91,8 @@ def test_a_saved_result_and_file_are_renamed_durably(result, tmp_path, monkeypat
 
     monkeypatch.setattr(os, "fsync", spy)
     save_result(result, tmp_path / "run")
-    assert synced.count("file") == 3 and synced[-1] == "folder"
+    # The three files, the staging folder (its entries) before the rename, the parent (the rename) after.
+    assert synced == ["file"] * 3 + ["folder"] * 2
     synced.clear()
     with atomic_file(tmp_path / "report.txt") as fh:
         fh.write("x")
@@ -104,6 +105,29 @@ def test_refuses_to_overwrite_foreign_folder(result, tmp_path):
     with pytest.raises(UmaskError, match="already holds other files"):
         save_result(result, tmp_path / "mine")
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+def test_a_failed_second_rename_puts_the_old_result_back(result, tmp_path, monkeypatch):
+    """Where folders cannot be exchanged: old aside, new in place; if the
+    second rename fails, the old result is renamed back, whole."""
+    import dataclasses
+
+    out = save_result(result, tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    new_prefix, _ = results._staging_prefixes(out)
+    real_rename = Path.rename
+
+    def staging_cannot_move(self, target):
+        if self.name.startswith(new_prefix):
+            raise OSError(5, "Input/output error")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(results, "_exchange", lambda new, old: False)
+    monkeypatch.setattr(Path, "rename", staging_cannot_move)
+    with pytest.raises(UmaskError, match="Cannot write the result to .*: Input/output error"):
+        save_result(dataclasses.replace(result, steps=result.steps + 1), out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
 @pytest.mark.parametrize("swap", ["exchange", "two renames"])
@@ -173,6 +197,15 @@ def test_an_oversized_image_is_refused_before_it_is_decoded(result, tmp_path, mo
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("the image was decoded"))
     with pytest.raises(UmaskError, match="universal.png is 5000x5000 but result.json says 16x16"):
         load_result(out)
+
+
+def test_quantise_rounds_to_the_nearest_8_bit_level():
+    from umask.images import image_to_uint8, quantise
+
+    x = torch.tensor([0.0, 0.4 / 255, 0.6 / 255, 127.5 / 255 - 1e-4, 254.6 / 255, 1.0, 1.2, -0.1])
+    assert torch.equal(quantise(x) * 255, torch.tensor([0.0, 0.0, 1.0, 127.0, 255.0, 255.0, 255.0, 0.0]))
+    image = torch.full((3, 2, 2), 0.6 / 255)
+    assert (image_to_uint8(image) == 1).all()  # what the PNG holds is what quantise measured
 
 
 def test_many_parts_use_16_bit_map(tiny, tmp_path):
