@@ -46,6 +46,19 @@ class _Failing(nn.Module):
         raise self.error
 
 
+class _ThreadCounting(nn.Module):
+    """A network that fails with the torch thread count it runs with (module level: a worker unpickles it)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError(f"torch threads: {torch.get_num_threads()}")
+
+
+def thread_counting_classifier() -> Classifier:
+    """A classifier whose run fails saying how many torch threads its process used."""
+    return Classifier(_ThreadCounting(), name="threads", categories=imagenet_classes(), mean=[0.5] * 3, std=[0.5] * 3,
+                      native_size=16)
+
+
 def failing_classifier(error: Exception) -> Classifier:
     """A classifier that raises ``error`` on any input: a crash, or running out of memory."""
     return Classifier(_Failing(error), name="failing", categories=imagenet_classes(), mean=[0.5] * 3, std=[0.5] * 3,

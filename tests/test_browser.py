@@ -120,6 +120,8 @@ def test_generate_watch_stop_download_explore(server, tmp_path):
         # The first frame: the live image chart, drawn in the browser.
         image = page.get_by_test_id("stMain").get_by_test_id("stImage").first
         expect(image).to_be_visible(timeout=30_000)
+        # Kept as an artifact, not asserted: a speed goal belongs to a benchmark
+        # (the 30 s above only catches a first frame that never comes).
         first_frame_s = time.perf_counter() - clicked
         (ARTIFACTS / "first_frame_seconds.txt").write_text(f"{first_frame_s:.2f}\n")
 
@@ -199,7 +201,3 @@ def test_generate_watch_stop_download_explore(server, tmp_path):
         expect(sidebar.get_by_label("Seed", exact=True)).to_have_value("3")
         expect(sidebar.get_by_role("checkbox", name="Stop at 100 %")).not_to_be_checked()
         browser.close()
-    # The goal is 2 s on a laptop; measured 0.05-1.6 s here (median ~0.2 s), up
-    # to 2.9 s while other jobs load the 2 shared cores. 5 s still catches a
-    # first frame that waits for a poll or a model load.
-    assert first_frame_s < 5.0, f"first frame took {first_frame_s:.2f} s"

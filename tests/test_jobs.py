@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from tests.conftest import failing_classifier, small, tiny_classifier
+from tests.conftest import failing_classifier, small, thread_counting_classifier, tiny_classifier
 from umask.config import Config
 from umask.errors import UmaskError
 from umask.evaluate import classify_masked
@@ -230,6 +230,18 @@ def test_a_crash_in_the_worker_is_reported_in_one_sentence_not_raised(where, err
     snap = job.snapshot()
     assert snap.state == "failed" and snap.result is None
     assert snap.error == message
+
+
+def test_a_worker_runs_with_the_pools_thread_count():
+    """Each run gets its share of the cores, not torch's default of all of them."""
+    threads = (os.cpu_count() or 1) + 1  # never torch's default, on any machine
+    pool = WorkerPool(max_idle=1, threads=threads)
+    try:
+        job = Job(thread_counting_classifier(), small(), pool=pool).start()
+        assert job.wait(120)
+        assert job.snapshot().error == f"The optimisation failed: RuntimeError: torch threads: {threads}"
+    finally:
+        pool.close()
 
 
 def test_snapshot_before_start_and_progress_numbers(tiny, where):

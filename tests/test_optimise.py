@@ -69,6 +69,25 @@ def test_stop_keeps_best_image_so_far(tiny):
     assert result.final_loss == best.loss != seen[-1].loss  # the kept image's loss, not the last step's
 
 
+def test_the_early_stop_is_confirmed_on_the_8_bit_image(tiny, monkeypatch):
+    """The check that ends a search sees the image as the PNG will hold it."""
+    from umask import optimise
+
+    checked = []
+
+    def recording(model, image, *args, **kwargs):
+        checked.append(image.detach().clone())
+        return classify_masked(model, image, *args, **kwargs)
+
+    monkeypatch.setattr(optimise, "classify_masked", recording)
+    search = UniversalSearch(tiny, small())
+    list(search)
+    assert search.succeeded and checked
+    for image in checked:
+        assert torch.equal(image * 255, (image * 255).round())  # on the 256 levels, not the float pixels
+    assert torch.equal(checked[-1], search.result().image)
+
+
 def test_a_mask_the_8_bit_image_misses_keeps_the_search_moving(tiny, monkeypatch):
     """When the batch says 100 % but the 8-bit check disagrees, the masks it
     misses still pull: the image changes, not the same one measured again."""

@@ -43,10 +43,16 @@ def test_tiny_sweep_writes_rows_folders_and_report(tiny_registered, tmp_path, ca
         # Geometry of a 16 px image under K stripes: L0 of the worst stripe = its rows / 16.
         assert float(row["l0_max"]) <= {2: 0.5, 3: 6 / 16}[result.k] + 1e-9
         assert float(row["enclosing_radius"]) <= float(row["radius_at_x"]) + 1e-6
-        geo = result_geometry(result)
-        assert float(row["l1_max"]) == pytest.approx(geo.absolute["l1"].max(), rel=1e-5)
-        assert float(row["linf_max"]) == pytest.approx(geo.absolute["linf"].max(), rel=1e-5)
-        assert float(row["norm_change_l2_max"]) == pytest.approx(geo.norm_change["l2"].max(), rel=1e-5)
+        assert float(row["final_loss"]) == pytest.approx(result.final_loss, rel=1e-5)
+        assert int(row["hits"]) == result.hit_count and row["succeeded"] == ("1" if result.hit_count == result.k else "0")
+        # Every norm figure is the engine's, for the worst mask.
+        s = result_geometry(result).summary()
+        for column, figure in (("l0_max", "max_abs_l0"), ("l1_max", "max_abs_l1"), ("rel_l1_max", "max_rel_l1"),
+                               ("rel_l2_max", "max_rel_l2"), ("linf_max", "max_abs_linf"), ("rel_linf_max", "max_rel_linf"),
+                               ("norm_change_l2_max", "max_norm_change_l2"), ("radius_at_x", "radius_at_x"),
+                               ("radius_at_x_rel", "radius_at_x_rel"), ("enclosing_radius", "enclosing_radius"),
+                               ("enclosing_radius_rel", "enclosing_radius_rel")):
+            assert float(row[column]) == pytest.approx(s[figure], rel=1e-5), column
     page = (out / "report.html").read_text()
     from plotly.offline import get_plotlyjs
 
@@ -537,6 +543,21 @@ def test_report_only_repairs_a_torn_csv_and_refuses_options_it_would_ignore(tiny
         read_rows(tmp_path / "empty" / CSV_FILE)
 
 
+def test_a_row_counts_hits_and_success_as_the_result_does(tiny):
+    import dataclasses
+
+    from umask.config import Config
+    from umask.optimise import UniversalSearch
+    from umask.sweep import RunKey, row_from_result
+
+    result = UniversalSearch(tiny, Config(model="tiny", k=3, size=16, steps=1, seed=0)).run()
+    key = RunKey("tiny", "grid", "hide", 3, 0, "fast", 1)
+    t = result.targets
+    for predictions, hits in (((t[0], t[1], t[2]), 3), ((t[0], t[1], t[0]), 2), ((t[1], t[2], t[0]), 0)):
+        row = row_from_result(dataclasses.replace(result, predictions=predictions), key, key.folder)
+        assert (row["hits"], row["succeeded"]) == (str(hits), "1" if hits == 3 else "0")
+
+
 def test_a_csv_from_before_the_absolute_columns_is_read_and_upgraded(tiny_registered, tmp_path, capsys):
     out = tmp_path / "sw"
     args = ["sweep", *TINY, "--masks", "hstripes", "--k", "2", "3", "--out", str(out), "--no-report"]
@@ -563,3 +584,21 @@ def test_progress_lines_name_the_mode_when_a_sweep_runs_both(tiny_registered, tm
                  "--no-report"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
     assert [line.split(":")[0] for line in lines] == ["[1/2] tiny vstripes/hide K=2 seed 0", "[2/2] tiny vstripes/keep K=2 seed 0"]
+
+
+def test_success_figure_draws_the_mean_over_seeds_with_one_sd_bars_kept_in_0_100():
+    from umask.plots.study import success_figure
+
+    def row(model, k, rate):
+        return dict(model=model, mask_family="grid", mode="hide", preset="fast", max_steps=100, k=k, success_rate=rate)
+
+    rows = [row("a", 2, r) for r in (1.0, 0.5, 0.0)] + [row("a", 10, r) for r in (0.9, 0.7)] + [row("b", 2, 1.0)]
+    a, b = success_figure(rows).data
+    assert list(a.x) == [2, 10] and list(a.y) == pytest.approx([50.0, 80.0])
+    assert list(a.error_y.array) == pytest.approx([50.0, 14.142136]) and a.error_y.visible  # s.d. over seeds (n - 1)
+    assert list(a.error_y.arrayminus) == pytest.approx([50.0, 14.142136])
+    assert list(b.y) == [100.0] and not b.error_y.visible  # one seed: no bar
+    # A bar that would pass 100 % stops there.
+    (high,) = success_figure([row("a", 2, r) for r in (1.0, 1.0, 0.7)]).data
+    assert list(high.y) == pytest.approx([90.0]) and list(high.error_y.array) == pytest.approx([10.0])
+    assert list(high.error_y.arrayminus) == pytest.approx([17.320508])
