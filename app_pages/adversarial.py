@@ -109,6 +109,12 @@ def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float) 
                    delta_color="off", delta_arrow="off")
     cols[2].metric("After the attack", _top1_text(after[0]), f"{after[0].probability:.1%} confidence",
                    delta_color="off", delta_arrow="off")
+    # The download is what a user would reload: 8 bits per channel, still inside the ε-ball.
+    saved = attacks.quantise_in_ball(result.adversarial, result.clean, eps=result.eps)
+    saved_probs = attacks.predict(model, saved)
+    saved_top = attacks.top_predictions(saved_probs, model.categories, 1)[0]
+    saved_success = attacks.succeeded(saved_top.index, source=result.source, target=result.target)
+    budget = attacks.eight_bit_budget(result.eps)
     with cols[1]:
         if result.eps == 0:
             st.info("ε = 0: nothing may change, so nothing does.")
@@ -123,20 +129,24 @@ def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float) 
                        f"{float(result.adversarial_probs[result.target]):.2%} after.")
         st.caption(f"Computed in {seconds * 1000:.0f} ms on {model.name} "
                    f"({'one step' if result.steps == 1 else f'{result.steps} steps of {result.step_size:.4f}'}).")
+        if result.eps > 0 and saved_success != result.success:
+            # Said beside the verdict it contradicts: a class that downloads
+            # and re-checks the PNG must not find a different answer.
+            goal = "reach the target" if result.target is not None else "change the answer"
+            verdict = f"does {goal}" if saved_success else f"does not {goal}"
+            st.warning(f"The downloaded 8-bit PNG {verdict}: a PNG moves a pixel by whole levels only, "
+                       f"{budget * 255:.0f}/255 = {budget:.4f} within this ε, and the model reads it as "
+                       f"{saved_top.name} ({saved_top.probability:.1%})."
+                       + ("" if saved_success else " Raise ε by a level (1/255 = 0.0039), or use more iterative steps."))
 
     st.plotly_chart(topk_figure(before, after, target=result.target), key="adv_topk",
                     config={"displayModeBar": False})
 
-    # The download is what a user would reload: 8 bits per channel, still inside the ε-ball.
-    saved = attacks.quantise_in_ball(result.adversarial, result.clean, eps=result.eps)
-    saved_top = attacks.top_predictions(attacks.predict(model, saved), model.categories, 1)[0]
     st.download_button("Download the adversarial photo (8-bit PNG)", png_bytes(saved), file_name="adversarial.png",
                        mime="image/png", key="adv_download", on_click="ignore")
-    budget = attacks.eight_bit_budget(result.eps)
     st.caption(f"An 8-bit PNG moves a pixel by whole levels only, so its budget is {budget * 255:.0f}/255 = "
                f"{budget:.4f}; the model reads the downloaded file as {saved_top.name} "
                f"({saved_top.probability:.1%}). `python -m umask fgsm` attacks within that budget directly.")
-
 
 def main() -> None:
     st.title("The adversarial example")

@@ -79,3 +79,27 @@ def test_page_targeted_iterative_matches_the_engine(app, lite0):
     coffee = load_photo(ROOT / "assets" / "coffee.jpg", size=lite0.native_size)
     before, after, _ = expected(lite0, coffee, eps=0.02, steps=10, target=980)
     assert shown(app) == (before, after) and before.startswith("espresso")
+
+
+def test_the_downloaded_png_is_judged_beside_the_verdict(app, lite0):
+    """0.007 is 1.8 brightness levels: the float attack may reach a target the
+    8-bit PNG (1 level) misses. The page says so next to its green verdict."""
+    app.radio(key="adv_photo").set_value("Chelsea the cat")
+    app.slider(key="adv_eps").set_value(attacks.PANDA_EPS)
+    app.radio(key="adv_kind").set_value("targeted")
+    app.radio(key="adv_method").set_value("iterative").run()
+    app.selectbox(key="adv_target").set_value(1).run()  # goldfish
+    cat = load_photo(ROOT / "assets" / "cat.jpg", size=lite0.native_size)
+    result = attacks.attack(lite0, cat, eps=attacks.PANDA_EPS, steps=10, target=1)
+    saved = attacks.quantise_in_ball(result.adversarial, result.clean, eps=attacks.PANDA_EPS)
+    saved_top = attacks.top_predictions(attacks.predict(lite0, saved), lite0.categories, 1)[0]
+    assert result.success and saved_top.index != 1  # the case in point: goldfish in memory, not in the PNG
+    assert any("Reached the target" in s.value for s in app.success)
+    warnings = [w.value for w in app.warning if w.value.startswith("The downloaded 8-bit PNG")]
+    assert warnings == [f"The downloaded 8-bit PNG does not reach the target: a PNG moves a pixel by whole levels "
+                        f"only, 1/255 = 0.0039 within this ε, and the model reads it as {saved_top.name} "
+                        f"({saved_top.probability:.1%}). Raise ε by a level (1/255 = 0.0039), or use more iterative steps."]
+    # One level more: the PNG reaches it too, and nothing contradicts the verdict.
+    app.slider(key="adv_eps").set_value(0.008).run()
+    assert any("Reached the target" in s.value for s in app.success)
+    assert not [w for w in app.warning if w.value.startswith("The downloaded 8-bit PNG")]
