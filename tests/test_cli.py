@@ -17,6 +17,11 @@ def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):
     assert "goldfish (1)" in out and "volcano (980)" in out and "success 100% (3/3 masked copies with their target as the top-1 class)" in out
     result = load_result(out_dir)
     assert result.targets == (1, 980, 0) and result.predictions == result.targets
+    # The final table: each part's target, prediction and the target's probability, as saved.
+    for k, name in enumerate(("goldfish", "volcano", "tench")):
+        line = next(x for x in out.splitlines() if x.split()[:1] == [str(k)])
+        assert line.split()[1:] == [name, f"({result.targets[k]})", name, f"({result.targets[k]})",
+                                    f"{result.target_probs[k]:.1%}", "hit"], line
 
     code, out, err = run_cli(capsys, "evaluate", str(out_dir), "--format", "json", "--json", str(tmp_path / "r.json"))
     assert code == 0
@@ -36,6 +41,28 @@ def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):
     code, out, err = run_cli(capsys, "evaluate", str(out_dir))
     part0 = next(line for line in out.splitlines() if line.split()[:1] == ["0"])
     assert code == 0 and "great white shark (2)" in part0 and "miss: goldfish (target " in part0
+
+
+def test_evaluate_leaves_out_a_model_that_cannot_load_only_when_asked(tiny_registered, tmp_path, capsys):
+    from umask.models import weights_available
+
+    if weights_available("efficientnet_lite1"):
+        pytest.skip("efficientnet_lite1's package is installed here; the test needs a model that cannot load")
+    out_dir = tmp_path / "res"
+    assert run_cli(capsys, "generate", "--model", "tiny", "--masks", "hstripes", "--k", "2", "--size", "16",
+                   "--steps", "5", "--out", str(out_dir))[0] == 0
+    code, out, err = run_cli(capsys, "evaluate", str(out_dir), "--models", "tiny", "efficientnet_lite1")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("umask: error: efficientnet_lite1 needs the packages")
+    assert err.endswith("; to evaluate the other models without efficientnet_lite1, add --skip-missing.\n")
+    code, out, err = run_cli(capsys, "evaluate", str(out_dir), "--models", "tiny", "efficientnet_lite1", "--skip-missing",
+                             "--format", "json")
+    report = json.loads(out)
+    assert code == 0 and list(report["models"]) == ["tiny"] and list(report["unavailable"]) == ["efficientnet_lite1"]
+    assert err.startswith("umask: efficientnet_lite1 left out (--skip-missing): efficientnet_lite1 needs the packages")
+    # Nothing that can load: one sentence, not an empty table.
+    code, out, err = run_cli(capsys, "evaluate", str(out_dir), "--models", "efficientnet_lite1", "--skip-missing")
+    assert code == 2 and err.startswith("umask: error: No model can load here (efficientnet_lite1: ") and err.count("\n") == 1
 
 
 @pytest.mark.parametrize(

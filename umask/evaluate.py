@@ -139,7 +139,7 @@ def as_fed_for(model: Classifier, spec: str, result: Result) -> Classifier:
 
 
 def transfer_report(folder: str | Path, models: list[str] | None = None, device: str = "cpu",
-                    resize: int | str | None = None) -> dict:
+                    resize: int | str | None = None, *, skip_unavailable: bool = False) -> dict:
     """What each model predicts for every masked copy of a saved result (``umask evaluate``'s JSON report).
 
     Args:
@@ -149,18 +149,34 @@ def transfer_report(folder: str | Path, models: list[str] | None = None, device:
         resize: feed every model at one side (or "native"); None lets
             :func:`as_fed_for` choose per model. Each model's entry says
             the side it saw (``fed_at``).
+        skip_unavailable: leave out a model that cannot load (weights not
+            here offline, a package not installed); the report's
+            ``unavailable`` maps it to why. At least one model must load.
 
     Raises:
-        UmaskError: an unreadable result, a model that cannot load, or a side a model cannot take.
+        UmaskError: an unreadable result, a model that cannot load (unless
+            skipped), no model that can, or a side a model cannot take.
     """
     resize = parse_resize(resize)
     result = load_result(folder)
+    specs = [canonical_spec(m) for m in models] if models else [result.model]
     report = {"folder": str(folder), "k": result.k, "size": result.size, "targets": list(result.targets), "models": {}}
-    for spec in [canonical_spec(m) for m in models] if models else [result.model]:
+    unavailable: dict[str, str] = {}
+    for spec in specs:
+        try:
+            model = load_model(spec, device=device)
+        except UmaskError as err:
+            if skip_unavailable:
+                unavailable[spec] = str(err)
+                continue
+            if len(specs) > 1:
+                raise UmaskError(f"{str(err).rstrip('.')}; to evaluate the other models without {spec}, "
+                                 "add --skip-missing.") from None
+            raise
         if resize is None:
-            model = as_fed_for(load_model(spec, device=device), spec, result)
+            model = as_fed_for(model, spec, result)
         else:
-            model = load_model(spec, resize_to=resize, device=device)
+            model = model.with_resize(model.native_size if resize == "native" else resize)
             model.check_side(result.size, resize_option="--resize native")
         outcome = classify_parts(model, result.image, result.labels, mode=result.mask_mode, fill=result.fill, targets=result.targets)
         report["models"][spec] = {
@@ -171,5 +187,10 @@ def transfer_report(folder: str | Path, models: list[str] | None = None, device:
             "hits": list(outcome.hits),
             "success_rate": outcome.success_rate,
         } | ({"weights_changed": True} if weights_changed(model, spec, result) else {})
+    if not report["models"]:
+        reasons = "; ".join(f"{spec}: {why.rstrip('.')}" for spec, why in unavailable.items())
+        raise UmaskError(f"No model can load here ({reasons}), so nothing was evaluated.")
+    if unavailable:
+        report["unavailable"] = unavailable
     report["target_names"] = list(result.target_names)
     return report

@@ -23,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("table", "json"), default="table", help="print a table (default) or the JSON report")
     p.add_argument("--json", dest="json_path", default=None, help="also write the JSON report to this file")
     p.add_argument("--overwrite", action="store_true", help="replace the file already at --json (refused otherwise)")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="leave out models that cannot load here (weights not downloaded offline) and evaluate the others")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
         raise UmaskError("--overwrite replaces the file at --json, and there is no --json here; drop --overwrite, or add --json FILE.")
     if args.json_path is not None:  # '' too: refused there, not skipped
         check_output_file(args.json_path, reads=(args.folder,), overwrite=args.overwrite)  # fail now, not after loading and running the models
-    report = transfer_report(args.folder, args.models, args.device, args.resize)
+    report = transfer_report(args.folder, args.models, args.device, args.resize, skip_unavailable=args.skip_missing)
+    for spec, why in report.get("unavailable", {}).items():  # on stderr: stdout may be the JSON report
+        sys.stderr.write(f"umask: {spec} left out (--skip-missing): {why}\n")
     for spec, entry in report["models"].items():
         if entry.get("weights_changed"):  # on stderr: stdout may be the JSON report
             sys.stderr.write(f"umask: warning: the checkpoint {spec.split('=', 1)[1]} holds other weights than when this "
