@@ -184,8 +184,8 @@ def _timing(snap, stops_early: bool) -> str:
     if snap.state == "paused":  # no speed and no ETA: a paused run has neither
         return "click Resume to go on"
     speed = f"{snap.steps_per_s:.1f} steps/s"
-    if not snap.live:
-        return f"{speed} · {snap.elapsed_s:.1f} s"
+    if not snap.live:  # the optimisation's time, as the verdict below gives it; the wall clock adds the model's loading
+        return f"{speed} · {snap.optimisation_s:.1f} s of optimisation ({snap.elapsed_s:.1f} s in all)"
     if stops_early:
         return f"{speed} · {_duration(snap.elapsed_s)} so far · stops at 100 % (at most {_duration(snap.eta_s)} more)"
     return f"{speed} · ETA {_duration(snap.eta_s)}"

@@ -407,7 +407,12 @@ def test_targets_by_name_and_the_study_preset(model):
     # and progress line all speak of the saved 8-bit best image.
     rows = next(m.value for m in at.markdown if m.value.startswith("| part | target")).splitlines()[2:]
     assert [row.split(" | ")[3] for row in rows] == [f"{p:.1%}" for p in result.target_probs]
-    assert f"saved image: {result.success_rate:.0%} of 2 masks on target" in at.get("progress")[0].proto.text
+    line = at.get("progress")[0].proto.text
+    assert f"saved image: {result.success_rate:.0%} of 2 masks on target" in line
+    # The speed and time of the optimisation, as the verdict gives them (loading the model is not a step).
+    snap = job.snapshot()
+    assert f"{snap.steps_per_s:.1f} steps/s · {result.seconds:.1f} s of optimisation ({snap.elapsed_s:.1f} s in all)" in line
+    assert any(f"{result.seconds:.1f} s of optimisation." in s.value for s in [*at.warning, *at.success])
 
 
 def test_settings_survive_a_visit_to_other_pages(model):

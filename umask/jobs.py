@@ -65,9 +65,12 @@ class JobSnapshot:
         image: latest ``(3, H, W)`` snapshot in [0, 1] (8-bit grid): the
             starting image until the first snapshot, the result's (best)
             image once the job has ended.
-        steps_per_s: steps per second of wall time while running.
+        steps_per_s: steps per second of optimisation (the search's own
+            clock, as the CLI's bar and the result's ``seconds`` count it:
+            loading the model and starting a worker are not steps).
         eta_s: seconds left if the whole budget is used (None when unknown).
-        elapsed_s: wall time spent running (pauses excluded).
+        elapsed_s: wall time spent running (pauses excluded), loading included.
+        optimisation_s: the search's own seconds so far (``Result.seconds`` at the end).
         first_step_s: seconds from :meth:`Job.start` to the first report.
         succeeded: every mask hit its target (on the 8-bit image).
         result: the final :class:`Result` once the job has ended, else None.
@@ -89,6 +92,7 @@ class JobSnapshot:
     steps_per_s: float
     eta_s: float | None
     elapsed_s: float
+    optimisation_s: float
     first_step_s: float | None
     succeeded: bool
     result: Result | None
@@ -276,7 +280,8 @@ class Job:
             latest = self._latest
             step = len(hist.steps)
             elapsed = self._elapsed_locked()
-            rate = step / elapsed if elapsed > 0 and step else 0.0
+            optimising = latest.seconds if latest else 0.0
+            rate = step / optimising if optimising > 0 and step else 0.0
             left = self.config.steps - step
             eta = left / rate if rate > 0 and self._state in LIVE else (0.0 if self._state not in LIVE else None)
             return JobSnapshot(
@@ -293,6 +298,7 @@ class Job:
                 steps_per_s=rate,
                 eta_s=eta,
                 elapsed_s=elapsed,
+                optimisation_s=optimising,
                 first_step_s=self._first_step_s,
                 succeeded=self._succeeded,
                 result=self._result,
