@@ -102,7 +102,7 @@ def run_watched(page, steps: int, server_pid: int, cpu: dict[str, list[float]] |
     expect(progress).not_to_contain_text("Finished", timeout=60_000)
     expect(progress).to_contain_text(f"Finished: step {steps} / {steps}", timeout=600_000)
     text = progress.inner_text()
-    elapsed = float(re.search(r"· ([\d.]+) s ·", text).group(1))
+    elapsed = float(re.search(r"\(([\d.]+) s in all\)", text).group(1))  # wall time, as run_alone's elapsed_s
     if cpu is not None:
         for name, keep in watched.items():
             cpu.setdefault(name, []).append(cpu_seconds(keep) - before[name])
