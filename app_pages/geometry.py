@@ -49,7 +49,7 @@ def distances(result: umask.Result) -> None:
     s = geo.summary()
     st.subheader(f"Distances ({result.model}, {result.mask_family}/{result.mask_mode}, K = {result.k})")
     c = st.columns(5)
-    c[0].metric("Worst L0 (values hidden)", percent(s["max_abs_l0"]))
+    c[0].metric("Worst L0 (values changed)", percent(s["max_abs_l0"]))
     c[1].metric("Worst L1, relative", percent(s["max_rel_l1"]))
     c[2].metric("Worst L2, relative", percent(s["max_rel_l2"]))
     c[3].metric("Worst L∞, relative", percent(s["max_rel_linf"]))

@@ -163,7 +163,7 @@ def main() -> None:
         unit = st.radio("Measure", ["seconds", "steps"], horizontal=True, persist_state="session", key="study_time_unit")
         st.plotly_chart(plots.time_figure(rows, y=unit), key="study_time")
     with tabs[2]:
-        st.caption("The worst mask's ||x − m_k x|| / ||x|| per norm (L0 = fraction of values hidden) and the radius of "
+        st.caption("The worst mask's ||x − m_k x|| / ||x|| per norm (L0 = fraction of values changed) and the radius of "
                    "the smallest ball holding every masked copy, centred at x and over any centre. The Geometry page "
                    "shows one result in detail, with its decision regions.")
         st.plotly_chart(plots.geometry_figure(rows), key="study_geometry")

@@ -334,7 +334,7 @@ def open_result(at: AppTest, folder: Path | str) -> None:
 def assert_distances_are_the_engines(at: AppTest, result) -> None:
     s = result_geometry(result).summary()
     shown = metrics(at)
-    assert shown["Worst L0 (values hidden)"] == pct(s["max_abs_l0"])
+    assert shown["Worst L0 (values changed)"] == pct(s["max_abs_l0"])
     assert shown["Worst L1, relative"] == pct(s["max_rel_l1"])
     assert shown["Worst L2, relative"] == pct(s["max_rel_l2"])
     assert shown["Worst L∞, relative"] == pct(s["max_rel_linf"])
@@ -361,7 +361,7 @@ def test_geometry_page_measures_a_result_like_the_engine(sweep):
     # The study's claim on this 16 px image: 16 stripes, L0 = 1/16.
     claim = study_claim(result.image, k=16, size=16)
     lines = at.dataframe[1].value
-    assert list(lines["L0 (fraction of values hidden)"]) == [pct(claim["constant"]["max_abs_l0"]), pct(claim["image"]["max_abs_l0"])] == ["6.25 %"] * 2
+    assert list(lines["L0 (fraction of values changed)"]) == [pct(claim["constant"]["max_abs_l0"]), pct(claim["image"]["max_abs_l0"])] == ["6.25 %"] * 2
     assert list(lines["L2 relative"]) == [pct(claim["constant"]["max_rel_l2"]), pct(claim["image"]["max_rel_l2"])]
 
     # The decision slice: the page's plane is the engine's, and x is where the model puts it.

@@ -184,7 +184,24 @@ def test_log_axes_are_labelled_at_one_two_five():
     label_log_y(close)
     low, high = close.layout.yaxis.range
     assert list(close.layout.yaxis.tickvals) == [2, 5] and low < math.log10(2) and high > math.log10(5)
-    # Every series at 2 % (K = 2) and 10 % (K = 10), the 1/K line at 50 % and 10 %.
-    rows = [dict({c: 0.01 * k for c, _ in GEOMETRY_SERIES}, k=k, mask_family="grid", mode="hide") for k in (2, 10)]
+    # Every series at 2 % (K = 2) and 10 % (K = 10), one stripe's share (1/K) at 50 % and 10 %.
+    rows = [dict({c: 0.01 * k for c, _ in GEOMETRY_SERIES}, k=k, mask_family="hstripes", mode="hide") for k in (2, 10)]
     fig = geometry_figure(rows)
     assert list(fig.layout.yaxis.tickvals) == [2, 5, 10, 20, 50] and list(fig.layout.yaxis.ticktext) == ["2", "5", "10", "20", "50"]
+
+
+def test_sweep_geometry_reference_is_one_parts_share_of_the_pixels():
+    from umask.plots.study import GEOMETRY_SERIES, SHARE_NAME, geometry_figure
+
+    def rows(family, mode):
+        return [dict({c: 0.01 for c, _ in GEOMETRY_SERIES}, k=k, mask_family=family, mode=mode) for k in (2, 10, 62)]
+
+    def share(fig):
+        (line,) = [t for t in fig.data if t.name == SHARE_NAME]
+        return list(line.y)
+
+    # A grid of K = 2 is two squares of a 2 x 2 grid: a quarter each, not a half.
+    assert share(geometry_figure(rows("grid", "hide"))) == pytest.approx([25.0, 100 / 16, 100 / 64])
+    assert share(geometry_figure(rows("hstripes", "hide"))) == pytest.approx([50.0, 10.0, 100 / 62])
+    assert share(geometry_figure(rows("grid", "keep"))) == pytest.approx([75.0, 1500 / 16, 6300 / 64])  # all but the part
+    assert not [t for t in geometry_figure(rows("custom", "hide")).data if t.name == SHARE_NAME]

@@ -275,7 +275,7 @@ def study_claim(image: torch.Tensor | None = None, *, k: int = 64, size: int = 6
 
 
 CLAIM_COLUMNS = (
-    ("L0 (fraction of values hidden)", "max_abs_l0"),
+    ("L0 (fraction of values changed)", "max_abs_l0"),
     ("L1 relative", "max_rel_l1"),
     ("L2 relative", "max_rel_l2"),
     ("L∞ relative", "max_rel_linf"),

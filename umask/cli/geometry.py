@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     rows = [[r["k"], _pct(r["abs_l0"]), f"{r['abs_l1']:.2f}", _pct(r["rel_l1"]), f"{r['abs_l2']:.3f}", _pct(r["rel_l2"]),
              f"{r['abs_linf']:.3f}", _pct(r["rel_linf"])] for r in geo.table()]
-    echo(format_table(["mask", "L0 (share)", "L1", "L1 rel", "L2", "L2 rel", "Linf", "Linf rel"], rows))
+    echo(format_table(["mask", "L0 (changed)", "L1", "L1 rel", "L2", "L2 rel", "Linf", "Linf rel"], rows))
     s = geo.summary()
     echo(f"\n||x||: L1 {geo.image_norms['l1']:.2f}, L2 {geo.image_norms['l2']:.3f}, Linf {geo.image_norms['linf']:.3f}")
     echo(f"ball centred at x holding all {result.k} copies (L2): radius {s['radius_at_x']:.3f} = {_pct(s['radius_at_x_rel'])} of ||x||_2")

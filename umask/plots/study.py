@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from ..masks import grid_side
 from .axes import label_log_y
 
 PALETTE = qualitative.Plotly + qualitative.D3
@@ -170,7 +171,7 @@ def time_figure(rows: list[dict], *, y: str = "seconds", height: int = 380) -> g
 
 
 GEOMETRY_SERIES = (
-    ("l0_max", "L0: fraction of values hidden"),
+    ("l0_max", "L0: fraction of values changed"),
     ("rel_l1_max", "L1 relative"),
     # The ball centred at x that holds every copy has the worst copy's L2
     # distance as its radius: one line, named for both readings.
@@ -178,6 +179,17 @@ GEOMETRY_SERIES = (
     ("enclosing_radius_rel", "minimal enclosing ball, radius / ||x||₂"),
     ("norm_change_l2_max", "L2 norm change, | ||x||₂ − ||m_k x||₂ | / ||x||₂"),
 )
+
+
+SHARE_NAME = "one part's share of the pixels (hide; keep: the rest)"
+
+
+def _part_share(family: str, k: int) -> float:
+    """The share of the image one part covers, as the L0 of a hidden part
+    would be on an image with no zero values: 1/K for stripes and random
+    blocks, one square of the n x n grid (n = ceil(sqrt(K))) for a grid, so
+    K = 2 on a grid is 25 %, not 50 %. Whole-pixel rounding is left out."""
+    return 1 / grid_side(k) ** 2 if family == "grid" else 1 / k
 
 
 def geometry_figure(rows: list[dict], *, height: int = 380) -> go.Figure:
@@ -211,14 +223,18 @@ def geometry_figure(rows: list[dict], *, height: int = 380) -> go.Figure:
                 row=1,
                 col=col,
             )
-        fig.add_trace(
-            go.Scatter(
-                x=ks, y=[100 / k for k in ks], mode="lines", name="1/K (one part of K)", legendgroup="1/K",
-                showlegend=col == 1, line=dict(color="grey", dash="dot"), hovertemplate="1/K = %{y:.2f} %<extra></extra>",
-            ),
-            row=1,
-            col=col,
-        )
+        family, mode = mine[0]["mask_family"], mine[0]["mode"]
+        if family != "custom":  # a custom map's parts can be any size
+            share = [_part_share(family, k) for k in ks]
+            fig.add_trace(
+                go.Scatter(
+                    x=ks, y=[100 * (f if mode == "hide" else 1 - f) for f in share], mode="lines",
+                    name=SHARE_NAME, legendgroup="share", showlegend=col == 1, line=dict(color="grey", dash="dot"),
+                    hovertemplate=("one part" if mode == "hide" else "all but one part") + ": %{y:.2f} %<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
         fig.update_xaxes(title_text="K (masks = classes)", row=1, col=col)
     _k_ticks(fig, rows)
     # Every panel log: plotly.js links shared axes only when their types agree.
