@@ -69,6 +69,17 @@ def _on_preset_change() -> None:
     st.session_state["gen_steps"] = umask.Config.preset(preset).steps
 
 
+def _on_targets_how_change() -> None:
+    # "by name" starts from the random targets the preview showed, so
+    # changing one class is one pick, not K; earlier picks are kept.
+    state = st.session_state
+    if state["gen_targets_how"] == "by name" and not state.get("gen_targets"):
+        try:
+            state["gen_targets"] = list(umask.choose_targets(int(state["gen_k"]), seed=int(state["gen_seed"])))
+        except (KeyError, umask.UmaskError):  # no K or seed yet: start empty
+            pass
+
+
 class Sketch(NamedTuple):
     """What the preview draws before a run: the layout and the targets chosen so far (None: not picked yet)."""
 
@@ -101,7 +112,9 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
     k = int(sb.number_input("K (masks = target classes)", min_value=2, max_value=128, value=10, step=1, persist_state="session", key="gen_k"))
     size = sb.selectbox("Image size (pixels a side)", SIZES, index=SIZES.index(64), persist_state="session", key="gen_size")
     fill = sb.selectbox("Hidden pixels", tuple(FILLS), format_func=FILLS.get, persist_state="session", key="gen_fill")
-    how = sb.radio("Targets", ("random", "by name"), horizontal=True, persist_state="session", key="gen_targets_how")
+    how = sb.radio("Targets", ("random", "by name"), horizontal=True, persist_state="session", key="gen_targets_how",
+                   on_change=_on_targets_how_change,
+                   help="By name starts from the random targets: remove a class and pick another to change one.")
     targets: tuple[int, ...] | None = None
     names = umask.imagenet_classes()
     if how != "random":

@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 from umask.cli import main as cli_main
 from umask.evaluate import classify_masked
 from umask.masks import part_indicators
+from umask.targets import choose_targets
 from umask.models import load_model
 from umask.results import load_result, result_from_zip, result_to_zip
 from ui.common import result_id
@@ -392,6 +393,10 @@ def test_targets_by_name_and_the_study_preset(model):
     assert at.sidebar.number_input(key="gen_steps").value == 5000  # the study's budget comes with its preset
     configure(at, k=2, steps=3)
     at.sidebar.radio(key="gen_targets_how").set_value("by name").run()
+    # By name starts from the random targets the preview showed: changing one is one pick, not K.
+    seed = at.sidebar.number_input(key="gen_seed").value
+    assert at.sidebar.multiselect(key="gen_targets").value == list(choose_targets(2, seed=seed))
+    assert not at.sidebar.button(key="gen_go").disabled
     at.sidebar.multiselect(key="gen_targets").set_value([1]).run()
     # One class for K = 2: Generate waits (disabled), the sidebar says why, the preview shows what is picked.
     assert at.sidebar.button(key="gen_go").disabled and "umask_job" not in at.session_state
