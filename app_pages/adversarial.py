@@ -20,7 +20,7 @@ from umask import attacks
 from umask.images import image_to_uint8, load_photo, png_bytes
 from umask.models import DEFAULT_MODEL
 from umask.plots.attack import topk_figure
-from ui.common import class_label, get_model, model_choices, model_label, session_memo
+from ui.common import MODEL_HELP, class_label, get_model, model_choices, model_label, session_memo
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 # The coffee first: espresso (88 %) becomes consommé at eps 0.007, a change a class
@@ -155,7 +155,7 @@ def main() -> None:
     sb.header("Adversarial example")
     choices = model_choices()
     spec = sb.selectbox("Model", choices, index=choices.index(DEFAULT_MODEL) if DEFAULT_MODEL in choices else 0,
-                        format_func=model_label, persist_state="session", key="adv_model")
+                        format_func=model_label, persist_state="session", key="adv_model", help=MODEL_HELP)
     photo = photo_ui()
     settings = attack_ui()
     if photo is None:

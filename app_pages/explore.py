@@ -20,6 +20,7 @@ from umask.plots import run as plots
 from umask.results import result_to_zip
 from ui.common import (
     JOB_KEY,
+    MODEL_HELP,
     PICTURE_HEIGHT,
     RESULT_KEY,
     RESULT_SOURCE_KEY,
@@ -91,7 +92,7 @@ def choose_models(result: umask.Result) -> list[str]:
     default = [result.model] if own else ([DEFAULT_MODEL] if DEFAULT_MODEL in choices else [])
     return st.sidebar.multiselect("Models to compare", choices, default=default, format_func=model_label,
                                   persist_state="session", key=f"exp_models_{result_id(result)}",
-                                  help="Each selected model classifies the same masked image, side by side.")
+                                  help="Each selected model classifies the same masked image, side by side. " + MODEL_HELP)
 
 
 def parts_key(rid: str) -> str:

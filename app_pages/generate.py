@@ -25,6 +25,7 @@ from umask.results import result_to_zip
 from umask.text import count
 from ui.common import (
     JOB_KEY,
+    MODEL_HELP,
     PICTURE_HEIGHT,
     class_label,
     configure_gil,
@@ -101,7 +102,7 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
     choices = model_choices()
     model = sb.selectbox("Model", choices, index=choices.index(DEFAULT_MODEL) if DEFAULT_MODEL in choices else 0,
                          format_func=model_label, persist_state="session", key="gen_model",
-                         help="The bundled model works offline; the study's six download their weights once.")
+                         help=MODEL_HELP)
     weights_here = weights_available(model)
     if not weights_here:
         sb.caption("Its weights are not on this machine yet: Generate downloads them first, which needs the internet.")

@@ -356,8 +356,16 @@ def test_a_bad_poll_or_switch_interval_is_one_sentence_on_the_page(monkeypatch):
 
 @pytest.mark.real
 def test_a_model_without_weights_shows_a_message_and_the_page_stays_usable(model, monkeypatch):
+    from umask.models import STUDY_MODELS, list_models
+
     monkeypatch.setenv("UMASK_OFFLINE", "1")
     at = generate_page()
+    # The study's six with their download size (their weights are not here), short enough for the sidebar.
+    sizes = {m.name: m.download_mb for m in list_models()}
+    options = at.sidebar.selectbox(key="gen_model").options
+    assert options[0] == "efficientnet_lite0"
+    assert [f"{name} ({sizes[name]:.0f} MB)" for name in STUDY_MODELS] == [o for o in options if "MB)" in o]
+    assert "resnet50 (98 MB)" in options
     at.sidebar.selectbox(key="gen_model").set_value("resnet50")
     configure(at, k=2, steps=5)
     # Said on choosing it, before any click.

@@ -153,12 +153,19 @@ def unused_cells_note(family: str, k: int, mode: str = "hide") -> str:
 
 
 def model_label(name: str) -> str:
-    """'resnet50 (98 MB download)' / 'efficientnet_lite0 (bundled, offline)' for select boxes."""
+    """A model in a select box: its name when its weights are here (bundled or
+    cached), 'resnet50 (98 MB)' when they would be downloaded first. Short, so
+    a 300-pixel sidebar and a multiselect's chips do not cut it off
+    (:data:`MODEL_HELP` says what the size is)."""
     info = next((m for m in list_models() if m.name == name), None)
-    if info is None or info.download_mb is None:
-        return f"{name} (bundled, offline)" if name == DEFAULT_MODEL or (info and weights_available(name)) else name
-    state = "cached" if weights_available(name) else f"{info.download_mb:.0f} MB download"
-    return f"{name} ({state})"
+    if info is None or info.download_mb is None or weights_available(name):
+        return name
+    return f"{name} ({info.download_mb:.0f} MB)"
+
+
+#: The help of every model select box: what the label's size means.
+MODEL_HELP = (f"{DEFAULT_MODEL} is bundled and works offline. A size after a name: that model's weights are not on "
+              "this machine yet and download once (that many MB; needs the internet).")
 
 
 def model_choices() -> list[str]:
