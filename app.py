@@ -19,9 +19,11 @@ def main() -> None:
     # (see the end) needs neither streamlit nor the pages' glue.
     import streamlit as st
 
-    from ui.common import configure_torch, keep_run_alive, style_page
-
     st.set_page_config(page_title="umask: one image, many classes", page_icon=":performing_arts:", layout="wide")
+    # The first visit after the server starts imports PyTorch and the
+    # package (seconds on a laptop): said on the page, not a blank screen.
+    with st.spinner("Starting umask: loading PyTorch (the first visit after the server starts takes a few seconds)..."):
+        from ui.common import configure_torch, keep_run_alive, style_page
     configure_torch()
     style_page()
     keep_run_alive()  # a run goes on while its tab shows another page

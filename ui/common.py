@@ -169,8 +169,17 @@ MODEL_HELP = (f"{DEFAULT_MODEL} is bundled and works offline. A size after a nam
 
 
 def model_choices() -> list[str]:
-    """Registered models that can be used here, the offline default first."""
-    return [m.name for m in list_models() if m.source != "bundled" or weights_available(m.name)]
+    """Registered models that can be used here, the offline default first.
+
+    Their labels are made here, under a spinner: the first time, the download
+    sizes come from torchvision's catalogue, an import of seconds that left
+    the first visitor's sidebar empty without a word.
+    """
+    with st.spinner("Listing the models..."):
+        choices = [m.name for m in list_models() if m.source != "bundled" or weights_available(m.name)]
+        for name in choices:
+            model_label(name)  # fills the caches the select boxes' labels read
+    return choices
 
 
 # ------------------------------------------------------- universal images ---
