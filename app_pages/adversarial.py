@@ -86,8 +86,10 @@ def attack_ui() -> dict:
     return {"eps": eps, "target": target, "steps": steps, "step_size": step_size}
 
 
-def _top1_text(prediction: attacks.Prediction) -> str:
-    return f"{prediction.name} ({prediction.index})"
+def _confidence(prediction: attacks.Prediction) -> str:
+    """The line under a top-1 answer: the class index here, so the big name
+    itself fits a column of a 1024 px screen on one line more often."""
+    return f"{prediction.probability:.1%} confidence · class {prediction.index}"
 
 
 def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float) -> None:
@@ -99,16 +101,15 @@ def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float) 
     cols = st.columns(3)
     cols[0].image(image_to_uint8(result.clean), caption="The photo", width="stretch")
     cols[1].image(image_to_uint8(visible), width="stretch",
-                  caption=f"The perturbation, amplified ×{factor:.0f} (grey = no change); "
+                  caption="The perturbation: none at ε = 0 (grey = no change)" if result.linf == 0 else
+                          f"The perturbation, amplified ×{factor:.0f} (grey = no change); "
                           f"alone, the model reads it as {noise_top.name} ({noise_top.probability:.1%})")
     cols[2].image(image_to_uint8(result.adversarial), width="stretch",
                   caption=f"Photo + perturbation (largest change {result.linf:.4f} = {result.linf * 255:.1f}/255)")
 
     cols = st.columns(3)
-    cols[0].metric("The model says", _top1_text(before[0]), f"{before[0].probability:.1%} confidence",
-                   delta_color="off", delta_arrow="off")
-    cols[2].metric("After the attack", _top1_text(after[0]), f"{after[0].probability:.1%} confidence",
-                   delta_color="off", delta_arrow="off")
+    cols[0].metric("The model says", before[0].name, _confidence(before[0]), delta_color="off", delta_arrow="off")
+    cols[2].metric("After the attack", after[0].name, _confidence(after[0]), delta_color="off", delta_arrow="off")
     # The download is what a user would reload: 8 bits per channel, still inside the ε-ball.
     saved = attacks.quantise_in_ball(result.adversarial, result.clean, eps=result.eps)
     saved_probs = attacks.predict(model, saved)

@@ -25,7 +25,9 @@ def shown(at: AppTest) -> tuple[str, str]:
     """(the clean top-1, the adversarial top-1) as the two metrics show them."""
     assert not at.exception, at.exception
     metrics = {m.label: m for m in at.metric}
-    return metrics["The model says"].value, metrics["After the attack"].value
+    said, after = metrics["The model says"], metrics["After the attack"]
+    # The name large, its confidence and class index below it.
+    return f"{said.value} ({said.delta.rsplit('class ', 1)[1]})", f"{after.value} ({after.delta.rsplit('class ', 1)[1]})"
 
 
 def expected(model, photo, **settings) -> tuple[str, str, attacks.AttackResult]:
@@ -55,6 +57,8 @@ def test_page_matches_the_engine_as_epsilon_changes(app, lite0):
     app.slider(key="adv_eps").set_value(0.0).run()
     assert shown(app)[1] == shown(app)[0]
     assert any("nothing may change" in i.value for i in app.info)
+    captions = [img.caption for element in app.get("image") for img in element.proto.imgs]
+    assert captions[1] == "The perturbation: none at ε = 0 (grey = no change)"  # no reading of an all-grey image
 
 
 def test_page_targeted_iterative_matches_the_engine(app, lite0):
@@ -72,7 +76,7 @@ def test_page_targeted_iterative_matches_the_engine(app, lite0):
     line = next(c.value for c in app.caption if c.value.startswith("The target, volcano: "))
     found = re.fullmatch(r"The target, volcano: (\d+\.\d\d)% before, (\d+\.\d\d)% after\.", line)
     after_metric = {m.label: m for m in app.metric}["After the attack"].delta
-    assert found and float(found[1]) < 1.0 and f"{float(found[2]):.1f}% confidence" == after_metric
+    assert found and float(found[1]) < 1.0 and after_metric.startswith(f"{float(found[2]):.1f}% confidence · class 980")
 
     # Another photo: the cached clean prediction must follow the photo.
     app.radio(key="adv_photo").set_value("A cup of coffee").run()
