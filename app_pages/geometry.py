@@ -12,7 +12,8 @@ import umask
 from umask.geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, claim_text, decision_slice, percent, result_geometry, study_claim
 from umask.plots import geometry as plots
 from umask.toy import classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
-from ui.common import RESULT_KEY, fed_model, folders_root, result_from_upload, result_id, session_memo, typed_folder
+from umask.results import JSON_FILE
+from ui.common import RESULT_KEY, fed_model, folder_picker, result_from_upload, result_id, session_memo
 
 NOTE = (
     "**The study's reading.** An image is a point of a space with one axis per pixel value. Hiding a part moves it a "
@@ -33,9 +34,9 @@ def pick_result() -> umask.Result | None:
         if source == "Upload a zip":
             upload = st.sidebar.file_uploader("Result zip", type=["zip"], key="geo_upload")
             return result_from_upload(upload) if upload is not None else None
-        typed = st.sidebar.text_input("Result folder", persist_state="session", key="geo_path", placeholder="sweeps/demo/runs/.../k10-seed0",
-                                      help=f"A result folder under {folders_root()}.")
-        path = typed_folder(typed, "result folders") if typed else None
+        # A sweep's run lies seven levels down (sweeps/NAME/runs/MODEL/FAMILY-MODE/PRESET-STEPS/kK-seedS): one more spare.
+        path = folder_picker("Result folder", JSON_FILE, 8, key="geo", placeholder="runs/first", what="result folders",
+                             first=False)  # a sweep holds many runs: none is the obvious one
         return umask.load_result(path) if path else None
     except umask.UmaskError as err:
         st.error(str(err))

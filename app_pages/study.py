@@ -14,10 +14,9 @@ import streamlit as st
 import umask
 from umask.plots import study as plots
 from umask.plots.run import upscale
-from umask.files import is_hidden
 from umask.report import REPORT_FILE, build_report, shown_copy
 from umask.sweep import CSV_FILE, gallery_group, read_rows, summary_table, sweep_settings, typed_rows
-from ui.common import folders_root, served_model, typed_folder, under_root
+from ui.common import folder_picker, served_model
 
 NOTE = (
     "**What am I looking at?** A sweep runs every combination of models, mask families and K (the study ran six "
@@ -27,36 +26,8 @@ NOTE = (
 )
 
 
-def find_sweeps(root: Path, depth: int = 3) -> list[str]:
-    """Folders under ``root`` (a few levels deep) that hold a results.csv."""
-    found = []
-    for level in range(depth + 1):
-        pattern = "/".join(["*"] * level + [CSV_FILE])
-        found += [str(p.parent) for p in root.glob(pattern) if not is_hidden(p.parts[-level - 1:])]
-    # A symbolic link under the root to a folder elsewhere is not offered: it would open what a typed path may not.
-    return sorted(f for f in dict.fromkeys(found) if under_root(Path(f)))
-
-
 def choose_folder() -> Path | None:
-    found = find_sweeps(folders_root())
-    options = found + ["another folder..."]
-    root = folders_root()
-
-    def shown(option: str) -> str:  # relative to the root: an absolute path is cut off before its name
-        try:
-            return str(Path(option).relative_to(root))
-        except ValueError:
-            return option
-
-    pick = st.sidebar.selectbox("Sweep folder", options, format_func=shown, persist_state="session", key="study_pick",
-                                help=f"Folders under {root} that hold a results.csv.")
-    if pick == "another folder...":
-        typed = st.sidebar.text_input("Path of a sweep folder", persist_state="session", key="study_path", placeholder="sweeps/study",
-                                      help=f"A folder under {folders_root()}.")
-        if not typed:
-            return None
-        return typed_folder(typed, "sweep folders")
-    return Path(pick)
+    return folder_picker("Sweep folder", CSV_FILE, 3, key="study", placeholder="sweeps/study", what="sweep folders")
 
 
 def forget_unless_among(key: str, options: list) -> None:

@@ -8,6 +8,7 @@ what its ``results.csv`` and result folders hold, and the Geometry page what
 
 from __future__ import annotations
 
+import os
 import json
 import shutil
 from pathlib import Path
@@ -326,7 +327,9 @@ def pct(v: float) -> str:
 
 
 def open_result(at: AppTest, folder: Path | str) -> None:
+    """Open ``folder`` by its typed path (the list of found folders is tested on its own)."""
     at.sidebar.radio(key="geo_source").set_value("A result folder").run()
+    at.sidebar.selectbox(key="geo_pick").set_value(OTHER).run()
     at.sidebar.text_input(key="geo_path").set_value(str(folder)).run()
     assert not at.exception, at.exception
 
@@ -349,6 +352,14 @@ def test_geometry_page_measures_a_result_like_the_engine(sweep):
     result = load_result(out / row["folder"])
     at = page("geometry")
     assert "Choose a result" in at.info[0].value and metrics(at)["Lines meet?"] == "yes"  # the toy needs no result
+    # The sweep's eight runs are offered by their path under the root (type to search), before a typed path.
+    at.sidebar.radio(key="geo_source").set_value("A result folder").run()
+    root = Path(os.environ["UMASK_FOLDERS_ROOT"])
+    listed = at.sidebar.selectbox(key="geo_pick").options
+    runs = sorted(str((out / r["folder"]).relative_to(root)) for r in rows)
+    assert [o for o in listed if o in runs] == runs and listed[-1] == OTHER
+    at.sidebar.selectbox(key="geo_pick").set_value(str(out / row["folder"])).run()
+    assert_distances_are_the_engines(at, result)
     open_result(at, out / row["folder"])
     assert not at.error
     assert_distances_are_the_engines(at, result)

@@ -287,6 +287,58 @@ def refused_checkpoint(spec: str) -> str | None:
     return f"The checkpoint '{path}' is outside {folders_root()}; the dashboard loads checkpoints under it only."
 
 
+def find_folders(root: Path, marker: str, depth: int) -> list[str]:
+    """Folders at most ``depth`` levels under ``root`` that hold a file
+    ``marker`` (results.csv: a sweep; result.json: a result), sorted.
+
+    Hidden folders (a venv's ``.venv``, staging copies) are not entered, nor
+    is a folder once it holds the marker (a sweep's runs are found by asking
+    for results); a symbolic link to a folder elsewhere is not followed: it
+    would open what a typed path may not.
+    """
+    found = []
+    for here, dirs, files in os.walk(root):
+        level = len(Path(here).relative_to(root).parts)
+        if marker in files:
+            found.append(here)
+            dirs.clear()
+            continue
+        dirs[:] = [] if level >= depth else [d for d in dirs if not d.startswith(".") and d not in NEVER_HOLD_RESULTS]
+    return sorted(found)
+
+
+#: Folders a search for results never enters: a venv not named .venv holds
+#: torch's deep package tree, which a search six levels down would walk.
+NEVER_HOLD_RESULTS = frozenset({"site-packages", "node_modules", "__pycache__"})
+
+
+def folder_picker(label: str, marker: str, depth: int, *, key: str, placeholder: str, what: str,
+                  first: bool = True) -> Path | None:
+    """A sidebar select box of the folders :func:`find_folders` finds under
+    :func:`folders_root` (type to search), with "another folder..." for a
+    typed path (checked by :func:`typed_folder`); the chosen folder or None.
+    ``first``: start on the first folder found (else on none, until picked)."""
+    root = folders_root()
+    options = find_folders(root, marker, depth) + [ANOTHER_FOLDER]
+
+    def shown(option: str) -> str:  # relative to the root: an absolute path is cut off before its name
+        return option if option == ANOTHER_FOLDER else str(Path(option).relative_to(root))
+
+    pick = st.sidebar.selectbox(label, options, index=0 if first else None, format_func=shown, persist_state="session",
+                                key=f"{key}_pick", placeholder="Choose one (type to search)",
+                                help=f"Folders under {root} that hold a {marker} (type to search).")
+    if pick is None:
+        return None
+    if pick != ANOTHER_FOLDER:
+        return Path(pick)
+    typed = st.sidebar.text_input(f"Path of a {what[:-1]}", persist_state="session", key=f"{key}_path",
+                                  placeholder=placeholder, help=f"A folder under {root}.")
+    return typed_folder(typed, what) if typed else None
+
+
+ANOTHER_FOLDER = "another folder..."
+
+
 def typed_folder(typed: str, what: str) -> Path | None:
     """The folder a visitor typed, if it lies under :func:`folders_root`;
     else None, with a sidebar message. Relative paths start at the root.
