@@ -195,7 +195,7 @@ def test_load_photo_errors(tmp_path):
     (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     cases = [
         (tmp_path / "missing.jpg", "Photo '" + str(tmp_path / "missing.jpg") + "' does not exist"),
-        (tmp_path / "corrupt.jpg", "is not a readable image; give a JPEG or PNG file."),
+        (tmp_path / "corrupt.jpg", "is not a readable image; give a JPEG, PNG or WebP photo."),
         (tmp_path, "is a folder"),
         (b"garbage", "Photo 'the uploaded file' is not a readable image"),
     ]

@@ -257,7 +257,7 @@ def test_damaged_zip_is_one_sentence(result):
     data[start:start + 20] = bytes(20)
     with pytest.raises(UmaskError) as err:
         result_from_zip(bytes(data))
-    assert str(err.value) == "The zip archive is damaged or encrypted; upload the zip that umask's Download button gives."
+    assert str(err.value) == "The zip archive is damaged or encrypted; upload a zip of a result folder (the Download button's, or a folder zipped as it is)."
 
 
 def test_result_json_checks_lengths_types_and_fills_in_missing_names(result, tmp_path):

@@ -79,20 +79,20 @@ def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str 
     try:
         stream = io.BytesIO(source) if isinstance(source, bytes) else open(Path(source), "rb")
     except FileNotFoundError:
-        raise UmaskError(f"Photo '{label}' does not exist; give the path of a JPEG or PNG file.") from None
+        raise UmaskError(f"Photo '{label}' does not exist; give the path of a JPEG, PNG or WebP photo.") from None
     except IsADirectoryError:
-        raise UmaskError(f"Photo '{label}' is a folder; give the path of a JPEG or PNG file.") from None
+        raise UmaskError(f"Photo '{label}' is a folder; give the path of a JPEG, PNG or WebP photo.") from None
     except OSError as err:
-        raise UmaskError(f"Photo '{label}' cannot be read ({err.strerror or err}); give the path of a JPEG or PNG file.") from None
+        raise UmaskError(f"Photo '{label}' cannot be read ({err.strerror or err}); give the path of a JPEG, PNG or WebP photo.") from None
     try:
         with stream, Image.open(stream) as img:
             img.load()
             img = ImageOps.exif_transpose(img).convert("RGB")
     except Image.DecompressionBombError:
         raise UmaskError(f"Photo '{label}' has more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, too many "
-                         "to read; give a smaller JPEG or PNG file.") from None
+                         "to read; give a smaller JPEG, PNG or WebP photo.") from None
     except IMAGE_READ_ERRORS:
-        raise UmaskError(f"Photo '{label}' is not a readable image; give a JPEG or PNG file.") from None
+        raise UmaskError(f"Photo '{label}' is not a readable image; give a JPEG, PNG or WebP photo.") from None
     if size is not None:
         # Resize the shorter side, then crop the centre square: ImageNet's
         # "resize + center crop" without the 256/224 margin, so the whole

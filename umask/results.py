@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 IMAGE_FILE = "universal.png"
 PARTS_FILE = "parts.png"
 JSON_FILE = "result.json"
+#: What a refused upload is told to give instead.
+ZIP_HINT = "upload a zip of a result folder (the Download button's, or a folder zipped as it is)."
 FILES = (IMAGE_FILE, PARTS_FILE, JSON_FILE)
 
 
@@ -430,7 +432,7 @@ def result_from_zip(data: bytes) -> Result:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
-        raise UmaskError("The upload is not a zip archive; upload the zip that umask's Download button gives.") from None
+        raise UmaskError(f"The upload is not a zip archive; {ZIP_HINT}") from None
     with archive:
         # The result files by the folder that holds them: one result, or say so.
         folders: dict[str, list[zipfile.ZipInfo]] = {}
@@ -463,14 +465,14 @@ def _load_zipped(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> Re
         if info.file_size > MAX_ZIP_MEMBER_BYTES:
             raise UmaskError(
                 f"The zip's {Path(info.filename).name} unpacks to {info.file_size / 2**20:.0f} MB, more than a result "
-                f"holds (at most {MAX_ZIP_MEMBER_BYTES // 2**20} MB a file); upload the zip that umask's Download button gives."
+                f"holds (at most {MAX_ZIP_MEMBER_BYTES // 2**20} MB a file); {ZIP_HINT}"
             )
     with tempfile.TemporaryDirectory() as tmp:
         try:
             for info in members:
                 (Path(tmp) / Path(info.filename).name).write_bytes(archive.read(info))
         except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, OSError, EOFError):
-            raise UmaskError("The zip archive is damaged or encrypted; upload the zip that umask's Download button gives.") from None
+            raise UmaskError(f"The zip archive is damaged or encrypted; {ZIP_HINT}") from None
         try:
             return load_result(tmp)
         except UmaskError as err:

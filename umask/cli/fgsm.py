@@ -20,7 +20,7 @@ from .output import echo, progress
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("image", help="a JPEG or PNG photo")
+    p.add_argument("image", help="a JPEG, PNG or WebP photo")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model spec (default {DEFAULT_MODEL}, works offline)")
     p.add_argument("--eps", type=float, default=PANDA_EPS, help=f"L-infinity budget on the [0, 1] scale (default {PANDA_EPS})")
     p.add_argument("--target", default=None, help="target class (name or index); default: untargeted")
