@@ -57,7 +57,7 @@ def photo_ui() -> tuple[bytes, str] | None:
     choice = sb.radio("Photo", (*PHOTOS, UPLOAD), persist_state="session", key="adv_photo")
     if choice != UPLOAD:
         return (ASSETS / PHOTOS[choice]).read_bytes(), PHOTOS[choice]
-    upload = sb.file_uploader("A JPEG or PNG photo", type=["jpg", "jpeg", "png", "webp"], key="adv_upload")
+    upload = sb.file_uploader("A JPEG, PNG or WebP photo", type=["jpg", "jpeg", "png", "webp"], key="adv_upload")
     if upload is None:
         return None
     return upload.getvalue(), upload.name
