@@ -234,6 +234,9 @@ def per_mask_markdown(rows: list[dict]) -> str:
     """The per-mask rows as a markdown table (part, target, prediction, p(target), hit)."""
     lines = ["| part | target | current prediction | p(target) | |", "|---:|---|---|---:|:---:|"]
     for r in rows:
+        if r["prediction"] == "":  # before the first step: nothing measured yet, so no "miss 0.0 %"
+            lines.append(f"| {r['part']} | {r['target']} | | | |")
+            continue
         mark = ":green[hit]" if r["hit"] else ":red[miss]"
         lines.append(f"| {r['part']} | {r['target']} | {r['prediction']} | {r['p(target)']:.1%} | {mark} |")
     return "\n".join(lines)
