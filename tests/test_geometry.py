@@ -130,7 +130,12 @@ def test_decision_slice_centre_is_x_and_markers_agree(tiny):
     fig = slice_figure(sl, targets=(1, 2, 3, 4))
     present = set(int(c) for c in sl.classes.ravel())
     key = [t for t in fig.data if t.legendgroup == "classes"]
-    assert len(fig.data) == 1 + len(key) + 2 and fig.data[0].z.shape == (9, 9)  # map, colour key, copies, x and spanning copies
+    assert len(fig.data) == 1 + len(key) + 3 and fig.data[0].z.shape == (9, 9)  # map, colour key, other copies, x, spanning copies
+    x_key, spanning_key = fig.data[-2:]
+    # x's key names its class (the colour under the star); the spanning copies are the diamonds at m0 x and m2 x.
+    assert x_key.name == f"x, the universal image: {sl.categories[sl.centre_class]} ({sl.centre_class})"
+    assert x_key.marker.symbol == "star" and (x_key.x[0], x_key.y[0]) == (0.0, 0.0)
+    assert spanning_key.marker.symbol == "diamond" and list(spanning_key.text) == ["m0 x", "m2 x"]
     named = key[:12]
     assert len(present) == 15 and key[-1].name == "3 smaller: hover the map" and len(key) == 13
     assert all(t.name.split(" (")[0] in sl.categories for t in named)

@@ -135,21 +135,27 @@ def slice_figure(sl: DecisionSlice, *, targets: Sequence[int] | None = None, hei
                 hoverinfo="text",
             )
         )
-    fig.add_trace(
-        go.Scatter(
-            x=[m.s for m in spanning],
-            y=[m.t for m in spanning],
-            mode="markers+text",
-            name="x and the two spanning copies",
-            text=["x"] + [m.name.replace("copy ", "m") + " x" for m in spanning[1:]],
-            textposition="top center",
-            textfont=dict(color="black", size=14),
-            marker=dict(symbol=["star"] + ["diamond"] * (len(spanning) - 1), size=[16] + [13] * (len(spanning) - 1),
-                        color="white", line=dict(color="black", width=2)),
-            hovertext=[hover(m) for m in spanning],
-            hoverinfo="text",
+    # Two keys, one per symbol: x (with its class, the colour under the star)
+    # and the copies that span the plane.
+    centre, copies = spanning[0], spanning[1:]
+    for points, name, symbol, size in (
+        ([centre], f"x, the universal image: {sl.categories[centre.predicted]} ({centre.predicted})", "star", 16),
+        (copies, "the two copies that span the plane", "diamond", 13),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=[m.s for m in points],
+                y=[m.t for m in points],
+                mode="markers+text",
+                name=name,
+                text=["x" if m is centre else m.name.replace("copy ", "m") + " x" for m in points],
+                textposition="top center",
+                textfont=dict(color="black", size=14),
+                marker=dict(symbol=symbol, size=size, color="white", line=dict(color="black", width=2)),
+                hovertext=[hover(m) for m in points],
+                hoverinfo="text",
+            )
         )
-    )
     i, j = sl.masks_used
     key_lines = sum(1 for trace in fig.data if trace.showlegend is not False and trace.name) + 1  # + its title
     key_height = 21 * key_lines
@@ -226,7 +232,8 @@ def toy_figure(
         xaxis=dict(range=[lo, hi], title="p₁", constrain="domain"),  # square, without widening the view past the map
         yaxis=dict(range=[lo, hi], title="p₂", scaleanchor="x"),
         height=height,
-        margin=dict(l=10, r=10, t=30, b=10),
-        legend=dict(orientation="h", y=-0.12),
+        # The key above the map: below it, it sat on the p₁ axis title.
+        margin=dict(l=10, r=10, t=50, b=10),
+        legend=dict(orientation="h", x=0.0, y=1.02, yanchor="bottom"),
     )
     return fig
