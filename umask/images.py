@@ -55,6 +55,10 @@ def png_bytes(image: torch.Tensor) -> bytes:
     return encode_png(image_to_uint8(image))
 
 
+#: The photos a refused one is told to give instead (what the uploader takes).
+PHOTO_KINDS = "a JPEG, PNG or WebP photo"
+
+
 def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str | None = None) -> torch.Tensor:
     """Read a photo as ``(3, size, size)`` floats in [0, 1], on the 8-bit grid.
 
@@ -79,20 +83,20 @@ def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str 
     try:
         stream = io.BytesIO(source) if isinstance(source, bytes) else open(Path(source), "rb")
     except FileNotFoundError:
-        raise UmaskError(f"Photo '{label}' does not exist; give the path of a JPEG, PNG or WebP photo.") from None
+        raise UmaskError(f"Photo '{label}' does not exist; give the path of {PHOTO_KINDS}.") from None
     except IsADirectoryError:
-        raise UmaskError(f"Photo '{label}' is a folder; give the path of a JPEG, PNG or WebP photo.") from None
+        raise UmaskError(f"Photo '{label}' is a folder; give the path of {PHOTO_KINDS}.") from None
     except OSError as err:
-        raise UmaskError(f"Photo '{label}' cannot be read ({err.strerror or err}); give the path of a JPEG, PNG or WebP photo.") from None
+        raise UmaskError(f"Photo '{label}' cannot be read ({err.strerror or err}); give the path of {PHOTO_KINDS}.") from None
     try:
         with stream, Image.open(stream) as img:
             img.load()
             img = ImageOps.exif_transpose(img).convert("RGB")
     except Image.DecompressionBombError:
         raise UmaskError(f"Photo '{label}' has more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, too many "
-                         "to read; give a smaller JPEG, PNG or WebP photo.") from None
+                         f"to read; give a smaller {PHOTO_KINDS.removeprefix('a ')}.") from None
     except IMAGE_READ_ERRORS:
-        raise UmaskError(f"Photo '{label}' is not a readable image; give a JPEG, PNG or WebP photo.") from None
+        raise UmaskError(f"Photo '{label}' is not a readable image; give {PHOTO_KINDS}.") from None
     if size is not None:
         # Resize the shorter side, then crop the centre square: ImageNet's
         # "resize + center crop" without the 256/224 margin, so the whole
