@@ -277,6 +277,19 @@ def test_run_folders_of_different_model_specs_never_coincide():
     assert a != b and a.startswith("runs/resnet50_ck_a_b.pth-") and b.startswith("runs/resnet50_ck_a_b.pth-")
 
 
+def test_a_sweep_of_more_runs_than_it_handles_is_refused_before_listing_them(capsys):
+    from umask.sweep import MAX_RUNS
+
+    with pytest.raises(UmaskError, match=r"^This sweep would make 3,000,000 runs, more than one sweep handles \(at most "
+                                         r"100,000\); use fewer models, K values or seeds"):
+        SweepPlan(models=("tiny",), families=("grid",), ks=(2,), seeds=range(3_000_000))
+    assert MAX_RUNS == 100_000
+    assert len(SweepPlan(models=("tiny",), families=("grid",), ks=(2,), seeds=range(MAX_RUNS)).keys()) == MAX_RUNS
+    assert main(["sweep", "--models", "tiny", "--masks", "grid", "--k", "2", "--seeds", "200000", "--dry-run",
+                 "--out", "unused"]) == 2
+    assert "This sweep would make 200,000 runs" in capsys.readouterr().err
+
+
 def test_study_plan_is_the_study():
     p = study_plan()
     assert p.models == ("resnet50", "vgg16", "efficientnet_b4", "alexnet", "googlenet", "mobilenet_v3_small")

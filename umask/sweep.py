@@ -92,6 +92,9 @@ COLUMNS = (
 ADDED_COLUMNS = ("l1_max", "linf_max", "norm_change_l2_max")
 OLD_COLUMNS = tuple(c for c in COLUMNS if c not in ADDED_COLUMNS)
 
+#: The most runs one sweep may hold (the study's grid is 108 a seed).
+MAX_RUNS = 100_000
+
 KEY_COLUMNS = ("model", "mask_family", "mode", "k", "seed", "preset", "max_steps")
 
 
@@ -168,6 +171,10 @@ class SweepPlan:
         for mode in self.modes:
             if mode not in MODES:
                 raise UmaskError(f"Unknown mask mode '{mode}'; choose 'hide' or 'keep'.")
+        runs = math.prod(len(getattr(self, name)) for name in ("models", "families", "modes", "ks", "seeds"))
+        if runs > MAX_RUNS:  # its list of runs alone would take minutes and gigabytes
+            raise UmaskError(f"This sweep would make {runs:,} runs, more than one sweep handles (at most {MAX_RUNS:,}); "
+                             "use fewer models, K values or seeds (the study's grid is 108 runs a seed).")
 
     @property
     def max_steps(self) -> int:
@@ -201,9 +208,11 @@ class SweepPlan:
         or a model name is unknown (with close matches), even one with nothing left to run."""
         for spec in self.models:
             model_info(spec)
-        for key in self.keys():
+        # The seed changes no rule a Config or a layout checks: one seed stands for all.
+        for key in (k for k in self.keys() if k.seed == self.seeds[0]):
             self.config(key)
-            layout(key.mask_family, key.k, self.size)
+        for family, k in itertools.product(self.families, self.ks):
+            layout(family, k, self.size)
 
 
 def study_plan(**overrides) -> SweepPlan:
