@@ -31,6 +31,11 @@ def test_the_command_list_answers_without_loading_torch():
         assert out.stdout.splitlines()[-1] == "False"
     out = subprocess.run([sys.executable, "-m", "umask", "genrate"], capture_output=True, text=True)
     assert out.returncode == 2 and "invalid choice: 'genrate'" in out.stderr
+    # Looking up a class name needs no torch either: it answers at once.
+    for argv in (["classes", "gold"], ["classes", "--help"]):
+        code = f"import sys; from umask.cli import main\ntry: main({argv!r})\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.splitlines()[-1] == "False" and (argv[1] != "gold" or "goldfish" in out.stdout)
 
 
 def test_the_bundled_model_and_the_class_names_need_no_torchvision_import():

@@ -14,8 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import torch
-
 from .errors import UmaskError
 from .text import count
 
@@ -138,5 +136,7 @@ def choose_targets(k: int, *, seed: int = 0, given: Sequence[int | str] | None =
         return targets
     if not 2 <= k <= NUM_CLASSES:
         raise UmaskError(f"K = {k} targets cannot be distinct ImageNet classes; K must lie between 2 and 1000.")
+    import torch  # here, not above: `umask classes` lists names without waiting seconds for torch
+
     gen = torch.Generator().manual_seed(seed)
     return tuple(int(i) for i in torch.randperm(NUM_CLASSES, generator=gen)[:k])
