@@ -9,6 +9,7 @@ so only the attack itself is recomputed.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from pathlib import Path
 
@@ -86,6 +87,11 @@ def attack_ui() -> dict:
     return {"eps": eps, "target": target, "steps": steps, "step_size": step_size}
 
 
+def _next_level(budget: float) -> float:
+    """The least ε on the slider's 0.001 grid whose 8-bit budget is one level above ``budget``."""
+    return math.ceil((round(budget * 255) + 1) / 255 * 1000) / 1000
+
+
 def _confidence(prediction: attacks.Prediction) -> str:
     """The line under a top-1 answer: the class index here, so the big name
     itself fits a column of a 1024 px screen on one line more often."""
@@ -128,17 +134,19 @@ def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float) 
             name = model.categories[result.target]
             st.caption(f"The target, {name}: {float(result.clean_probs[result.target]):.2%} before, "
                        f"{float(result.adversarial_probs[result.target]):.2%} after.")
-        st.caption(f"Computed in {seconds * 1000:.0f} ms on {model.name} "
-                   f"({'one step' if result.steps == 1 else f'{result.steps} steps of {result.step_size:.4f}'}).")
-        if result.eps > 0 and saved_success != result.success:
-            # Said beside the verdict it contradicts: a class that downloads
-            # and re-checks the PNG must not find a different answer.
-            goal = "reach the target" if result.target is not None else "change the answer"
-            verdict = f"does {goal}" if saved_success else f"does not {goal}"
-            st.warning(f"The downloaded 8-bit PNG {verdict}: a PNG moves a pixel by whole levels only, "
-                       f"{budget * 255:.0f}/255 = {budget:.4f} within this ε, and the model reads it as "
-                       f"{saved_top.name} ({saved_top.probability:.1%})."
-                       + ("" if saved_success else " Raise ε by a level (1/255 = 0.0039), or use more iterative steps."))
+        if result.eps > 0:  # at 0 nothing was computed: no "10 steps of 0.0000"
+            st.caption(f"Computed in {seconds * 1000:.0f} ms on {model.name} "
+                       f"({'one step' if result.steps == 1 else f'{result.steps} steps of {result.step_size:.4f}'}).")
+
+    if result.eps > 0 and saved_success != result.success:
+        # Said right under the verdict it contradicts, across the page (in
+        # the middle column it ran to 13 lines at 1024 px): a class that
+        # downloads and re-checks the PNG must not find another answer.
+        goal = "reach the target" if result.target is not None else "change the answer"
+        st.warning(f"The downloaded 8-bit PNG {'does' if saved_success else 'does not'} {goal}: the model reads it as "
+                   f"{saved_top.name} ({saved_top.probability:.1%}). A PNG moves a pixel by whole levels only, "
+                   f"{budget * 255:.0f}/255 within this ε"
+                   + (f"; raise ε to {_next_level(budget):.3f} or use more iterative steps." if not saved_success else "."))
 
     st.plotly_chart(topk_figure(before, after, target=result.target), key="adv_topk",
                     config={"displayModeBar": False})

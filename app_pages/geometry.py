@@ -36,7 +36,7 @@ def pick_result() -> umask.Result | None:
             return result_from_upload(upload) if upload is not None else None
         # A sweep's run lies seven levels down (sweeps/NAME/runs/MODEL/FAMILY-MODE/PRESET-STEPS/kK-seedS): one more spare.
         path = folder_picker("Result folder", JSON_FILE, 8, key="geo", placeholder="runs/first", what="result folders",
-                             first=False)  # a sweep holds many runs: none is the obvious one
+                             first=False, deepest_first=True)  # a sweep holds many runs: none is the obvious one
         return umask.load_result(path) if path else None
     except umask.UmaskError as err:
         st.error(str(err))
@@ -49,12 +49,13 @@ def distances(result: umask.Result) -> None:
     geo = session_memo(("geometry", rid), lambda: result_geometry(result))
     s = geo.summary()
     st.subheader(f"Distances ({result.model}, {result.mask_family}/{result.mask_mode}, K = {result.k})")
-    c = st.columns(5)
-    c[0].metric("Worst L0 (values changed)", percent(s["max_abs_l0"]))
-    c[1].metric("Worst L1, relative", percent(s["max_rel_l1"]))
-    c[2].metric("Worst L2, relative", percent(s["max_rel_l2"]))
-    c[3].metric("Worst L∞, relative", percent(s["max_rel_linf"]))
-    c[4].metric("Worst L2 norm change", percent(s["max_norm_change_l2"]))
+    # As wide as their figures, wrapping to a second row on a narrow screen:
+    # five equal columns broke "25.00 %" over two lines at 1024 px.
+    with st.container(horizontal=True, gap="large"):
+        for label, key in (("Worst L0 (values changed)", "max_abs_l0"), ("Worst L1, relative", "max_rel_l1"),
+                           ("Worst L2, relative", "max_rel_l2"), ("Worst L∞, relative", "max_rel_linf"),
+                           ("Worst L2 norm change", "max_norm_change_l2")):
+            st.metric(label, percent(s[key]), width="content")
     st.markdown(
         f"Ball **centred at x** holding all {result.k} copies (L2): radius **{s['radius_at_x']:.3f}** "
         f"({percent(s['radius_at_x_rel'])} of ‖x‖₂ = {geo.image_norms['l2']:.2f}). **Minimal enclosing ball** over any "
@@ -72,9 +73,13 @@ def distances(result: umask.Result) -> None:
     claim = session_memo(("claim", rid), lambda: study_claim(result.image, k=k, size=size))
     st.subheader(f"The study's 1.6 % (hstripes, K = {k}, {size} x {size})")
     st.markdown(claim_text(claim))
+    # One row per figure, one column per image: narrow, so no column (the
+    # L2 norm change the text points to) hides past a 1024 px screen's edge.
     in_percent = {label for label, _ in CLAIM_COLUMNS}
-    rows = [{key: percent(v) if key in in_percent else v for key, v in row.items()} for row in claim_rows(claim)]
-    st.dataframe(rows, hide_index=True)
+    images = claim_rows(claim)
+    figures = [key for key in images[0] if key != "image"]
+    st.dataframe([{"figure (worst mask)": key, **{row["image"]: percent(row[key]) if key in in_percent else f"{row[key]:.3f}"
+                                                  for row in images}} for key in figures], hide_index=True)
 
 
 def slice_section(result: umask.Result) -> None:

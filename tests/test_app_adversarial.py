@@ -100,9 +100,10 @@ def test_the_downloaded_png_is_judged_beside_the_verdict(app, lite0):
     assert result.success and saved_top.index != 1  # the case in point: goldfish in memory, not in the PNG
     assert any("Reached the target" in s.value for s in app.success)
     warnings = [w.value for w in app.warning if w.value.startswith("The downloaded 8-bit PNG")]
-    assert warnings == [f"The downloaded 8-bit PNG does not reach the target: a PNG moves a pixel by whole levels "
-                        f"only, 1/255 = 0.0039 within this ε, and the model reads it as {saved_top.name} "
-                        f"({saved_top.probability:.1%}). Raise ε by a level (1/255 = 0.0039), or use more iterative steps."]
+    assert warnings == [f"The downloaded 8-bit PNG does not reach the target: the model reads it as {saved_top.name} "
+                        f"({saved_top.probability:.1%}). A PNG moves a pixel by whole levels only, 1/255 within this ε; "
+                        "raise ε to 0.008 or use more iterative steps."]
+    assert attacks.eight_bit_budget(0.008) * 255 == pytest.approx(2)  # the ε it names is one whole level more
     # One level more: the PNG reaches it too, and nothing contradicts the verdict.
     app.slider(key="adv_eps").set_value(0.008).run()
     assert any("Reached the target" in s.value for s in app.success)

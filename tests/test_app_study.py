@@ -356,8 +356,10 @@ def test_geometry_page_measures_a_result_like_the_engine(sweep):
     at.sidebar.radio(key="geo_source").set_value("A result folder").run()
     root = Path(os.environ["UMASK_FOLDERS_ROOT"])
     listed = at.sidebar.selectbox(key="geo_pick").options
-    runs = sorted(str((out / r["folder"]).relative_to(root)) for r in rows)
+    # Named from the run's own folder up: the parts that tell the runs apart come first.
+    runs = [" ‹ ".join(reversed((out / r["folder"]).relative_to(root).parts)) for r in sorted(rows, key=lambda r: r["folder"])]
     assert [o for o in listed if o in runs] == runs and listed[-1] == OTHER
+    assert runs[0].startswith("k02-seed0 ‹ seed-25 ‹ grid-hide ‹ tiny ‹ runs ‹ demo ‹ sweeps")
     at.sidebar.selectbox(key="geo_pick").set_value(str(out / row["folder"])).run()
     assert_distances_are_the_engines(at, result)
     open_result(at, out / row["folder"])
@@ -371,9 +373,11 @@ def test_geometry_page_measures_a_result_like_the_engine(sweep):
         assert list(table[column]) == pytest.approx([r[column] for r in expected])
     # The study's claim on this 16 px image: 16 stripes, L0 = 1/16.
     claim = study_claim(result.image, k=16, size=16)
-    lines = at.dataframe[1].value
-    assert list(lines["L0 (fraction of values changed)"]) == [pct(claim["constant"]["max_abs_l0"]), pct(claim["image"]["max_abs_l0"])] == ["6.25 %"] * 2
-    assert list(lines["L2 relative"]) == [pct(claim["constant"]["max_rel_l2"]), pct(claim["image"]["max_rel_l2"])]
+    lines = at.dataframe[1].value.set_index("figure (worst mask)")  # one row per figure, one column per image
+    assert list(lines.columns) == ["constant grey 0.5", "this universal image"]
+    assert list(lines.loc["L0 (fraction of values changed)"]) == [pct(claim["constant"]["max_abs_l0"]), pct(claim["image"]["max_abs_l0"])] == ["6.25 %"] * 2
+    assert list(lines.loc["L2 relative"]) == [pct(claim["constant"]["max_rel_l2"]), pct(claim["image"]["max_rel_l2"])]
+    assert list(lines.loc["L2 norm change"]) == [pct(claim["constant"]["max_norm_change_l2"]), pct(claim["image"]["max_norm_change_l2"])]
 
     # The decision slice: the page's plane is the engine's, and x is where the model puts it.
     at.slider(key="geo_res").set_value(11).run()

@@ -142,6 +142,11 @@ def test_decision_slice_centre_is_x_and_markers_agree(tiny):
     shares = [float(t.name.split(": ")[1].split("%")[0]) for t in named]
     assert shares == sorted(shares, reverse=True)  # the largest region first
     assert len(distances_figure(mask_geometry(image, masks)).data) == 5
+    # The reference line is each mask's share of the pixels: a grid of K = 2 hides quarters, not halves.
+    grid2 = mask_geometry(torch.full((3, 8, 8), 0.5), make_masks(layout("grid", 2, 8), "hide"))
+    assert list(grid2.hidden_share) == [0.25, 0.25] and list(grid2.absolute["l0"]) == [0.25, 0.25]
+    share = distances_figure(grid2).data[-1]
+    assert share.name == "pixels the mask replaces (share)" and list(share.y) == [25.0, 25.0]
 
 
 def test_decision_slice_bad_masks(tiny):

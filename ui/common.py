@@ -313,16 +313,22 @@ NEVER_HOLD_RESULTS = frozenset({"site-packages", "node_modules", "__pycache__"})
 
 
 def folder_picker(label: str, marker: str, depth: int, *, key: str, placeholder: str, what: str,
-                  first: bool = True) -> Path | None:
+                  first: bool = True, deepest_first: bool = False) -> Path | None:
     """A sidebar select box of the folders :func:`find_folders` finds under
     :func:`folders_root` (type to search), with "another folder..." for a
     typed path (checked by :func:`typed_folder`); the chosen folder or None.
-    ``first``: start on the first folder found (else on none, until picked)."""
+    ``first``: start on the first folder found (else on none, until picked).
+    ``deepest_first``: name each folder from its last part up
+    ("k02-seed0 ‹ fast-5000 ‹ grid-hide ‹ ..."): a sweep's runs differ only
+    there, past the edge of a 300-pixel sidebar."""
     root = folders_root()
     options = find_folders(root, marker, depth) + [ANOTHER_FOLDER]
 
     def shown(option: str) -> str:  # relative to the root: an absolute path is cut off before its name
-        return option if option == ANOTHER_FOLDER else str(Path(option).relative_to(root))
+        if option == ANOTHER_FOLDER:
+            return option
+        parts = Path(option).relative_to(root).parts
+        return " ‹ ".join(reversed(parts)) if deepest_first else "/".join(parts) or "."
 
     pick = st.sidebar.selectbox(label, options, index=0 if first else None, format_func=shown, persist_state="session",
                                 key=f"{key}_pick", placeholder="Choose one (type to search)",

@@ -133,6 +133,9 @@ class MaskGeometry:
             array of ``| ||x|| - ||x_k|| | / ||x||``, the study's wording read
             literally (see the module doc).
         image_norms: norm name -> ``||x||`` (``l0``: fraction of non-zero values).
+        hidden_share: ``(K,)`` numpy array, the fraction of pixels mask k
+            replaces by the fill (L0 reaches it when no such pixel already
+            holds the fill value).
         radius_at_x: ``max_k ||x - x_k||_2``.
         ball: minimal enclosing ball of the K copies (any centre), or None.
         centre_offset: ``||x - ball centre||_2`` (how far x is from the best centre).
@@ -142,6 +145,7 @@ class MaskGeometry:
     relative: dict[str, np.ndarray]
     norm_change: dict[str, np.ndarray]
     image_norms: dict[str, float]
+    hidden_share: np.ndarray
     radius_at_x: float
     ball: Ball | None
     centre_offset: float | None
@@ -236,6 +240,7 @@ def mask_geometry(
         relative=relative,
         norm_change=norm_change,
         image_norms=image_norms,
+        hidden_share=(1.0 - masks.detach().cpu().double()).flatten(1).mean(dim=1).numpy(),
         radius_at_x=float(absolute["l2"].max()),
         ball=ball,
         centre_offset=offset,

@@ -32,14 +32,16 @@ def distances_figure(geo: MaskGeometry, *, height: int = 340) -> go.Figure:
                 hovertemplate="mask %{x}: %{y:.2f} % (absolute %{customdata:.4g})<extra>" + norm.upper() + "</extra>",
             )
         )
+    # Each mask's own share of the pixels, not 1/K: the two parts of a grid
+    # of K = 2 are quarters of the image (25 %, not 50 %).
     fig.add_trace(
-        go.Scatter(x=[0, geo.k - 1], y=[100 / geo.k] * 2, mode="lines", name=f"1/K = {100 / geo.k:.2f} %",
-                   line=dict(color="grey", dash="dot"), hoverinfo="skip")
+        go.Scatter(x=ks, y=100 * geo.hidden_share, mode="lines", name="pixels the mask replaces (share)",
+                   line=dict(color="grey", dash="dot"), hovertemplate="mask %{x}: %{y:.2f} % of the pixels<extra></extra>")
     )
-    label_log_y(fig, margin=0.2)  # the four norms and 1/K, a fifth of a decade to spare
+    label_log_y(fig, margin=0.2)  # the four norms and the shares, a fifth of a decade to spare
     fig.update_layout(
         title=dict(text="Distance from x to each masked copy, relative to ||x|| (same norm)", x=0.0),
-        xaxis_title="mask k",
+        xaxis=dict(title="mask k", tick0=0, dtick=max(1, math.ceil(geo.k / 16))),  # whole masks only
         yaxis_title="||x − m_k x|| / ||x|| (%)",
         height=height,
         margin=dict(l=10, r=10, t=50, b=10),

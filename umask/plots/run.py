@@ -97,11 +97,11 @@ def success_figure(steps: Sequence[int], rates: Sequence[float], *, height: int 
     fig.add_trace(go.Scatter(x=list(steps), y=best, mode="lines", line=dict(color=HIT, dash="dot"), name="best so far"))
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="masks on target (%)", range=[-2, 102])
-    # The key is in the title, not a legend: inside the plot a legend sat on
-    # the study preset's curve (10-20 % for the whole run), above it it ran
-    # into the title at 1024 px.
+    # The key is in the title, short enough for half of a 1024 px page, not
+    # a legend: inside the plot a legend sat on the study preset's curve
+    # (10-20 % for the whole run), above it it ran into the title.
     fig.update_layout(showlegend=False)
-    return _layout_base(fig, title="Success rate (solid: this step, dotted: best so far)", height=height)
+    return _layout_base(fig, title="Success rate (dotted: best so far)", height=height)
 
 
 #: Font sizes (pixels) below which a part label is left out: unreadable, and

@@ -117,7 +117,7 @@ def _per_k_figure(
                 row=1,
                 col=col,
             )
-        fig.update_xaxes(title_text="K (masks = classes)", row=1, col=col)
+        fig.update_xaxes(title_text="K", row=1, col=col)  # one per panel: longer, two ran into each other at 1024 px
     _k_ticks(fig, rows)
     fig.update_yaxes(title_text=y_title, row=1, col=1)
     if log_y:
@@ -235,7 +235,7 @@ def geometry_figure(rows: list[dict], *, height: int = 380) -> go.Figure:
                 row=1,
                 col=col,
             )
-        fig.update_xaxes(title_text="K (masks = classes)", row=1, col=col)
+        fig.update_xaxes(title_text="K", row=1, col=col)  # one per panel: longer, two ran into each other at 1024 px
     _k_ticks(fig, rows)
     # Every panel log: plotly.js links shared axes only when their types agree.
     label_log_y(fig)
