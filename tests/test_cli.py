@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from umask.cli import main
 from umask.results import load_result
 
 from .conftest import run_cli
@@ -515,3 +516,30 @@ def test_verbose_generate_logs_the_load_the_search_and_the_save(tiny_registered,
     assert any(m.startswith("a step needs about ") for m in said)
     assert any(m.startswith("search: tiny K=2 grid/hide on 16x16, adam") for m in said)
     assert f"saved {tmp_path / 'run'}: tiny K=2, " in " | ".join(said)
+
+
+@pytest.mark.parametrize("argv,said", [
+    (["generate", "--k", "2.5"], "umask: error: generate: argument --k: invalid int value: '2.5'; see python -m umask generate --help.\n"),
+    (["geometry", "r", "--slice", "0.5", "1"], "umask: error: geometry: argument --slice: invalid int value: '0.5'; see python -m umask geometry --help.\n"),
+    (["sweep", "--models"], "umask: error: sweep: argument --models: expected at least one argument; see python -m umask sweep --help.\n"),
+])
+def test_a_mistyped_option_is_one_line(capsys, argv, said):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and capsys.readouterr().err == said
+
+
+def test_paths_the_file_system_refuses_are_one_line_before_any_run(tiny_registered, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop1").symlink_to("loop2")
+    (tmp_path / "loop2").symlink_to("loop1")
+    (tmp_path / "dangling").symlink_to("/nonexistent/target")
+    run = ["generate", "--model", "tiny", "--masks", "hstripes", "--k", "2", "--size", "16", "--steps", "5", "--out"]
+    for out, said in (("a" * 300, "File name too long"), ("loop1", "point at each other in a loop"),
+                      ("dangling", "'dangling' is a symbolic link to '/nonexistent/target', which does not exist")):
+        code, stdout, err = run_cli(capsys, *run, out)
+        assert code == 2 and err.count("\n") == 1 and err.startswith("umask: error: ") and said in err, err
+    for out in ("loop1", "a" * 300):
+        code, stdout, err = run_cli(capsys, "evaluate", out)
+        assert code == 2 and err.count("\n") == 1 and err.startswith("umask: error: "), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "loop1", "loop2"]  # nothing written

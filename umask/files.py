@@ -57,9 +57,17 @@ def check_writable(path: str | Path, *, folder: bool = False, reads: tuple[str |
     if not folder and str(path).endswith(("/", os.sep)):  # Path() would drop the slash and write a file of that name
         raise UmaskError(f"'{path}' ends in '/', so it names a folder; give the path of a file.")
     path = Path(path)
-    if path.exists() and path.is_dir() != folder:
+    try:
+        exists = path.exists()
+        target = path.resolve()
+    except OSError as err:  # a name longer than the file system takes, a loop of links
+        raise UmaskError(f"Cannot write '{path}': {err.strerror or err}; give another path.") from None
+    except RuntimeError:  # pathlib's own word for a loop of symbolic links
+        raise UmaskError(f"Cannot write '{path}': its symbolic links point at each other in a loop; give another path.") from None
+    if path.is_symlink() and not exists:  # found only at the save, after the whole run
+        raise UmaskError(f"'{path}' is a symbolic link to '{os.readlink(path)}', which does not exist; give another path.")
+    if exists and path.is_dir() != folder:
         raise UmaskError(f"'{path}' is {'a file' if folder else 'a folder'}; give {'a folder' if folder else 'a file'} path.")
-    target = path.resolve()
     for source in reads:
         src = Path(source).resolve()
         if target == src or src in target.parents:

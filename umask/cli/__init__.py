@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -71,10 +72,21 @@ def named_command(argv: Sequence[str]) -> str | None:
     return word if word in COMMANDS else None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line errors: a mistyped option gets
+    "umask: error: ..." and where to look, not the whole usage first."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("python -m umask").strip()
+        sys.stderr.write(f"umask: error: {f'{command}: ' if command else ''}{message}; "
+                         f"see python -m umask {command + ' ' if command else ''}--help.\n")
+        raise SystemExit(2)
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with ``argv``, only the command it names gets its options
     (and its module imported), every other one just its line in the list."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m umask",
         description="Universal masked images: one image that a frozen classifier sends to K chosen classes, one per mask.",
     )
@@ -104,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     own = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     previous = signal.signal(signal.SIGTERM, _terminate) if own else None
     try:
+        if not argv:  # no command at all: the list of commands, not one line about a missing one
+            build_parser(argv).print_help(sys.stderr)
+            return 2
         args = build_parser(argv).parse_args(argv)
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
         return int(command_module(args.command).run(args) or 0)
@@ -113,7 +128,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         sys.stderr.write("umask: interrupted\n")
         return interrupt_code(err)
+    except OSError as err:
+        # The file system's own refusal that no check foresaw (a name too
+        # long, a lock path that is a folder, a full disk under stdout): its
+        # words, on one line.
+        if isinstance(err, BrokenPipeError):  # `| head` read what it wanted: nothing to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush meets no pipe
+            return 0
+        where = f"'{err.filename}': " if err.filename else ""
+        sys.stderr.write(f"umask: error: {where}{err.strerror or err}.\n")
+        return 2
     except (MemoryError, RuntimeError) as err:
+        if isinstance(err, RuntimeError) and str(err).startswith("Symlink loop from "):  # pathlib's resolve()
+            sys.stderr.write(f"umask: error: {str(err).removeprefix('Symlink loop from ')}: its symbolic links point "
+                             "at each other in a loop; give another path.\n")
+            return 2
         if not out_of_memory(err):
             raise
         # The memory check before a run is an estimate: a step can still outgrow what is free.
