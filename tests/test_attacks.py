@@ -189,6 +189,12 @@ def test_load_photo_centre_crops_to_the_8bit_grid(tmp_path):
     Image.fromarray(np.dstack([array, np.full((30, 90), 255, np.uint8)])).save(tmp_path / "rgba.png")
     assert load_photo((tmp_path / "grey.png").read_bytes(), size=8).shape == (3, 8, 8)
     assert torch.equal(load_photo(tmp_path / "rgba.png", size=None), load_photo(tmp_path / "wide.png", size=None))
+    # A 16-bit grey photo is scaled to 8 bits, not clipped to white.
+    Image.fromarray((np.arange(4, dtype=np.uint16).reshape(2, 2) * 21845)).save(tmp_path / "grey16.png")  # 0 .. 65535
+    with Image.open(tmp_path / "grey16.png") as img:
+        assert img.mode.startswith("I")
+    grey = load_photo(tmp_path / "grey16.png", size=None)
+    assert torch.equal(grey * 255, torch.tensor([[0.0, 85.0], [170.0, 255.0]]).expand(3, 2, 2))
 
 
 def test_load_photo_errors(tmp_path):

@@ -167,3 +167,10 @@ def test_custom_layout_errors(tmp_path):
     Image.fromarray(gappy).save(tmp_path / "gap.png")
     with pytest.raises(UmaskError, match="without gaps"):
         load_layout(tmp_path / "gap.png", 8)
+    # A palette image: its pixels are table indices, which need not be the grey values shown (here reversed).
+    indices = np.repeat(np.arange(1, 5, dtype=np.uint8), 2)[:, None].repeat(8, axis=1)
+    palette = Image.fromarray(indices, mode="P")
+    palette.putpalette([0, 0, 0] + [v for g in (4, 3, 2, 1) for v in (g, g, g)])
+    palette.save(tmp_path / "palette.png")
+    with pytest.raises(UmaskError, match="is a palette image .*; save it as a grey PNG"):
+        load_layout(tmp_path / "palette.png", 8)

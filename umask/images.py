@@ -91,7 +91,12 @@ def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str 
     try:
         with stream, Image.open(stream) as img:
             img.load()
-            img = ImageOps.exif_transpose(img).convert("RGB")
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+                # A 16-bit grey photo: Pillow's convert("RGB") clips its 0..65535
+                # to 0..255 (all white); scale it to 8 bits as a viewer shows it.
+                img = Image.fromarray((np.asarray(img, dtype=np.float64) / 257.0).round().clip(0, 255).astype(np.uint8))
+            img = img.convert("RGB")
     except Image.DecompressionBombError:
         raise UmaskError(f"Photo '{label}' has more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, too many "
                          f"to read; give a smaller {PHOTO_KINDS.removeprefix('a ')}.") from None

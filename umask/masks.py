@@ -162,6 +162,9 @@ def load_layout(path: str | Path, size: int) -> torch.Tensor:
             if img.size != (size, size):  # from the header: a huge map is refused before it is decoded
                 raise UmaskError(f"Part map '{path}' is {img.width}x{img.height} but the image size is {size}x{size}; "
                                  "they must match.")
+            if img.mode in ("P", "PA"):  # np.array would give palette indices, not the grey values one sees
+                raise UmaskError(f"Part map '{path}' is a palette image (its pixels are indices into a colour table); "
+                                 "save it as a grey PNG where value k+1 marks part k.")
             img.load()
             values = np.array(img)
     except FileNotFoundError:
