@@ -105,6 +105,28 @@ def test_refuses_to_overwrite_foreign_folder(result, tmp_path):
     with pytest.raises(UmaskError, match="already holds other files"):
         save_result(result, tmp_path / "mine")
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+    # A folder under a result file's name is the user's too: a save would delete what it holds.
+    (tmp_path / "hidden" / "universal.png").mkdir(parents=True)
+    (tmp_path / "hidden" / "universal.png" / "thesis.txt").write_text("precious")
+    with pytest.raises(UmaskError, match=r"already holds other files \(universal.png/\)"):
+        save_result(result, tmp_path / "hidden")
+    assert (tmp_path / "hidden" / "universal.png" / "thesis.txt").read_text() == "precious"
+
+
+def test_nothing_is_written_inside_a_saved_result(result, tmp_path):
+    """A stranger in a result folder would make that result one --overwrite refuses to replace."""
+    from umask.results import check_output_file
+    from umask.sweep import check_out_folder
+
+    save_result(result, tmp_path / "r1")
+    with pytest.raises(UmaskError, match=r"'.*r1/sub' lies in the result folder '.*r1', which holds only its own files"):
+        save_result(result, tmp_path / "r1" / "sub")
+    with pytest.raises(UmaskError, match="lies in the result folder"):
+        check_out_folder(tmp_path / "r1" / "deeper" / "sweep")
+    with pytest.raises(UmaskError, match="lies in the result folder"):
+        check_output_file(tmp_path / "r1" / "deeper" / "report.json")
+    assert sorted(p.name for p in (tmp_path / "r1").iterdir()) == ["parts.png", "result.json", "universal.png"]
+    save_result(result, tmp_path / "r1")  # so it can still be replaced
 
 
 def test_a_failed_second_rename_puts_the_old_result_back(result, tmp_path, monkeypatch):

@@ -143,6 +143,18 @@ def _write_folder(result: Result, folder: Path) -> None:
             os.fsync(fh.fileno())
 
 
+def enclosing_result(path: str | Path) -> Path | None:
+    """The saved result folder that ``path`` lies in (at any depth), or None.
+
+    A stranger in a result folder makes that result one that a later
+    ``--overwrite`` refuses to replace (it holds files umask did not write).
+    """
+    for parent in Path(path).absolute().parents:
+        if (parent / JSON_FILE).is_file() and (parent / IMAGE_FILE).is_file():
+            return parent
+    return None
+
+
 def check_result_folder(folder: str | Path) -> None:
     """Raise unless ``folder`` is absent, empty, or an earlier result (which a save replaces).
 
@@ -158,10 +170,16 @@ def check_result_folder(folder: str | Path) -> None:
         raise UmaskError(f"'{folder}' is the current folder or holds it; a result folder is replaced whole, "
                          "so give a new folder (e.g. runs/first).")
     check_writable(folder, folder=True)
+    inside = enclosing_result(folder)
+    if inside is not None:
+        raise UmaskError(f"'{folder}' lies in the result folder '{inside}', which holds only its own files; "
+                         "give a folder outside it.")
     if not folder.exists():
         return
     try:
         foreign = [p.name for p in folder.iterdir() if p.name not in FILES]
+        # A folder under a result file's name is the user's (a save would delete what it holds).
+        foreign += [p.name + "/" for p in folder.iterdir() if p.name in FILES and not (p.is_file() and not p.is_symlink())]
     except OSError as err:
         raise UmaskError(f"Cannot read output folder '{folder}': {err.strerror or err}.") from None
     if foreign:
@@ -188,9 +206,9 @@ def check_output_file(path: str | Path, *, reads: tuple[str | Path, ...] = (), o
     path = Path(path)
     if path.name in FILES and (path.parent / JSON_FILE).is_file():
         raise UmaskError(f"'{path}' is a file of the result in '{path.parent}'; write to another path.")
-    if (path.parent / JSON_FILE).is_file() and (path.parent / IMAGE_FILE).is_file():
-        # A stranger in a result folder: generate --overwrite would then refuse to replace that result.
-        raise UmaskError(f"'{path}' lies in the result folder '{path.parent}', which holds only its own files; "
+    inside = enclosing_result(path)
+    if inside is not None:  # a stranger in a result folder: generate --overwrite would then refuse to replace it
+        raise UmaskError(f"'{path}' lies in the result folder '{inside}', which holds only its own files; "
                          "write to another path.")
     if not overwrite and path.exists():
         raise UmaskError(f"'{path}' already exists; give another path, or add --overwrite to replace it.")
