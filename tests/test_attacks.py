@@ -138,6 +138,7 @@ def test_top_predictions_and_visible_perturbation():
         ({"eps": 0.01, "target": 1000}, "Class index 1000 is out of range"),
         ({"eps": 0.01, "steps": 0}, "Steps = 0 is not allowed"),
         ({"eps": 0.01, "steps": 2.5}, "Steps = 2.5 is not allowed"),
+        ({"eps": 0.01, "steps": 100_000_000}, "Steps = 100000000 is not allowed; give a whole number from 1 (one-step FGSM) to 10,000"),
         ({"eps": 0.01, "steps": 3, "step_size": 0}, "Step size 0 is not allowed"),
         ({"eps": 0.01, "steps": 3, "step_size": -1.0}, "Step size -1.0 is not allowed"),
     ],

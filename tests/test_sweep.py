@@ -287,7 +287,9 @@ def test_a_sweep_of_more_runs_than_it_handles_is_refused_before_listing_them(cap
     assert len(SweepPlan(models=("tiny",), families=("grid",), ks=(2,), seeds=range(MAX_RUNS)).keys()) == MAX_RUNS
     assert main(["sweep", "--models", "tiny", "--masks", "grid", "--k", "2", "--seeds", "200000", "--dry-run",
                  "--out", "unused"]) == 2
-    assert "This sweep would make 200,000 runs" in capsys.readouterr().err
+    assert "--seeds 200000 is more runs than one sweep handles (at most 100,000)" in capsys.readouterr().err
+    assert main(["sweep", "--seeds", "100000000000", "--dry-run", "--out", "unused"]) == 2  # not "out of memory"
+    assert capsys.readouterr().err.startswith("umask: error: --seeds 100000000000 is more runs than one sweep handles")
 
 
 def test_study_plan_is_the_study():

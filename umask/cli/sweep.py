@@ -21,7 +21,7 @@ from ..devices import resolve_device
 from ..geometry import SLICE_RESOLUTION, check_slice_resolution
 from ..models import DEFAULT_MODEL, model_info, weights_available
 from ..report import REPORT_FILE, build_report
-from ..sweep import CSV_FILE, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, estimate_seconds, repair_csv, run_sweep, study_plan
+from ..sweep import CSV_FILE, MAX_RUNS, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, estimate_seconds, repair_csv, run_sweep, study_plan
 from ..timing import StepTiming, time_steps, timing_model
 from ..text import count
 from . import interrupt_code, refuse_unused
@@ -58,6 +58,8 @@ def plan_from_args(args: argparse.Namespace) -> SweepPlan:
     """The plan the flags ask for; ``--study`` supplies the study's values for flags not given."""
     from ..masks import parse_fill
 
+    if args.seeds is not None and args.seeds > MAX_RUNS:  # before its tuple of seeds is built
+        raise UmaskError(f"--seeds {args.seeds} is more runs than one sweep handles (at most {MAX_RUNS:,}); use fewer seeds.")
     values = {
         "models": tuple(args.models) if args.models else None,
         "families": tuple(args.masks) if args.masks else None,
