@@ -318,3 +318,27 @@ def test_free_memory_reads_the_machine_and_a_container_limit(tmp_path, monkeypat
     assert devices.free_memory(cpu) == 2**29 + 300  # the limit, less what is used, plus the cache it can drop
     (tmp_path / "meminfo").write_text("MemTotal: 1 kB\n")
     assert devices.free_memory(cpu) is None  # cannot tell: no refusal on a guess
+
+
+class _NaNNet(torch.nn.Module):
+    """Damaged weights: every output NaN."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((x.shape[0], 1000), float("nan")) + 0 * x.sum()
+
+
+def test_a_model_whose_outputs_are_not_numbers_is_refused_in_one_sentence():
+    from umask.attacks import predict
+    from umask.targets import imagenet_classes
+
+    broken = Classifier(_NaNNet(), name="broken", categories=imagenet_classes(), mean=[0.5] * 3, std=[0.5] * 3,
+                        native_size=16)
+    said = "The model broken gives outputs that are not numbers (NaN or infinity); its weights are damaged: use another checkpoint."
+    with pytest.raises(UmaskError) as err:
+        UniversalSearch(broken, small(model="broken")).run()
+    assert str(err.value) == said
+    image = torch.rand(3, 16, 16)
+    with pytest.raises(UmaskError, match="not numbers"):
+        classify_masked(broken, image, torch.ones(2, 1, 16, 16))
+    with pytest.raises(UmaskError, match="not numbers"):
+        predict(broken, image)

@@ -90,7 +90,7 @@ def classify_masked(
     chunks = []
     for start in range(0, masks.shape[0], batch_size):
         batch = apply_masks(image, masks[start : start + batch_size], fill)
-        chunks.append(model(batch).float().softmax(dim=1).cpu())
+        chunks.append(model.check_outputs(model(batch).float().softmax(dim=1)).cpu())
     return MaskedPredictions(torch.cat(chunks), targets)
 
 

@@ -316,7 +316,7 @@ class UniversalSearch:
                 logits = self.model(self._masked(seen))
                 terms = _mask_terms(logits, self._targets, cfg.loss, cfg.kappa, cfg.k)
             with torch.no_grad():
-                probs = logits.detach().float().softmax(dim=1)
+                probs = self.model.check_outputs(logits.detach().float().softmax(dim=1))
                 hits = _meets_margin(probs, self._targets, cfg.stop_margin)
                 rate = int(hits.sum()) / hits.numel()  # as the saved result counts it, not in float32
                 done = bool(hits.all())

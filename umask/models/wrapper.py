@@ -196,4 +196,17 @@ class Classifier(nn.Module):
     @torch.no_grad()
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """Softmax probabilities ``(B, classes)`` for ``(B, 3, H, W)`` in [0, 1]."""
-        return self(images.to(self.device)).softmax(dim=1)
+        return self.check_outputs(self(images.to(self.device)).softmax(dim=1))
+
+    def check_outputs(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` (this model's logits or probabilities), once they are all finite.
+
+        Raises:
+            UmaskError: a NaN or an infinity: damaged weights (a checkpoint
+                saved mid-divergence), which would otherwise be saved as
+                "nan %" predictions and a result.json that is not JSON.
+        """
+        if not bool(torch.isfinite(values).all()):
+            raise UmaskError(f"The model {self.name} gives outputs that are not numbers (NaN or infinity); its weights "
+                             "are damaged: use another checkpoint.")
+        return values
