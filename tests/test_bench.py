@@ -195,6 +195,10 @@ def test_bench_checks_where_it_writes_before_measuring(tmp_path, capsys):
     assert "is a folder; give a file path" in capsys.readouterr().err
     assert main(["bench", "--quick", "--json", str(tmp_path), "--out", str(tmp_path / "b.md")]) == 2
     assert "is a folder; give a file path" in capsys.readouterr().err
+    # One file for both: the tables would overwrite the measurements.
+    assert main(["bench", "--quick", "--json", str(tmp_path / "b.md"), "--out", str(tmp_path / "b.md")]) == 2
+    assert capsys.readouterr().err == (f"umask: error: --json and --out both name '{tmp_path / 'b.md'}'; the measurements "
+                                       "and the tables need two files.\n")
 
 
 @pytest.mark.parametrize(
@@ -231,3 +235,18 @@ def test_bench_replaces_its_own_reports_but_not_other_files(tmp_path, capsys):
     assert main(["bench", "--merge", str(part), "--out", str(mine), "--overwrite"]) == 0
     assert mine.read_text().startswith("# Benchmarks\n")
     assert main(["bench", "--merge", str(part), "--out", str(mine)]) == 0  # its own report: replaced, as BENCHMARKS.md is
+
+
+def test_repeated_k_and_masks_are_measured_once(tmp_path, monkeypatch):
+    import umask.cli.bench as bench_cli
+    from umask.cli import main
+
+    plans = []
+
+    def record(plan, **kwargs):
+        plans.append(plan)
+        raise KeyboardInterrupt  # enough: the plan is what is checked
+
+    monkeypatch.setattr(bench_cli, "run_bench", record)
+    assert main(["bench", "--k", "2", "2", "10", "--masks", "grid", "grid", "--out", str(tmp_path / "b.md")]) == 130
+    assert plans[0].ks == (2, 10) and plans[0].families == ("grid",)

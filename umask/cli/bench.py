@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     # is for; any other file there is someone's, replaced only when asked.
     check_output_file(args.out, reads=inputs, overwrite=args.overwrite or _written_by_bench(Path(args.out), _check_report_md))
     if args.json:
+        if Path(args.json).absolute() == Path(args.out).absolute():  # the tables would overwrite the measurements
+            raise UmaskError(f"--json and --out both name '{args.json}'; the measurements and the tables need two files.")
         check_output_file(args.json, reads=inputs, overwrite=args.overwrite or _written_by_bench(args.json, _read_part))
     notes = _read_notes(args.notes) if args.notes else None
     if args.merge:
@@ -70,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
         text = to_markdown(report, command=command, notes=notes)
     else:
         plan = BenchPlan.quick() if args.quick else BenchPlan.full()
-        options = (("ks", tuple(args.ks) if args.ks else None), ("families", tuple(args.families) if args.families else None),
+        # Repeats dropped, as a sweep drops them: `--k 2 2` would measure and report K = 2 twice.
+        options = (("ks", tuple(dict.fromkeys(args.ks)) if args.ks else None),
+                   ("families", tuple(dict.fromkeys(args.families)) if args.families else None),
                    ("seeds", args.seeds), ("first_seed", args.first_seed), ("preset_cap", args.preset_cap),
                    ("preset_seeds", args.preset_seeds), ("recipes", tuple(dict.fromkeys(args.recipes)) if args.recipes else None))
         changes = {k: v for k, v in options if v is not None}
