@@ -543,3 +543,15 @@ def test_paths_the_file_system_refuses_are_one_line_before_any_run(tiny_register
         code, stdout, err = run_cli(capsys, "evaluate", out)
         assert code == 2 and err.count("\n") == 1 and err.startswith("umask: error: "), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "loop1", "loop2"]  # nothing written
+
+
+def test_options_that_would_do_nothing_are_refused(tiny_registered, tmp_path, capsys):
+    out_dir = tmp_path / "res"
+    run = ["generate", "--model", "tiny", "--masks", "hstripes", "--k", "2", "--size", "16", "--steps", "5"]
+    code, _, err = run_cli(capsys, *run, "--no-stop", "--margin", "0.2", "--out", out_dir)
+    assert code == 2 and err == ("umask: error: --margin sets when a run stops at 100 %, and --no-stop runs every step; "
+                                 "drop one of them.\n") and not out_dir.exists()
+    assert run_cli(capsys, *run, "--out", out_dir)[0] == 0
+    code, _, err = run_cli(capsys, "geometry", out_dir, "--device", "cuda")
+    assert code == 2 and err == ("umask: error: --device is for the decision-slice map, which only --slice I J computes; "
+                                 "add --slice, or drop --device.\n")

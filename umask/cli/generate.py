@@ -63,6 +63,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if getattr(args, "no_balance", False):
         overrides["balance_masks"] = False
     if getattr(args, "no_stop", False):
+        if args.stop_margin is not None:  # the margin is a condition for stopping, which --no-stop never does
+            raise UmaskError("--margin sets when a run stops at 100 %, and --no-stop runs every step; drop one of them.")
         overrides["stop_at_success"] = False
     if args.mask_family == "custom" and args.k is None and args.layout_path:
         # The part map says how many parts there are.

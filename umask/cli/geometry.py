@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", type=int, default=None, help=f"slice grid points a side, 3 to 301; an even number is made odd (+1) so that x is a point (default {SLICE_RESOLUTION})")
     p.add_argument("--html", default=None, help="write the slice map here (default: FOLDER-slice-I-J.html beside FOLDER)")
     p.add_argument("--overwrite", action="store_true", help="replace the file already at --html (refused otherwise)")
-    p.add_argument("--device", default="cpu", help="where the slice is classified: cpu (default), cuda or auto")
+    p.add_argument("--device", default=None, help="where the slice is classified: cpu (default), cuda or auto")
     p.add_argument("--format", choices=("table", "json"), default="table", help="print tables (default) or everything as JSON")
 
 
@@ -39,7 +39,8 @@ _pct = functools.partial(percent, digits=3)  # a terminal table: 1/64 reads 1.56
 
 
 def run(args: argparse.Namespace) -> int:
-    for option, given in (("--html", args.html), ("--resolution", args.resolution), ("--overwrite", args.overwrite or None)):
+    for option, given in (("--html", args.html), ("--resolution", args.resolution), ("--overwrite", args.overwrite or None),
+                          ("--device", args.device)):
         if args.slice is None and given is not None:
             raise UmaskError(f"{option} is for the decision-slice map, which only --slice I J computes; add --slice, or drop {option}.")
     if args.html is not None and Path(args.html).suffix.lower() != ".html":
@@ -91,7 +92,7 @@ def _slice(args: argparse.Namespace, result, target: Path) -> dict:
     from ..plots.geometry import slice_figure
 
     i, j = args.slice
-    model = as_fed_for(load_model(result.model, device=args.device), result.model, result)
+    model = as_fed_for(load_model(result.model, device=args.device or "cpu"), result.model, result)
     with progress((args.resolution + 1 - args.resolution % 2) ** 2, "slice", unit="point") as bar:  # made odd, as decision_slice does
         def hook(done: int, n: int) -> None:
             bar.total = n
