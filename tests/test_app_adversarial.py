@@ -100,9 +100,12 @@ def test_the_downloaded_png_is_judged_beside_the_verdict(app, lite0):
     assert result.success and saved_top.index != 1  # the case in point: goldfish in memory, not in the PNG
     assert any("Reached the target" in s.value for s in app.success)
     warnings = [w.value for w in app.warning if w.value.startswith("The downloaded 8-bit PNG")]
-    assert warnings == [f"The downloaded 8-bit PNG does not reach the target: the model reads it as {saved_top.name} "
-                        f"({saved_top.probability:.1%}). A PNG moves a pixel by whole levels only, 1/255 within this ε; "
-                        "raise ε to 0.008 or use more iterative steps."]
+    # The class as the engine finds it; its probability is the page's own (ten sign steps flip on float
+    # noise, so another thread count ends at another probability: 23.5 % with one, 26.1 % with two).
+    assert len(warnings) == 1 and re.fullmatch(
+        rf"The downloaded 8-bit PNG does not reach the target: the model reads it as {re.escape(saved_top.name)} "
+        r"\(\d+\.\d%\)\. A PNG moves a pixel by whole levels only, 1/255 within this ε; "
+        r"raise ε to 0\.008 or use more iterative steps\.", warnings[0]), warnings
     assert attacks.eight_bit_budget(0.008) * 255 == pytest.approx(2)  # the ε it names is one whole level more
     # One level more: the PNG reaches it too, and nothing contradicts the verdict.
     app.slider(key="adv_eps").set_value(0.008).run()
