@@ -96,6 +96,7 @@ def test_models_and_classes(capsys):
     code, out, _ = run_cli(capsys, "classes", "517")
     assert code == 0 and out.splitlines()[2].split() == ["517", "crane"]
     assert run_cli(capsys, "classes", "1000")[:2] == (1, "No ImageNet class has index 1000; they run from 0 to 999.\n")
+    assert run_cli(capsys, "classes", "-1")[:2] == (1, "No ImageNet class has index -1; they run from 0 to 999.\n")
     code, out, _ = run_cli(capsys, "classes", "tiger", "cat")  # several words, no quotes: one name
     assert code == 0 and out.splitlines()[2:] == ["282    tiger cat"]
 

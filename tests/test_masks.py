@@ -174,3 +174,22 @@ def test_custom_layout_errors(tmp_path):
     palette.save(tmp_path / "palette.png")
     with pytest.raises(UmaskError, match="is a palette image .*; save it as a grey PNG"):
         load_layout(tmp_path / "palette.png", 8)
+
+
+def test_a_huge_part_map_is_one_sentence_without_pillows_warning(tmp_path):
+    import warnings
+    import zlib
+
+    from PIL import Image
+
+    Image.new("L", (1, 1)).save(tmp_path / "huge.png")
+    # Rewrite the header's size to 10000 x 10000 without writing the pixels: 100 megapixels, past the
+    # size Pillow warns about (89 M), short of the one it refuses (179 M).
+    data = bytearray((tmp_path / "huge.png").read_bytes())
+    data[16:24] = (10000).to_bytes(4, "big") * 2
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")  # the IHDR chunk's checksum, over its type and data
+    (tmp_path / "huge.png").write_bytes(bytes(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would fail here, as it would print three lines in the CLI
+        with pytest.raises(UmaskError, match="is 10000x10000 but the image size is 64x64"):
+            load_layout(tmp_path / "huge.png", 64)

@@ -205,6 +205,13 @@ def test_corrupt_or_missing_files(result, tmp_path):
         img.save(out / "universal.png", format="JPEG")
     with pytest.raises(UmaskError, match="is a JPEG file, not a PNG"):
         load_result(out)
+    out = save_result(result, tmp_path / "run5")
+    with Image.open(out / "universal.png") as img:
+        img.convert("L").save(out / "universal.png")
+    with pytest.raises(UmaskError, match="universal.png is grey, not 8-bit RGB as a result's image is saved"):
+        load_result(out)
+    with pytest.raises(UmaskError, match="^An empty path was given; give a result folder"):
+        load_result("")
 
 
 def test_an_oversized_image_is_refused_before_it_is_decoded(result, tmp_path, monkeypatch):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -158,7 +159,11 @@ def load_layout(path: str | Path, size: int) -> torch.Tensor:
     """
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        # Pillow warns (three lines on stderr) about a huge header before the size check below refuses it in one.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             if img.size != (size, size):  # from the header: a huge map is refused before it is decoded
                 raise UmaskError(f"Part map '{path}' is {img.width}x{img.height} but the image size is {size}x{size}; "
                                  "they must match.")

@@ -323,6 +323,8 @@ def load_result(folder: str | Path) -> Result:
         UmaskError: missing folder or file, unreadable image, bad JSON, or
             files that disagree with each other.
     """
+    if not str(folder).strip():  # Path("") is the current folder, which is not what was meant
+        raise UmaskError(f"An empty path was given; give a result folder (one holding {', '.join(FILES)}).")
     folder = Path(folder)
     if folder.is_file():
         raise UmaskError(f"'{folder}' is a file; a result is a folder holding {', '.join(FILES)}.")
@@ -360,7 +362,9 @@ def load_result(folder: str | Path) -> Result:
             if img.format != "PNG":  # a JPEG renamed .png has lost the exact pixels the predictions were made on
                 raise UmaskError(f"{folder / IMAGE_FILE} is a {img.format} file, not a PNG; the result is corrupt.")
             if img.mode != "RGB":
-                raise UmaskError(f"{folder / IMAGE_FILE} is {img.mode}, not 8-bit RGB.")
+                kind = {"L": "grey", "LA": "grey with transparency", "P": "a palette image", "RGBA": "RGB with transparency",
+                        "1": "black and white"}.get(img.mode, f"of pixel mode {img.mode}")
+                raise UmaskError(f"{folder / IMAGE_FILE} is {kind}, not 8-bit RGB as a result's image is saved.")
             image = uint8_to_image(np.array(img))
     except Image.DecompressionBombError:  # its header declares hundreds of megapixels
         raise UmaskError(f"{folder / IMAGE_FILE} is far larger than a result's image ({MAX_SIDE} x {MAX_SIDE} at most); "

@@ -19,8 +19,9 @@ def run(args: argparse.Namespace) -> int:
     args.query = " ".join(args.query)  # "classes tiger cat" without quotes
     matches = search_classes(args.query)
     if not matches:
-        if args.query.strip().isdecimal():
-            echo(f"No ImageNet class has index {args.query.strip()}; they run from 0 to {NUM_CLASSES - 1}.")
+        number = args.query.strip()
+        if number.isdecimal() or (number.startswith("-") and number[1:].isdecimal()):  # -1 is an index too, out of range
+            echo(f"No ImageNet class has index {number}; they run from 0 to {NUM_CLASSES - 1}.")
         else:
             close = close_matches(args.query)
             echo(f"No ImageNet class contains '{args.query}'." + (f" Close matches: {describe(close)}." if close else ""))
