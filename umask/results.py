@@ -143,16 +143,16 @@ def _write_folder(result: Result, folder: Path) -> None:
             os.fsync(fh.fileno())
 
 
-def enclosing_result(path: str | Path) -> Path | None:
-    """The saved result folder that ``path`` lies in (at any depth), or None.
+def check_outside_results(path: str | Path, instead: str) -> None:
+    """Raise unless ``path`` lies outside every saved result folder (at any depth).
 
     A stranger in a result folder makes that result one that a later
     ``--overwrite`` refuses to replace (it holds files umask did not write).
+    ``instead`` ends the sentence: what to give ("write to another path").
     """
     for parent in Path(path).absolute().parents:
         if (parent / JSON_FILE).is_file() and (parent / IMAGE_FILE).is_file():
-            return parent
-    return None
+            raise UmaskError(f"'{path}' lies in the result folder '{parent}', which holds only its own files; {instead}.")
 
 
 def check_result_folder(folder: str | Path) -> None:
@@ -165,21 +165,18 @@ def check_result_folder(folder: str | Path) -> None:
             cannot be written (see :func:`umask.files.check_writable`).
     """
     folder = Path(folder)
+    check_writable(folder, folder=True)  # first: it turns a name too long or a loop of links into one sentence
     here = Path.cwd().resolve()
     if folder.resolve() == here or folder.resolve() in here.parents:
         raise UmaskError(f"'{folder}' is the current folder or holds it; a result folder is replaced whole, "
                          "so give a new folder (e.g. runs/first).")
-    check_writable(folder, folder=True)
-    inside = enclosing_result(folder)
-    if inside is not None:
-        raise UmaskError(f"'{folder}' lies in the result folder '{inside}', which holds only its own files; "
-                         "give a folder outside it.")
+    check_outside_results(folder, "give a folder outside it")
     if not folder.exists():
         return
     try:
-        foreign = [p.name for p in folder.iterdir() if p.name not in FILES]
-        # A folder under a result file's name is the user's (a save would delete what it holds).
-        foreign += [p.name + "/" for p in folder.iterdir() if p.name in FILES and not (p.is_file() and not p.is_symlink())]
+        # A folder under a result file's name is the user's too (a save would delete what it holds).
+        foreign = [p.name if p.name not in FILES else p.name + "/" for p in folder.iterdir()
+                   if p.name not in FILES or not p.is_file() or p.is_symlink()]
     except OSError as err:
         raise UmaskError(f"Cannot read output folder '{folder}': {err.strerror or err}.") from None
     if foreign:
@@ -206,10 +203,7 @@ def check_output_file(path: str | Path, *, reads: tuple[str | Path, ...] = (), o
     path = Path(path)
     if path.name in FILES and (path.parent / JSON_FILE).is_file():
         raise UmaskError(f"'{path}' is a file of the result in '{path.parent}'; write to another path.")
-    inside = enclosing_result(path)
-    if inside is not None:  # a stranger in a result folder: generate --overwrite would then refuse to replace it
-        raise UmaskError(f"'{path}' lies in the result folder '{inside}', which holds only its own files; "
-                         "write to another path.")
+    check_outside_results(path, "write to another path")
     if not overwrite and path.exists():
         raise UmaskError(f"'{path}' already exists; give another path, or add --overwrite to replace it.")
 

@@ -45,7 +45,7 @@ from .geometry import result_geometry
 from .masks import BUILTIN_FAMILIES, MODES, layout
 from .models import STUDY_MODELS, Classifier, canonical_spec, load_model, model_info
 from .optimise import StepReport, UniversalSearch
-from .results import JSON_FILE, Result, check_result_folder, enclosing_result, load_result, remove_save_leftovers, save_result
+from .results import JSON_FILE, Result, check_outside_results, check_result_folder, load_result, remove_save_leftovers, save_result
 from .timing import StepTiming
 
 log = logging.getLogger(__name__)
@@ -533,10 +533,7 @@ def _check_settings(out: Path, plan: SweepPlan) -> None:
 def check_out_folder(out: Path) -> None:
     """Refuse a folder that holds something other than a sweep, before any run."""
     check_writable(out, folder=True)
-    inside = enclosing_result(out)
-    if inside is not None:
-        raise UmaskError(f"'{out}' lies in the result folder '{inside}', which holds only its own files; "
-                         "give a sweep folder outside it.")
+    check_outside_results(out, "give a sweep folder outside it")
     if out.is_dir():
         known = {CSV_FILE, SETTINGS_FILE, RUNS_DIR, "report.html"}
         foreign = [p.name for p in out.iterdir() if p.name not in known and not is_hidden([p.name])]

@@ -139,10 +139,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"umask: error: {where}{err.strerror or err}.\n")
         return 2
     except (MemoryError, RuntimeError) as err:
-        if isinstance(err, RuntimeError) and str(err).startswith("Symlink loop from "):  # pathlib's resolve()
-            sys.stderr.write(f"umask: error: {str(err).removeprefix('Symlink loop from ')}: its symbolic links point "
-                             "at each other in a loop; give another path.\n")
-            return 2
         if not out_of_memory(err):
             raise
         # The memory check before a run is an estimate: a step can still outgrow what is free.
