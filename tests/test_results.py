@@ -180,6 +180,22 @@ def test_replacing_a_result_swaps_the_folders_whole(result, tmp_path, monkeypatc
     assert exchanges == ([(tmp_path / "run", True)] if swap == "exchange" else [])
 
 
+@pytest.mark.parametrize("swap", ["exchange", "two renames"])
+def test_replacing_a_link_to_a_result_replaces_the_link_and_keeps_its_target(result, tmp_path, monkeypatch, swap):
+    import dataclasses
+
+    if swap == "two renames":
+        monkeypatch.setattr(results, "_exchange", lambda new, old: False)
+    old = save_result(result, tmp_path / "run-17")
+    before = {p.name: p.read_bytes() for p in old.iterdir()}
+    (tmp_path / "latest").symlink_to("run-17")
+    newer = dataclasses.replace(result, steps=result.steps + 1)
+    save_result(newer, tmp_path / "latest")
+    assert not (tmp_path / "latest").is_symlink() and load_result(tmp_path / "latest").steps == newer.steps
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "run-17"]  # no link left aside, hidden
+
+
 def test_corrupt_or_missing_files(result, tmp_path):
     with pytest.raises(UmaskError, match="does not exist"):
         load_result(tmp_path / "nothing")

@@ -259,8 +259,15 @@ def test_folder_of_another_kind_or_size_is_refused(tiny_registered, tmp_path, ca
     refused("sweep.json is not a JSON object")
     assert sweep_settings(out) == {}
     (out / SETTINGS_FILE).rmdir()
-    (out / CSV_FILE).write_bytes(b"\xff\xfe\x00binary")
-    refused("is not a umask results.csv \\(it is not CSV text\\)")
+    # A results.csv a spreadsheet re-saved (a Latin-1 byte): the advice is to
+    # delete it, and doing so loses nothing: its rows come back from the runs.
+    whole = (out / CSV_FILE).read_bytes()
+    (out / CSV_FILE).write_bytes(whole.replace(b"tiny", b"t\xefny", 1))
+    refused(r"is not a umask results.csv \(it is not UTF-8 CSV text\); delete it and run the same sweep command again: "
+            r"its rows are rebuilt from the run folders in '.*sw/runs'.$")
+    (out / CSV_FILE).unlink()
+    assert run_sweep(plan(families=("hstripes",), ks=(2,)), out).ran == 0
+    assert (out / CSV_FILE).read_bytes() == whole
     (out / CSV_FILE).unlink()
     (out / CSV_FILE).mkdir()
     refused("results.csv' is a folder")

@@ -248,8 +248,19 @@ def remove_save_leftovers(folder: str | Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def _remove_moved_aside(path: Path) -> None:
+    """Remove a staging copy or the old result moved aside by a save. Where
+    ``folder`` was a link to a result, the link itself lands here: it goes
+    (its target, the old result, stays), it is not followed."""
+    if path.is_symlink():
+        path.unlink(missing_ok=True)
+    elif path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def save_result(result: Result, folder: str | Path) -> Path:
-    """Write ``result`` to ``folder`` atomically; replaces an older result there.
+    """Write ``result`` to ``folder`` atomically; replaces an older result there
+    (``folder`` a link to a result: the link is replaced, its target kept).
 
     Raises:
         UmaskError: ``folder`` exists and holds something other than a result
@@ -275,13 +286,13 @@ def save_result(result: Result, folder: str | Path) -> Path:
             except OSError:
                 retired.rename(folder)  # put the old result back
                 raise
-            shutil.rmtree(retired, ignore_errors=True)
+            _remove_moved_aside(retired)
         sync_folder(folder.parent)  # the rename itself on disk, not only the files
     except OSError as err:
         raise UmaskError(f"Cannot write the result to '{folder}': {err.strerror or err}.") from None
     finally:
-        if staging is not None and staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            _remove_moved_aside(staging)
     log.info("saved %s: %s K=%d, %.0f%% on target", folder, result.model, result.k, 100 * result.success_rate)
     return folder
 

@@ -314,20 +314,31 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None:
-                raise UmaskError(f"'{path}' is empty, not a umask results.csv; delete it, or use another --out folder.")
+                raise UmaskError(f"'{path}' is empty, not a umask results.csv; "
+                                 f"{_damaged_csv_advice(path, 'delete it, or use another --out folder.')}")
             header = tuple(reader.fieldnames)
             if header not in (COLUMNS, OLD_COLUMNS):
-                raise UmaskError(f"'{path}' is not a umask results.csv (its header differs); use another --out folder.")
+                raise UmaskError(f"'{path}' is not a umask results.csv (its header differs); {_damaged_csv_advice(path)}")
             # A kill during an append can leave a partial last line: drop rows
             # with missing cells (the folder scan rebuilds them).
             rows = [row for row in reader if all(row.get(c) is not None for c in header) and None not in row]
     except (UnicodeDecodeError, csv.Error):
-        raise UmaskError(f"'{path}' is not a umask results.csv (it is not CSV text); use another --out folder.") from None
+        raise UmaskError(f"'{path}' is not a umask results.csv (it is not UTF-8 CSV text); {_damaged_csv_advice(path)}") from None
     except OSError as err:
         raise UmaskError(f"'{path}' cannot be read ({err.strerror or err}).") from None
     if header == OLD_COLUMNS:  # the figures it lacks stay empty (NaN) until its folders rebuild them
         rows = [{c: row.get(c, "") for c in COLUMNS} for row in rows]
     return rows
+
+
+def _damaged_csv_advice(path: Path, otherwise: str = "use another --out folder.") -> str:
+    """What to do with an unreadable results.csv: where run folders sit beside
+    it (a spreadsheet re-saved it, say) nothing is lost by deleting it; a
+    lone file may be someone's own data."""
+    if (path.parent / RUNS_DIR).is_dir():
+        return (f"delete it and run the same sweep command again: its rows are rebuilt from the run folders in "
+                f"'{path.parent / RUNS_DIR}'.")
+    return otherwise
 
 
 def _is_old_row(row: dict[str, str]) -> bool:
