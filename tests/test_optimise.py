@@ -1,5 +1,7 @@
 """The optimisation: targets reached, early stop on the 8-bit image, determinism, presets, config checks."""
 
+import re
+
 import pytest
 import torch
 
@@ -168,6 +170,22 @@ def test_config_errors():
     assert Config(fill="mean").fill == "mean" and Config(fill="0.5").fill == 0.5
 
 
+def test_config_refuses_numbers_of_the_wrong_kind_and_keeps_plain_ones():
+    import numpy as np
+
+    for knobs, message in (({"steps": 2.5}, "Steps must be a whole number, not 2.5."),  # would have run 3 steps
+                           ({"k": "4"}, "K must be a whole number, not '4'."),
+                           ({"seed": True}, "Seed must be a whole number, not True."),
+                           ({"lr": "0.1"}, "Learning rate must be a number, not '0.1'."),
+                           ({"stop_at_success": 1}, "Stop at success must be true or false, not 1.")):
+        with pytest.raises(UmaskError, match=f"^{re.escape(message)}$"):
+            Config(**knobs)
+    # numpy's numbers (a dashboard widget, a script) become plain ones, so result.json stays JSON.
+    cfg = Config(k=np.int64(3), lr=np.float32(0.5), stop_at_success=np.bool_(False), kappa=2)
+    assert (type(cfg.k), type(cfg.lr), type(cfg.stop_at_success), type(cfg.kappa)) == (int, float, bool, float)
+    assert (cfg.k, cfg.lr, cfg.stop_at_success, cfg.kappa) == (3, 0.5, False, 2.0)
+
+
 def test_config_targets_by_name_or_index():
     import numpy as np
 
@@ -180,6 +198,21 @@ def test_config_targets_by_name_or_index():
         Config(k=5, targets="tabby")
     with pytest.raises(UmaskError, match="Target 1.5 is not a class; give an ImageNet class name or an index 0-999"):
         Config(k=2, targets=(1.5, 2))
+    # K distinct classes, checked when the config is made, not at the first step.
+    with pytest.raises(UmaskError, match=r"^2 targets given for K = 3 masks; give exactly 3 or none \(random\).$"):
+        Config(k=3, targets=(1, 2))
+    with pytest.raises(UmaskError, match=r"^Targets must be distinct, but 'goldfish' \(1\) appears more than once.$"):
+        Config(k=3, targets=("goldfish", 1, 2))
+    assert Config(k=3, targets=()).targets is None  # an empty list: random, as None
+
+
+def test_an_explicit_part_map_must_match_the_image(tiny):
+    from umask.masks import layout
+
+    with pytest.raises(UmaskError, match=r"^The part map is 32 x 32 pixels but the image is 16 x 16; they must agree.$"):
+        UniversalSearch(tiny, small(size=16, k=4), labels=layout("grid", 4, 32))
+    with pytest.raises(UmaskError, match=r"^The part map has 3 parts but K = 4; they must agree.$"):
+        UniversalSearch(tiny, small(size=16, k=4), labels=layout("grid", 3, 16))
 
 
 def test_size_too_small_for_model(tiny):

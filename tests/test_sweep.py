@@ -273,6 +273,17 @@ def test_folder_of_another_kind_or_size_is_refused(tiny_registered, tmp_path, ca
     refused("results.csv' is a folder")
 
 
+def test_a_fill_given_as_text_is_the_same_sweep_as_the_number(tiny_registered, tmp_path):
+    """sweep.json holds the fill as each run's Config does: "0.5" and 0.5 are one folder's."""
+    from umask.sweep import sweep_settings
+
+    assert run_sweep(plan(families=("hstripes",), ks=(2,), fill="0.5"), tmp_path / "sw").ran == 1
+    assert sweep_settings(tmp_path / "sw")["fill"] == 0.5
+    assert run_sweep(plan(families=("hstripes",), ks=(2,), fill=0.5), tmp_path / "sw").skipped == 1
+    with pytest.raises(UmaskError, match="^Fill 'grey' is not understood"):
+        plan(fill="grey")
+
+
 def test_run_folders_of_different_model_specs_never_coincide():
     from umask.sweep import RunKey
 
@@ -311,6 +322,19 @@ def test_dry_run_lists_runs(tiny_registered, tmp_path, capsys):
     assert main(["sweep", *TINY, "--masks", "grid", "--k", "2", "3", "--out", str(tmp_path / "sw"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "2 of 2 runs to do" in out and not (tmp_path / "sw").exists()
+    # The folders say what is finished, as in the run itself: a row lost to a
+    # kill (or a damaged results.csv deleted) is rebuilt, never run again, and
+    # the check before the runs loads no model for it.
+    run_sweep(plan(families=("grid",), ks=(2, 3)), tmp_path / "sw")
+    (tmp_path / "sw" / CSV_FILE).unlink()
+    assert main(["sweep", *TINY, "--masks", "grid", "--k", "2", "3", "--out", str(tmp_path / "sw"), "--dry-run"]) == 0
+    assert "0 of 2 runs to do" in capsys.readouterr().out
+
+    def no_loading(spec, device="cpu"):
+        raise AssertionError(f"loaded {spec}")
+
+    outcome = run_sweep(plan(families=("grid",), ks=(2, 3)), tmp_path / "sw", loader=no_loading)
+    assert (outcome.ran, outcome.skipped, len(outcome.rows)) == (0, 2, 2)
     (tmp_path / "afile").write_text("x")
     assert main(["sweep", *TINY, "--masks", "grid", "--k", "2", "--out", str(tmp_path / "afile"), "--dry-run"]) == 2
     assert "is a file; give a folder path" in capsys.readouterr().err

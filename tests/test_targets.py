@@ -64,21 +64,36 @@ def test_search():
     assert search_classes(" 980 ") == [(980, "volcano")] and search_classes("1000") == []  # an index, not a substring
 
 
-def test_class_names_missing_from_torchvision_are_one_sentence(tmp_path, monkeypatch):
-    import importlib.util
-    from types import SimpleNamespace
+def test_search_and_resolve_read_an_index_alike():
+    """One rule for "is this an index": a sign is one, a non-ASCII digit is not."""
+    for text, index in (("5", 5), ("+5", 5), (" 980 ", 980)):
+        assert search_classes(text) == [(index, imagenet_classes()[index])] and resolve_class(text) == index
+    for text in ("-1", "1000"):
+        assert search_classes(text) == []
+        with pytest.raises(UmaskError, match=f"^Class index {int(text)} is out of range"):
+            resolve_class(text)
+    assert search_classes("５") == []  # a fullwidth digit: a name no class holds
+    with pytest.raises(UmaskError, match="^Unknown ImageNet class '５'"):
+        resolve_class("５")
+
+
+def test_class_names_are_torchvisions_and_a_damaged_list_is_one_sentence(tmp_path, monkeypatch):
+    from torchvision.models import ResNet50_Weights
 
     from umask import targets
 
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "_meta.py").write_text("_IMAGENET_CATEGORIES = ['only', 'two']\n")
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: SimpleNamespace(origin=str(tmp_path / "__init__.py")))
+    # The same names, in the same order, as every torchvision ImageNet model's weights carry.
+    assert list(imagenet_classes()) == ResNet50_Weights.DEFAULT.meta["categories"]
+    short = tmp_path / "imagenet_classes.txt"
+    short.write_text("only\ntwo\n")
+    monkeypatch.setattr(targets, "CLASSES_FILE", short)
     targets.imagenet_classes.cache_clear()
     try:
-        with pytest.raises(UmaskError, match=r"The ImageNet class names were not found in torchvision \(.*_meta.py\); reinstall"):
+        with pytest.raises(UmaskError, match=r"^The ImageNet class names in '.*imagenet_classes.txt' are missing or "
+                                             r"damaged; restore that file from the umask repository.$"):
             targets.imagenet_classes()
-        (tmp_path / "models" / "_meta.py").unlink()
-        with pytest.raises(UmaskError, match="were not found in torchvision"):
+        short.unlink()
+        with pytest.raises(UmaskError, match="are missing or damaged"):
             targets.imagenet_classes()
     finally:
         monkeypatch.undo()

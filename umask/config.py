@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import operator
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from .errors import UmaskError
 from .masks import FAMILIES, MODES, check_enough_parts, parse_fill
 from .models.registry import canonical_spec
 from .models.wrapper import MAX_SIDE, MIN_SIDE, parse_resize
-from .targets import NUM_CLASSES, resolve_class
+from .targets import NUM_CLASSES, choose_targets, resolve_class
 
 OPTIMIZERS = ("sgd", "adam", "sign")
 SCHEDULES = ("constant", "cosine", "plateau")
@@ -40,8 +41,8 @@ class Config:
         size: side of the square image in pixels (64 in the study).
         layout_path: label-map PNG for the custom family (value k+1 = part k).
         layout_seed: seed of the random family's partition.
-        targets: K classes, by index or by name (stored as indices); None
-            draws them at random with ``seed``.
+        targets: K distinct classes, by index or by name (stored as
+            indices); None (or empty) draws them at random with ``seed``.
         optimizer: sgd | adam | sign (signed-gradient steps of size lr).
         lr: learning rate (step size for "sign").
         adam_beta2: Adam's second-moment decay. 0.9 (not PyTorch's 0.999):
@@ -111,6 +112,7 @@ class Config:
     resize_to: int | str | None = None
 
     def __post_init__(self) -> None:
+        self._check_number_types()
         object.__setattr__(self, "model", canonical_spec(self.model))  # a relative checkpoint path, made absolute
         _check_choice("mask family", self.mask_family, FAMILIES)
         _check_choice("mask mode", self.mask_mode, MODES)
@@ -159,7 +161,36 @@ class Config:
         if self.targets is not None:
             if isinstance(self.targets, (str, bytes)):  # one name is not K targets: "tabby" must not become 5 letters
                 raise UmaskError(f"Targets must be a list of K classes, not the single value '{self.targets}'.")
-            object.__setattr__(self, "targets", tuple(_class_index(t) for t in self.targets))
+            given = tuple(_class_index(t) for t in self.targets)
+            # Here, not at the first step: K distinct classes or a clear sentence (an empty list = random).
+            object.__setattr__(self, "targets", choose_targets(self.k, given=given) if given else None)
+
+    def _check_number_types(self) -> None:
+        """Each number field holds its kind, as the default's type says: a
+        whole number for steps (2.5 would silently run 3), a real number for
+        lr, a bool for switches. A string or a float where a whole number
+        belongs is refused here, not met later as a TypeError."""
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), type(f.default)
+            if f.name == "fill" or kind not in (bool, int, float):  # fill may be "mean": parse_fill's
+                continue
+            label = {"k": "K", "lr": "Learning rate"}.get(f.name, f.name.replace("_", " ").capitalize())
+            if kind is bool:
+                if type(value).__name__ not in ("bool", "bool_"):  # numpy's bool_ too
+                    raise UmaskError(f"{label} must be true or false, not {value!r}.")
+                value = bool(value)
+            elif kind is int:
+                try:
+                    if isinstance(value, bool):
+                        raise TypeError
+                    value = operator.index(value)  # numpy's and torch's integers too, not 2.5
+                except TypeError:
+                    raise UmaskError(f"{label} must be a whole number, not {value!r}.") from None
+            elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise UmaskError(f"{label} must be a number, not {value!r}.")
+            else:
+                value = float(value)
+            object.__setattr__(self, f.name, value)
 
     @staticmethod
     def preset(name: str, **overrides: Any) -> "Config":

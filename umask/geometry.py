@@ -432,7 +432,7 @@ def decision_slice(
     copies = apply_masks(x, masks.detach().cpu().float(), fill)
     u = (copies[i] - x).double().flatten()
     v = (copies[j] - x).double().flatten()
-    e1 = u / u.norm()
+    e1 = u / u.norm() if u.norm() > 0 else u
     v_perp = v - (v @ e1) * e1
     if u.norm() == 0 or v_perp.norm() < 1e-9 * max(float(v.norm()), 1.0):
         raise UmaskError(f"Masked copies {i} and {j} lie on one line through the image (or equal it); pick two other masks.")

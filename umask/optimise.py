@@ -211,7 +211,8 @@ class UniversalSearch:
             from ``config`` (family, K, size, layout seed or layout path).
 
     Raises:
-        UmaskError: the layout cannot make K parts, the image is smaller than
+        UmaskError: the layout cannot make K parts (or ``labels`` is not
+            size x size), the image is smaller than
             the model accepts, or the targets are invalid.
     """
 
@@ -223,6 +224,9 @@ class UniversalSearch:
                 labels = load_layout(config.layout_path, config.size)
             else:
                 labels = layout(config.mask_family, config.k, config.size, seed=config.layout_seed)
+        if tuple(labels.shape) != (config.size, config.size):
+            raise UmaskError(f"The part map is {labels.shape[-1]} x {labels.shape[0]} pixels but the image is "
+                             f"{config.size} x {config.size}; they must agree.")
         if num_parts(labels) != config.k:
             raise UmaskError(f"The part map has {num_parts(labels)} parts but K = {config.k}; they must agree.")
         model.check_side(config.size)

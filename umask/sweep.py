@@ -42,7 +42,7 @@ from .devices import resolve_device
 from .errors import UmaskError
 from .files import atomic_file, check_writable, is_hidden
 from .geometry import result_geometry
-from .masks import BUILTIN_FAMILIES, MODES, layout
+from .masks import BUILTIN_FAMILIES, MODES, layout, parse_fill
 from .models import STUDY_MODELS, Classifier, canonical_spec, load_model, model_info
 from .optimise import StepReport, UniversalSearch
 from .results import JSON_FILE, Result, check_outside_results, check_result_folder, load_result, remove_save_leftovers, save_result
@@ -94,8 +94,6 @@ OLD_COLUMNS = tuple(c for c in COLUMNS if c not in ADDED_COLUMNS)
 
 #: The most runs one sweep may hold (the study's grid is 108 a seed).
 MAX_RUNS = 100_000
-
-KEY_COLUMNS = ("model", "mask_family", "mode", "k", "seed", "preset", "max_steps")
 
 
 @dataclass(frozen=True, order=True)
@@ -166,6 +164,8 @@ class SweepPlan:
             object.__setattr__(self, name, tuple(dict.fromkeys(values)))
         if self.preset not in PRESETS:
             raise UmaskError(f"Unknown preset '{self.preset}'; choose one of {', '.join(PRESETS)}.")
+        # As each run's Config stores it: sweep.json must hold 0.5, not "0.5", or the next call is refused.
+        object.__setattr__(self, "fill", parse_fill(self.fill))
         if "custom" in self.families:
             raise UmaskError(f"Sweeps use the built-in mask families ({', '.join(BUILTIN_FAMILIES)}), not 'custom'.")
         for mode in self.modes:
@@ -589,11 +589,12 @@ class SweepOutcome:
 
 
 def pending_keys(plan: SweepPlan, out: str | Path) -> list[RunKey]:
-    """The plan's runs that are not finished in ``out`` (no folder or no row)."""
-    out = Path(out)
-    path = out / CSV_FILE
-    done = set(_rows_by_key(path))
-    return [k for k in plan.keys() if not (k in done and (out / k.folder / JSON_FILE).is_file())]
+    """The plan's runs that are not finished in ``out``: those without a
+    readable result folder at their place. The folders decide, as in
+    :func:`reconcile`, not the CSV: a run whose row a kill lost (or whose
+    damaged results.csv was deleted) is finished, its row is rebuilt."""
+    done = {key for key, _ in _saved_runs(Path(out))}
+    return [k for k in plan.keys() if k not in done]
 
 
 def run_sweep(

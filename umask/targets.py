@@ -1,14 +1,13 @@
 """ImageNet-1K class names and the choice of the K target classes.
 
 Class indices are the standard ImageNet-1K order used by torchvision (0 =
-"tench", 1 = "goldfish", ...). Names are torchvision's short category names.
+"tench", 1 = "goldfish", ...). Names are torchvision's short category names,
+kept in ``data/imagenet_classes.txt``.
 """
 
 from __future__ import annotations
 
-import ast
 import difflib
-import importlib.util
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -20,38 +19,42 @@ from .text import count
 NUM_CLASSES = 1000
 
 
+CLASSES_FILE = Path(__file__).parent / "data" / "imagenet_classes.txt"
+
+
 @lru_cache(maxsize=1)
 def imagenet_classes() -> tuple[str, ...]:
     """The 1000 ImageNet-1K class names, index i = class i."""
-    # torchvision ships the list with its weights metadata: one source of truth
-    # for every model, bundled or torchvision. The list is a literal in that
-    # file, read as data (not run): importing the module would import all of
-    # torchvision first (3 s here, mostly torch._dynamo), which a command or a
-    # worker process that runs the bundled model never needs.
-    spec = importlib.util.find_spec("torchvision")
-    path = Path(spec.origin).parent / "models" / "_meta.py" if spec is not None and spec.origin else None
+    # torchvision's weights metadata holds the same list (a test checks they
+    # agree), but reading it there means importing all of torchvision first
+    # (3 s here, mostly torch._dynamo), which `umask classes` and a worker
+    # running the bundled model never need.
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        value = next(node.value for node in tree.body if isinstance(node, ast.Assign)
-                     and any(getattr(t, "id", None) == "_IMAGENET_CATEGORIES" for t in node.targets))
-        names = tuple(ast.literal_eval(value))
-    except (AttributeError, OSError, StopIteration, SyntaxError, ValueError):
+        names = tuple(CLASSES_FILE.read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
         names = ()
     if len(names) != NUM_CLASSES:
-        raise UmaskError(f"The ImageNet class names were not found in torchvision ({path}); reinstall the "
-                         "requirements (pip install -r requirements.txt).")
+        raise UmaskError(f"The ImageNet class names in '{CLASSES_FILE}' are missing or damaged; restore that file "
+                         "from the umask repository.")
     return names
 
 
 def search_classes(query: str = "") -> list[tuple[int, str]]:
     """Classes whose name contains ``query`` (case-insensitive); all when
-    empty; the one class of that index when ``query`` is a number (no
-    ImageNet name holds a digit)."""
+    empty; the one class of that index when ``query`` is one (:func:`parse_index`)."""
     q = query.strip().lower()
     names = imagenet_classes()
-    if q.isdecimal():  # not isdigit: "²" is a digit that int() refuses
-        return [(int(q), names[int(q)])] if int(q) < NUM_CLASSES else []
+    index = parse_index(q)
+    if index is not None:
+        return [(index, names[index])] if 0 <= index < NUM_CLASSES else []
     return [(i, n) for i, n in enumerate(names) if q in n.lower()]
+
+
+def parse_index(text: str) -> int | None:
+    """``text`` read as a class index ("5", "+5", "-1": a bad index, still an
+    index), or None for a name. ASCII digits only: "５" and "²" are not
+    indices. No ImageNet class name starts with a sign or a digit."""
+    return int(text) if re.fullmatch(r"[+-]?\d+", text.strip(), re.ASCII) else None
 
 
 def close_matches(query: str, n: int = 5) -> list[int]:
@@ -81,9 +84,8 @@ def resolve_class(spec: int | str) -> int:
         UmaskError: unknown index, unknown name (close matches listed) or an
             ambiguous name (the candidates listed).
     """
-    # "-1" too: no class name starts with a sign or a digit, so it is a (bad) index, not a name.
-    if isinstance(spec, int) or (isinstance(spec, str) and re.fullmatch(r"[+-]?\d+", spec.strip(), re.ASCII)):
-        index = int(spec)
+    index = spec if isinstance(spec, int) else parse_index(str(spec))
+    if index is not None:
         if not 0 <= index < NUM_CLASSES:
             raise UmaskError(f"Class index {index} is out of range; ImageNet-1K indices run from 0 to 999.")
         return index

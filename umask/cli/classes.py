@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..targets import NUM_CLASSES, close_matches, describe, search_classes
+from ..targets import NUM_CLASSES, close_matches, describe, parse_index, search_classes
 from .output import echo, format_table
 
 
@@ -19,9 +19,9 @@ def run(args: argparse.Namespace) -> int:
     args.query = " ".join(args.query)  # "classes tiger cat" without quotes
     matches = search_classes(args.query)
     if not matches:
-        number = args.query.strip()
-        if number.isdecimal() or (number.startswith("-") and number[1:].isdecimal()):  # -1 is an index too, out of range
-            echo(f"No ImageNet class has index {number}; they run from 0 to {NUM_CLASSES - 1}.")
+        index = parse_index(args.query)
+        if index is not None:  # -1 is an index too, out of range
+            echo(f"No ImageNet class has index {index}; they run from 0 to {NUM_CLASSES - 1}.")
         else:
             close = close_matches(args.query)
             echo(f"No ImageNet class contains '{args.query}'." + (f" Close matches: {describe(close)}." if close else ""))

@@ -70,11 +70,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         # The part map says how many parts there are.
         overrides["k"] = num_parts(load_layout(args.layout_path, overrides.get("size", Config.size)))
     if args.targets:
-        if "k" not in overrides:
-            overrides["k"] = len(args.targets)
-        from ..targets import choose_targets
-
-        overrides["targets"] = choose_targets(overrides["k"], given=args.targets)
+        overrides.setdefault("k", len(args.targets))
+        overrides["targets"] = tuple(args.targets)
     config = Config.preset(args.preset, **overrides)
     if args.layout_seed is not None and config.mask_family != "random":
         raise UmaskError(f"--layout-seed seeds the random layout; the '{config.mask_family}' layout has none: "

@@ -56,8 +56,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def plan_from_args(args: argparse.Namespace) -> SweepPlan:
     """The plan the flags ask for; ``--study`` supplies the study's values for flags not given."""
-    from ..masks import parse_fill
-
     if args.seeds is not None and args.seeds > MAX_RUNS:  # before its tuple of seeds is built
         raise UmaskError(f"--seeds {args.seeds} is more runs than one sweep handles (at most {MAX_RUNS:,}); use fewer seeds.")
     values = {
@@ -69,7 +67,7 @@ def plan_from_args(args: argparse.Namespace) -> SweepPlan:
         "preset": args.preset,
         "steps": args.steps,
         "size": args.size,
-        "fill": parse_fill(args.fill) if args.fill is not None else None,
+        "fill": args.fill,
         "device": args.device,
     }
     if args.seeds is not None and args.seeds < 1:
@@ -151,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
 
         check_out_folder(out)  # the folder a real run would refuse, refused here too
 
-        pending = set(pending_keys(plan, out)) if (out / CSV_FILE).exists() else set(plan.keys())
+        pending = set(pending_keys(plan, out))
         rows = [[k.model, k.mask_family, k.mode, k.k, k.seed, k.preset, k.max_steps, "to run" if k in pending else "done"]
                 for k in plan.keys()]
         echo(format_table(["model", "masks", "mode", "K", "seed", "preset", "steps", "state"], rows))
