@@ -249,10 +249,7 @@ def live_view() -> None:
         return
     snap = job.snapshot()  # also the heartbeat that keeps the run alive
     cfg = job.config
-    state = {"running": "Running", "paused": "Paused", "stopped": "Stopped (best image kept)",
-             "finished": "Finished", "abandoned": "Stopped (nobody was watching)",
-             "paused_too_long": f"Stopped after {PAUSE_LIMIT_S / 60:.0f} minutes paused (best image kept)",
-             "failed": "Failed"}[snap.state]
+    state = job.describe(snap.state)
     if snap.error:
         st.error(snap.error)
     on_target = (f"saved image: {snap.result.success_rate:.0%}" if snap.result is not None

@@ -11,7 +11,7 @@ import streamlit as st
 import umask
 from umask.geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, claim_text, decision_slice, percent, result_geometry, study_claim
 from umask.plots import geometry as plots
-from umask.toy import classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
+from umask.toy import SCATTERED_OFFSETS, classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
 from umask.results import JSON_FILE
 from ui.common import RESULT_KEY, fed_model, folder_picker, result_from_upload, result_id, session_memo
 
@@ -69,8 +69,8 @@ def distances(result: umask.Result) -> None:
     with st.expander("Per-mask table"):
         st.dataframe(geo.table(), hide_index=True)
     size = result.size
-    k = min(64, size)
-    claim = session_memo(("claim", rid), lambda: study_claim(result.image, k=k, size=size))
+    claim = session_memo(("claim", rid), lambda: study_claim(result.image, size=size))
+    k = claim["k"]
     st.subheader(f"The study's 1.6 % (hstripes, K = {k}, {size} x {size})")
     st.markdown(claim_text(claim))
     # One row per figure, one column per image: narrow, so no column (the
@@ -130,7 +130,7 @@ def toy_section() -> None:
         cols = st.columns(2)
         for n in range(classes):
             angles.append(cols[0].slider(f"angle {n} (°)", 0, 359, int(360 * n / classes), persist_state="session", key=f"toy_a{n}_{classes}"))
-            offsets.append(0.0 if meet else cols[1].slider(f"offset {n}", -2.0, 2.0, [0.0, 1.2, -0.6, 0.9, -0.3, 0.5, -1.0, 0.7][n],
+            offsets.append(0.0 if meet else cols[1].slider(f"offset {n}", -2.0, 2.0, SCATTERED_OFFSETS[n],
                                                           step=0.1, persist_state="session", key=f"toy_b{n}_{classes}"))
     try:
         toy = make_toy(angles, offsets)

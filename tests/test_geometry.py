@@ -73,7 +73,8 @@ def test_study_claim_norms():
     with pytest.raises(UmaskError, match="64x64"):
         study_claim(torch.rand(3, 32, 32))
     # 64 stripes on 96 rows: 32 stripes of 2 rows, 32 of 1; the worst hides 2/96 of the pixels.
-    wide = study_claim(k=64, size=96)
+    wide = study_claim(size=96)  # K: the study's 64 by default
+    assert study_claim(size=32)["k"] == 32  # fewer rows than 64: one stripe a row
     assert wide["stripe_rows"] == 2 and wide["pixel_fraction"] == pytest.approx(2 / 96)
     assert wide["constant"]["max_abs_l0"] == pytest.approx(2 / 96) and wide["constant"]["max_rel_l1"] == pytest.approx(2 / 96)
     # In words, as the report, the Geometry page and the CLI say it.

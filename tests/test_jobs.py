@@ -19,7 +19,7 @@ from umask.errors import UmaskError
 from umask.evaluate import classify_masked
 from umask.images import quantise
 from umask import jobs
-from umask.jobs import Job
+from umask.jobs import STATES, Job
 from umask.optimise import UniversalSearch
 from umask.workers import WorkerPool
 
@@ -161,6 +161,9 @@ def test_a_job_paused_past_its_limit_stops_with_its_best_image(tiny, where):
     assert job.wait(10), "a paused job outlived its pause limit"
     snap = job.snapshot()
     assert snap.state == "paused_too_long" and snap.result is not None and snap.result.steps >= 2
+    # Every state has its words (the Generate page's status line); the limit as the job has it.
+    assert [job.describe(s) for s in STATES][:2] == ["Running", "Paused"]
+    assert Job(tiny, endless(), pause_limit=600).describe(snap.state) == "Stopped after 10 minutes paused (best image kept)"
     resumed = Job(tiny, endless(), pause_limit=0.5, **where).start()
     wait_for(lambda: resumed.snapshot().step >= 1, timeout=60)
     resumed.pause()

@@ -252,8 +252,10 @@ def result_geometry(result, *, enclosing: bool = True) -> MaskGeometry:
     return mask_geometry(result.image, result.masks, fill=result.fill, enclosing=enclosing)
 
 
-def study_claim(image: torch.Tensor | None = None, *, k: int = 64, size: int = 64) -> dict:
+def study_claim(image: torch.Tensor | None = None, *, k: int | None = None, size: int = 64) -> dict:
     """The study's "at most 1.6 %" claim: hstripes with K masks on a size x size image.
+
+    K defaults to the study's 64 stripes, or one stripe a row on a smaller image.
 
     The copies are the study's, m_k x: hidden pixels become 0, whatever fill
     the image was made with. Measures a constant mid-grey image (0.5
@@ -266,6 +268,7 @@ def study_claim(image: torch.Tensor | None = None, *, k: int = 64, size: int = 6
         :meth:`MaskGeometry.summary` and the widest stripe is r rows, a
         fraction f of the pixels (1/K when K divides the side).
     """
+    k = min(64, size) if k is None else k
     labels = layout("hstripes", k, size)
     stripe_rows = int(torch.bincount(labels[:, 0]).max())
     masks = make_masks(labels, "hide")
@@ -392,6 +395,11 @@ def check_slice_resolution(resolution: int) -> None:
         raise UmaskError(f"Slice resolution {resolution} is not allowed; use 3 to {MAX_SLICE_RESOLUTION} points a side.")
 
 
+def slice_side(resolution: int) -> int:
+    """Grid points a side of a slice asked for ``resolution``: made odd, so x is the centre point."""
+    return resolution + 1 - resolution % 2
+
+
 @torch.no_grad()
 def decision_slice(
     model: Classifier,
@@ -427,7 +435,7 @@ def decision_slice(
     k = masks.shape[0]
     check_slice_copies(k, i, j)
     check_slice_resolution(resolution)
-    resolution += 1 - resolution % 2
+    resolution = slice_side(resolution)
     x = image.detach().cpu().float()
     copies = apply_masks(x, masks.detach().cpu().float(), fill)
     u = (copies[i] - x).double().flatten()

@@ -46,8 +46,18 @@ log = logging.getLogger(__name__)
 #: (at least; three of its steps when they are slower).
 STOP_GRACE_S = 30.0
 
-#: Job states. "running" and "paused" are live; the others are final.
-STATES = ("running", "paused", "stopped", "finished", "abandoned", "paused_too_long", "failed")
+#: Job states, as a page says them ({minutes}: the job's pause limit).
+#: "running" and "paused" are live; the others are final.
+STATE_WORDS = {
+    "running": "Running",
+    "paused": "Paused",
+    "stopped": "Stopped (best image kept)",
+    "finished": "Finished",
+    "abandoned": "Stopped (nobody was watching)",
+    "paused_too_long": "Stopped after {minutes:.0f} minutes paused (best image kept)",
+    "failed": "Failed",
+}
+STATES = tuple(STATE_WORDS)
 LIVE = ("running", "paused")
 
 
@@ -188,6 +198,10 @@ class Job:
         self._waiting_behind: int | None = None
 
     # ------------------------------------------------------------ control ---
+
+    def describe(self, state: str) -> str:
+        """A state of this job in words ("Stopped after 10 minutes paused (best image kept)")."""
+        return STATE_WORDS[state].format(minutes=(self.pause_limit or 0) / 60)
 
     @property
     def targets(self) -> tuple[int, ...]:

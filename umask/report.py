@@ -28,7 +28,7 @@ from .results import Result, load_result
 from .sweep import CSV_FILE, gallery_group, read_rows, summary_table, sweep_settings, typed_rows
 from .targets import imagenet_classes
 from .text import count
-from .toy import evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
+from .toy import SCATTERED_OFFSETS, evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _toy_section(first: list[bool]) -> str:
 
     parts = []
     for title, offsets in (("Lines meet in one point: every class within any small disc", None),
-                           ("Lines do not meet: only a large disc holds every class", [0.0, 1.2, -0.6, 0.9, -0.3])):
+                           ("Lines do not meet: only a large disc holds every class", list(SCATTERED_OFFSETS[:5]))):
         toy = evenly_spaced(5, offsets=offsets)
         regions = region_map(toy, extent=3.0, resolution=151)
         disc = smallest_disc_with_all_classes(regions)
@@ -206,8 +206,8 @@ def build_report(
     if reps:
         model0, (row0, result0) = next(iter(reps.items()))
         size = result0.size
-        k_claim = min(64, size)
-        claim = study_claim(result0.image, k=k_claim, size=size)
+        claim = study_claim(result0.image, size=size)
+        k_claim = claim["k"]
         body.append(f"<h3>The study's claim, measured (hstripes, K = {k_claim}, {size} x {size})</h3>")
         body.append("<p>" + html.escape(claim_text(claim)) + "</p>")
         body.append(f"<p class='note'>'This universal image': {html.escape(row0['folder'])} under {k_claim} horizontal stripes.</p>")

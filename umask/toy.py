@@ -45,6 +45,11 @@ class LinearToy:
         return int(self.weights.shape[0])
 
 
+#: Offsets that keep the lines of up to 8 classes from meeting (the "do not
+#: meet" example of the report, the Geometry page's starting sliders).
+SCATTERED_OFFSETS = (0.0, 1.2, -0.6, 0.9, -0.3, 0.5, -1.0, 0.7)
+
+
 def make_toy(angles_deg: list[float], offsets: list[float] | None = None, *, centre: tuple[float, float] = (0.0, 0.0)) -> LinearToy:
     """A toy from class angles (degrees) and offsets (0 = the lines meet at ``centre``).
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import UmaskError
 from ..evaluate import as_fed_for
 from ..files import atomic_file
-from ..geometry import SLICE_RESOLUTION, check_slice_copies, check_slice_resolution, claim_rows, decision_slice, percent, result_geometry, study_claim
+from ..geometry import SLICE_RESOLUTION, check_slice_copies, check_slice_resolution, claim_rows, decision_slice, percent, result_geometry, slice_side, study_claim
 from ..models import load_model
 from ..results import check_output_file, load_result
 from ..text import count
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(target, reads=(args.folder,), overwrite=args.overwrite)  # fail now, not after classifying the slice
     geo = result_geometry(result)
     size = result.size
-    claim = study_claim(result.image, k=min(64, size), size=size)
+    claim = study_claim(result.image, size=size)
     sliced = _slice(args, result, target) if target is not None else None
     if args.format == "json":
         payload = {"per_mask": geo.table(), "summary": geo.summary(), "image_norms": geo.image_norms, "study_claim": claim}
@@ -93,7 +93,7 @@ def _slice(args: argparse.Namespace, result, target: Path) -> dict:
 
     i, j = args.slice
     model = as_fed_for(load_model(result.model, device=args.device or "cpu"), result.model, result)
-    with progress((args.resolution + 1 - args.resolution % 2) ** 2, "slice", unit="point") as bar:  # made odd, as decision_slice does
+    with progress(slice_side(args.resolution) ** 2, "slice", unit="point") as bar:
         def hook(done: int, n: int) -> None:
             bar.total = n
             bar.update(done - bar.n)
