@@ -195,8 +195,7 @@ class Config:
     @staticmethod
     def preset(name: str, **overrides: Any) -> "Config":
         """A named preset with overrides: ``"fast"`` (umask's default) or ``"seed"`` (the study's)."""
-        if name not in PRESETS:
-            raise UmaskError(f"Unknown preset '{name}'; choose one of {', '.join(PRESETS)}.")
+        check_preset(name)
         return Config(**{**PRESETS[name], **overrides})
 
     def replace(self, **changes: Any) -> "Config":
@@ -231,6 +230,11 @@ def _class_index(target: Any) -> int:
         return resolve_class(operator.index(target))
     except TypeError:
         raise UmaskError(f"Target {target!r} is not a class; give an ImageNet class name or an index 0-999.") from None
+
+
+def check_preset(name: str) -> None:
+    """Raise unless ``name`` is a preset: "fast" (umask's default) or "seed" (the study's)."""
+    _check_choice("preset", name, tuple(PRESETS))
 
 
 def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:

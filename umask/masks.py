@@ -207,13 +207,18 @@ def study_part(k: int) -> int:
     return min(5, k - 1)
 
 
+def check_mode(mode: str) -> None:
+    """Raise unless ``mode`` is a mask mode (hide or keep)."""
+    if mode not in MODES:
+        raise UmaskError(f"Unknown mask mode '{mode}'; choose 'hide' or 'keep'.")
+
+
 def make_masks(labels: torch.Tensor, mode: str = "hide") -> torch.Tensor:
     """Keep-multipliers ``(K, 1, H, W)`` in {0, 1}: 1 where the model sees x.
 
     ``hide``: mask k is 0 on part k; ``keep``: mask k is 1 only on part k.
     """
-    if mode not in MODES:
-        raise UmaskError(f"Unknown mask mode '{mode}'; choose 'hide' or 'keep'.")
+    check_mode(mode)
     parts = part_indicators(labels)
     return 1.0 - parts if mode == "hide" else parts
 
@@ -225,8 +230,7 @@ def selection_mask(labels: torch.Tensor, parts, mode: str = "hide") -> torch.Ten
     chosen parts are visible. One chosen part gives exactly that part's row of
     :func:`make_masks`; none chosen shows the whole image (hide) or nothing (keep).
     """
-    if mode not in MODES:
-        raise UmaskError(f"Unknown mask mode '{mode}'; choose 'hide' or 'keep'.")
+    check_mode(mode)
     chosen = torch.zeros(labels.shape, dtype=torch.bool)
     for part in parts:
         chosen |= labels == int(part)

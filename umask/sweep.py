@@ -37,12 +37,12 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .config import PRESETS, Config
+from .config import Config, check_preset
 from .devices import resolve_device
 from .errors import UmaskError
 from .files import atomic_file, check_writable, is_hidden
 from .geometry import result_geometry
-from .masks import BUILTIN_FAMILIES, MODES, layout, parse_fill
+from .masks import BUILTIN_FAMILIES, check_mode, layout, parse_fill
 from .models import STUDY_MODELS, Classifier, canonical_spec, load_model, model_info
 from .optimise import StepReport, UniversalSearch
 from .results import JSON_FILE, Result, check_outside_results, check_result_folder, load_result, remove_save_leftovers, save_result
@@ -162,15 +162,13 @@ class SweepPlan:
                 raise UmaskError(f"A sweep needs at least one value for {name}.")
             # Repeats would run (and count) the same run twice.
             object.__setattr__(self, name, tuple(dict.fromkeys(values)))
-        if self.preset not in PRESETS:
-            raise UmaskError(f"Unknown preset '{self.preset}'; choose one of {', '.join(PRESETS)}.")
+        check_preset(self.preset)
         # As each run's Config stores it: sweep.json must hold 0.5, not "0.5", or the next call is refused.
         object.__setattr__(self, "fill", parse_fill(self.fill))
         if "custom" in self.families:
             raise UmaskError(f"Sweeps use the built-in mask families ({', '.join(BUILTIN_FAMILIES)}), not 'custom'.")
         for mode in self.modes:
-            if mode not in MODES:
-                raise UmaskError(f"Unknown mask mode '{mode}'; choose 'hide' or 'keep'.")
+            check_mode(mode)
         runs = math.prod(len(getattr(self, name)) for name in ("models", "families", "modes", "ks", "seeds"))
         if runs > MAX_RUNS:  # its list of runs alone would take minutes and gigabytes
             raise UmaskError(f"This sweep would make {runs:,} runs, more than one sweep handles (at most {MAX_RUNS:,}); "
