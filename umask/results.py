@@ -321,6 +321,47 @@ def _whole_list(values) -> tuple[int, ...]:
     return tuple(_whole(v) for v in values)
 
 
+def _read_meta(path: Path) -> dict:
+    """A result.json as a dict holding every key a result needs."""
+    try:
+        meta = json.loads(path.read_bytes())  # bytes: UTF-8 whatever the locale
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UmaskError(f"{path} is not valid JSON; the result is corrupt.") from None
+    except OSError as err:
+        raise UmaskError(f"{path} cannot be read ({err.strerror or err}).") from None
+    if not isinstance(meta, dict):
+        raise UmaskError(f"{path} is not a JSON object; it was not written by umask.")
+    required = ("model", "k", "mask_family", "mask_mode", "fill", "size", "targets", "predictions", "preprocessing")
+    missing = [key for key in required if key not in meta]
+    if missing:
+        raise UmaskError(f"{path} lacks {', '.join(missing)}; it was not written by umask.")
+    return meta
+
+
+def _read_image(path: Path, size: int) -> torch.Tensor:
+    """A result's universal.png as ``(3, size, size)`` floats, refused unless an 8-bit RGB PNG of that size."""
+    try:
+        with Image.open(path) as img:
+            # The header first: a huge image is refused before it is decoded
+            # (an uploaded zip must not fill the server's memory).
+            if img.size != (size, size):
+                raise UmaskError(f"{path} is {img.width}x{img.height} but result.json says {size}x{size}.")
+            img.load()
+            if img.format != "PNG":  # a JPEG renamed .png has lost the exact pixels the predictions were made on
+                raise UmaskError(f"{path} is a {img.format} file, not a PNG; the result is corrupt.")
+            if img.mode != "RGB":
+                kind = {"L": "grey", "LA": "grey with transparency", "P": "a palette image", "RGBA": "RGB with transparency",
+                        "1": "black and white"}.get(img.mode, f"of pixel mode {img.mode}")
+                raise UmaskError(f"{path} is {kind}, not 8-bit RGB as a result's image is saved.")
+            image = uint8_to_image(np.array(img))
+    except Image.DecompressionBombError:  # its header declares hundreds of megapixels
+        raise UmaskError(f"{path} is far larger than a result's image ({MAX_SIDE} x {MAX_SIDE} at most); "
+                         "the result is corrupt.") from None
+    except IMAGE_READ_ERRORS:
+        raise UmaskError(f"{path} is not a readable PNG; the result is corrupt.") from None
+    return image
+
+
 def load_result(folder: str | Path) -> Result:
     """Read a result folder written by :func:`save_result` (or by hand, to spec).
 
@@ -339,43 +380,14 @@ def load_result(folder: str | Path) -> Result:
         if not (folder / name).is_file():
             what = f"its {name} is a folder" if (folder / name).is_dir() else f"it has no {name}"
             raise UmaskError(f"Result folder '{folder}' is incomplete: {what}; a result holds the files {', '.join(FILES)}.")
-    try:
-        meta = json.loads((folder / JSON_FILE).read_bytes())  # bytes: UTF-8 whatever the locale
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UmaskError(f"{folder / JSON_FILE} is not valid JSON; the result is corrupt.") from None
-    except OSError as err:
-        raise UmaskError(f"{folder / JSON_FILE} cannot be read ({err.strerror or err}).") from None
-    if not isinstance(meta, dict):
-        raise UmaskError(f"{folder / JSON_FILE} is not a JSON object; it was not written by umask.")
-    required = ("model", "k", "mask_family", "mask_mode", "fill", "size", "targets", "predictions", "preprocessing")
-    missing = [key for key in required if key not in meta]
-    if missing:
-        raise UmaskError(f"{folder / JSON_FILE} lacks {', '.join(missing)}; it was not written by umask.")
+    meta = _read_meta(folder / JSON_FILE)
     try:
         size = _whole(meta["size"])
     except (TypeError, ValueError):
         raise UmaskError(f"{folder / JSON_FILE} has a malformed size; the result is corrupt.") from None
     if not MIN_SIDE <= size <= MAX_SIDE:
         raise UmaskError(f"{folder / JSON_FILE} says the image is {size} pixels wide; umask's images are {MIN_SIDE} to {MAX_SIDE}.")
-    try:
-        with Image.open(folder / IMAGE_FILE) as img:
-            # The header first: a huge image is refused before it is decoded
-            # (an uploaded zip must not fill the server's memory).
-            if img.size != (size, size):
-                raise UmaskError(f"{folder / IMAGE_FILE} is {img.width}x{img.height} but result.json says {size}x{size}.")
-            img.load()
-            if img.format != "PNG":  # a JPEG renamed .png has lost the exact pixels the predictions were made on
-                raise UmaskError(f"{folder / IMAGE_FILE} is a {img.format} file, not a PNG; the result is corrupt.")
-            if img.mode != "RGB":
-                kind = {"L": "grey", "LA": "grey with transparency", "P": "a palette image", "RGBA": "RGB with transparency",
-                        "1": "black and white"}.get(img.mode, f"of pixel mode {img.mode}")
-                raise UmaskError(f"{folder / IMAGE_FILE} is {kind}, not 8-bit RGB as a result's image is saved.")
-            image = uint8_to_image(np.array(img))
-    except Image.DecompressionBombError:  # its header declares hundreds of megapixels
-        raise UmaskError(f"{folder / IMAGE_FILE} is far larger than a result's image ({MAX_SIDE} x {MAX_SIDE} at most); "
-                         "the result is corrupt.") from None
-    except IMAGE_READ_ERRORS:
-        raise UmaskError(f"{folder / IMAGE_FILE} is not a readable PNG; the result is corrupt.") from None
+    image = _read_image(folder / IMAGE_FILE, size)
     try:
         k = _whole(meta["k"])
         targets = _whole_list(meta["targets"])
