@@ -313,7 +313,7 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None:
                 raise UmaskError(f"'{path}' is empty, not a umask results.csv; "
-                                 f"{_damaged_csv_advice(path, 'delete it, or use another --out folder.')}")
+                                 f"{_damaged_csv_advice(path, 'delete it, or use another folder.')}")
             header = tuple(reader.fieldnames)
             if header not in (COLUMNS, OLD_COLUMNS):
                 raise UmaskError(f"'{path}' is not a umask results.csv (its header differs); {_damaged_csv_advice(path)}")
@@ -329,7 +329,7 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
     return rows
 
 
-def _damaged_csv_advice(path: Path, otherwise: str = "use another --out folder.") -> str:
+def _damaged_csv_advice(path: Path, otherwise: str = "use another folder.") -> str:
     """What to do with an unreadable results.csv: where run folders sit beside
     it (a spreadsheet re-saved it, say) nothing is lost by deleting it; a
     lone file may be someone's own data."""
