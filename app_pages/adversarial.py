@@ -9,6 +9,7 @@ so only the attack itself is recomputed.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 
 import umask
 from umask import attacks
-from umask.images import image_to_uint8, load_photo, png_bytes
+from umask.images import describe_crop, image_to_uint8, load_photo, photo_size, png_bytes
 from umask.models import DEFAULT_MODEL
 from umask.plots.attack import topk_figure
 from ui.common import MODEL_HELP, class_label, get_model, model_choices, model_label, session_memo
@@ -98,14 +99,16 @@ def _confidence(prediction: attacks.Prediction) -> str:
     return f"{prediction.probability:.1%} confidence · class {prediction.index}"
 
 
-def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float) -> None:
-    """The three images, the two top-1 answers, the top-5 bars and a download."""
+def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float, cropped: str) -> None:
+    """The three images, the two top-1 answers, the top-5 bars and a download
+    (``cropped``: :func:`umask.images.describe_crop` of the photo)."""
     before, after = result.top_clean(5), result.top_adversarial(5)
     visible, factor = attacks.visible_perturbation(result.perturbation)
     noise_top = attacks.top_predictions(attacks.predict(model, visible), model.categories, 1)[0]
 
     cols = st.columns(3)
-    cols[0].image(image_to_uint8(result.clean), caption="The photo", width="stretch")
+    cols[0].image(image_to_uint8(result.clean), width="stretch",
+                  caption=f"The photo, as the model sees it ({cropped})" if cropped else "The photo")
     cols[1].image(image_to_uint8(visible), width="stretch",
                   caption="The perturbation: none at ε = 0 (grey = no change)" if result.linf == 0 else
                           f"The perturbation, amplified ×{factor:.0f} (grey = no change); "
@@ -143,7 +146,8 @@ def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float) 
         # the middle column it ran to 13 lines at 1024 px): a class that
         # downloads and re-checks the PNG must not find another answer.
         goal = "reach the target" if result.target is not None else "change the answer"
-        st.warning(f"The downloaded 8-bit PNG {'does' if saved_success else 'does not'} {goal}: the model reads it as "
+        st.warning(f"Unlike the attack shown above, the downloaded 8-bit PNG {'does' if saved_success else 'does not'} "
+                   f"{goal}: the model reads it as "
                    f"{saved_top.name} ({saved_top.probability:.1%}). A PNG moves a pixel by whole levels only, "
                    f"{budget * 255:.0f}/255 within this ε"
                    + (f"; raise ε to {_next_level(budget):.3f} or use more iterative steps." if not saved_success else "."))
@@ -188,7 +192,7 @@ def main() -> None:
     except umask.UmaskError as err:
         st.error(str(err))
         return
-    show(result, model, seconds)
+    show(result, model, seconds, describe_crop(*photo_size(io.BytesIO(data)), size))
 
 
 def run_attack(model: umask.Classifier, image: torch.Tensor, probs: torch.Tensor, settings: dict) -> tuple:

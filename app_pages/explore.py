@@ -129,6 +129,8 @@ def toggle_clicked_part(rid: str, chart_key: str) -> None:
     for point in points[:1]:  # one click selects one point
         part = point["customdata"]
         part = int(part[0] if isinstance(part, list) else part)
+        if part < 0:  # a square of the grid that is no part: nothing to hide
+            continue
         chosen = list(st.session_state.get(key) or [])
         st.session_state[key] = [p for p in chosen if p != part] if part in chosen else sorted(chosen + [part])
     # A new chart key clears plotly's selection, so the next click on the

@@ -18,7 +18,7 @@ import umask
 from umask.config import PRESETS
 from umask.devices import env_seconds
 from umask.jobs import Job
-from umask.masks import BUILTIN_FAMILIES
+from umask.masks import BUILTIN_FAMILIES, check_parts
 from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
 from umask.results import result_to_zip
@@ -115,15 +115,14 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
     fill = sb.selectbox("Hidden pixels", tuple(FILLS), format_func=FILLS.get, persist_state="session", key="gen_fill")
     how = sb.radio("Targets", ("random", "by name"), horizontal=True, persist_state="session", key="gen_targets_how",
                    on_change=_on_targets_how_change,
-                   help="By name starts from the random targets: remove a class and pick another to change one.")
+                   help="By name starts from the random targets. The k-th class picked is part k's target: removing one "
+                        "moves the later ones up a part, and a new pick goes to the last part.")
     targets: tuple[int, ...] | None = None
     names = umask.imagenet_classes()
     if how != "random":
         picked = sb.multiselect("Pick K classes (type to search)", range(len(names)), format_func=class_label,
                                 persist_state="session", key="gen_targets")
-        if len(picked) != k:
-            sb.caption(f"{len(picked)} of {k} picked: Generate waits for exactly {k} (or random targets).")
-        else:
+        if len(picked) == k:
             targets = tuple(picked)
     preset = sb.radio("Preset", tuple(PRESETS), format_func=PRESET_LABELS.get, persist_state="session", key="gen_preset",
                       on_change=_on_preset_change)
@@ -134,12 +133,26 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
     seed = int(sb.number_input("Seed", min_value=0, value=0, step=1, persist_state="session", key="gen_seed",
                                help="Draws the random targets (and the starting noise of the study's preset)."))
     complete = how == "random" or targets is not None
+    try:
+        check_parts(family, k, size)  # the page says why (the preview); the button waits
+        cuttable = True
+    except umask.UmaskError:
+        cuttable = False
     running = st.session_state.get(JOB_KEY)
     live = running is not None and running.snapshot(touch=False).live  # the state the page shows, not the thread
     # A click during a run would start another in its place: the run on the
     # screen is stopped (its best image kept) before a new one starts.
-    clicked = go_slot.button("Generate", type="primary", key="gen_go", width="stretch", disabled=not complete or live,
-                             help="A run is going: Stop it first (Stop keeps its best image so far)." if live else None)
+    if live:
+        waits = "A run is going: Stop it first (Stop keeps its best image so far)."
+    elif not cuttable:
+        waits = f"Generate waits: '{family}' cannot cut K = {k} parts from a {size} x {size} image."
+    elif not complete:
+        waits = f"Generate waits: {len(picked)} of {k} target classes picked; pick exactly {k}, or choose random targets."
+    else:
+        waits = None
+    clicked = go_slot.button("Generate", type="primary", key="gen_go", width="stretch", disabled=waits is not None, help=waits)
+    if waits is not None and not live:  # beside the greyed button, not only on hover or far below it
+        go_slot.caption(waits)
     if weights_here and not (running is not None and running.alive):  # a stopping run's thread still uses the CPU
         # Warm the shared cache and a worker process before the click, so the
         # first frame is not a model load nor a torch import. Not while this
@@ -165,20 +178,22 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
     return config, clicked, Sketch(family, mode, k, size, config.targets)
 
 
-def start_job(config: umask.Config) -> None:
-    """Replace this session's run with a new one; errors are one sentence and keep the old run."""
+def start_job(config: umask.Config) -> bool:
+    """Replace this session's run with a new one; errors are one sentence and
+    keep the old run. Whether it started."""
     model = get_model(config.model)
     if model is None:
-        return  # get_model showed why (e.g. no weights offline); the page stays usable
+        return False  # get_model showed why (e.g. no weights offline); the page stays usable
     try:
         job = Job(model, config, idle_timeout=IDLE_TIMEOUT_S, pause_limit=PAUSE_LIMIT_S, pool=worker_pool())
     except umask.UmaskError as err:
         st.error(str(err))
-        return
+        return False
     old = st.session_state.get(JOB_KEY)
     if old is not None:
         old.stop()  # one run per session: a new Generate replaces the old run
     st.session_state[JOB_KEY] = job.start()
+    return True
 
 
 def _duration(seconds: float | None) -> str:
@@ -200,8 +215,9 @@ def _timing(snap, stops_early: bool) -> str:
     speed = f"{snap.steps_per_s:.1f} steps/s"
     if not snap.live:  # the optimisation's time, as the verdict below gives it; the wall clock adds the model's loading
         return f"{speed} · {snap.optimisation_s:.1f} s of optimisation ({snap.elapsed_s:.1f} s in all)"
-    if stops_early:
-        return f"{speed} · {_duration(snap.elapsed_s)} so far · stops at 100 % (at most {_duration(snap.eta_s)} more)"
+    if stops_early:  # the bound, said as the budget's, not as a forecast ("at most 13 min more" for a 10 s run alarmed)
+        return (f"{speed} · {_duration(snap.elapsed_s)} so far · ends when every mask hits, usually long before the "
+                f"step budget ({_duration(snap.eta_s)} away)")
     return f"{speed} · ETA {_duration(snap.eta_s)}"
 
 
@@ -230,9 +246,10 @@ def per_mask_rows(job: Job, snap) -> list[dict]:
     return rows
 
 
-def per_mask_markdown(rows: list[dict]) -> str:
+def per_mask_markdown(rows: list[dict], *, live: bool) -> str:
     """The per-mask rows as a markdown table (part, target, prediction, p(target), hit)."""
-    lines = ["| part | target | current prediction | p(target) | |", "|---:|---|---|---:|:---:|"]
+    said = "current prediction" if live else "prediction (saved image)"
+    lines = [f"| part | target | {said} | p(target) | |", "|---:|---|---|---:|:---:|"]
     for r in rows:
         if r["prediction"] == "":  # before the first step: nothing measured yet, so no "miss 0.0 %"
             lines.append(f"| {r['part']} | {r['target']} | | | |")
@@ -252,19 +269,31 @@ def live_view() -> None:
     state = job.describe(snap.state)
     if snap.error:
         st.error(snap.error)
-    on_target = (f"saved image: {snap.result.success_rate:.0%}" if snap.result is not None
-                 else f"best {snap.best_success_rate:.0%}")
-    text = f"{state}: step {snap.step} / {snap.total} · {_timing(snap, cfg.stop_at_success)} · {on_target} of {cfg.k} masks on target"
-    if snap.state == "running" and snap.step == 0:  # a worker loading torch and the model: say so, not "0.0 steps/s"
+    if snap.result is not None:
+        on_target = f"saved image: {snap.result.success_rate:.0%} of {cfg.k} masks on target"
+    else:
+        on_target = f"best so far: {round(snap.best_success_rate * cfg.k)} of {cfg.k} masks on target"
+    text = f"{state}: step {snap.step} / {snap.total} · {_timing(snap, cfg.stop_at_success)} · {on_target}"
+    if snap.waiting_behind is not None:  # said once, below: not "loading the model" too
+        text = "Waiting for its turn..."
+    elif snap.state == "running" and snap.step == 0:  # a worker loading torch and the model: say so, not "0.0 steps/s"
         text = "Starting: the engine is loading the model (the first run after the server starts takes longest)..."
     # A run that stops at 100 % fills its bar as its masks are won: by steps,
-    # it would sit empty for a whole run that takes 45 of 5000 steps.
-    st.progress(max(snap.fraction, snap.best_success_rate) if cfg.stop_at_success else snap.fraction, text=text)
+    # it would sit empty for a whole run that takes 45 of 5000 steps. Once it
+    # has ended, the bar is the saved image's share, as the line says.
+    if not cfg.stop_at_success:
+        filled = snap.fraction
+    elif snap.result is not None:
+        filled = snap.result.success_rate
+    else:
+        filled = max(snap.fraction, snap.best_success_rate)
+    st.progress(filled, text=text)
     if snap.waiting_behind is not None:
         ahead = snap.waiting_behind
+        line = ("this one is next and starts as soon as one of them ends" if ahead == 0 else
+                f"{count(ahead, 'run')} {'is' if ahead == 1 else 'are'} ahead of this one, which starts by itself")
         st.info(f"Waiting for its turn: this server runs at most {job.pool.max_workers} optimisations at once and "
-                f"all are busy; {ahead} {'run is' if ahead == 1 else 'runs are'} ahead of this one. "
-                "It starts by itself.")
+                f"all are busy; {line}.")
     if snap.live:  # an ended run has nothing to pause or stop: its Download and Explore buttons come instead
         with st.container(horizontal=True):  # buttons as wide as their words: columns cut "Resume" to "Re..." at 1024 px
             if snap.state == "paused":
@@ -287,7 +316,7 @@ def live_view() -> None:
     # Up to 12 masks the table takes the height it needs (long class names
     # wrap); beyond, it scrolls rather than push the curves off the screen.
     with st.container(height="content" if len(rows) <= 12 else 480, key="gen_table"):
-        st.markdown(per_mask_markdown(rows))
+        st.markdown(per_mask_markdown(rows, live=snap.live))
 
     if snap.result is not None:
         # The verdict and its buttons live in this fragment, beside the
@@ -360,15 +389,14 @@ def main() -> None:
     st.title("One image, many classes")
     st.markdown(INTRO)
     config, clicked, sketch = sidebar_config()
-    if clicked and config is not None:
-        start_job(config)
+    refused = clicked and config is not None and not start_job(config)
     job: Job | None = st.session_state.get(JOB_KEY)
     if job is None:
         st.info("Choose the settings in the sidebar and click **Generate**. The bundled model runs offline on a laptop CPU.")
         preview(sketch)
         return
     live = job.snapshot(touch=False).live
-    if config is not None and config != job.config:
+    if config is not None and config != job.config and not refused:  # refused: said above, "click Generate" would fail again
         st.info("The sidebar's settings differ from the run shown below; "
                 + ("**Stop** it (its best image is kept), then click **Generate** to run with them." if live
                    else "click **Generate** to run with them."))

@@ -148,6 +148,12 @@ def toy_section() -> None:
     m[1].metric("Smallest disc with every class", disc.describe(), help=f"searched on a grid; accurate to about {disc.accuracy:.2f}")
     m[2].metric("Classes in the probe disc", f"{len(inside)} of {classes}",
                 help="The dashed disc, centred where the lines meet (or come closest).")
+    if disc.missing:  # "none in view" alone left a class wondering where the other colours went
+        gone = disc.missing
+        st.caption(f"{'Class' if len(gone) == 1 else 'Classes'} {', '.join(map(str, gone))} "
+                   f"{'wins' if len(gone) == 1 else 'win'} nowhere in this view: at every point shown another class "
+                   "scores higher (once the lines do not meet, a linear class may win nowhere at all), so no disc here "
+                   "holds every class. Move the offsets towards 0 to bring them back.")
 
 
 def main() -> None:

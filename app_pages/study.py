@@ -71,6 +71,8 @@ def gallery(folder: Path, rows: list[dict]) -> None:
 def report_box(folder: Path) -> None:
     report = folder / REPORT_FILE
     slices = st.sidebar.checkbox("with decision slices (loads each model)", value=False, persist_state="session", key="study_slices")
+    if report.is_file() and not slices:  # the CLI's report has slices by default: do not drop them unsaid
+        st.sidebar.caption("This replaces the folder's report.html, and any decision slices in it, unless the box above is ticked.")
     if st.sidebar.button("Write report.html", key="study_write"):
         bar = st.sidebar.progress(0.0, text="writing the report...")
 

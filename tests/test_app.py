@@ -115,6 +115,7 @@ def test_generate_streams_then_explore_matches_the_engine(model):
     assert len(at.get("image")) == 2  # the image with its parts, the per-mask probabilities
     # Once the run has ended, the per-mask table is the result's: measured on the saved image shown above it.
     table = next(m.value for m in at.markdown if m.value.startswith("| part | target"))
+    assert table.startswith("| part | target | prediction (saved image) |")  # no longer "current"
     rows = table.splitlines()[2:]
     assert len(rows) == 2
     for part, (row, target, pred, prob) in enumerate(zip(rows, result.targets, result.predictions, result.target_probs)):
@@ -253,8 +254,10 @@ def test_a_run_beyond_the_servers_cap_waits_its_turn_and_says_so(model):
             time.sleep(0.05)
         late.run()  # the poll
         texts = [el.value for el in late.info]
-        assert any(t.startswith(f"Waiting for its turn: this server runs at most {pool.max_workers} optimisations "
-                                "at once and all are busy; 0 runs are ahead of this one.") for t in texts), texts
+        assert f"Waiting for its turn: this server runs at most {pool.max_workers} optimisations at once and all are " \
+               "busy; this one is next and starts as soon as one of them ends." in texts, texts
+        # The progress line says the same, not "loading the model" beside it.
+        assert late.get("progress")[0].proto.text == "Waiting for its turn..."
         assert job.snapshot().step == 0
         running[0].stop()  # one busy worker comes free: the waiting run takes it
         finish(late)
@@ -384,13 +387,30 @@ def test_a_model_without_weights_shows_a_message_and_the_page_stays_usable(model
     job = finish(at)
     result = job.snapshot().result
     assert result is not None
+    # The missing model again, beside a finished run: refused, and no "click Generate to run with them".
+    at.sidebar.selectbox(key="gen_model").set_value("resnet50")
+    at.sidebar.button(key="gen_go").click().run()
+    assert at.session_state["umask_job"] is job and "not available here" in at.warning[0].value
+    assert not [i.value for i in at.info if "run with them" in i.value]
     # Explore: the missing model's column says so in short, under its name; the others work.
     at.switch_page("app_pages/explore.py").run()
     at.sidebar.multiselect(key=f"exp_models_{result_id(result)}").set_value(["efficientnet_lite0", "resnet50"]).run()
     assert not at.exception and not at.error
     assert [w.value for w in at.warning if "not available here" in w.value] == [
         "resnet50 is not available here: The weights of 'resnet50' are not in the torch cache and download.pytorch.org cannot be reached."]
-    assert "resnet50-11ad3fa6.pth" in at.expander[0].markdown[0].value
+    remedy = at.expander[0].markdown[0].value
+    assert remedy.startswith("Download https://") and "resnet50-11ad3fa6.pth" in remedy  # the remedy, not the warning again
+    # A failure is remembered (offline, no network check on every click) until "Try again".
+    import umask
+
+    calls = []
+    real = umask.load_model
+    monkeypatch.setattr(umask, "load_model", lambda spec, **kw: calls.append(spec) or real(spec, **kw))
+    at.run()
+    assert calls == []
+    at.button(key="retry_model_resnet50").click().run()
+    assert calls == ["resnet50"] and not at.exception
+    assert [w.value for w in at.warning if "not available here" in w.value]  # offline still: said again
 
 
 @pytest.mark.real
@@ -399,6 +419,13 @@ def test_targets_by_name_and_the_study_preset(model):
     at.sidebar.number_input(key="gen_steps").set_value(123).run()
     at.sidebar.radio(key="gen_preset").set_value("seed").run()
     assert at.sidebar.number_input(key="gen_steps").value == 5000  # the study's budget comes with its preset
+    # A K the layout cannot cut: the button waits and says why beside it (a click did nothing but repeat the error).
+    configure(at, k=100, family="hstripes")
+    at.sidebar.selectbox(key="gen_size").set_value(32).run()
+    assert at.sidebar.button(key="gen_go").disabled
+    assert at.sidebar.caption[0].value == "Generate waits: 'hstripes' cannot cut K = 100 parts from a 32 x 32 image."
+    assert at.error[0].value == "K = 100 is more parts than 'hstripes' can make on a 32x32 image; the most is 32."
+    at.sidebar.selectbox(key="gen_size").set_value(64)
     configure(at, k=2, steps=3)
     at.sidebar.radio(key="gen_targets_how").set_value("by name").run()
     # By name starts from the random targets the preview showed: changing one is one pick, not K.
@@ -408,7 +435,7 @@ def test_targets_by_name_and_the_study_preset(model):
     at.sidebar.multiselect(key="gen_targets").set_value([1]).run()
     # One class for K = 2: Generate waits (disabled), the sidebar says why, the preview shows what is picked.
     assert at.sidebar.button(key="gen_go").disabled and "umask_job" not in at.session_state
-    assert at.sidebar.caption[0].value == "1 of 2 picked: Generate waits for exactly 2 (or random targets)."
+    assert at.sidebar.caption[0].value == "Generate waits: 1 of 2 target classes picked; pick exactly 2, or choose random targets."
     assert "- part 0 hidden → *goldfish*\n- part 1 hidden → (not picked yet)" in at.markdown[-1].value
     at.sidebar.multiselect(key="gen_targets").set_value([1, 980]).run()
     at.sidebar.button(key="gen_go").click().run()
@@ -495,6 +522,26 @@ def test_part_labels_and_outlines_are_as_large_as_the_parts_hold():
     assert (plain == plain[:, :1]).all()  # every row one colour: no label drawn over the stripes
 
 
+def test_part_labels_never_cover_each_other():
+    from PIL import Image, ImageDraw, ImageFont
+
+    from umask.masks import layout
+    from umask.plots.run import _label_size, _part_boxes, _placed_labels
+
+    def placed(family, k, size):
+        boxes, factor = _part_boxes(layout(family, k, size).numpy()), 384 // size
+        font = ImageFont.load_default(size=_label_size(boxes, factor, len(str(k - 1)), 384))
+        return boxes, _placed_labels(ImageDraw.Draw(Image.new("RGB", (384, 384))), font, boxes, factor, {p: str(p) for p in boxes})
+
+    boxes, labels = placed("grid", 10, 64)
+    assert [text for text, _, _ in labels] == [str(p) for p in range(10)]  # room for every one
+    boxes, labels = placed("random", 128, 128)  # 128 blocks: some centres lie close together
+    assert 0 < len(labels) < len(boxes)
+    for n, (_, _, a) in enumerate(labels):
+        for _, _, b in labels[n + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+
+
 def test_figures_carry_the_numbers_they_are_given():
     from umask.plots import run as plots
 
@@ -515,7 +562,9 @@ def test_every_part_has_click_targets_that_lie_on_it(family, k):
     labels = layout(family, k, 64)
     factor = 6
     xs, ys, parts = plots.click_targets(labels, factor)
-    assert set(parts) == set(range(k))  # even one-row stripes can be clicked
+    assert set(parts) - {-1} == set(range(k))  # even one-row stripes can be clicked
+    # A grid's unused squares (-1) have targets too: a click there must pick no part, not the nearest one.
+    assert (-1 in parts) == bool((labels < 0).any())
     assert len(parts) <= 1024 + k
     for x, y, part in zip(xs, ys, parts):
         row, col = (y + 0.5) / factor - 0.5, (x + 0.5) / factor - 0.5
@@ -523,6 +572,7 @@ def test_every_part_has_click_targets_that_lie_on_it(family, k):
         assert labels[int(row), int(col)] == part
     fig = plots.image_figure(torch.rand(3, 64, 64), labels, clickable=True)
     assert list(fig.data[1].customdata) == parts and fig.layout.hoverdistance == -1
+    assert {t for t, p in zip(fig.data[1].text, parts) if p < 0} <= {"no part: never hidden"}
 
 
 def test_a_worker_process_that_imports_the_app_file_draws_nothing():

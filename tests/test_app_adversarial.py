@@ -59,6 +59,8 @@ def test_page_matches_the_engine_as_epsilon_changes(app, lite0):
     assert any("nothing may change" in i.value for i in app.info)
     captions = [img.caption for element in app.get("image") for img in element.proto.imgs]
     assert captions[1] == "The perturbation: none at ε = 0 (grey = no change)"  # no reading of an all-grey image
+    # What was done to the photo is said (an upload of 20 x 30 was shown as a blurry square without a word).
+    assert captions[0] == "The photo, as the model sees it (300x200: shorter side enlarged to 224, centre 224x224 cropped)"
 
 
 def test_page_targeted_iterative_matches_the_engine(app, lite0):
@@ -99,15 +101,15 @@ def test_the_downloaded_png_is_judged_beside_the_verdict(app, lite0):
     saved_top = attacks.top_predictions(attacks.predict(lite0, saved), lite0.categories, 1)[0]
     assert result.success and saved_top.index != 1  # the case in point: goldfish in memory, not in the PNG
     assert any("Reached the target" in s.value for s in app.success)
-    warnings = [w.value for w in app.warning if w.value.startswith("The downloaded 8-bit PNG")]
+    warnings = [w.value for w in app.warning if w.value.startswith("Unlike the attack shown above, the downloaded 8-bit PNG")]
     # The class as the engine finds it; its probability is the page's own (ten sign steps flip on float
     # noise, so another thread count ends at another probability: 23.5 % with one, 26.1 % with two).
     assert len(warnings) == 1 and re.fullmatch(
-        rf"The downloaded 8-bit PNG does not reach the target: the model reads it as {re.escape(saved_top.name)} "
+        rf"Unlike the attack shown above, the downloaded 8-bit PNG does not reach the target: the model reads it as {re.escape(saved_top.name)} "
         r"\(\d+\.\d%\)\. A PNG moves a pixel by whole levels only, 1/255 within this ε; "
         r"raise ε to 0\.008 or use more iterative steps\.", warnings[0]), warnings
     assert attacks.eight_bit_budget(0.008) * 255 == pytest.approx(2)  # the ε it names is one whole level more
     # One level more: the PNG reaches it too, and nothing contradicts the verdict.
     app.slider(key="adv_eps").set_value(0.008).run()
     assert any("Reached the target" in s.value for s in app.success)
-    assert not [w for w in app.warning if w.value.startswith("The downloaded 8-bit PNG")]
+    assert not [w for w in app.warning if w.value.startswith("Unlike the attack shown above, the downloaded 8-bit PNG")]

@@ -24,7 +24,7 @@ from umask.models import ModelInfo, register_model, registry
 from umask.results import load_result, result_to_zip
 from umask.sweep import CSV_FILE, SweepPlan, read_rows, run_sweep, typed_rows
 from umask.targets import imagenet_classes
-from umask.toy import classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
+from umask.toy import SCATTERED_OFFSETS, classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
 
 from .conftest import tiny_classifier
 
@@ -217,7 +217,7 @@ def test_study_page_bad_folders_give_one_message(sweep, tmp_path):
     at.sidebar.text_input(key="study_path").set_value("/etc").run()
     assert not at.exception and "'/etc' is outside" in at.sidebar.error[0].value and not at.metric
     open_sweep(at, tmp_path / "no-such-sweep")
-    assert [e.value for e in at.error] == [f"'{tmp_path / 'no-such-sweep' / CSV_FILE}' does not exist; a sweep folder holds results.csv."]
+    assert [e.value for e in at.error] == [f"Sweep folder '{tmp_path / 'no-such-sweep'}' does not exist."]
     assert not at.get("plotly_chart") and not at.metric
 
     foreign = tmp_path / "foreign"
@@ -468,7 +468,7 @@ def test_toy_sliders_move_the_lines(sweep):
     # Lines apart: the slider offsets (the page's defaults) take effect.
     at.toggle(key="toy_meet").set_value(False).run()
     offsets = [at.slider(key=f"toy_b{n}_5").value for n in range(5)]
-    assert offsets == [0.0, 1.2, -0.6, 0.9, -0.3]
+    assert offsets == list(SCATTERED_OFFSETS[:5])
     meet, disc, probe, names = toy_state(at)
     assert (meet, disc, probe) == expected_toy(angles, offsets)
     assert meet == "no" and "all lines meet here" not in names
@@ -485,6 +485,15 @@ def test_toy_sliders_move_the_lines(sweep):
     at.slider(key="toy_b2_5").set_value(0.0)
     at.slider(key="toy_a1_5").set_value(100).run()
     assert toy_state(at)[:3] == expected_toy([0, 100, 144, 216, 288], [0.0] * 5)
+    # Eight classes apart: every one wins somewhere in view at the starting offsets; pull one
+    # line's offset down and that class wins nowhere: the page says which, not only "none in view".
+    at.slider(key="toy_classes").set_value(8).run()
+    assert metrics(at)["Smallest disc with every class"].startswith("r = ")
+    assert not [c.value for c in at.caption if " nowhere in this view" in c.value]
+    at.slider(key="toy_b3_8").set_value(-2.0).run()
+    offsets = [at.slider(key=f"toy_b{n}_8").value for n in range(8)]
+    assert expected_toy([45 * n for n in range(8)], offsets)[1] == metrics(at)["Smallest disc with every class"] == "none in view"
+    assert any(c.value.startswith("Class 3 wins nowhere in this view") for c in at.caption)
     # Four classes: four lines of sliders; two equal angles is one sentence.
     at.toggle(key="toy_meet").set_value(True)
     at.slider(key="toy_classes").set_value(4).run()

@@ -244,8 +244,8 @@ def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, ca
     after = attacks.top_predictions(attacks.predict(model, saved), model.categories, 1)[0]
     assert f"after    {after.name} ({after.index}) {after.probability:.1%}" in out
     assert after.index == 980 and "reached the target" in out
-    # photo16 is 16 x 16 and tiny's native side 16: what happened to the photo is said as it was.
-    assert f"photo    {tmp_path / 'photo.png'}, 16x16: shorter side resized to 16, centre 16x16 cropped" in out
+    # photo16 is 16 x 16 and tiny's native side 16: nothing was cropped, and the line says so.
+    assert f"photo    {tmp_path / 'photo.png'}, 16x16, as the model takes it" in out
     assert "iterative FGSM, 10 steps" in out and "8-bit budget 25/255" in out
     # Below one 8-bit level nothing can change, and the advice says what will.
     saved_bytes = out_png.read_bytes()

@@ -181,6 +181,15 @@ def test_generate_watch_stop_download_explore(server, tmp_path):
         expect(parts.get_by_role("button", pressed=True)).to_have_text(["0"])
         verdict = page.get_by_text(re.compile(r"^part 0 hidden → "))
         expect(verdict).to_be_visible()
+        # A click on a square that is no part (K = 10 leaves the bottom row of
+        # the 4 x 4 grid unused) changes nothing: it picked the nearest part once.
+        picture = main.get_by_test_id("stPlotlyChart").first.locator("image").first
+        box = picture.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 56 / 64, box["y"] + box["height"] * 56 / 64)
+        page.mouse.click(box["x"] + box["width"] * 56 / 64, box["y"] + box["height"] * 56 / 64)
+        page.wait_for_timeout(2000)  # a toggle would be drawn by now (a part click takes 0.1-0.3 s)
+        expect(parts.get_by_role("button", pressed=True)).to_have_text(["0"])
+        expect(verdict).to_be_visible()
 
         model = umask.load_model("efficientnet_lite0")
         keep = 1.0 - umask.part_indicators(result.labels)[0:1]

@@ -117,6 +117,7 @@ def test_stop_keeps_the_best_image_so_far(tiny, where):
     check = classify_masked(tiny, result.image, job.search.masks, targets=result.targets)
     assert check.predictions == result.predictions and check.success_rate == result.success_rate
     assert result.success_rate == snap.best_success_rate == max(snap.success_rates)
+    assert snap.fraction == snap.step / snap.total < 1.0  # a bar stays where the run was stopped
 
 
 def test_pause_on_the_last_step_still_finishes(tiny, where):

@@ -126,12 +126,22 @@ def load_failure(spec: str) -> str | None:
 
 
 def explain_load_failure(spec: str) -> None:
-    """Why ``spec`` cannot be used, in short for a class; the loader's whole
-    sentence (file names, folders, commands) under an expander for whoever fixes it."""
+    """Why ``spec`` cannot be used, in short for a class; the loader's remedy
+    (file names, folders, commands) under an expander for whoever fixes it,
+    with a button that tries again (a reload would lose the session's result)."""
     why = load_failure(spec) or "it could not be loaded"
-    st.warning(f"{spec} is not available here: {why.split(';')[0].rstrip('.')}.")
+    reason, _, remedy = why.partition(";")  # the loader's sentences: what is wrong; what to do
+    st.warning(f"{spec} is not available here: {reason.rstrip('.')}.")
     with st.expander("How to make it available"):
-        st.write(why + " Then reload the page.")
+        remedy = remedy.strip()
+        st.write((remedy[:1].upper() + remedy[1:] + " ") if remedy else why + " ")
+        st.write("Then click **Try again**.")
+        st.button("Try again", key=f"retry_model_{spec}", on_click=forget_load_failure, args=(spec,))
+
+
+def forget_load_failure(spec: str) -> None:
+    """Let :func:`get_model` try ``spec`` again (its weights may be here now)."""
+    st.session_state.get("_umask_model_errors", {}).pop(spec, None)
 
 
 def fed_model(result: umask.Result, spec: str, *, quiet: bool = False) -> umask.Classifier | None:

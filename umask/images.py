@@ -118,6 +118,15 @@ def photo_size(path: str | Path) -> tuple[int, int]:
         return ImageOps.exif_transpose(img).size
 
 
+def describe_crop(width: int, height: int, side: int) -> str:
+    """What :func:`load_photo` did to a ``width`` x ``height`` photo for a
+    ``side`` x ``side`` input, in words ("" when nothing)."""
+    if (width, height) == (side, side):
+        return ""
+    how = "enlarged" if min(width, height) < side else "resized"
+    return f"{width}x{height}: shorter side {how} to {side}, centre {side}x{side} cropped"
+
+
 def save_png(image: torch.Tensor, path: str | Path) -> Path:
     """Write ``(3, H, W)`` in [0, 1] to ``path`` as an 8-bit RGB PNG, atomically.
 

@@ -116,10 +116,11 @@ class JobSnapshot:
     @property
     def fraction(self) -> float:
         """Progress through the step budget, in [0, 1]: full once the run has
-        ended as planned (a stop, or success before the budget), not when it failed."""
-        if self.live or self.state in ("created", "failed"):
-            return min(1.0, self.step / max(1, self.total))
-        return 1.0
+        finished (success before the budget, or the budget spent); a run
+        stopped or failed part-way stays where it ended."""
+        if self.state == "finished":
+            return 1.0
+        return min(1.0, self.step / max(1, self.total))
 
 
 @dataclass

@@ -85,7 +85,9 @@ def check_enough_parts(k: int) -> None:
         raise UmaskError(f"K = {k} is too small; a universal image needs at least 2 masks.")
 
 
-def _check_k(family: str, k: int, size: int) -> None:
+def check_parts(family: str, k: int, size: int) -> None:
+    """Raise unless ``family`` can cut K parts from a size x size image (what
+    :func:`layout` checks first, without building the layout)."""
     check_enough_parts(k)
     limit = max_parts(family, size)
     if k > limit:
@@ -102,7 +104,7 @@ def layout(family: str, k: int, size: int, *, seed: int = 0) -> torch.Tensor:
     """
     if family == "custom":
         raise UmaskError("The 'custom' family needs a label-map image; use load_layout(path, size).")
-    _check_k(family, k, size)
+    check_parts(family, k, size)
     labels = torch.full((size, size), -1, dtype=torch.int64)
     if family == "grid":
         n = grid_side(k)

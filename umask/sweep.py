@@ -306,6 +306,8 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
     path = Path(path)
     if path.is_dir():
         raise UmaskError(f"'{path}' is a folder; a sweep folder holds results.csv as a file: move that folder away.")
+    if not path.parent.is_dir():
+        raise UmaskError(f"Sweep folder '{path.parent}' does not exist.")
     if not path.is_file():
         raise UmaskError(f"'{path}' does not exist; a sweep folder holds results.csv.")
     try:

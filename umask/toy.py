@@ -45,9 +45,12 @@ class LinearToy:
         return int(self.weights.shape[0])
 
 
-#: Offsets that keep the lines of up to 8 classes from meeting (the "do not
-#: meet" example of the report, the Geometry page's starting sliders).
-SCATTERED_OFFSETS = (0.0, 1.2, -0.6, 0.9, -0.3, 0.5, -1.0, 0.7)
+#: Offsets that keep the lines of 4 to 8 evenly spread classes from meeting
+#: while every class still wins somewhere in the [-3, 3] view (larger ones
+#: left 4 of 8 classes winning nowhere): the report's "do not meet" example
+#: and the Geometry page's starting sliders. Smallest discs: r = 0.55 (4
+#: classes), 1.17 (5) ... 2.00 (8).
+SCATTERED_OFFSETS = (0.0, 0.3, -0.3, 0.4, -0.7, -0.4, 0.1, -0.2)
 
 
 def make_toy(angles_deg: list[float], offsets: list[float] | None = None, *, centre: tuple[float, float] = (0.0, 0.0)) -> LinearToy:

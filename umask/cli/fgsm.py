@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..attacks import PANDA_EPS, attack, check_eps, check_steps, eight_bit_budget, predict, succeeded, top_predictions
 from ..errors import UmaskError
-from ..images import load_photo, photo_size, save_png
+from ..images import describe_crop, load_photo, photo_size, save_png
 from ..models import DEFAULT_MODEL, MAX_SIDE, load_model
 from ..results import check_output_file
 from ..targets import resolve_class
@@ -88,8 +88,7 @@ def run(args: argparse.Namespace) -> int:
     goal = "untargeted" if result.target is None else f"target {model.categories[result.target]} ({result.target})"
     reached = succeeded(after, source=result.source, target=result.target)  # on the saved PNG, not in memory
     rows = [
-        ["photo", f"{args.image}, {width}x{height}: shorter side {'enlarged' if min(width, height) < side else 'resized'} "
-                  f"to {side}, centre {side}x{side} cropped"],
+        ["photo", f"{args.image}, {describe_crop(width, height, side) or f'{side}x{side}, as the model takes it'}"],
         ["model", model.name],
         ["attack", f"{kind}, {goal}"],
         ["epsilon", f"{eps:g} (8-bit budget {eight_bit_budget(eps) * 255:.0f}/255 = {eight_bit_budget(eps):.4f}); L-inf of the PNG {linf:.4f}"],

@@ -179,15 +179,27 @@ def _numbers(big: np.ndarray, boxes: dict, factor: int, texts: dict[int, str], s
     img = Image.fromarray(big)
     draw = ImageDraw.Draw(img)
     font = ImageFont.load_default(size=size)
+    for text, (x, y), box in _placed_labels(draw, font, boxes, factor, texts):
+        draw.rectangle(box, fill=(0, 0, 0))
+        draw.text((x, y), text, fill=(255, 255, 255), font=font, anchor="mm")
+    return np.asarray(img)
+
+
+def _placed_labels(draw, font, boxes: dict, factor: int, texts: dict[int, str]) -> list:
+    """``(text, (x, y), box)`` of each label to write. One that would cover a
+    label already placed is left out: random parts' centres can lie close,
+    and numbers piled on each other ("124 96 103") say nothing."""
+    placed = []
     for part, (r, c, _, _) in boxes.items():
         text = texts.get(part)
         if text is None:
             continue
         x, y = (c + 0.5) * factor, (r + 0.5) * factor
         left, top, right, bottom = draw.textbbox((x, y), text, font=font, anchor="mm")
-        draw.rectangle((left - 2, top - 1, right + 2, bottom + 1), fill=(0, 0, 0))
-        draw.text((x, y), text, fill=(255, 255, 255), font=font, anchor="mm")
-    return np.asarray(img)
+        box = (left - 2, top - 1, right + 2, bottom + 1)
+        if not any(box[0] < o[2] and o[0] < box[2] and box[1] < o[3] and o[1] < box[3] for _, _, o in placed):
+            placed.append((text, (x, y), box))
+    return placed
 
 
 def render_parts(
@@ -292,7 +304,8 @@ def image_figure(
         fig.add_trace(go.Scatter(
             x=xs, y=ys, customdata=parts, mode="markers", showlegend=False,
             marker=dict(size=4, color="rgba(0,0,0,0)"),
-            hovertemplate=f"part %{{customdata}}: click to {verb}<extra></extra>",
+            text=[f"part {p}: click to {verb}" if p >= 0 else "no part: never hidden" for p in parts],
+            hovertemplate="%{text}<extra></extra>",
         ))
         # Any click picks the nearest target, so a click anywhere on a part picks that part.
         fig.update_layout(hoverdistance=-1, clickmode="event+select", dragmode=False)
@@ -306,17 +319,16 @@ def click_targets(labels: torch.Tensor, factor: int, *, most: int = 1024) -> tup
 
     A lattice of source pixels (every ``stride``-th row and column, at most
     about ``most`` points) in the upscaled image's coordinates, each carrying
-    the part under it, plus one on any part the lattice misses; pixels outside
-    every part (-1) get none. The nearest target to a click then lies in the
-    part clicked (up to a lattice step at a part's edge), for any layout.
+    the part under it, plus one on any part the lattice misses. The nearest
+    target to a click then lies in the part clicked (up to a lattice step at
+    a part's edge), for any layout. Pixels outside every part (a grid's
+    unused squares) carry -1: a click there picks no part, not the nearest.
     """
     lab = labels.cpu().numpy()
     h, w = lab.shape
     stride = max(1, math.ceil(math.sqrt(h * w / most)))
     rows, cols = np.meshgrid(np.arange(stride // 2, h, stride), np.arange(stride // 2, w, stride), indexing="ij")
-    parts = lab[rows, cols]
-    keep = parts >= 0
-    rows, cols, parts = rows[keep].tolist(), cols[keep].tolist(), parts[keep].astype(int).tolist()
+    rows, cols, parts = rows.ravel().tolist(), cols.ravel().tolist(), lab[rows, cols].astype(int).ravel().tolist()
     # A part thinner than the stride (a one-row stripe) still gets a target.
     have = set(parts)
     for part, (r, c, _, _) in _part_boxes(lab).items():
