@@ -387,10 +387,14 @@ def main() -> None:
     configure_gil()
     poll_s = or_stop(lambda: env_seconds("UMASK_POLL_S", POLL_S))  # a bad value is said before any run
     st.title("One image, many classes")
-    st.markdown(INTRO)
+    intro = st.container()
     config, clicked, sketch = sidebar_config()
     refused = clicked and config is not None and not start_job(config)
     job: Job | None = st.session_state.get(JOB_KEY)
+    # Once a run is on the screen the note folds away: at full length it
+    # pushed the live image below the fold of a 1024 x 700 screen.
+    (intro.expander("What am I looking at?") if job is not None else intro).markdown(
+        INTRO if job is None else INTRO.removeprefix("**What am I looking at?** "))
     if job is None:
         st.info("Choose the settings in the sidebar and click **Generate**. The bundled model runs offline on a laptop CPU.")
         preview(sketch)

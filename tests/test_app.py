@@ -104,6 +104,8 @@ def test_generate_streams_then_explore_matches_the_engine(model):
     assert job.config.k == 2 and job.config.mask_family == "grid" and job.config.model == "efficientnet_lite0"
     # The page is drawn while the run is live: progress, controls, curves.
     assert at.get("progress") and at.button(key="gen_stop_run")
+    # The classroom note folds away beside a run, so the live image stays in view.
+    assert at.expander[0].label == "What am I looking at?" and "K parts" in at.expander[0].markdown[0].value
     finish(at)
     snap = job.snapshot()
     result = snap.result
