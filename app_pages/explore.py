@@ -253,7 +253,9 @@ def main() -> None:
     # The two pictures side by side and the part buttons under them, full
     # width: beside the pictures they were squeezed to unreadable on a 1024 px
     # projector. The buttons are read first (they decide what is drawn).
-    image_col, seen_col = st.columns(2)
+    # Bottom-aligned: the two pictures (equal heights, last in each column)
+    # sit level however many lines each caption wraps to on a narrow screen.
+    image_col, seen_col = st.columns(2, vertical_alignment="bottom")
     chosen = part_toggles(result, rid)
     mask = selection_mask(result.labels, chosen, result.mask_mode)
     seen = apply_masks(result.image, mask, result.fill)[0]
