@@ -30,6 +30,7 @@ from ui.common import (
     class_label,
     configure_gil,
     get_model,
+    load_failure,
     model_choices,
     model_label,
     or_stop,
@@ -157,11 +158,13 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
         # Warm the shared cache and a worker process before the click, so the
         # first frame is not a model load nor a torch import. Not while this
         # session's run goes: a new worker process would take its CPU.
-        loaded = get_model(model)
+        loaded = get_model(model, quiet=True)  # a failure is said once, on the click (start_job)
         pool = worker_pool()
         if loaded is not None and pool is not None:
             pool.prewarm(loaded)
     warm_plotly()
+    if not cuttable:  # the preview says why; no Config, so nothing offers to run it
+        return None, False, Sketch(family, mode, k, size, ())
     if not complete:
         shown = tuple(picked[:k]) + (None,) * max(0, k - len(picked))
         return None, False, Sketch(family, mode, k, size, shown)
@@ -178,22 +181,20 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
     return config, clicked, Sketch(family, mode, k, size, config.targets)
 
 
-def start_job(config: umask.Config) -> bool:
-    """Replace this session's run with a new one; errors are one sentence and
-    keep the old run. Whether it started."""
+def start_job(config: umask.Config) -> None:
+    """Replace this session's run with a new one; errors are one sentence and keep the old run."""
     model = get_model(config.model)
     if model is None:
-        return False  # get_model showed why (e.g. no weights offline); the page stays usable
+        return  # get_model showed why (e.g. no weights offline); the page stays usable
     try:
         job = Job(model, config, idle_timeout=IDLE_TIMEOUT_S, pause_limit=PAUSE_LIMIT_S, pool=worker_pool())
     except umask.UmaskError as err:
         st.error(str(err))
-        return False
+        return
     old = st.session_state.get(JOB_KEY)
     if old is not None:
         old.stop()  # one run per session: a new Generate replaces the old run
     st.session_state[JOB_KEY] = job.start()
-    return True
 
 
 def _duration(seconds: float | None) -> str:
@@ -389,7 +390,8 @@ def main() -> None:
     st.title("One image, many classes")
     intro = st.container()
     config, clicked, sketch = sidebar_config()
-    refused = clicked and config is not None and not start_job(config)
+    if clicked and config is not None:
+        start_job(config)
     job: Job | None = st.session_state.get(JOB_KEY)
     # Once a run is on the screen the note folds away: at full length it
     # pushed the live image below the fold of a 1024 x 700 screen.
@@ -400,7 +402,8 @@ def main() -> None:
         preview(sketch)
         return
     live = job.snapshot(touch=False).live
-    if config is not None and config != job.config and not refused:  # refused: said above, "click Generate" would fail again
+    # Not for a model that failed in this session: "click Generate" would fail again (until Try again).
+    if config is not None and config != job.config and load_failure(config.model) is None:
         st.info("The sidebar's settings differ from the run shown below; "
                 + ("**Stop** it (its best image is kept), then click **Generate** to run with them." if live
                    else "click **Generate** to run with them."))

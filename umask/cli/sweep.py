@@ -21,7 +21,8 @@ from ..devices import resolve_device
 from ..geometry import SLICE_RESOLUTION, check_slice_resolution
 from ..models import DEFAULT_MODEL, model_info, weights_available
 from ..report import REPORT_FILE, build_report
-from ..sweep import CSV_FILE, MAX_RUNS, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, estimate_seconds, repair_csv, run_sweep, study_plan
+from ..sweep import (CSV_FILE, MAX_RUNS, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, estimate_seconds, read_rows, repair_csv,
+                     run_sweep, study_plan)
 from ..timing import StepTiming, time_steps, timing_model
 from ..text import count
 from . import interrupt_code, refuse_unused
@@ -148,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
         from ..sweep import check_out_folder, pending_keys
 
         check_out_folder(out)  # the folder a real run would refuse, refused here too
+        if (out / CSV_FILE).exists():
+            read_rows(out / CSV_FILE)  # and a results.csv it would refuse
 
         pending = set(pending_keys(plan, out))
         rows = [[k.model, k.mask_family, k.mode, k.k, k.seed, k.preset, k.max_steps, "to run" if k in pending else "done"]

@@ -304,7 +304,7 @@ def image_figure(
         fig.add_trace(go.Scatter(
             x=xs, y=ys, customdata=parts, mode="markers", showlegend=False,
             marker=dict(size=4, color="rgba(0,0,0,0)"),
-            text=[f"part {p}: click to {verb}" if p >= 0 else "no part: never hidden" for p in parts],
+            text=[f"part {p}: click to {verb}" if p >= 0 else "no part: not one of the K parts" for p in parts],
             hovertemplate="%{text}<extra></extra>",
         ))
         # Any click picks the nearest target, so a click anywhere on a part picks that part.
