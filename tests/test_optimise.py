@@ -327,6 +327,10 @@ def test_a_search_that_cannot_fit_in_memory_is_refused_before_it_starts(tiny, mo
         UniversalSearch(tiny, small(size=256))
     assert str(err.value) == (f"One step with K = 4 masked copies of a 256 x 256 image needs about {need / 2**20:.0f} MB "
                               "on tiny, more than the 30 MB free in this machine's memory; use a smaller image or fewer masks.")
+    # Fed at a larger side, the resize is what costs: the sentence names it (it blamed the 16 x 16 image).
+    with pytest.raises(UmaskError, match=r"^One step with K = 4 masked copies of a 16 x 16 image fed at 256 x 256 needs "
+                                         r"about \d+ MB on tiny, .*; use a smaller resize \(or none\) or fewer masks.$"):
+        UniversalSearch(tiny.with_resize(256), small(size=16))
     monkeypatch.setattr(optimise, "free_memory", lambda device: None)  # unknown: no refusal
     UniversalSearch(tiny, small(size=256))
     monkeypatch.undo()

@@ -52,6 +52,19 @@ def test_round_trip_reproduces_predictions(result, tmp_path, tiny):
     assert again.target_probs == pytest.approx(result.target_probs, abs=1e-6)
 
 
+@pytest.mark.parametrize("fill", [0.0, "mean"])
+def test_re_evaluating_gives_the_saved_probabilities_to_the_last_digit(tiny, tmp_path, fill):
+    """The image read back is contiguous like the one saved: a strided one summed
+    the "mean" fill's channel means in another order (0.482845 became 0.482846)."""
+    cfg = Config(model="tiny", k=6, size=32, mask_family="random", steps=30, stop_at_success=False, fill=fill)
+    save_result(UniversalSearch(tiny, cfg).run(), tmp_path / "run")
+    back = load_result(tmp_path / "run")
+    assert back.image.is_contiguous()
+    saved = json.loads((tmp_path / "run" / "result.json").read_text())["target_probs"]
+    again = classify_parts(tiny, back.image, back.labels, mode=back.mask_mode, fill=back.fill, targets=back.targets)
+    assert [round(p, 6) for p in again.target_probs] == saved
+
+
 def test_zip_round_trip(result):
     back = result_from_zip(result_to_zip(result))
     assert torch.equal(back.image, result.image) and back.predictions == result.predictions

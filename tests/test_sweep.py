@@ -168,20 +168,24 @@ def test_hand_mangled_row_is_rebuilt_from_its_folder(tiny_registered, tmp_path):
     assert rows_without_seconds(out / CSV_FILE) == before
 
 
-@pytest.mark.parametrize("seed", [None, 1.7, "0", 1])
-def test_a_run_whose_result_json_names_another_seed_is_run_again(tiny_registered, tmp_path, capsys, seed):
+@pytest.mark.parametrize("knob,value", [("seed", None), ("seed", 1.7), ("seed", "0"), ("seed", 1),
+                                        ("steps", 2), ("optimizer", "adam")])
+def test_a_run_whose_result_json_is_another_runs_is_run_again(tiny_registered, tmp_path, capsys, knob, value):
+    """The folder says seed 0, the study's SGD, 3 steps: a result.json that says
+    otherwise (hand-edited, or a `generate --overwrite` into the sweep's place) is not this run."""
     out = tmp_path / "sw"
     run_sweep(plan(families=("hstripes",)), out)
     before = rows_without_seconds(out / CSV_FILE)
     path = out / before[0]["folder"] / "result.json"
     meta = json.loads(path.read_text())
-    meta["config"]["seed"] = seed  # the folder says seed 0
+    kept = meta["config"][knob]
+    meta["config"][knob] = value
     path.write_text(json.dumps(meta))
     assert main(["sweep", "--out", str(out), "--report-only", "--slice-resolution", "0"]) == 0
     outcome = run_sweep(plan(families=("hstripes",)), out)
     assert outcome.ran == 1 and outcome.skipped == 1
     assert rows_without_seconds(out / CSV_FILE) == before
-    assert json.loads(path.read_text())["config"]["seed"] == 0
+    assert json.loads(path.read_text())["config"][knob] == kept
 
 
 def test_extending_a_sweep_keeps_old_runs_and_order(tiny_registered, tmp_path):
@@ -242,6 +246,13 @@ def test_folder_of_another_kind_or_size_is_refused(tiny_registered, tmp_path, ca
     run_sweep(plan(families=("hstripes",), ks=(2,)), out)
     with pytest.raises(UmaskError, match="size = 16, not 32"):
         run_sweep(plan(families=("hstripes",), ks=(2,), size=32), out)
+    # The dry run says so too (it listed "1 of 1 run to do"), and writes nothing.
+    assert main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "--size", "32", "--out", str(out), "--dry-run"]) == 2
+    assert "holds a sweep with size = 16, not 32" in capsys.readouterr().err
+    # A file written beside a sweep (evaluate --json, a note) does not stop it resuming.
+    (out / "eval.json").write_text("{}")
+    assert run_sweep(plan(families=("hstripes",), ks=(2,)), out).skipped == 1
+    (out / "eval.json").unlink()
     from umask.sweep import SETTINGS_FILE, sweep_settings
 
     def refused(message: str) -> None:

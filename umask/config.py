@@ -13,6 +13,7 @@ import math
 import numbers
 import operator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import UmaskError
@@ -157,6 +158,8 @@ class Config:
             raise UmaskError("The 'custom' mask family needs a part-map image (on the command line: --layout PARTS.png).")
         if self.layout_path and self.mask_family != "custom":
             raise UmaskError(f"A part-map image goes with the 'custom' mask family, not '{self.mask_family}'.")
+        if self.layout_path:  # as a checkpoint's: result.json's config stays usable from another folder
+            object.__setattr__(self, "layout_path", str(Path(self.layout_path).expanduser().absolute()))
         object.__setattr__(self, "resize_to", parse_resize(self.resize_to))
         if self.targets is not None:
             if isinstance(self.targets, (str, bytes)):  # one name is not K targets: "tabby" must not become 5 letters

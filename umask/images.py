@@ -38,8 +38,10 @@ def image_to_uint8(image: torch.Tensor) -> np.ndarray:
 
 
 def uint8_to_image(array: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 255.0
+    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float in [0, 1], contiguous: a
+    strided view sums a channel's mean (fill "mean") in another order, and
+    re-evaluating a saved result must give its probabilities to the last digit."""
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).contiguous().float() / 255.0
 
 
 def encode_png(array: np.ndarray, **options) -> bytes:

@@ -191,10 +191,12 @@ def _check_memory(model: Classifier, config: Config) -> None:
     log.info("a step needs about %s; %s free on %s", _amount(need), _amount(free), model.device)
     if need > free:
         where = "in this machine's memory" if model.device.type == "cpu" else f"on {model.device}"
+        fed = model.resize_to  # what the memory goes on: the copies as the model takes them
         raise UmaskError(
-            f"One step with K = {config.k} masked copies of a {config.size} x {config.size} image needs about "
-            f"{_amount(need)} on {model.name}, more than the {_amount(free)} free {where}; "
-            "use a smaller image or fewer masks."
+            f"One step with K = {config.k} masked copies of a {config.size} x {config.size} image"
+            + (f" fed at {fed} x {fed}" if fed else "") + f" needs about {_amount(need)} on {model.name}, more than "
+            f"the {_amount(free)} free {where}; use " + ("a smaller resize (or none)" if fed else "a smaller image")
+            + " or fewer masks."
         )
 
 

@@ -293,6 +293,12 @@ def _key_of_folder(out: Path, folder: Path, result: Result) -> RunKey | None:
     # Compared, not converted: a hand-edited seed (null, 1.7, "1") is not this run's.
     if type(saved_seed) is not int or saved_seed != seed:
         return None
+    # Nor is a result made with another step budget or, in a "seed" folder,
+    # not the study's SGD (a `generate --overwrite` into the sweep's place).
+    if result.config.get("steps") != int(match["steps"]):
+        return None
+    if match["preset"] == "seed" and result.config.get("optimizer") != Config.preset("seed").optimizer:
+        return None
     key = RunKey(result.model, result.mask_family, result.mask_mode, result.k, seed, match["preset"], int(match["steps"]))
     return key if key.folder == rel else None
 
@@ -520,8 +526,9 @@ def repair_csv(out: str | Path) -> None:
         log.info("%s: results.csv left as it is (%s)", out, err)
 
 
-def _check_settings(out: Path, plan: SweepPlan) -> None:
-    """One folder, one image size and fill: refuse to mix, write them on first use."""
+def check_settings(out: Path, plan: SweepPlan) -> None:
+    """One folder, one image size and fill: raise unless the folder's
+    ``sweep.json`` (when there is one) holds the plan's."""
     settings = {"size": plan.size, "fill": plan.fill}
     path = out / SETTINGS_FILE
     if path.exists():
@@ -538,16 +545,27 @@ def _check_settings(out: Path, plan: SweepPlan) -> None:
                     f"'{out}' holds a sweep with {name} = {json.dumps(saved.get(name))}, not {json.dumps(value)}; "
                     f"use a new --out folder for a different {name}."
                 )
-        return
-    with atomic_file(path) as fh:
-        fh.write(json.dumps(settings | {"columns": list(COLUMNS)}, indent=2))
+
+
+def _settle_settings(out: Path, plan: SweepPlan) -> None:
+    """:func:`check_settings`, then write them on first use."""
+    check_settings(out, plan)
+    path = out / SETTINGS_FILE
+    if not path.exists():
+        with atomic_file(path) as fh:
+            fh.write(json.dumps({"size": plan.size, "fill": plan.fill, "columns": list(COLUMNS)}, indent=2))
 
 
 def check_out_folder(out: Path) -> None:
-    """Refuse a folder that holds something other than a sweep, before any run."""
+    """Refuse a folder that holds something other than a sweep, before any run.
+
+    Only a folder that is not a sweep's yet: once ``sweep.json`` is there, a
+    file beside it (an ``evaluate --json`` written there, a note) is left
+    alone; the sweep writes only its own names.
+    """
     check_writable(out, folder=True)
     check_outside_results(out, "give a sweep folder outside it")
-    if out.is_dir():
+    if out.is_dir() and not (out / SETTINGS_FILE).is_file():
         known = {CSV_FILE, SETTINGS_FILE, RUNS_DIR, "report.html"}
         foreign = [p.name for p in out.iterdir() if p.name not in known and not is_hidden([p.name])]
         if foreign:
@@ -685,7 +703,7 @@ def _only_writer(out: Path) -> Iterator[None]:
 
 def _run_locked(plan: SweepPlan, out: Path, hooks: SweepHooks, loader: Callable[..., Classifier],
                 unavailable: dict[str, str]) -> SweepOutcome:
-    _check_settings(out, plan)
+    _settle_settings(out, plan)
     keys = plan.keys()
     # The folders reconciled are the finished runs (pending_keys' rule), read once.
     saved = {key_of_row(row) for row in reconcile(out, keys)}

@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     echo(f"minimal enclosing ball of the copies (any centre, Frank-Wolfe, gap {geo.ball.radius - geo.ball.lower_bound:.1e}): "
          f"radius {s['enclosing_radius']:.3f} = {_pct(s['enclosing_radius_rel'])}; centre {geo.centre_offset:.3f} from x")
     k = claim["k"]
-    echo(f"\nthe study's claim (hstripes K = {k} on {size}x{size}; one part = {_pct(claim['pixel_fraction'])} of the pixels), worst mask:")
+    echo(f"\nthe study's claim (hstripes K = {k} on {size}x{size}; one part = {_pct(claim['pixel_fraction'])} of the pixels; "
+         "hidden pixels 0, the study's m_k x, whatever mode and fill this image was made with), worst mask:")
     table = claim_rows(claim)  # the rows the report and the Geometry page show
     headers = list(table[0])
     echo(format_table(headers, [[row["image"], *(_pct(row[h]) for h in headers[1:-1]), f"{row[headers[-1]]:.3f}"]

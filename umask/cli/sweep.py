@@ -146,9 +146,10 @@ def run(args: argparse.Namespace) -> int:
     if args.estimate:
         return _estimate(plan)
     if args.dry_run:
-        from ..sweep import check_out_folder, pending_keys
+        from ..sweep import check_out_folder, check_settings, pending_keys
 
-        check_out_folder(out)  # the folder a real run would refuse, refused here too
+        check_out_folder(out)  # the folder a real run would refuse, refused here too,
+        check_settings(out, plan)  # and another size or fill than the folder's sweep,
         if (out / CSV_FILE).exists():
             read_rows(out / CSV_FILE)  # and a results.csv it would refuse
 
@@ -162,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
             why = {"bundled": "its pip package is not installed", "checkpoint": "no such file",
                    "torchvision": "it downloads on first use; offline it cannot"}
             echo("no weights here yet for " + "; ".join(f"{spec} ({why.get(model_info(spec).source, 'not available')})" for spec in missing)
-                 + ": a model that cannot load stops the sweep, unless --skip-missing leaves it out.")
+                 + (": --skip-missing leaves out a model that cannot load (and a sweep with none that can is refused)."
+                    if args.skip_missing else ": a model that cannot load stops the sweep, unless --skip-missing leaves it out."))
         return 0
 
     bar = None
