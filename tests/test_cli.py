@@ -27,11 +27,12 @@ def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):
     code, out, err = run_cli(capsys, "evaluate", str(out_dir), "--format", "json", "--json", str(tmp_path / "r.json"))
     assert code == 0
     report = json.loads(out)
-    assert report["models"]["tiny"]["predictions"] == [1, 980, 0]
+    assert report["models"]["tiny"]["predictions"] == [1, 980, 0] and report["models"]["tiny"]["matches_saved"] is True
     assert json.loads((tmp_path / "r.json").read_text()) == report
 
     code, out, err = run_cli(capsys, "evaluate", str(out_dir))
     assert code == 0 and "goldfish 1" not in out and "hit: goldfish" in out and "100%" in out
+    assert out.endswith("\ntiny, fed as the result was made, repeats the saved predictions exactly.\n") and err == ""
     # A miss names the prediction and gives the target's probability, labelled as the target's.
     from umask.targets import imagenet_classes
 
@@ -42,6 +43,12 @@ def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):
     code, out, err = run_cli(capsys, "evaluate", str(out_dir))
     part0 = next(line for line in out.splitlines() if line.split()[:1] == ["0"])
     assert code == 0 and "great white shark (2)" in part0 and "miss: goldfish (target " in part0
+    # A saved prediction the model does not repeat is said (a result made elsewhere, or edited).
+    meta["predictions"] = [3, 980, 0]
+    (out_dir / "result.json").write_text(json.dumps(meta))
+    code, out, err = run_cli(capsys, "evaluate", str(out_dir))
+    assert code == 0 and "repeats the saved predictions" not in out
+    assert err == "umask: warning: tiny does not repeat the predictions saved in result.json (part 0 differs).\n"
 
 
 def test_evaluate_leaves_out_a_model_that_cannot_load_only_when_asked(tiny_registered, tmp_path, capsys):

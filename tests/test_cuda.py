@@ -63,7 +63,7 @@ def test_cli_generate_on_cuda_is_reproduced_by_evaluate_on_the_cpu(tmp_path, cap
     saved = json.loads((out / "result.json").read_text())
     assert saved["config"]["device"].startswith("cuda") and saved["success_rate"] == 1.0  # as the model ran: cuda:0
     on_cpu = transfer_report(out)["models"]["efficientnet_lite0"]
-    assert on_cpu["predictions"] == saved["predictions"] == saved["targets"]
+    assert on_cpu["predictions"] == saved["predictions"] == saved["targets"] and on_cpu["matches_saved"]
 
 
 @pytest.mark.real

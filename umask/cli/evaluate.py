@@ -9,7 +9,7 @@ import sys
 from ..errors import UmaskError
 from ..evaluate import transfer_report
 from ..files import atomic_file
-from ..results import check_output_file
+from ..results import check_output_file, load_result
 from .output import echo, format_table
 
 
@@ -46,6 +46,13 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         echo(text)
         return 0
+    for spec, entry in report["models"].items():
+        if entry.get("matches_saved") is False:  # on stderr: stdout may be the JSON report
+            saved = load_result(args.folder).predictions
+            parts = [k for k, (p, s) in enumerate(zip(entry["predictions"], saved)) if p != s]
+            listed = ", ".join(map(str, parts[:10])) + (" ..." if len(parts) > 10 else "")
+            sys.stderr.write(f"umask: warning: {spec} does not repeat the predictions saved in result.json "
+                             f"({'part ' + listed + ' differs' if len(parts) == 1 else 'parts ' + listed + ' differ'}).\n")
     names = list(report["models"])
     side = report["size"]
     headers = ["part", "target"] + [
@@ -64,4 +71,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append(row)
     rows.append(["", "success"] + [f"{report['models'][s]['success_rate']:.0%}" for s in names])
     echo(format_table(headers, rows))
+    same = [s for s in names if report["models"][s].get("matches_saved")]
+    if same:
+        echo(f"\n{same[0]}, fed as the result was made, repeats the saved predictions exactly.")
     return 0
