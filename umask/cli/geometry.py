@@ -59,13 +59,14 @@ def run(args: argparse.Namespace) -> int:
     geo = result_geometry(result)
     size = result.size
     claim = study_claim(result.image, size=size)
-    sliced = _slice(args, result, target) if target is not None else None
     if args.format == "json":
         payload = {"per_mask": geo.table(), "summary": geo.summary(), "image_norms": geo.image_norms, "study_claim": claim}
-        if sliced is not None:
-            payload["slice"] = sliced
+        if target is not None:
+            payload["slice"] = _slice(args, result, target)
         echo(json.dumps(payload, indent=2))
         return 0
+    # The tables first (milliseconds), then the slice (minutes at a fine
+    # resolution): an interrupted slice leaves the figures on the screen.
     rows = [[r["k"], _pct(r["abs_l0"]), f"{r['abs_l1']:.2f}", _pct(r["rel_l1"]), f"{r['abs_l2']:.3f}", _pct(r["rel_l2"]),
              f"{r['abs_linf']:.3f}", _pct(r["rel_linf"])] for r in geo.table()]
     echo(format_table(["mask", "L0 (changed)", "L1", "L1 rel", "L2", "L2 rel", "Linf", "Linf rel"], rows))
@@ -81,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     headers = list(table[0])
     echo(format_table(headers, [[row["image"], *(_pct(row[h]) for h in headers[1:-1]), f"{row[headers[-1]]:.3f}"]
                                 for row in table]))
-    if sliced is not None:
+    if target is not None:
+        sliced = _slice(args, result, target)
         i, j = sliced["copies"]
         echo(f"\nslice through x, m{i} x, m{j} x: {count(len(sliced['classes']), 'class', 'classes')} on a {sliced['resolution']}^2 grid; "
              f"centre (x) -> {sliced['centre_name']} ({sliced['centre_class']}); map: {sliced['html']}")
