@@ -243,7 +243,12 @@ def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, ca
     assert float((saved - clean).abs().max()) <= 0.1
     after = attacks.top_predictions(attacks.predict(model, saved), model.categories, 1)[0]
     assert f"after    {after.name} ({after.index}) {after.probability:.1%}" in out
-    assert after.index == 980 and "reached the target" in out
+    assert after.index == 980 and f"reached the target ({after.probability:.1%})" in out
+    # A target the photo already is: said so, not "reached".
+    clean_top = attacks.top_predictions(attacks.predict(model, clean), model.categories, 1)[0].index
+    same = run_cli(capsys, "fgsm", tmp_path / "photo.png", "--model", "tiny", "--eps", "0.1", "--target", str(clean_top),
+                   "--out", tmp_path / "same.png")
+    assert same[0] == 0 and "the photo was the target class already" in same[1]
     # photo16 is 16 x 16 and tiny's native side 16: nothing was cropped, and the line says so.
     assert f"photo    {tmp_path / 'photo.png'}, 16x16, as the model takes it" in out
     assert "iterative FGSM, 10 steps" in out and "8-bit budget 25/255" in out

@@ -40,6 +40,16 @@ def _advice(eps: float) -> str:
     return "; try a larger --eps or more --steps"
 
 
+def _outcome(result, reached: bool, target_p: float | None) -> str:
+    """The verdict on the saved PNG; for a target, how close it came, and
+    whether the photo was that class already (then there was nothing to reach)."""
+    if result.target is None:
+        return "changed the answer" if reached else "answer unchanged"
+    if result.target == result.source:
+        return "the photo was the target class already (the attack keeps it there)" if reached else "target lost"
+    return f"reached the target ({target_p:.1%})" if reached else f"target not reached (it has {target_p:.1%})"
+
+
 def _top1(probs, categories) -> str:
     best = top_predictions(probs, categories, 1)[0]
     return f"{best.name} ({best.index}) {best.probability:.1%}"
@@ -94,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
         ["epsilon", f"{eps:g} (8-bit budget {eight_bit_budget(eps) * 255:.0f}/255 = {eight_bit_budget(eps):.4f}); L-inf of the PNG {linf:.4f}"],
         ["before", _top1(result.clean_probs, model.categories)],
         ["after", f"{_top1(saved_probs, model.categories)} (measured on the saved 8-bit PNG)"],
-        ["outcome", ("changed the answer" if result.target is None else "reached the target") if reached
-         else ("answer unchanged" if result.target is None else "target not reached") + _advice(eps)],
+        ["outcome", _outcome(result, reached, float(saved_probs[result.target]) if result.target is not None else None)
+         + ("" if reached else _advice(eps))],
         ["saved", str(out)],
     ]
     width = max(len(label) for label, _ in rows)
