@@ -667,3 +667,17 @@ def test_success_figure_draws_the_mean_over_seeds_with_one_sd_bars_kept_in_0_100
     (high,) = success_figure([row("a", 2, r) for r in (1.0, 1.0, 0.7)]).data
     assert list(high.y) == pytest.approx([90.0]) and list(high.error_y.array) == pytest.approx([10.0])
     assert list(high.error_y.arrayminus) == pytest.approx([17.320508])
+    # In a line where other points have bars, a point of one seed has none (it drew a bar of 0).
+    (mixed,) = success_figure([row("a", 2, r) for r in (1.0, 0.5)] + [row("a", 10, 0.9)]).data
+    assert mixed.error_y.visible and math.isnan(mixed.error_y.array[1]) and math.isnan(mixed.error_y.arrayminus[1])
+
+
+def test_the_reports_geometry_shows_a_universal_image_when_the_sweep_has_one():
+    from umask.report import _representatives
+
+    def row(family, k, seed, succeeded):
+        return dict(model="m", mask_family=family, k=k, seed=seed, succeeded=succeeded)
+
+    rows = [row("hstripes", 10, 0, False), row("grid", 4, 1, True), row("grid", 4, 0, True), row("hstripes", 2, 0, True)]
+    assert _representatives(rows)["m"] == row("hstripes", 2, 0, True)  # it reached 100 %; hstripes K = 10 did not
+    assert _representatives(rows[:1])["m"] == rows[0]  # none did: the best there is

@@ -92,12 +92,16 @@ def _figure_html(fig, first: list[bool]) -> str:
 
 
 def _representatives(rows: list[dict]) -> dict[str, dict]:
-    """Per model: the run the geometry sections use (hstripes preferred, largest K, first seed)."""
+    """Per model: the run the geometry sections use: a universal image (a run
+    that reached 100 %) before one that is not, then hstripes, the largest K,
+    the first seed."""
+    def score(r: dict) -> tuple:
+        return bool(r["succeeded"]), r["mask_family"] == "hstripes", r["k"], -r["seed"]
+
     best: dict[str, dict] = {}
     for r in rows:
-        score = (r["mask_family"] == "hstripes", r["k"], -r["seed"])
         cur = best.get(r["model"])
-        if cur is None or score > (cur["mask_family"] == "hstripes", cur["k"], -cur["seed"]):
+        if cur is None or score(r) > score(cur):
             best[r["model"]] = r
     return best
 

@@ -100,6 +100,10 @@ def _per_k_figure(
             if y_range is not None:  # bounded values: the bar stops at the bound (mean ± std could pass it)
                 up = [min(sd, max(0.0, y_range[1] - m)) for m, sd in zip(means, spreads)]
                 down = [min(sd, max(0.0, m - y_range[0])) for m, sd in zip(means, spreads)]
+            # A point of one seed has no spread to show: no bar, not a bar of 0 (read as "no variation").
+            single = [stats[i][2] <= 1 for i in keep]
+            up = [math.nan if one else u for u, one in zip(up, single)]
+            down = [math.nan if one else d for d, one in zip(down, single)]
             fig.add_trace(
                 go.Scatter(
                     x=[ks[i] for i in keep],
@@ -212,7 +216,8 @@ def geometry_figure(rows: list[dict], *, height: int = 380) -> go.Figure:
                 go.Scatter(
                     x=ks,
                     y=[s[0] for s in stats],
-                    error_y=dict(type="data", array=[s[1] for s in stats], visible=any(s[2] > 1 for s in stats)),
+                    error_y=dict(type="data", array=[s[1] if s[2] > 1 else math.nan for s in stats],
+                                 visible=any(s[2] > 1 for s in stats)),
                     mode="lines+markers",
                     name=name,
                     legendgroup=name,
