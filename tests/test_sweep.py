@@ -681,3 +681,16 @@ def test_the_reports_geometry_shows_a_universal_image_when_the_sweep_has_one():
     rows = [row("hstripes", 10, 0, False), row("grid", 4, 1, True), row("grid", 4, 0, True), row("hstripes", 2, 0, True)]
     assert _representatives(rows)["m"] == row("hstripes", 2, 0, True)  # it reached 100 %; hstripes K = 10 did not
     assert _representatives(rows[:1])["m"] == rows[0]  # none did: the best there is
+
+
+def test_estimate_times_the_models_the_sweep_would_run(tiny_registered, tmp_path, capsys):
+    args = ["sweep", *TINY, "--masks", "hstripes", "--k", "2", "4", "--out", str(tmp_path / "sw"), "--estimate"]
+    assert main([*args, "--models", "tiny", "efficientnet_lite1", "--skip-missing"]) == 0
+    out = capsys.readouterr().out
+    # lite1's package is not installed: the run would leave it out, so the estimate does (it timed it, random weights).
+    assert out.startswith("left out (no weights here, --skip-missing): efficientnet_lite1\n")
+    table = [line.split()[0] for line in out.splitlines() if line.startswith(("tiny", "efficientnet"))]
+    assert table == ["tiny"] and "2 runs x up to 3 steps on cpu: at most" in out
+    assert not (tmp_path / "sw").exists()
+    assert main([*args, "--models", "efficientnet_lite1", "--skip-missing"]) == 2
+    assert "No model of the sweep has its weights here (efficientnet_lite1), so nothing would run." in capsys.readouterr().err

@@ -11,6 +11,7 @@ Interrupt it (Ctrl-C) and run the same command again: finished runs are skipped.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -144,6 +145,13 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_from_args(args)
     plan.validate()
     if args.estimate:
+        if args.skip_missing:  # as the run will: a model without its weights here is left out, not timed
+            missing = [spec for spec in plan.models if not weights_available(spec)]
+            if len(missing) == len(plan.models):
+                raise UmaskError(f"No model of the sweep has its weights here ({', '.join(missing)}), so nothing would run.")
+            if missing:
+                echo(f"left out (no weights here, --skip-missing): {', '.join(missing)}")
+                plan = dataclasses.replace(plan, models=tuple(m for m in plan.models if m not in missing))
         return _estimate(plan)
     if args.dry_run:
         from ..sweep import check_out_folder, check_settings, pending_keys
