@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UmaskError
-from .masks import FAMILIES, MODES, check_enough_parts, parse_fill
+from .masks import FAMILIES, check_enough_parts, check_mode, parse_fill
 from .models.registry import canonical_spec
 from .models.wrapper import MAX_SIDE, MIN_SIDE, parse_resize
 from .targets import NUM_CLASSES, choose_targets, resolve_class
@@ -116,7 +116,7 @@ class Config:
         self._check_number_types()
         object.__setattr__(self, "model", canonical_spec(self.model))  # a relative checkpoint path, made absolute
         _check_choice("mask family", self.mask_family, FAMILIES)
-        _check_choice("mask mode", self.mask_mode, MODES)
+        check_mode(self.mask_mode)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("loss", self.loss, LOSSES)

@@ -160,7 +160,8 @@ def transfer_report(folder: str | Path, models: list[str] | None = None, device:
     resize = parse_resize(resize)
     result = load_result(folder)
     specs = [canonical_spec(m) for m in models] if models else [result.model]
-    report = {"folder": str(folder), "k": result.k, "size": result.size, "targets": list(result.targets), "models": {}}
+    report = {"folder": str(folder), "k": result.k, "size": result.size, "targets": list(result.targets),
+              "saved_predictions": list(result.predictions), "models": {}}
     unavailable: dict[str, str] = {}
     for spec in specs:
         try:

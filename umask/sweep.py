@@ -37,7 +37,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .config import Config, check_preset
+from .config import PRESETS, Config, check_preset
 from .devices import resolve_device
 from .errors import UmaskError
 from .files import atomic_file, check_writable, is_hidden
@@ -297,7 +297,7 @@ def _key_of_folder(out: Path, folder: Path, result: Result) -> RunKey | None:
     # not the study's SGD (a `generate --overwrite` into the sweep's place).
     if result.config.get("steps") != int(match["steps"]):
         return None
-    if match["preset"] == "seed" and result.config.get("optimizer") != Config.preset("seed").optimizer:
+    if match["preset"] == "seed" and result.config.get("optimizer") != PRESETS["seed"]["optimizer"]:
         return None
     key = RunKey(result.model, result.mask_family, result.mask_mode, result.k, seed, match["preset"], int(match["steps"]))
     return key if key.folder == rel else None
@@ -556,6 +556,16 @@ def _settle_settings(out: Path, plan: SweepPlan) -> None:
             fh.write(json.dumps({"size": plan.size, "fill": plan.fill, "columns": list(COLUMNS)}, indent=2))
 
 
+def check_resumable(out: Path, plan: SweepPlan) -> None:
+    """Everything about ``out`` that would stop ``plan`` running into it, before
+    any model loads: a folder of another kind (:func:`check_out_folder`),
+    another size or fill (:func:`check_settings`), a results.csv it cannot read."""
+    check_out_folder(out)
+    check_settings(out, plan)
+    if (out / CSV_FILE).exists():
+        read_rows(out / CSV_FILE)
+
+
 def check_out_folder(out: Path) -> None:
     """Refuse a folder that holds something other than a sweep, before any run.
 
@@ -641,7 +651,7 @@ def run_sweep(
     out = Path(out)
     plan.validate()
     device = resolve_device(plan.device)  # no GPU where one is asked for: say so before anything is written
-    check_out_folder(out)
+    check_resumable(out, plan)
     unavailable: dict[str, str] = {}
     # Before anything is written, each model with runs left is loaded once on
     # the CPU: one that cannot load (weights missing offline, a bundled package

@@ -9,7 +9,7 @@ import sys
 from ..errors import UmaskError
 from ..evaluate import transfer_report
 from ..files import atomic_file
-from ..results import check_output_file, load_result
+from ..results import check_output_file
 from .output import echo, format_table
 
 
@@ -48,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for spec, entry in report["models"].items():
         if entry.get("matches_saved") is False:  # on stderr: stdout may be the JSON report
-            saved = load_result(args.folder).predictions
-            parts = [k for k, (p, s) in enumerate(zip(entry["predictions"], saved)) if p != s]
+            parts = [k for k, (p, s) in enumerate(zip(entry["predictions"], report["saved_predictions"])) if p != s]
             listed = ", ".join(map(str, parts[:10])) + (" ..." if len(parts) > 10 else "")
             sys.stderr.write(f"umask: warning: {spec} does not repeat the predictions saved in result.json "
                              f"({'part ' + listed + ' differs' if len(parts) == 1 else 'parts ' + listed + ' differ'}).\n")

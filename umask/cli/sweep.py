@@ -22,7 +22,7 @@ from ..devices import resolve_device
 from ..geometry import SLICE_RESOLUTION, check_slice_resolution
 from ..models import DEFAULT_MODEL, model_info, weights_available
 from ..report import REPORT_FILE, build_report
-from ..sweep import (CSV_FILE, MAX_RUNS, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, estimate_seconds, read_rows, repair_csv,
+from ..sweep import (CSV_FILE, MAX_RUNS, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, estimate_seconds, repair_csv,
                      run_sweep, study_plan)
 from ..timing import StepTiming, time_steps, timing_model
 from ..text import count
@@ -154,12 +154,9 @@ def run(args: argparse.Namespace) -> int:
                 plan = dataclasses.replace(plan, models=tuple(m for m in plan.models if m not in missing))
         return _estimate(plan)
     if args.dry_run:
-        from ..sweep import check_out_folder, check_settings, pending_keys
+        from ..sweep import check_resumable, pending_keys
 
-        check_out_folder(out)  # the folder a real run would refuse, refused here too,
-        check_settings(out, plan)  # and another size or fill than the folder's sweep,
-        if (out / CSV_FILE).exists():
-            read_rows(out / CSV_FILE)  # and a results.csv it would refuse
+        check_resumable(out, plan)  # what a real run would refuse, refused here too
 
         pending = set(pending_keys(plan, out))
         rows = [[k.model, k.mask_family, k.mode, k.k, k.seed, k.preset, k.max_steps, "to run" if k in pending else "done"]
