@@ -72,3 +72,21 @@ def test_ctrl_c_while_the_cli_starts_is_one_line(tmp_path):
         assert "interrupted" in out + err, (delay, out, err)
         # -2: the line was written, then Python re-raised SIGINT on exit (seen when the press lands in torch's import)
         assert proc.returncode in (130, -signal.SIGINT), (delay, proc.returncode)
+
+
+def test_ctrl_c_inside_a_callback_python_cannot_raise_from_is_one_line():
+    """CI once saw a press land in importlib's module-lock cleanup, a weakref
+    callback: Python printed the KeyboardInterrupt as "Exception ignored" with
+    a traceback. A weakref callback that raises SIGINT stands in for it here."""
+    code = ("import runpy, signal, sys, weakref\n"
+            "import umask.cli as cli\n"
+            "class Held: pass\n"
+            "def load(name):\n"
+            "    held = Held()\n"
+            "    ref = weakref.ref(held, lambda r: signal.raise_signal(signal.SIGINT))\n"
+            "    del held\n"
+            "cli.command_module = load\n"
+            "sys.argv = ['umask', 'generate', '--k', '4']\n"
+            "runpy.run_module('umask', run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (proc.returncode, proc.stderr) == (130, "umask: interrupted\n")

@@ -5,6 +5,7 @@ import sys
 # torch. The handler also notes the press: some import steps swallow
 # KeyboardInterrupt (the run would start anyway) or turn it into an ImportError.
 _pressed = []
+_print_unraisable = sys.unraisablehook
 
 
 def _interrupt(signum, frame):
@@ -12,10 +13,19 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _quiet_unraisable(unraisable):
+    # A press can land in a callback Python cannot raise from (importlib's
+    # module-lock cleanup); Python would print it as "Exception ignored" with a
+    # traceback. It is noted in _pressed, so the line below says it instead.
+    if not (_pressed and unraisable.exc_type is KeyboardInterrupt):
+        _print_unraisable(unraisable)
+
+
 # Not where SIGINT arrives ignored (a job a script started with &): it stays ignored.
 _listening = signal.getsignal(signal.SIGINT) is signal.default_int_handler
 if _listening:
     signal.signal(signal.SIGINT, _interrupt)
+    sys.unraisablehook = _quiet_unraisable
 try:
     from .cli import command_module, main, named_command
 
@@ -27,6 +37,7 @@ except BaseException:
         raise
 if _listening:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.unraisablehook = _print_unraisable
 if _pressed:
     sys.stderr.write("umask: interrupted\n")
     sys.exit(130)
