@@ -435,6 +435,8 @@ def test_a_save_killed_mid_way_leaves_nothing_after_the_next_sweep(tiny_register
         (folder.parent / leftover).mkdir(parents=True)
         (folder.parent / leftover / "result.json").write_text("{}")
     (folder.parent / ".notes").mkdir()  # someone's own hidden folder: not umask's to remove
+    # Where the run folder was a link to a result, the exchange moves the link aside: it goes, its target stays.
+    (folder.parent / f".{folder.name}.tmp-link1234").symlink_to(folder.parent / ".notes")
     assert run_sweep(sweep, out).ran == 1
     assert sorted(p.name for p in folder.parent.iterdir()) == [".notes", folder.name]
 

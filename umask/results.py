@@ -244,8 +244,8 @@ def remove_save_leftovers(folder: str | Path) -> None:
         return
     prefixes = _staging_prefixes(folder)
     for path in folder.parent.iterdir():
-        if path.name.startswith(prefixes) and path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
+        if path.name.startswith(prefixes) and path.is_dir():  # (a link to a folder: the link alone goes)
+            _remove_moved_aside(path)
 
 
 def _remove_moved_aside(path: Path) -> None:
