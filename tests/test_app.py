@@ -332,7 +332,8 @@ def test_upload_a_cli_result_and_a_bad_file(model, tmp_path, monkeypatch):
                                                          "application/zip")).run()
     assert not at.exception
     assert at.sidebar.warning[0].value == (f"The checkpoint '{elsewhere / 'net.pth'}' is outside {served}; the dashboard "
-                                           "loads checkpoints under it only; compare this result on the models listed.")
+                                           "loads checkpoints under that folder only (UMASK_FOLDERS_ROOT names it when the dashboard "
+                                           "starts); compare this result on the models listed.")
     picker = next(m for m in at.sidebar.multiselect if m.label == "Models to compare")
     assert picker.value == ["efficientnet_lite0"] and outside not in picker.options
     # A space after "=" (load_model strips it) does not make the path look relative.

@@ -8,6 +8,7 @@ what its ``results.csv`` and result folders hold, and the Geometry page what
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import json
 import shutil
@@ -417,6 +418,18 @@ def test_geometry_page_zip_current_result_and_bad_input(sweep, tmp_path, monkeyp
     assert not at.exception and not at.error
     assert_distances_are_the_engines(at, result)
     assert at.subheader[0].value == "Distances (tiny, grid/hide, K = 2)"
+    # Made with a checkpoint outside the served folder: the slice says why it cannot classify, and offers no retry.
+    far = dataclasses.replace(result, model="tiny=/nonexistent-umask-test/net.pth")
+    at.sidebar.file_uploader(key="geo_upload").set_value(("far.zip", result_to_zip(far), "application/zip")).run()
+    at.button(key="geo_go").click().run()
+    assert not at.exception
+    assert at.warning[0].value == (f"{far.model} is not available here: The checkpoint '/nonexistent-umask-test/net.pth' "
+                                   f"is outside {Path(os.environ['UMASK_FOLDERS_ROOT']).resolve()}.")
+    (how,) = [e for e in at.expander if e.label == "How to make it available"]
+    assert [m.value for m in how.markdown] == ["The dashboard loads checkpoints under that folder only "
+                                               "(UMASK_FOLDERS_ROOT names it when the dashboard starts)."]
+    assert not [b for b in at.button if b.key.startswith("retry_model_")]
+    at.sidebar.file_uploader(key="geo_upload").set_value(("run.zip", result_to_zip(result), "application/zip")).run()
     # A file that is not a zip: one sentence, the toy still works.
     at.sidebar.file_uploader(key="geo_upload").set_value(("run.zip", b"not a zip", "application/zip")).run()
     assert not at.exception

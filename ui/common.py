@@ -135,6 +135,8 @@ def explain_load_failure(spec: str) -> None:
     with st.expander("How to make it available"):
         remedy = remedy.strip()
         st.write((remedy[:1].upper() + remedy[1:] + " ") if remedy else why + " ")
+        if refused_checkpoint(spec):  # this server's rule, not a missing file: trying again changes nothing
+            return
         st.write("Then click **Try again**.")
         st.button("Try again", key=f"retry_model_{spec}", on_click=forget_load_failure, args=(spec,))
 
@@ -289,12 +291,16 @@ def refused_checkpoint(spec: str) -> str | None:
     A result from an uploaded zip names its model: a shared server loads only
     checkpoints under the folder it serves, not any file a visitor names.
     """
-    if model_info(spec).source != "checkpoint":
+    try:
+        if model_info(spec).source != "checkpoint":
+            return None
+    except umask.UmaskError:  # a name no registry knows: not a checkpoint (its loader says why)
         return None
     path = checkpoint_path(spec)
     if under_root(path):
         return None
-    return f"The checkpoint '{path}' is outside {folders_root()}; the dashboard loads checkpoints under it only."
+    return (f"The checkpoint '{path}' is outside {folders_root()}; the dashboard loads checkpoints under that folder "
+            f"only ({ROOT_ENV} names it when the dashboard starts).")
 
 
 def find_folders(root: Path, marker: str, depth: int) -> list[str]:
