@@ -429,6 +429,11 @@ def test_geometry_page_zip_current_result_and_bad_input(sweep, tmp_path, monkeyp
     assert [m.value for m in how.markdown] == ["The dashboard loads checkpoints under that folder only "
                                                "(UMASK_FOLDERS_ROOT names it when the dashboard starts)."]
     assert not [b for b in at.button if b.key.startswith("retry_model_")]
+    # Made with a model no registry here knows: said in one sentence, the page goes on.
+    newer = dataclasses.replace(result, model="futurenet_x")
+    at.sidebar.file_uploader(key="geo_upload").set_value(("new.zip", result_to_zip(newer), "application/zip")).run()
+    at.button(key="geo_go").click().run()
+    assert not at.exception and at.warning[0].value.startswith("futurenet_x is not available here: ")
     at.sidebar.file_uploader(key="geo_upload").set_value(("run.zip", result_to_zip(result), "application/zip")).run()
     # A file that is not a zip: one sentence, the toy still works.
     at.sidebar.file_uploader(key="geo_upload").set_value(("run.zip", b"not a zip", "application/zip")).run()
