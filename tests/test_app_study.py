@@ -429,6 +429,15 @@ def test_geometry_page_zip_current_result_and_bad_input(sweep, tmp_path, monkeyp
     assert [m.value for m in how.markdown] == ["The dashboard loads checkpoints under that folder only "
                                                "(UMASK_FOLDERS_ROOT names it when the dashboard starts)."]
     assert not [b for b in at.button if b.key.startswith("retry_model_")]
+    # A checkpoint under the served folder that is not there: the warning says it once, the expander how to go on.
+    missing = Path(os.environ["UMASK_FOLDERS_ROOT"]) / "missing.pth"
+    gone = dataclasses.replace(result, model=f"tiny={missing}")
+    at.sidebar.file_uploader(key="geo_upload").set_value(("gone.zip", result_to_zip(gone), "application/zip")).run()
+    at.button(key="geo_go").click().run()
+    assert at.warning[0].value == f"{gone.model} is not available here: The checkpoint of model tiny, '{missing}', does not exist here."
+    (how,) = [e for e in at.expander if e.label == "How to make it available"]
+    assert [m.value for m in how.markdown] == ["Mend what the warning says, then click **Try again**."]
+    assert how.button(key=f"retry_model_{gone.model}")
     # Made with a model no registry here knows: said in one sentence, the page goes on.
     newer = dataclasses.replace(result, model="futurenet_x")
     at.sidebar.file_uploader(key="geo_upload").set_value(("new.zip", result_to_zip(newer), "application/zip")).run()

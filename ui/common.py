@@ -134,10 +134,11 @@ def explain_load_failure(spec: str) -> None:
     st.warning(f"{spec} is not available here: {reason.rstrip('.')}.")
     with st.expander("How to make it available"):
         remedy = remedy.strip()
-        st.write((remedy[:1].upper() + remedy[1:] + " ") if remedy else why + " ")
+        if remedy:
+            st.write(remedy[:1].upper() + remedy[1:])
         if refused_checkpoint(spec):  # this server's rule, not a missing file: trying again changes nothing
             return
-        st.write("Then click **Try again**.")
+        st.write("Then click **Try again**." if remedy else "Mend what the warning says, then click **Try again**.")
         st.button("Try again", key=f"retry_model_{spec}", on_click=forget_load_failure, args=(spec,))
 
 
