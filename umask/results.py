@@ -244,7 +244,7 @@ def remove_save_leftovers(folder: str | Path) -> None:
         return
     prefixes = _staging_prefixes(folder)
     for path in folder.parent.iterdir():
-        if path.name.startswith(prefixes) and path.is_dir():  # (a link to a folder: the link alone goes)
+        if path.name.startswith(prefixes) and (path.is_dir() or path.is_symlink()):  # a link: it alone goes
             _remove_moved_aside(path)
 
 
