@@ -8,9 +8,16 @@ from torch import nn
 
 from umask.cli import main
 from umask.config import Config
+from umask.devices import share_of_cores
 from umask.models import Classifier, ModelInfo, load_model, register_model, registry
 from umask.targets import imagenet_classes
 
+# The pages compute with share_of_cores() torch threads (ui.common.configure_torch,
+# which also sets the count of every thread started after it). The tests' own
+# reference computations use the same count from the start, so a page's
+# probabilities equal the engine's on any machine and in any test order (a
+# float sum's rounding follows the thread count).
+torch.set_num_threads(share_of_cores())
 
 def tiny_classifier(seed: int = 0) -> Classifier:
     """A small random CNN with 1000 ImageNet outputs; steerable in a few steps."""
