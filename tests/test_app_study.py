@@ -335,6 +335,12 @@ def open_result(at: AppTest, folder: Path | str) -> None:
     assert not at.exception, at.exception
 
 
+def upload_zip(at: AppTest, name: str, data: bytes) -> None:
+    """Open a zip on the Geometry page by its uploader."""
+    at.sidebar.radio(key="geo_source").set_value("Upload a zip").run()
+    at.sidebar.file_uploader(key="geo_upload").set_value((name, data, "application/zip")).run()
+
+
 def assert_distances_are_the_engines(at: AppTest, result) -> None:
     s = result_geometry(result).summary()
     shown = metrics(at)
@@ -413,14 +419,13 @@ def test_geometry_page_zip_current_result_and_bad_input(sweep, tmp_path, monkeyp
     result = load_result(out / row["folder"])
     at = page("geometry")
     # A zip the engine wrote.
-    at.sidebar.radio(key="geo_source").set_value("Upload a zip").run()
-    at.sidebar.file_uploader(key="geo_upload").set_value(("run.zip", result_to_zip(result), "application/zip")).run()
+    upload_zip(at, "run.zip", result_to_zip(result))
     assert not at.exception and not at.error
     assert_distances_are_the_engines(at, result)
     assert at.subheader[0].value == "Distances (tiny, grid/hide, K = 2)"
     # Made with a checkpoint outside the served folder: the slice says why it cannot classify, and offers no retry.
     far = dataclasses.replace(result, model="tiny=/nonexistent-umask-test/net.pth")
-    at.sidebar.file_uploader(key="geo_upload").set_value(("far.zip", result_to_zip(far), "application/zip")).run()
+    upload_zip(at, "far.zip", result_to_zip(far))
     at.button(key="geo_go").click().run()
     assert not at.exception
     assert at.warning[0].value == (f"{far.model} is not available here: The checkpoint '/nonexistent-umask-test/net.pth' "
@@ -432,7 +437,7 @@ def test_geometry_page_zip_current_result_and_bad_input(sweep, tmp_path, monkeyp
     # A checkpoint under the served folder that is not there: the warning says it once, the expander how to go on.
     missing = Path(os.environ["UMASK_FOLDERS_ROOT"]) / "missing.pth"
     gone = dataclasses.replace(result, model=f"tiny={missing}")
-    at.sidebar.file_uploader(key="geo_upload").set_value(("gone.zip", result_to_zip(gone), "application/zip")).run()
+    upload_zip(at, "gone.zip", result_to_zip(gone))
     at.button(key="geo_go").click().run()
     assert at.warning[0].value == f"{gone.model} is not available here: The checkpoint of model tiny, '{missing}', does not exist here."
     (how,) = [e for e in at.expander if e.label == "How to make it available"]
@@ -440,12 +445,11 @@ def test_geometry_page_zip_current_result_and_bad_input(sweep, tmp_path, monkeyp
     assert how.button(key=f"retry_model_{gone.model}")
     # Made with a model no registry here knows: said in one sentence, the page goes on.
     newer = dataclasses.replace(result, model="futurenet_x")
-    at.sidebar.file_uploader(key="geo_upload").set_value(("new.zip", result_to_zip(newer), "application/zip")).run()
+    upload_zip(at, "new.zip", result_to_zip(newer))
     at.button(key="geo_go").click().run()
     assert not at.exception and at.warning[0].value.startswith("futurenet_x is not available here: ")
-    at.sidebar.file_uploader(key="geo_upload").set_value(("run.zip", result_to_zip(result), "application/zip")).run()
     # A file that is not a zip: one sentence, the toy still works.
-    at.sidebar.file_uploader(key="geo_upload").set_value(("run.zip", b"not a zip", "application/zip")).run()
+    upload_zip(at, "run.zip", b"not a zip")
     assert not at.exception
     assert len(at.error) == 1 and "not a zip" in at.error[0].value
     assert metrics(at)["Lines meet?"] == "yes"

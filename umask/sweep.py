@@ -526,10 +526,15 @@ def repair_csv(out: str | Path) -> None:
         log.info("%s: results.csv left as it is (%s)", out, err)
 
 
+def _folder_settings(plan: SweepPlan) -> dict:
+    """What one sweep folder holds a single value of (``sweep.json``): every run's image size and fill."""
+    return {"size": plan.size, "fill": plan.fill}
+
+
 def check_settings(out: Path, plan: SweepPlan) -> None:
     """One folder, one image size and fill: raise unless the folder's
     ``sweep.json`` (when there is one) holds the plan's."""
-    settings = {"size": plan.size, "fill": plan.fill}
+    settings = _folder_settings(plan)
     path = out / SETTINGS_FILE
     if path.exists():
         try:
@@ -553,7 +558,7 @@ def _settle_settings(out: Path, plan: SweepPlan) -> None:
     path = out / SETTINGS_FILE
     if not path.exists():
         with atomic_file(path) as fh:
-            fh.write(json.dumps({"size": plan.size, "fill": plan.fill, "columns": list(COLUMNS)}, indent=2))
+            fh.write(json.dumps(_folder_settings(plan) | {"columns": list(COLUMNS)}, indent=2))
 
 
 def check_resumable(out: Path, plan: SweepPlan) -> None:
