@@ -158,6 +158,16 @@ def test_decision_slice_bad_masks(tiny):
         decision_slice(tiny, image, stripes(4, 16), i=0, j=7)
 
 
+def test_decision_slice_refuses_an_image_too_small_before_any_forward_pass(tiny):
+    # A real network fails inside its layers on such an image (a raw
+    # RuntimeError); the check must come before the grid is classified.
+    tiny.min_size = 32
+    batches = []
+    with pytest.raises(UmaskError, match="Image size 16 is too small for tiny, which needs at least 32 pixels"):
+        decision_slice(tiny, torch.rand(3, 16, 16), stripes(4, 16), on_progress=lambda done, total: batches.append(done))
+    assert batches == []
+
+
 @pytest.mark.real
 def test_slice_of_the_real_model(lite0):
     image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(3))

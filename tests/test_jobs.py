@@ -232,7 +232,7 @@ def test_a_bad_config_fails_before_any_thread(tiny):
      "The optimisation ran out of memory; use a smaller image or fewer masks (or another device)."),
 ])
 def test_a_crash_in_the_worker_is_reported_in_one_sentence_not_raised(where, error, message):
-    job = Job(failing_classifier(error), small(), **where).start()
+    job = Job(failing_classifier(error), small(model="failing"), **where).start()
     assert job.wait(10)
     snap = job.snapshot()
     assert snap.state == "failed" and snap.result is None
@@ -244,7 +244,7 @@ def test_a_worker_runs_with_the_pools_thread_count():
     threads = (os.cpu_count() or 1) + 1  # never torch's default, on any machine
     pool = WorkerPool(max_idle=1, threads=threads)
     try:
-        job = Job(thread_counting_classifier(), small(), pool=pool).start()
+        job = Job(thread_counting_classifier(), small(model="threads"), pool=pool).start()
         assert job.wait(120)
         assert job.snapshot().error == f"The optimisation failed: RuntimeError: torch threads: {threads}"
     finally:

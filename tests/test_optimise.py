@@ -299,14 +299,37 @@ def test_two_pass_step_follows_the_one_pass_trajectory(tiny, loss, monkeypatch):
 
     def trajectory(threshold: float):
         monkeypatch.setattr(optimise, "TWO_PASS_BELOW", threshold)
-        search = UniversalSearch(tiny, small(k=8, mask_family="grid", steps=40, loss=loss, stop_at_success=False))
-        return [(r.predictions, r.loss) for r in search], search.pixels().detach().clone()
+        # Not stopping at 100 %: the run goes on past the step where no mask
+        # is losing any more, where neither path may move x.
+        search = UniversalSearch(tiny, small(k=6, steps=60, loss=loss, stop_at_success=False))
+        steps = []
+        for r in search:
+            steps.append((r.predictions, r.loss, search._active_fraction))
+        return steps, search.pixels().detach().clone(), search._sched.last_epoch
 
-    one_pass, x_one = trajectory(0.0)  # never two passes
-    two_pass, x_two = trajectory(1.01)  # two passes from the second step on
-    assert [p for p, _ in one_pass] == [p for p, _ in two_pass]
-    assert [l for _, l in one_pass] == pytest.approx([l for _, l in two_pass], rel=1e-4, abs=1e-5)
+    one_pass, x_one, updates_one = trajectory(0.0)  # never two passes (as on CUDA)
+    two_pass, x_two, updates_two = trajectory(1.01)  # two passes from the second step on
+    assert min(a for _, _, a in one_pass) == 0.0  # some steps had nothing losing
+    assert [p for p, _, _ in one_pass] == [p for p, _, _ in two_pass]
+    assert [l for _, l, _ in one_pass] == pytest.approx([l for _, l, _ in two_pass], rel=1e-4, abs=1e-5)
     assert torch.allclose(x_one, x_two, atol=1e-4)
+    assert updates_one == updates_two < 59
+
+
+def test_the_search_takes_its_gradients_under_a_callers_no_grad(tiny):
+    with torch.no_grad():
+        result = UniversalSearch(tiny, small()).run()
+    assert result.success_rate == 1.0
+    with torch.inference_mode():
+        reports = list(UniversalSearch(tiny, small(steps=3, stop_at_success=False)))
+        assert not torch.is_grad_enabled()  # and the caller's mode is back between steps
+    assert len(reports) == 3
+
+
+def test_the_model_must_be_the_one_the_config_names(tiny):
+    with pytest.raises(UmaskError, match="The config names the model 'resnet50' but the search was given 'tiny'; "
+                                         r"load the model the config names \(load_model\(config.model\)\)."):
+        UniversalSearch(tiny, small(model="resnet50"))
 
 
 def test_activation_bytes_counts_each_layer_output_once(tiny):

@@ -430,10 +430,12 @@ def decision_slice(
         on_progress: called ``(points done, points total)`` after each batch.
 
     Raises:
-        UmaskError: bad mask indices, or copies i and j on one line through x.
+        UmaskError: bad mask indices, copies i and j on one line through x,
+            or an image smaller than the model accepts.
     """
     k = masks.shape[0]
     check_slice_copies(k, i, j)
+    model.check_side(image.shape[-1])  # before the grid's forward passes, which would fail less clearly
     check_slice_resolution(resolution)
     resolution = slice_side(resolution)
     x = image.detach().cpu().float()

@@ -143,8 +143,6 @@ class Job:
         pause_limit: stop a job paused this many seconds in one go (None:
             never): a paused run keeps its worker, which a capped pool's
             waiting runs need (state "paused_too_long", best image kept).
-        torch_threads: intra-op threads for this job's worker thread (None:
-            leave the process setting alone); a pool sets its own.
         pool: run the search in one of this pool's worker processes instead
             of a thread of this process (same results, same controls).
 
@@ -161,7 +159,6 @@ class Job:
         labels: torch.Tensor | None = None,
         idle_timeout: float | None = 60.0,
         pause_limit: float | None = None,
-        torch_threads: int | None = None,
         pool: WorkerPool | None = None,
     ) -> None:
         # Built here even for a pool: a bad config fails now, in the caller,
@@ -174,7 +171,6 @@ class Job:
         self.idle_timeout = idle_timeout
         self.pause_limit = pause_limit
         self._paused_at: float | None = None  # monotonic time of the current pause
-        self.torch_threads = torch_threads
         self._lock = threading.Lock()
         self._resume = threading.Event()
         self._resume.set()
@@ -352,21 +348,16 @@ class Job:
             self._fail(run_failure(err))
 
     def _run_here(self) -> None:
-        if self.torch_threads is not None:
-            torch.set_num_threads(self.torch_threads)
         if self._stop.is_set():  # stopped before it began: not one step (as in a process)
             self._finish(self.search.result())
             return
-        # The model is frozen and shared; only this job's image gets
-        # gradients, and only in this thread.
-        with torch.enable_grad():
-            for report in self.search:
-                self._record(report)
-                if not self._resume.is_set() and not report.last:  # Pause on the last step: nothing left to hold
-                    self._wait_while_paused()
-                self._stop_if_unattended()
-                if self._stop.is_set():
-                    break
+        for report in self.search:
+            self._record(report)
+            if not self._resume.is_set() and not report.last:  # Pause on the last step: nothing left to hold
+                self._wait_while_paused()
+            self._stop_if_unattended()
+            if self._stop.is_set():
+                break
         self._finish(self.search.result())
 
     def _run_in_process(self) -> None:

@@ -7,7 +7,7 @@ the best image found so far, measured on its 8-bit form. It never prints,
 renders or saves: the CLI, the dashboard, the sweeps and the tests consume the
 same stream.
 
-    search = UniversalSearch(model, Config(k=10))
+    search = UniversalSearch(load_model("efficientnet_lite0"), Config(model="efficientnet_lite0", k=10))
     for report in search:
         ...                      # report.loss, report.success_rate, report.image
     result = search.result()     # a Result, ready for umask.results.save_result
@@ -213,12 +213,20 @@ class UniversalSearch:
             from ``config`` (family, K, size, layout seed or layout path).
 
     Raises:
-        UmaskError: the layout cannot make K parts (or ``labels`` is not
-            size x size), the image is smaller than
-            the model accepts, or the targets are invalid.
+        UmaskError: ``model`` is not the one ``config.model`` names, the
+            layout cannot make K parts (or ``labels`` is not size x size),
+            the image is smaller than the model accepts, or the targets are invalid.
     """
 
+    # Its tensors take part in autograd even when made inside a caller's
+    # inference_mode (which would make them unusable for backward).
+    @torch.inference_mode(False)
     def __init__(self, model: Classifier, config: Config, *, labels: torch.Tensor | None = None) -> None:
+        if model.name != config.model:
+            # The result is saved under config.model and re-read with it:
+            # a different model would make every later check disagree.
+            raise UmaskError(f"The config names the model '{config.model}' but the search was given "
+                             f"'{model.name}'; load the model the config names (load_model(config.model)).")
         self.model = model
         self.config = config
         if labels is None:
@@ -309,90 +317,102 @@ class UniversalSearch:
         return batch
 
     def __iter__(self) -> Iterator[StepReport]:
-        cfg = self.config
-        while self.steps_done < cfg.steps:
-            started = time.perf_counter()
-            x = self.pixels()
-            seen = _quantise_ste(x) if cfg.quantised_forward else x
-            # With a selective loss and few masks left, classify all K copies
-            # without autograd and differentiate only the losing ones below:
-            # the same gradient (won masks contribute none) for less work.
-            two_pass = self._two_pass_pays and cfg.loss != "ce" and self._active_fraction < TWO_PASS_BELOW
-            with torch.set_grad_enabled(not two_pass):
-                logits = self.model(self._masked(seen))
-                terms = _mask_terms(logits, self._targets, cfg.loss, cfg.kappa, cfg.k)
-            with torch.no_grad():
-                probs = self.model.check_outputs(logits.detach().float().softmax(dim=1))
-                hits = _meets_margin(probs, self._targets, cfg.stop_margin)
-                rate = int(hits.sum()) / hits.numel()  # as the saved result counts it, not in float32
-                done = bool(hits.all())
-                self._losing_streak = (self._losing_streak + 1) * ~hits
-                confirmed = hits
-                if done:
-                    # Confirm on the exact path that measures the saved PNG
-                    # (the float image, or a different batch, may differ in
-                    # the last bit from the forward above).
-                    check = classify_masked(self.model, quantise(x.detach()), self._masks, fill=self._fill)
-                    confirmed = _meets_margin(check.probs.to(probs.device), self._targets, cfg.stop_margin)
-                    done = bool(confirmed.all())
-                if cfg.loss == "ce":
-                    active = torch.ones_like(hits)
-                else:
-                    # Losing: not ahead by kappa logits, or short of the stop margin (in
-                    # this batch, or on the 8-bit image: else no mask would move it on).
-                    active = (_gap(logits.detach(), self._targets) + cfg.kappa > 0) | ~hits | ~confirmed
-                self._active_fraction = float(active.float().mean())
-            loss = (terms * active).sum()
-            with torch.no_grad():
-                self.last_loss = float(loss.detach())
-                # A confirmed win outranks any unconfirmed 100 % batch.
-                key = (rate, float(done), -self.last_loss)
-                if key[0] > self._best_key[0]:
-                    self._last_progress = self.steps_done
-                elif self.steps_done - self._last_progress >= cfg.patience:
-                    # Stuck: the last few masks need finer steps, not bigger ones.
-                    self._plateau_factor = max(self._plateau_factor / 2, cfg.lr_floor)
-                    self._last_progress = self.steps_done
-                if key > self._best_key:
-                    self._best_key = key
-                    self._best = x.detach().clone()
-                self.steps_done += 1
-                finished = (done and cfg.stop_at_success) or self.steps_done >= cfg.steps
-                snapshot = finished or (cfg.snapshot_every and self.steps_done % cfg.snapshot_every == 0)
-                # Everything the report needs is read before the update
-                # changes x in place: the report describes the image measured.
-                report = StepReport(
-                    step=self.steps_done,
-                    loss=self.last_loss,
-                    target_probs=tuple(probs.gather(1, self._targets[:, None]).squeeze(1).tolist()),
-                    predictions=tuple(probs.argmax(dim=1).tolist()),
-                    success_rate=rate,
-                    best_success_rate=self._best_key[0],
-                    seconds=0.0,
-                    image=quantise(x.detach()).cpu() if snapshot else None,
-                    done=done,
-                    last=finished,
-                )
-            if not finished and (active.any() or not two_pass):
-                self._opt.zero_grad(set_to_none=True)
-                if two_pass:
-                    chosen = active.nonzero().squeeze(1)
-                    sub = self.model(self._masked(seen, chosen))
-                    loss = _mask_terms(sub, self._targets[chosen], cfg.loss, cfg.kappa, cfg.k).sum()
-                loss.backward()
-                if cfg.optimizer == "sign":
-                    self._param.grad.sign_()
-                self._opt.step()
-                self._sched.step()
-                if cfg.parametrisation == "clamp":
-                    with torch.no_grad():
-                        self._param.clamp_(0.0, 1.0)
-            self.seconds += time.perf_counter() - started
-            if done:
-                self.succeeded = True
-            yield dataclasses.replace(report, seconds=self.seconds)
-            if finished:
+        while self.steps_done < self.config.steps:
+            # Gradients on for the step itself, whatever the caller's mode
+            # (a consumer under no_grad or inference_mode would break
+            # backward), but not across the yield, where the caller's code runs.
+            with torch.inference_mode(False), torch.enable_grad():
+                report = self._step()
+            yield report
+            if report.last:
                 return
+
+    def _step(self) -> StepReport:
+        """One step: measure x, keep it if best, update it unless finished."""
+        cfg = self.config
+        started = time.perf_counter()
+        x = self.pixels()
+        seen = _quantise_ste(x) if cfg.quantised_forward else x
+        # With a selective loss and few masks left, classify all K copies
+        # without autograd and differentiate only the losing ones below:
+        # the same gradient (won masks contribute none) for less work.
+        two_pass = self._two_pass_pays and cfg.loss != "ce" and self._active_fraction < TWO_PASS_BELOW
+        with torch.set_grad_enabled(not two_pass):
+            logits = self.model(self._masked(seen))
+            terms = _mask_terms(logits, self._targets, cfg.loss, cfg.kappa, cfg.k)
+        with torch.no_grad():
+            probs = self.model.check_outputs(logits.detach().float().softmax(dim=1))
+            hits = _meets_margin(probs, self._targets, cfg.stop_margin)
+            rate = int(hits.sum()) / hits.numel()  # as the saved result counts it, not in float32
+            done = bool(hits.all())
+            self._losing_streak = (self._losing_streak + 1) * ~hits
+            confirmed = hits
+            if done:
+                # Confirm on the exact path that measures the saved PNG
+                # (the float image, or a different batch, may differ in
+                # the last bit from the forward above).
+                check = classify_masked(self.model, quantise(x.detach()), self._masks, fill=self._fill)
+                confirmed = _meets_margin(check.probs.to(probs.device), self._targets, cfg.stop_margin)
+                done = bool(confirmed.all())
+            if cfg.loss == "ce":
+                active = torch.ones_like(hits)
+            else:
+                # Losing: not ahead by kappa logits, or short of the stop margin (in
+                # this batch, or on the 8-bit image: else no mask would move it on).
+                active = (_gap(logits.detach(), self._targets) + cfg.kappa > 0) | ~hits | ~confirmed
+            self._active_fraction = float(active.float().mean())
+        loss = (terms * active).sum()
+        with torch.no_grad():
+            self.last_loss = float(loss.detach())
+            # A confirmed win outranks any unconfirmed 100 % batch.
+            key = (rate, float(done), -self.last_loss)
+            if key[0] > self._best_key[0]:
+                self._last_progress = self.steps_done
+            elif self.steps_done - self._last_progress >= cfg.patience:
+                # Stuck: the last few masks need finer steps, not bigger ones.
+                self._plateau_factor = max(self._plateau_factor / 2, cfg.lr_floor)
+                self._last_progress = self.steps_done
+            if key > self._best_key:
+                self._best_key = key
+                self._best = x.detach().clone()
+            self.steps_done += 1
+            finished = (done and cfg.stop_at_success) or self.steps_done >= cfg.steps
+            snapshot = finished or (cfg.snapshot_every and self.steps_done % cfg.snapshot_every == 0)
+            # Everything the report needs is read before the update
+            # changes x in place: the report describes the image measured.
+            report = StepReport(
+                step=self.steps_done,
+                loss=self.last_loss,
+                target_probs=tuple(probs.gather(1, self._targets[:, None]).squeeze(1).tolist()),
+                predictions=tuple(probs.argmax(dim=1).tolist()),
+                success_rate=rate,
+                best_success_rate=self._best_key[0],
+                seconds=0.0,
+                image=quantise(x.detach()).cpu() if snapshot else None,
+                done=done,
+                last=finished,
+            )
+        # Nothing losing (possible when not stopping at success): no update,
+        # so the one-pass path (always on CUDA) moves x exactly as the
+        # two-pass path does (Adam's momentum would move it on a zero gradient).
+        if not finished and active.any():
+            self._opt.zero_grad(set_to_none=True)
+            if two_pass:
+                chosen = active.nonzero().squeeze(1)
+                sub = self.model(self._masked(seen, chosen))
+                loss = _mask_terms(sub, self._targets[chosen], cfg.loss, cfg.kappa, cfg.k).sum()
+            loss.backward()
+            if cfg.optimizer == "sign":
+                self._param.grad.sign_()
+            self._opt.step()
+            self._sched.step()
+            if cfg.parametrisation == "clamp":
+                with torch.no_grad():
+                    self._param.clamp_(0.0, 1.0)
+        self.seconds += time.perf_counter() - started
+        if done:
+            self.succeeded = True
+        return dataclasses.replace(report, seconds=self.seconds)
 
     def run(self) -> Result:
         """Run to the end (success or the step budget) and return the result."""

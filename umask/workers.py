@@ -412,23 +412,22 @@ def _run(conn: Connection, send, job_id: int, model: Classifier, config: Config,
     paused = stopped = False
     try:
         search = UniversalSearch(model, config, labels=labels)
-        with torch.enable_grad():
-            for report in search:
-                try:
-                    send("step", job_id, report)
-                    # Between two steps: read control messages; block while paused.
-                    while (paused and not report.last) or conn.poll():
-                        command, target = pickle.loads(conn.recv_bytes())[:2]
-                        if target != job_id:
-                            continue
-                        paused = command == "pause"
-                        stopped = stopped or command == "stop"
-                        if stopped:
-                            break
-                except (EOFError, OSError):
-                    return False  # nothing to report to
-                if stopped:
-                    break
+        for report in search:
+            try:
+                send("step", job_id, report)
+                # Between two steps: read control messages; block while paused.
+                while (paused and not report.last) or conn.poll():
+                    command, target = pickle.loads(conn.recv_bytes())[:2]
+                    if target != job_id:
+                        continue
+                    paused = command == "pause"
+                    stopped = stopped or command == "stop"
+                    if stopped:
+                        break
+            except (EOFError, OSError):
+                return False  # nothing to report to
+            if stopped:
+                break
         result = search.result()
     except UmaskError as err:
         return _reply(send, "failed", job_id, str(err))
