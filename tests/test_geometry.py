@@ -7,7 +7,7 @@ import torch
 from umask.errors import UmaskError
 from umask.evaluate import classify_masked
 from umask.geometry import claim_text, decision_slice, enclosing_ball, mask_geometry, percent, study_claim
-from umask.masks import layout, make_masks
+from umask.masks import apply_masks, layout, make_masks
 from umask.plots.geometry import distances_figure, slice_figure
 
 
@@ -50,6 +50,24 @@ def test_two_rows_by_hand():
     assert geo.summary()["radius_at_x"] == pytest.approx(math.sqrt(6))
     # Two points: the enclosing ball is half their distance.
     assert geo.ball.radius == pytest.approx(math.sqrt(6 + 0.24) / 2, rel=1e-6)
+
+
+def test_copies_read_a_few_at_a_time_give_the_figures_of_all_at_once(monkeypatch):
+    import umask.geometry as geometry
+
+    image = torch.rand(3, 12, 12, generator=torch.Generator().manual_seed(1))
+    masks = make_masks(layout("random", 10, 12, seed=0), "keep")
+    whole = mask_geometry(image, masks, fill="mean")
+    monkeypatch.setattr(geometry, "COPIES_PER_CHUNK", 3)  # 10 copies: chunks of 3, 3, 3 and 1
+    chunked = mask_geometry(image, masks, fill="mean")
+    for figures in ("absolute", "relative", "norm_change"):
+        for norm, values in getattr(whole, figures).items():
+            assert getattr(chunked, figures)[norm] == pytest.approx(values, rel=1e-12), (figures, norm)
+    assert chunked.ball.radius == pytest.approx(whole.ball.radius, rel=1e-9)
+    assert chunked.ball.centre == pytest.approx(whole.ball.centre, abs=1e-9)
+    # and that ball is the one enclosing_ball finds for the copies themselves
+    direct = enclosing_ball(apply_masks(image.double(), masks.double(), "mean").flatten(1))
+    assert direct.radius == pytest.approx(whole.ball.radius, rel=1e-9)
 
 
 def test_mean_fill_uses_the_engine_copies():

@@ -59,6 +59,24 @@ def test_real_weights_api_reads_the_torch_cache(torch_home):
     assert model.categories[1] == "goldfish" and model.native_size == 224
 
 
+def test_a_cached_model_loads_while_another_architecture_downloads(torch_home):
+    """One visitor's long vgg16 download must not hold up every other session's load."""
+    import threading
+
+    from umask.models import registry
+
+    path = cached_weights_path("mobilenet_v3_small")
+    path.parent.mkdir(parents=True)
+    torch.save(torchvision.models.mobilenet_v3_small(weights=None).state_dict(), path)
+    loaded = []
+    with registry._download_lock("vgg16"), registry._download_lock("mobilenet_v3_small"):  # downloads in progress
+        loader = threading.Thread(target=lambda: loaded.append(load_model("mobilenet_v3_small")), daemon=True)
+        loader.start()
+        loader.join(60)
+        assert loaded and loaded[0].name == "mobilenet_v3_small"
+    assert registry._download_lock("vgg16") is registry._download_lock("vgg16")
+
+
 def test_corrupt_cached_weights_get_a_clear_error(torch_home, capsys):
     path = cached_weights_path("mobilenet_v3_small")
     path.parent.mkdir(parents=True)

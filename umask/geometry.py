@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -73,6 +73,15 @@ class Ball:
     iterations: int
 
 
+# Masked copies in memory at once: all K = 1000 copies of a 128 x 128 image
+# in float64 (and the differences, squares, ...) took 1.5 GB.
+COPIES_PER_CHUNK = 64
+
+# () -> (row of the first point, (B, n) float64 points) chunks, in order;
+# called again for each pass, so only one or two chunks live at a time.
+PointChunks = Callable[[], Iterator[tuple[int, torch.Tensor]]]
+
+
 def enclosing_ball(points: np.ndarray | torch.Tensor, *, tol: float = 1e-6, max_iter: int = 100_000) -> Ball:
     """Minimal enclosing ball of N points (rows of ``points``, shape ``(N, n)``).
 
@@ -83,14 +92,24 @@ def enclosing_ball(points: np.ndarray | torch.Tensor, *, tol: float = 1e-6, max_
     and ``sqrt(dual)`` a lower bound; it stops when they agree to ``tol``
     (relative) or after ``max_iter`` steps.
     """
-    p = points.detach().double().cpu().numpy() if isinstance(points, torch.Tensor) else np.asarray(points, float)
+    p = torch.as_tensor(points).detach().cpu().double()
     p = p.reshape(p.shape[0], -1)
-    n = p.shape[0]
+    return _enclosing_ball(lambda: iter([(0, p)]), p.shape[0], tol=tol, max_iter=max_iter)
+
+
+def _enclosing_ball(chunks: PointChunks, n: int, *, tol: float = 1e-6, max_iter: int = 100_000) -> Ball:
+    """:func:`enclosing_ball` of ``n`` points read chunk by chunk (see :data:`PointChunks`)."""
     if n == 0:
         raise UmaskError("An enclosing ball needs at least one point.")
-    offset = p.mean(axis=0)  # centring keeps the Gram matrix well conditioned
-    q = p - offset
-    gram = q @ q.T
+    offset = sum(chunk.sum(dim=0) for _, chunk in chunks()) / n  # centring keeps the Gram matrix well conditioned
+    gram = np.empty((n, n))
+    for a, chunk_a in chunks():
+        q_a = chunk_a - offset
+        for b, chunk_b in chunks():
+            if b >= a:
+                block = (q_a @ (chunk_b - offset).T).numpy()
+                gram[a : a + len(chunk_a), b : b + len(chunk_b)] = block
+                gram[b : b + len(chunk_b), a : a + len(chunk_a)] = block.T
     sq = np.diag(gram).copy()
     lam = np.zeros(n)
     lam[int(np.argmax(sq))] = 1.0  # start at the point farthest from the mean
@@ -115,9 +134,10 @@ def enclosing_ball(points: np.ndarray | torch.Tensor, *, tol: float = 1e-6, max_
         lam = (1 - step) * lam
         lam[j] += step
         g_lam = g_lam + step * d_g
-    centre = offset + lam @ q
-    radius = float(np.sqrt(((p - centre) ** 2).sum(axis=1)).max())
-    return Ball(centre=centre, radius=radius, lower_bound=min(lower, radius), iterations=it)
+    weights = torch.from_numpy(lam)
+    centre = offset + sum(weights[a : a + len(chunk)] @ (chunk - offset) for a, chunk in chunks())
+    radius = max(float((chunk - centre).pow(2).sum(dim=1).sqrt().max()) for _, chunk in chunks())
+    return Ball(centre=centre.numpy(), radius=radius, lower_bound=min(lower, radius), iterations=it)
 
 
 @dataclass(frozen=True)
@@ -213,12 +233,18 @@ def mask_geometry(
     if masks.dim() != 4 or tuple(masks.shape[-2:]) != tuple(image.shape[-2:]):
         raise UmaskError(f"Masks of shape {tuple(masks.shape)} do not fit an image of shape {tuple(image.shape)}.")
     x = image.detach().cpu().double()
-    copies = apply_masks(x, masks.detach().cpu().double(), fill)  # (K, 3, H, W): the engine's masked copies
     flat_x = x.reshape(1, -1)
-    diff = (flat_x - copies.reshape(copies.shape[0], -1))
-    absolute = {k: v.numpy() for k, v in _norms(diff).items()}
+
+    def chunks() -> Iterator[tuple[int, torch.Tensor]]:
+        """The engine's masked copies, flattened, a few at a time."""
+        for start in range(0, masks.shape[0], COPIES_PER_CHUNK):
+            part = masks[start : start + COPIES_PER_CHUNK].detach().cpu().double()
+            yield start, apply_masks(x, part, fill).reshape(part.shape[0], -1)
+
+    per_chunk = [(_norms(flat_x - copies), _norms(copies)) for _, copies in chunks()]
+    absolute = {k: torch.cat([diff[k] for diff, _ in per_chunk]).numpy() for k in NORMS}
+    copy_norms = {k: torch.cat([copy[k] for _, copy in per_chunk]).numpy() for k in NORMS}
     image_norms = {k: float(v[0]) for k, v in _norms(flat_x).items()}
-    copy_norms = {k: v.numpy() for k, v in _norms(copies.reshape(copies.shape[0], -1)).items()}
     relative, norm_change = {}, {}
     for norm in NORMS:
         if norm == "l0":
@@ -233,14 +259,15 @@ def mask_geometry(
     ball = None
     offset = None
     if enclosing:
-        ball = enclosing_ball(copies.reshape(copies.shape[0], -1))
+        ball = _enclosing_ball(chunks, masks.shape[0])
         offset = float(np.sqrt(((flat_x[0].numpy() - ball.centre) ** 2).sum()))
     return MaskGeometry(
         absolute=absolute,
         relative=relative,
         norm_change=norm_change,
         image_norms=image_norms,
-        hidden_share=(1.0 - masks.detach().cpu().double()).flatten(1).mean(dim=1).numpy(),
+        # 0/1 masks: the float32 sums are exact counts (no K x n float64 copy of the masks).
+        hidden_share=((1.0 - masks.detach().cpu()).flatten(1).sum(dim=1).double() / masks[0].numel()).numpy(),
         radius_at_x=float(absolute["l2"].max()),
         ball=ball,
         centre_offset=offset,

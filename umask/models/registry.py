@@ -16,6 +16,7 @@ fails at once with a sentence naming the file and the folder to put it in.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -164,7 +165,15 @@ for _v in _LITE_NATIVE:  # Lite0, Lite1, Lite2
 
 # ------------------------------------------------------------ torchvision ---
 
-_download_lock = threading.Lock()
+_download_locks: dict[str, threading.Lock] = {}
+_download_locks_guard = threading.Lock()
+
+
+def _download_lock(arch: str) -> threading.Lock:
+    """One lock per architecture: one download of a file at a time (a second
+    caller waits, then reads the cache), while other architectures load freely."""
+    with _download_locks_guard:  # two first callers must get the same lock
+        return _download_locks.setdefault(arch, threading.Lock())
 
 
 def _weights(arch: str):
@@ -284,7 +293,8 @@ def _torchvision_net(arch: str, checkpoint: Path | None) -> nn.Module:
     weights = _weights(arch)
     if checkpoint is None:
         cached = cached_weights_path(arch)
-        with _download_lock:
+        # A cached file is read without waiting for anyone's download.
+        with _download_lock(arch) if not cached.exists() else contextlib.nullcontext():
             if not cached.exists():
                 if not _can_download(weights.url):
                     raise UmaskError(
