@@ -242,6 +242,9 @@ def main() -> None:
         else:
             st.info("No image yet: make one on the **Generate** page, or open a result zip in the sidebar.")
         return
+    job = st.session_state.get(JOB_KEY)
+    if job is not None and job.alive:
+        st.info("A new run is going on the **Generate** page: its image replaces this one when it ends.")
     rid = result_id(result)
     specs = choose_models(result)
     st.caption(

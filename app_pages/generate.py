@@ -34,7 +34,7 @@ from ui.common import (
     model_choices,
     model_label,
     or_stop,
-    set_result,
+    take_run_result,
     unused_cells_note,
     warm_plotly,
     worker_pool,
@@ -92,8 +92,9 @@ class Sketch(NamedTuple):
     targets: tuple[int | None, ...]
 
 
-def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
-    """Widgets -> (Config or None when the input is not usable yet, Generate clicked, the preview's sketch)."""
+def sidebar_config() -> tuple[umask.Config | None, Sketch]:
+    """Widgets -> (Config or None when the input is not usable yet, the preview's sketch); a click on
+    Generate starts the run (:func:`start_job`)."""
     sb = st.sidebar
     sb.header("Generate")
     # The button first, filled in last (it depends on the settings): with
@@ -139,6 +140,20 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
         cuttable = True
     except umask.UmaskError:
         cuttable = False
+    config = None
+    if cuttable and complete:
+        try:
+            config = umask.Config.preset(
+                preset, model=model, mask_family=family, mask_mode=mode, k=k, size=size, fill=fill,
+                targets=targets if targets is not None else umask.choose_targets(k, seed=seed), steps=steps,
+                stop_at_success=stop, seed=seed, snapshot_every=1,
+            )
+        except umask.UmaskError as err:
+            sb.error(str(err))
+    # A click starts the run here, before the button is drawn: drawn after,
+    # the button shows it (greyed, "Stop it first") from the click on.
+    if st.session_state.get("gen_go") and config is not None:
+        start_job(config)
     running = st.session_state.get(JOB_KEY)
     live = running is not None and running.snapshot(touch=False).live  # the state the page shows, not the thread
     # A click during a run would start another in its place: the run on the
@@ -151,7 +166,7 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
         waits = f"Generate waits: {len(picked)} of {k} target classes picked; pick exactly {k}, or choose random targets."
     else:
         waits = None
-    clicked = go_slot.button("Generate", type="primary", key="gen_go", width="stretch", disabled=waits is not None, help=waits)
+    go_slot.button("Generate", type="primary", key="gen_go", width="stretch", disabled=waits is not None, help=waits)
     if waits is not None and not live:  # beside the greyed button, not only on hover or far below it
         go_slot.caption(waits)
     if weights_here and not (running is not None and running.alive):  # a stopping run's thread still uses the CPU
@@ -163,22 +178,11 @@ def sidebar_config() -> tuple[umask.Config | None, bool, Sketch]:
         if loaded is not None and pool is not None:
             pool.prewarm(loaded)
     warm_plotly()
-    if not cuttable:  # the preview says why; no Config, so nothing offers to run it
-        return None, False, Sketch(family, mode, k, size, ())
-    if not complete:
-        shown = tuple(picked[:k]) + (None,) * max(0, k - len(picked))
-        return None, False, Sketch(family, mode, k, size, shown)
-    try:
-        if targets is None:
-            targets = umask.choose_targets(k, seed=seed)
-        config = umask.Config.preset(
-            preset, model=model, mask_family=family, mask_mode=mode, k=k, size=size, fill=fill,
-            targets=targets, steps=steps, stop_at_success=stop, seed=seed, snapshot_every=1,
-        )
-    except umask.UmaskError as err:
-        sb.error(str(err))
-        return None, False, Sketch(family, mode, k, size, ())
-    return config, clicked, Sketch(family, mode, k, size, config.targets)
+    if config is not None:
+        return config, Sketch(family, mode, k, size, config.targets)
+    # Not usable yet: the preview says why (or the error above).
+    shown = tuple(picked[:k]) + (None,) * max(0, k - len(picked)) if cuttable and not complete else ()
+    return None, Sketch(family, mode, k, size, shown)
 
 
 def start_job(config: umask.Config) -> None:
@@ -328,12 +332,9 @@ def live_view() -> None:
         verdict(f"{result.hit_count} of {result.k} masks give their target on the saved 8-bit image "
                 f"({result.success_rate:.0%}) after {count(result.steps, 'step')}, {result.seconds:.1f} s of optimisation.")
         result_panel(result)
-    if not snap.live and st.session_state.get("gen_result_of") is not job:
-        # The run just ended (finished, stopped or failed): hand its result to
-        # Explore and redraw the whole page once, which stops the polling.
-        st.session_state["gen_result_of"] = job
-        if snap.result is not None:
-            set_result(snap.result, f"generated here ({cfg.model}, {cfg.mask_family}, K={cfg.k})")
+    if not snap.live and take_run_result(job):
+        # The run just ended (finished, stopped or failed): its result is
+        # Explore's now; redraw the whole page once, which stops the polling.
         st.rerun()
 
 
@@ -389,9 +390,7 @@ def main() -> None:
     poll_s = or_stop(lambda: env_seconds("UMASK_POLL_S", POLL_S))  # a bad value is said before any run
     st.title("One image, many classes")
     intro = st.container()
-    config, clicked, sketch = sidebar_config()
-    if clicked and config is not None:
-        start_job(config)
+    config, sketch = sidebar_config()
     job: Job | None = st.session_state.get(JOB_KEY)
     # Once a run is on the screen the note folds away: at full length it
     # pushed the live image below the fold of a 1024 x 700 screen.

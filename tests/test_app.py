@@ -102,6 +102,8 @@ def test_generate_streams_then_explore_matches_the_engine(model):
     assert not at.exception
     job = at.session_state["umask_job"]
     assert job.config.k == 2 and job.config.mask_family == "grid" and job.config.model == "efficientnet_lite0"
+    # The click's own redraw shows the button greyed: a second click would throw this run away.
+    assert at.sidebar.button(key="gen_go").disabled
     # The page is drawn while the run is live: progress, controls, curves.
     assert at.get("progress") and at.button(key="gen_stop_run")
     # The classroom note folds away beside a run, so the live image stays in view.
@@ -155,6 +157,35 @@ def test_generate_streams_then_explore_matches_the_engine(model):
     assert zipped is result
     back = result_from_zip(data)
     assert back.targets == result.targets and torch.equal(back.image, result.image)
+
+
+@pytest.mark.real
+def test_a_run_that_ends_while_explore_is_open_shows_its_image_there(model):
+    at = generate_page()
+    configure(at, k=2, steps=40)
+    at.sidebar.button(key="gen_go").click().run()
+    at.switch_page("app_pages/explore.py").run()
+    assert at.info[0].value.startswith("A run is going on the **Generate** page: its image comes here when it ends")
+    first = at.session_state["umask_job"]
+    assert watch_until_done(first, 120)
+    at.run()  # the app-wide heartbeat's poll that sees the end (a browser's timer fires it)
+    assert not at.exception
+    assert at.session_state["umask_result"] is first.snapshot().result
+    assert at.caption[0].value.startswith("generated here (efficientnet_lite0, grid, K=2, seed 0, ended ")
+
+    # A second run, from Generate, ending while Explore shows the first one's image: it takes its place.
+    at.switch_page("app_pages/generate.py").run()
+    at.sidebar.number_input(key="gen_seed").set_value(1).run()
+    at.sidebar.button(key="gen_go").click().run()
+    second = at.session_state["umask_job"]
+    assert second is not first
+    at.switch_page("app_pages/explore.py").run()
+    assert at.info[0].value == "A new run is going on the **Generate** page: its image replaces this one when it ends."
+    assert watch_until_done(second, 120)
+    at.run()
+    assert at.session_state["umask_result"] is second.snapshot().result
+    assert at.caption[0].value.startswith("generated here (efficientnet_lite0, grid, K=2, seed 1, ended ")
+    assert not [i for i in at.info if "run is going" in i.value]
 
 
 @pytest.mark.real

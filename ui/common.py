@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -208,21 +209,54 @@ PICTURE_HEIGHT = 270
 RESULT_SOURCE_KEY = "umask_result_source"
 
 
-#: Seconds between the heartbeats every page sends to this session's run.
-HEARTBEAT_S = 10.0
+#: Seconds between the heartbeats every page sends to this session's run:
+#: also how soon another page (Explore, Geometry) shows the image of a run
+#: that has just ended.
+HEARTBEAT_S = 2.0
+#: Which run's result has been handed to Explore (set_result) already.
+_HANDED_OVER_KEY = "gen_result_of"
 
 
-@st.fragment(run_every=HEARTBEAT_S)
 def keep_run_alive() -> None:
-    """Touch this session's run from whatever page is open.
+    """Touch this session's run from whatever page is open, and hand its
+    result over when it ends (:func:`take_run_result`).
 
     A run stops when nobody has polled it for its idle timeout (the tab was
     closed); Generate's own fragments poll it, and this keeps it going while
-    the visitor is on Explore or another page. Draws nothing.
+    the visitor is on Explore or another page. Draws nothing; polls only
+    while there is a run.
     """
     job = st.session_state.get(JOB_KEY)
-    if job is not None and job.alive:
+    st.fragment(_heartbeat, run_every=HEARTBEAT_S if job is not None and job.alive else None)()
+
+
+def _heartbeat() -> None:
+    job = st.session_state.get(JOB_KEY)
+    if job is None:
+        return
+    if job.alive:
         job.touch()
+    if take_run_result(job):
+        st.rerun()  # the open page redraws with the new result, and this polling ends
+
+
+def take_run_result(job) -> bool:
+    """Make an ended run's result the current one (Explore's, Geometry's), once.
+
+    Returns:
+        True when this call handed it over (the caller redraws the page).
+    """
+    if st.session_state.get(_HANDED_OVER_KEY) is job:
+        return False
+    snap = job.snapshot(touch=False)
+    if snap.live:
+        return False
+    st.session_state[_HANDED_OVER_KEY] = job
+    if snap.result is not None:
+        cfg = job.config
+        set_result(snap.result, f"generated here ({cfg.model}, {cfg.mask_family}, K={cfg.k}, seed {cfg.seed}, "
+                                f"ended {time.strftime('%H:%M:%S')})")
+    return True
 
 
 def result_id(result: umask.Result) -> str:
