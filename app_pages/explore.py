@@ -18,6 +18,7 @@ from umask.masks import apply_masks, selection_mask
 from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
 from umask.results import result_to_zip
+from umask.text import percent
 from ui.common import (
     JOB_KEY,
     MODEL_HELP,
@@ -172,25 +173,25 @@ def model_column(result: umask.Result, spec: str, chosen: list[int], mask) -> No
         part = chosen[0]
         target = result.targets[part]
         hit = first == target
-        line = f"{describe(result, chosen)} → '{names[first]}' {p_first:.0%}, " + (
+        line = f"{describe(result, chosen)} → '{names[first]}' {percent(p_first, 0)}, " + (
             "target hit" if hit else f"target '{names[target]}' missed")
         (st.success if hit else st.warning)(line)
     else:
         one = "Hide" if result.mask_mode == "hide" else "Show"
         advice = (f"{one} one part to test its target." if not chosen
                   else f"Each target belongs to one part: {one.lower()} one alone to test it.")
-        st.info(f"{describe(result, chosen)} → '{names[first]}' {p_first:.0%}. {advice}")
-    targets = set(result.targets)
+        st.info(f"{describe(result, chosen)} → '{names[first]}' {percent(p_first, 0)}. {advice}")
     st.dataframe(
-        [{"class": names[c], "probability": p, "target of": "part " + str(result.targets.index(c)) if c in targets else ""}
-         for c, p in top],
+        [{"class": names[c], "probability": p} for c, p in top],
         hide_index=True,
         key=f"exp_top_{spec}",
+        # Two columns: with a third, two models side by side cut it off on a 1024 px screen.
         column_config={"class": st.column_config.TextColumn("class", width="medium"),
                        "probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0,
-                                                                      format="percent", width="small"),
-                       "target of": st.column_config.TextColumn("target of", width="small")},
+                                                                      format="percent", width="small")},
     )
+    owned = [f"{names[c]} is part {result.targets.index(c)}'s target" for c, _ in top if c in result.targets]
+    st.caption(f"Among these five: {'; '.join(owned)}." if owned else "None of these five is a part's target.")
 
 
 def summary(result: umask.Result, rid: str, specs: list[str]) -> None:
@@ -250,7 +251,7 @@ def main() -> None:
     st.caption(
         f"{st.session_state.get(RESULT_SOURCE_KEY, '')} · made for {result.model} · {result.mask_family}, "
         f"K = {result.k}, mode {result.mask_mode}, fill {result.fill}, {result.size} x {result.size} px · "
-        f"{result.success_rate:.0%} on target when saved"
+        f"{percent(result.success_rate, 0)} on target when saved"
     )
     st.markdown(NOTE)
     # The two pictures side by side and the part buttons under them, full

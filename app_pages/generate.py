@@ -22,7 +22,7 @@ from umask.masks import BUILTIN_FAMILIES, check_parts
 from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
 from umask.results import result_to_zip
-from umask.text import count
+from umask.text import count, percent
 from ui.common import (
     JOB_KEY,
     MODEL_HELP,
@@ -260,7 +260,7 @@ def per_mask_markdown(rows: list[dict], *, live: bool) -> str:
             lines.append(f"| {r['part']} | {r['target']} | | | |")
             continue
         mark = ":green[hit]" if r["hit"] else ":red[miss]"
-        lines.append(f"| {r['part']} | {r['target']} | {r['prediction']} | {r['p(target)']:.1%} | {mark} |")
+        lines.append(f"| {r['part']} | {r['target']} | {r['prediction']} | {percent(r['p(target)'], 1)} | {mark} |")
     return "\n".join(lines)
 
 
@@ -275,7 +275,7 @@ def live_view() -> None:
     if snap.error:
         st.error(snap.error)
     if snap.result is not None:
-        on_target = f"saved image: {snap.result.success_rate:.0%} of {cfg.k} masks on target"
+        on_target = f"saved image: {percent(snap.result.success_rate, 0)} of {cfg.k} masks on target"
     else:
         on_target = f"best so far: {round(snap.best_success_rate * cfg.k)} of {cfg.k} masks on target"
     text = f"{state}: step {snap.step} / {snap.total} · {_timing(snap, cfg.stop_at_success)} · {on_target}"
@@ -330,7 +330,7 @@ def live_view() -> None:
         result = snap.result
         verdict = st.success if result.hit_count == result.k else st.warning  # a partial result is not a success
         verdict(f"{result.hit_count} of {result.k} masks give their target on the saved 8-bit image "
-                f"({result.success_rate:.0%}) after {count(result.steps, 'step')}, {result.seconds:.1f} s of optimisation.")
+                f"({percent(result.success_rate, 0)}) after {count(result.steps, 'step')}, {result.seconds:.1f} s of optimisation.")
         result_panel(result)
     if not snap.live and take_run_result(job):
         # The run just ended (finished, stopped or failed): its result is

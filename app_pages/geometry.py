@@ -9,10 +9,11 @@ from __future__ import annotations
 import streamlit as st
 
 import umask
-from umask.geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, claim_text, decision_slice, percent, result_geometry, study_claim
+from umask.geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, claim_text, decision_slice, result_geometry, study_claim
 from umask.plots import geometry as plots
 from umask.toy import SCATTERED_OFFSETS, classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
 from umask.results import JSON_FILE
+from umask.text import percent
 from ui.common import RESULT_KEY, fed_model, folder_picker, result_from_upload, result_id, session_memo
 
 NOTE = (

@@ -16,6 +16,7 @@ from umask.plots import study as plots
 from umask.plots.run import upscale
 from umask.report import REPORT_FILE, build_report, shown_copy
 from umask.sweep import CSV_FILE, gallery_group, read_rows, summary_table, sweep_settings, typed_rows
+from umask.text import percent
 from ui.common import folder_picker, served_model
 
 NOTE = (
@@ -64,7 +65,7 @@ def gallery(folder: Path, rows: list[dict]) -> None:
         masked, shows = shown_copy(result)
         with cols[n % 4]:
             st.image([upscale(result.image, side=160), upscale(masked, side=160)], width=140)
-            st.caption(f"**K = {result.k}**: {result.success_rate:.0%} in {result.steps} steps ({result.seconds:.1f} s). "
+            st.caption(f"**K = {result.k}**: {percent(result.success_rate, 0)} in {result.steps} steps ({result.seconds:.1f} s). "
                        f"Second image: {shows}")
 
 

@@ -22,6 +22,7 @@ from umask.cli import main as cli_main
 from umask.evaluate import classify_masked
 from umask.masks import part_indicators
 from umask.targets import choose_targets
+from umask.text import percent
 from umask.models import load_model
 from umask.results import load_result, result_from_zip, result_to_zip
 from ui.common import result_id
@@ -123,7 +124,7 @@ def test_generate_streams_then_explore_matches_the_engine(model):
     rows = table.splitlines()[2:]
     assert len(rows) == 2
     for part, (row, target, pred, prob) in enumerate(zip(rows, result.targets, result.predictions, result.target_probs)):
-        assert row == (f"| {part} | {model.categories[target]} | {model.categories[pred]} | {prob:.1%} | "
+        assert row == (f"| {part} | {model.categories[target]} | {model.categories[pred]} | {percent(prob, 1)} | "
                        f"{':green[hit]' if pred == target else ':red[miss]'} |")
 
     at.switch_page("app_pages/explore.py").run()
@@ -138,10 +139,14 @@ def test_generate_streams_then_explore_matches_the_engine(model):
     best, p = engine.top(0, 1)[0]
     verdict = "target hit" if best == result.targets[0] else f"target '{model.categories[result.targets[0]]}' missed"
     shown = (at.success or at.warning)[0].value
-    assert shown == f"part 0 hidden → '{model.categories[best]}' {p:.0%}, {verdict}"
+    assert shown == f"part 0 hidden → '{model.categories[best]}' {percent(p, 0)}, {verdict}"
     top = at.dataframe[0].value
     assert list(top["class"]) == [model.categories[c] for c, _ in engine.top(0, 5)]
     assert list(top["probability"]) == pytest.approx([q for _, q in engine.top(0, 5)], abs=1e-6)
+    owned = [f"{model.categories[c]} is part {result.targets.index(c)}'s target" for c, _ in engine.top(0, 5)
+             if c in result.targets]
+    assert (f"Among these five: {'; '.join(owned)}." if owned else "None of these five is a part's target.") in \
+        [c.value for c in at.caption]
     # Two parts hidden: the combined mask, still the engine's numbers.
     next(b for b in at.button_group if b.key.startswith("exp_parts_")).select(1)
     at.run()
@@ -504,9 +509,9 @@ def test_targets_by_name_and_the_study_preset(model):
     # The study's preset steps on the float image; the page's verdict, table
     # and progress line all speak of the saved 8-bit best image.
     rows = next(m.value for m in at.markdown if m.value.startswith("| part | target")).splitlines()[2:]
-    assert [row.split(" | ")[3] for row in rows] == [f"{p:.1%}" for p in result.target_probs]
+    assert [row.split(" | ")[3] for row in rows] == [percent(p, 1) for p in result.target_probs]
     line = at.get("progress")[0].proto.text
-    assert f"saved image: {result.success_rate:.0%} of 2 masks on target" in line
+    assert f"saved image: {percent(result.success_rate, 0)} of 2 masks on target" in line
     # The speed and time of the optimisation, as the verdict gives them (loading the model is not a step).
     snap = job.snapshot()
     assert f"{snap.steps_per_s:.1f} steps/s · {result.seconds:.1f} s of optimisation ({snap.elapsed_s:.1f} s in all)" in line
@@ -606,10 +611,11 @@ def test_figures_carry_the_numbers_they_are_given():
     steps, rates = list(range(1, 2001)), [min(1.0, s / 1500) for s in range(1, 2001)]
     fig = plots.success_figure(steps, rates)
     assert len(fig.data[0].x) <= 600 and fig.data[0].x[-1] == 2000 and fig.data[0].y[-1] == 100.0
-    grid = plots.hit_grid_figure(["a", "b"], [[True, False], [False, False]], [[0.9, 0.1], [0.2, 0.3]],
+    grid = plots.hit_grid_figure(["a", "b"], [[True, False], [False, False]], [[0.995, 0.1], [0.2, 0.3]],
                                  [["x", "y"], ["z", "w"]], ["goldfish", "volcano"])
     assert grid.data[0].z.tolist() == [[1.0, 0.0], [0.0, 0.0]]  # rows = parts, columns = models
-    assert grid.data[0].text[0][0] == "hit 90%" and grid.data[0].text[1][1] == "miss 30%"
+    # 99.5 % is no certainty: never rounded up to "100 %".
+    assert grid.data[0].text[0][0] == "hit 99.5 %" and grid.data[0].text[1][1] == "miss 30 %"
 
 
 @pytest.mark.parametrize("family,k", [("grid", 10), ("hstripes", 62), ("random", 26)])

@@ -25,6 +25,7 @@ from umask.models import ModelInfo, register_model, registry
 from umask.results import load_result, result_to_zip
 from umask.sweep import CSV_FILE, SweepPlan, read_rows, run_sweep, typed_rows
 from umask.targets import imagenet_classes
+from umask.text import percent
 from umask.toy import SCATTERED_OFFSETS, classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
 
 from .conftest import tiny_classifier
@@ -173,7 +174,7 @@ def test_study_page_shows_the_sweep_plots_table_and_gallery(sweep, tmp_path, mon
         for caption, k in zip(captions, (2, 3)):
             (row,) = [r for r in rows if (r["mask_family"], r["k"], r["seed"]) == (family, k, seed)]
             result = load_result(out / row["folder"])
-            assert caption.startswith(f"**K = {k}**: {result.success_rate:.0%} in {result.steps} steps")
+            assert caption.startswith(f"**K = {k}**: {percent(result.success_rate, 0)} in {result.steps} steps")
             part = study_part(k)  # K <= 5: the last part
             assert f"part {part} hidden; target {names[result.targets[part]]}" in caption
             assert caption.endswith(", hit") == (result.predictions[part] == result.targets[part])

@@ -94,6 +94,7 @@ def test_generate_watch_stop_download_explore(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     import umask
+    from umask.text import percent
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -196,7 +197,7 @@ def test_generate_watch_stop_download_explore(server, tmp_path):
         engine = umask.classify_masked(model, result.image, keep, fill=result.fill)
         best, p = engine.top(0, 1)[0]
         hit = best == result.targets[0]
-        expected = f"part 0 hidden → '{model.categories[best]}' {p:.0%}, " + (
+        expected = f"part 0 hidden → '{model.categories[best]}' {percent(p, 0)}, " + (
             "target hit" if hit else f"target '{model.categories[result.targets[0]]}' missed")
         assert verdict.inner_text().strip() == expected
         expect(page.get_by_text("Every part on every model")).to_be_visible()

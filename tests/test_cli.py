@@ -4,6 +4,7 @@ import pytest
 
 from umask.cli import main
 from umask.results import load_result
+from umask.text import percent
 
 from .conftest import run_cli
 
@@ -22,7 +23,7 @@ def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):
     for k, name in enumerate(("goldfish", "volcano", "tench")):
         line = next(x for x in out.splitlines() if x.split()[:1] == [str(k)])
         assert line.split()[1:] == [name, f"({result.targets[k]})", name, f"({result.targets[k]})",
-                                    f"{result.target_probs[k]:.1%}", "hit"], line
+                                    *percent(result.target_probs[k], 1).split(), "hit"], line
 
     code, out, err = run_cli(capsys, "evaluate", str(out_dir), "--format", "json", "--json", str(tmp_path / "r.json"))
     assert code == 0
@@ -31,7 +32,7 @@ def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):
     assert json.loads((tmp_path / "r.json").read_text()) == report
 
     code, out, err = run_cli(capsys, "evaluate", str(out_dir))
-    assert code == 0 and "goldfish 1" not in out and "hit: goldfish" in out and "100%" in out
+    assert code == 0 and "goldfish 1" not in out and "hit: goldfish" in out and "success        100 %" in out
     assert out.endswith("\ntiny, fed as the result was made, repeats the saved predictions exactly.\n") and err == ""
     # A miss names the prediction and gives the target's probability, labelled as the target's.
     from umask.targets import imagenet_classes

@@ -41,7 +41,7 @@ from .errors import UmaskError
 from .evaluate import classify_masked
 from .masks import apply_masks, layout, make_masks
 from .models import Classifier
-from .text import count
+from .text import count, percent
 
 NORMS = ("l0", "l1", "l2", "linf")
 NORM_LABELS = {
@@ -334,13 +334,6 @@ def claim_text(claim: dict) -> str:
         "are | ||x|| − ||m_k x|| | / ||x||, the norm change: in L1 the same as above, in L2 about half the stripe's share "
         "(0.78 % for one row of 64 on a constant image): the reading under which the study's 1.6 % holds in a true norm."
     )
-
-
-def percent(fraction: float | None, digits: int = 2) -> str:
-    """A fraction (0..1) as a percentage ("1.56 %"); "n/a" when missing or NaN."""
-    if fraction is None or math.isnan(fraction):
-        return "n/a"
-    return f"{100 * fraction:.{digits}f} %"
 
 
 def claim_rows(claim: dict) -> list[dict]:

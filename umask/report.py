@@ -20,14 +20,14 @@ import torch
 from .errors import UmaskError
 from .evaluate import as_fed_for
 from .files import atomic_file
-from .geometry import CLAIM_COLUMNS, NORM_LABELS, SLICE_RESOLUTION, claim_rows, claim_text, decision_slice, percent, result_geometry, study_claim
+from .geometry import CLAIM_COLUMNS, NORM_LABELS, SLICE_RESOLUTION, claim_rows, claim_text, decision_slice, result_geometry, study_claim
 from .masks import apply_masks, study_part
 from .models import Classifier, load_model
 from .plots.run import png_data_uri, upscale
 from .results import Result, load_result
 from .sweep import CSV_FILE, gallery_group, read_rows, summary_table, sweep_settings, typed_rows
 from .targets import imagenet_classes
-from .text import count
+from .text import count, percent
 from .toy import SCATTERED_OFFSETS, evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
 
 log = logging.getLogger(__name__)

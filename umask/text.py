@@ -1,9 +1,30 @@
-"""Numbers in sentences: "1 step", "2 steps"."""
+"""Numbers in sentences: "1 step", "2 steps", "99.5 %"."""
 
 from __future__ import annotations
+
+import math
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
     """``n`` and the noun in the number it takes: ``count(1, "run") == "1 run"``,
     ``count(3, "class", "classes") == "3 classes"``."""
     return f"{n} {noun if n == 1 else (plural or noun + 's')}"
+
+
+def percent(fraction: float | None, digits: int = 2) -> str:
+    """A fraction (0..1) as a percentage ("1.56 %"); "n/a" when missing or NaN.
+
+    Never rounds up to a certainty that is not there: a probability of
+    0.995 (or 199 of 200 masks) reads "99.5 %", not "100 %"; more digits
+    are shown, up to three more, then the figure is cut, not rounded.
+    """
+    if fraction is None or math.isnan(fraction):
+        return "n/a"
+    value = 100 * fraction
+    if fraction < 1:
+        most = digits + 3
+        while digits < most and round(value, digits) >= 100:
+            digits += 1
+        if round(value, digits) >= 100:
+            value = math.floor(value * 10**digits) / 10**digits
+    return f"{value:.{digits}f} %"

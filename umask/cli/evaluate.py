@@ -10,6 +10,7 @@ from ..errors import UmaskError
 from ..evaluate import transfer_report
 from ..files import atomic_file
 from ..results import check_output_file
+from ..text import percent
 from .output import echo, format_table
 
 
@@ -65,10 +66,10 @@ def run(args: argparse.Namespace) -> int:
             # A miss shows what was predicted and how far the target is: the
             # probability belongs to the target, not to the prediction beside it.
             p = m["target_probs"][k]
-            row.append(f"hit: {m['prediction_names'][k]} {p:.1%}" if m["hits"][k]
-                       else f"miss: {m['prediction_names'][k]} (target {p:.1%})")
+            row.append(f"hit: {m['prediction_names'][k]} {percent(p, 1)}" if m["hits"][k]
+                       else f"miss: {m['prediction_names'][k]} (target {percent(p, 1)})")
         rows.append(row)
-    rows.append(["", "success"] + [f"{report['models'][s]['success_rate']:.0%}" for s in names])
+    rows.append(["", "success"] + [percent(report['models'][s]['success_rate'], 0) for s in names])
     echo(format_table(headers, rows))
     same = [s for s in names if report["models"][s].get("matches_saved")]
     if same:

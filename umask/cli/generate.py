@@ -13,7 +13,7 @@ from ..masks import FAMILIES, MODES, load_layout, num_parts, parse_fill
 from ..models import DEFAULT_MODEL, load_model
 from ..optimise import UniversalSearch
 from ..results import JSON_FILE, Result, check_result_folder, load_result, save_result
-from ..text import count
+from ..text import count, percent
 from . import interrupt_code
 from .output import echo, format_table, progress, status
 
@@ -92,7 +92,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def per_mask_table(result: Result, categories) -> str:
     rows = []
     for k, (t, p, prob) in enumerate(zip(result.targets, result.predictions, result.target_probs)):
-        rows.append([k, f"{categories[t]} ({t})", f"{categories[p]} ({p})", f"{prob:.1%}", "hit" if p == t else "miss"])
+        rows.append([k, f"{categories[t]} ({t})", f"{categories[p]} ({p})", percent(prob, 1), "hit" if p == t else "miss"])
     return format_table(["part", "target", "prediction", "p(target)", ""], rows)
 
 

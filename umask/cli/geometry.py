@@ -18,10 +18,10 @@ from pathlib import Path
 from ..errors import UmaskError
 from ..evaluate import as_fed_for
 from ..files import atomic_file
-from ..geometry import SLICE_RESOLUTION, check_slice_copies, check_slice_resolution, claim_rows, decision_slice, percent, result_geometry, slice_side, study_claim
+from ..geometry import SLICE_RESOLUTION, check_slice_copies, check_slice_resolution, claim_rows, decision_slice, result_geometry, slice_side, study_claim
 from ..models import load_model
 from ..results import check_output_file, load_result
-from ..text import count
+from ..text import count, percent
 from .output import echo, format_table, progress
 
 

@@ -16,6 +16,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from ..images import encode_png, image_to_uint8
+from ..text import percent
 from .axes import label_log_y
 
 HIT = "#2e9e44"
@@ -265,7 +266,7 @@ def render_part_probs(labels: torch.Tensor, target_probs: Sequence[float], *, si
     boxes = _part_boxes(lab)
     _outline(big, big_lab, boxes, factor, 255.0)
     big = big.astype(np.uint8)
-    texts = {k: f"{k}: {p:.0%}" for k, p in enumerate(probs)}
+    texts = {k: f"{k}: {percent(float(p), 0)}" for k, p in enumerate(probs)}
     size = _label_size(boxes, factor, max(map(len, texts.values())), big.shape[0])
     if size < MIN_LONG_LABEL:  # "k: p%" too small to read: the number alone, the colour tells p
         texts = {k: str(k) for k in texts}
@@ -362,10 +363,10 @@ def hit_grid_figure(
     """
     k = len(target_names)
     z = np.array([[1.0 if h else 0.0 for h in col] for col in hits]).T  # (K, M)
-    text = np.array([[f"{'hit' if h else 'miss'} {p:.0%}" for h, p in zip(hc, pc)] for hc, pc in zip(hits, probs)], dtype=object).T
+    text = np.array([[f"{'hit' if h else 'miss'} {percent(p, 0)}" for h, p in zip(hc, pc)] for hc, pc in zip(hits, probs)], dtype=object).T
     hover = np.array(
         [
-            [f"part {i}: target '{target_names[i]}'<br>{m}: '{predicted[j][i]}'<br>p(target) {probs[j][i]:.1%}" for i in range(k)]
+            [f"part {i}: target '{target_names[i]}'<br>{m}: '{predicted[j][i]}'<br>p(target) {percent(probs[j][i], 1)}" for i in range(k)]
             for j, m in enumerate(model_names)
         ],
         dtype=object,
