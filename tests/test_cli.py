@@ -417,6 +417,14 @@ def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny
         code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny", "--resize", "native",
                                  "--format", "json")
         assert code == 0 and json.loads(out)["models"]["tiny"]["fed_at"] == 16  # tiny's native side
+        assert json.loads(out)["models"]["tiny"]["matches_saved"] is True  # the size it was made at: compared
+        # The image's own model fed at another size: not compared with the saved predictions, and said so.
+        code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--resize", "24", "--format", "json")
+        entry = json.loads(out)["models"]["tiny"]
+        assert code == 0 and entry["fed_at"] == 24 and entry["made_at"] == 16 and "matches_saved" not in entry
+        code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--resize", "24")
+        assert out.rstrip().endswith("tiny saw the image at 24 px, not at the 16 px it was made at, so its predictions "
+                                     "are not compared with the saved ones; without --resize they are.")
         code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--resize", "big")
         assert code == 2 and "Resize 'big' is not allowed" in err
     finally:

@@ -72,6 +72,19 @@ def test_zip_round_trip(result):
         result_from_zip(b"hello")
 
 
+def test_a_zip_file_on_disk_loads_as_its_folder_does(result, tmp_path):
+    """The dashboard's download, given to the CLI (evaluate, geometry) as it is."""
+    zipped = tmp_path / "umask-tiny-K4.zip"
+    zipped.write_bytes(result_to_zip(result))
+    back = load_result(zipped)
+    assert torch.equal(back.image, result.image) and torch.equal(back.labels, result.labels)
+    assert back.predictions == result.predictions and back.config == result.config
+    (tmp_path / "notes.txt").write_text("not a result")
+    with pytest.raises(UmaskError, match=r"notes.txt' is a file; a result is a folder holding universal.png, parts.png, "
+                                         r"result.json \(or a zip of one\)."):
+        load_result(tmp_path / "notes.txt")
+
+
 def test_crash_mid_write_leaves_old_result_intact(result, tmp_path, monkeypatch):
     out = save_result(result, tmp_path / "run")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -315,7 +328,7 @@ def test_damaged_zip_is_one_sentence(result):
     data[start:start + 20] = bytes(20)
     with pytest.raises(UmaskError) as err:
         result_from_zip(bytes(data))
-    assert str(err.value) == "The zip archive is damaged or encrypted; upload a zip of a result folder (the Download button's, or a folder zipped as it is)."
+    assert str(err.value) == "The zip archive is damaged or encrypted; use a zip of a result folder (the Download button's, or a folder zipped as it is)."
 
 
 def test_result_json_checks_lengths_types_and_fills_in_missing_names(result, tmp_path):
@@ -352,7 +365,7 @@ def test_a_zip_of_two_results_is_refused_by_name(result, tmp_path):
     with zipfile.ZipFile(buffer, "w") as archive:
         for path in sorted((tmp_path / "runs").rglob("*.*")):
             archive.write(path, path.relative_to(tmp_path).as_posix())
-    with pytest.raises(UmaskError, match=r"holds 2 results \('runs/a', 'runs/b'\); upload a zip of one result folder"):
+    with pytest.raises(UmaskError, match=r"holds 2 results \('runs/a', 'runs/b'\); use a zip of one result folder"):
         result_from_zip(buffer.getvalue())
     # One folder in the zip (as `zip -r r.zip runs/a` makes) reads as before.
     buffer = io.BytesIO()

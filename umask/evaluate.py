@@ -188,8 +188,12 @@ def transfer_report(folder: str | Path, models: list[str] | None = None, device:
             "hits": list(outcome.hits),
             "success_rate": outcome.success_rate,
         } | ({"weights_changed": True} if weights_changed(model, spec, result) else {})
-        if spec == canonical_spec(result.model) and resize is None:  # fed as it was made: it must repeat them
-            report["models"][spec]["matches_saved"] = list(outcome.predictions) == list(result.predictions)
+        if spec == canonical_spec(result.model):
+            made_at = result.resize_to or result.size
+            if (model.resize_to or result.size) == made_at:  # fed as it was made: it must repeat them
+                report["models"][spec]["matches_saved"] = list(outcome.predictions) == list(result.predictions)
+            else:  # said, not silently skipped: its misses are no sign of a broken result
+                report["models"][spec]["made_at"] = made_at
     if not report["models"]:
         reasons = "; ".join(f"{spec}: {why.rstrip('.')}" for spec, why in unavailable.items())
         raise UmaskError(f"No model can load here ({reasons}), so nothing was evaluated.")

@@ -49,7 +49,7 @@ IMAGE_FILE = "universal.png"
 PARTS_FILE = "parts.png"
 JSON_FILE = "result.json"
 #: What a refused upload is told to give instead.
-ZIP_HINT = "upload a zip of a result folder (the Download button's, or a folder zipped as it is)."
+ZIP_HINT = "use a zip of a result folder (the Download button's, or a folder zipped as it is)."
 FILES = (IMAGE_FILE, PARTS_FILE, JSON_FILE)
 
 
@@ -363,7 +363,8 @@ def _read_image(path: Path, size: int) -> torch.Tensor:
 
 
 def load_result(folder: str | Path) -> Result:
-    """Read a result folder written by :func:`save_result` (or by hand, to spec).
+    """Read a result folder written by :func:`save_result` (or by hand, to
+    spec), or a zip of one (:func:`result_to_zip`, the dashboard's download).
 
     Raises:
         UmaskError: missing folder or file, unreadable image, bad JSON, or
@@ -373,7 +374,9 @@ def load_result(folder: str | Path) -> Result:
         raise UmaskError(f"An empty path was given; give a result folder (one holding {', '.join(FILES)}).")
     folder = Path(folder)
     if folder.is_file():
-        raise UmaskError(f"'{folder}' is a file; a result is a folder holding {', '.join(FILES)}.")
+        if zipfile.is_zipfile(folder):
+            return result_from_zip(folder.read_bytes())
+        raise UmaskError(f"'{folder}' is a file; a result is a folder holding {', '.join(FILES)} (or a zip of one).")
     if not folder.is_dir():
         raise UmaskError(f"Result folder '{folder}' does not exist.")
     for name in FILES:
@@ -483,7 +486,7 @@ def result_from_zip(data: bytes) -> Result:
             shown = ", ".join(f"'{f}'" if f != "." else "the top level" for f in sorted(folders)[:3])
             raise UmaskError(
                 f"The zip holds {len(folders)} results ({shown}{', ...' if len(folders) > 3 else ''}); "
-                f"upload a zip of one result folder."
+                f"use a zip of one result folder."
             )
         return _load_zipped(archive, next(iter(folders.values()), []))
 

@@ -74,4 +74,9 @@ def run(args: argparse.Namespace) -> int:
     same = [s for s in names if report["models"][s].get("matches_saved")]
     if same:
         echo(f"\n{same[0]}, fed as the result was made, repeats the saved predictions exactly.")
+    for spec in names:
+        entry = report["models"][spec]
+        if "made_at" in entry:
+            echo(f"\n{spec} saw the image at {entry['fed_at']} px, not at the {entry['made_at']} px it was made at, so its "
+                 "predictions are not compared with the saved ones; without --resize they are.")
     return 0
