@@ -152,10 +152,25 @@ def test_bad_input_is_one_line_and_writes_nothing(tiny_registered, tmp_path, cap
     assert not (tmp_path / "res").exists()
 
 
-def test_evaluate_corrupt_folder(tmp_path, capsys):
+def test_evaluate_a_folder_that_is_no_result(tmp_path, capsys):
+    from umask.optimise import UniversalSearch
+    from umask.results import save_result
+
+    from .conftest import small, tiny_classifier
+
     (tmp_path / "bad").mkdir()
     code, out, err = run_cli(capsys, "evaluate", str(tmp_path / "bad"))
+    assert code == 2 and err == (f"umask: error: '{tmp_path / 'bad'}' holds no result (none of universal.png, parts.png, "
+                                 "result.json); give a result folder, as python -m umask generate --out writes it.\n")
+    (tmp_path / "bad" / "result.json").write_text("{}")
+    code, out, err = run_cli(capsys, "evaluate", str(tmp_path / "bad"))
     assert code == 2 and "is incomplete: it has no universal.png" in err
+    # A sweep folder: one of its runs is what was meant.
+    run = tmp_path / "sweep" / "runs" / "tiny" / "hstripes-hide" / "fast-300" / "k3-seed0"
+    save_result(UniversalSearch(tiny_classifier(), small(steps=3)).run(), run)
+    code, out, err = run_cli(capsys, "geometry", str(tmp_path / "sweep"))
+    assert code == 2 and err == (f"umask: error: '{tmp_path / 'sweep'}' is a sweep folder, not one result; give one of the "
+                                 f"run folders under {tmp_path / 'sweep' / 'runs'}, e.g. {run}.\n")
 
 
 def test_existing_foreign_output_is_refused_before_running(tiny_registered, tmp_path, capsys):

@@ -379,6 +379,8 @@ def load_result(folder: str | Path) -> Result:
         raise UmaskError(f"'{folder}' is a file; a result is a folder holding {', '.join(FILES)} (or a zip of one).")
     if not folder.is_dir():
         raise UmaskError(f"Result folder '{folder}' does not exist.")
+    if not any((folder / name).exists() for name in FILES):
+        raise UmaskError(_no_result_here(folder))
     for name in FILES:
         if not (folder / name).is_file():
             what = f"its {name} is a folder" if (folder / name).is_dir() else f"it has no {name}"
@@ -463,6 +465,17 @@ def result_to_zip(result: Result) -> bytes:
             for name in FILES:
                 archive.write(Path(tmp) / name, name)
     return buffer.getvalue()
+
+
+def _no_result_here(folder: Path) -> str:
+    """Why a folder with none of a result's files is not one, and which to give instead."""
+    runs = folder / "runs"  # a sweep's (umask.sweep.RUNS_DIR), which imports this module
+    if runs.is_dir():
+        example = next((p.parent for p in sorted(runs.rglob(JSON_FILE))), None)
+        return (f"'{folder}' is a sweep folder, not one result; give one of the run folders under {runs}"
+                + (f", e.g. {example}." if example is not None else "."))
+    return (f"'{folder}' holds no result (none of {', '.join(FILES)}); give a result folder, "
+            "as python -m umask generate --out writes it.")
 
 
 def result_from_zip(data: bytes) -> Result:
