@@ -258,6 +258,13 @@ def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, ca
                              "--steps", "5", "--out", out_png)
     assert code == 2 and "already exists; give another path, or add --overwrite to replace it." in err
     assert out_png.read_bytes() == saved_bytes  # an earlier adversarial image is not lost to a repeated command
+    # A wrong photo, model or device is said first: adding --overwrite would not have helped.
+    for photo, model, device, said in (("photo.png", "tinny", "cpu", "Unknown model 'tinny'"),
+                                       ("photo.png", "tiny", "gpu", "Unknown device 'gpu'"),
+                                       ("missing.png", "tiny", "cpu", "Photo '")):
+        code, out, err = run_cli(capsys, "fgsm", tmp_path / photo, "--model", model, "--device", device, "--eps", "0.003",
+                                 "--out", out_png)
+        assert code == 2 and err.startswith(f"umask: error: {said}") and "already exists" not in err, err
     code, out, err = run_cli(capsys, "fgsm", tmp_path / "photo.png", "--model", "tiny", "--eps", "0.003",
                              "--steps", "5", "--out", out_png, "--overwrite")
     assert code == 0, err

@@ -366,6 +366,10 @@ def test_an_output_under_a_file_is_refused_before_running(tiny_registered, tmp_p
     assert code == 2 and "is a file, not a folder" in err and "Traceback" not in err
     assert "step" not in err  # refused before the run, not after it
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+    # A misspelt model is said before the output's trouble: mending --out first would be for nothing.
+    code, out, err = run_cli(capsys, "generate", "--model", "tinny", "--size", "16", "--k", "2",
+                             "--out", str(tmp_path / "notes.txt" / "res"))
+    assert code == 2 and err.startswith("umask: error: Unknown model 'tinny'"), err
 
 
 def test_custom_layout_without_k_takes_its_part_count(tiny_registered, tmp_path, capsys):

@@ -13,7 +13,8 @@ from pathlib import Path
 from ..attacks import PANDA_EPS, attack, check_eps, check_steps, eight_bit_budget, predict, succeeded, top_predictions
 from ..errors import UmaskError
 from ..images import describe_crop, load_photo, photo_size, save_png
-from ..models import DEFAULT_MODEL, MAX_SIDE, load_model
+from ..devices import resolve_device
+from ..models import DEFAULT_MODEL, MAX_SIDE, load_model, model_info
 from ..results import check_output_file
 from ..targets import resolve_class
 from .output import echo, progress
@@ -71,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".png":  # ".png" alone is a name with no suffix
         raise UmaskError(f"Output '{args.out}' must be a file name ending in .png (e.g. adversarial.png); "
                          "the adversarial image is saved as an 8-bit PNG.")
+    # The inputs first: an --overwrite added for an existing file must not
+    # be the step before learning the photo, model or device was wrong.
+    resolve_device(args.device)
+    model_info(args.model)  # an unknown name, with close ones
+    load_photo(args.image, size=None)
     check_output_file(args.out, reads=(args.image,), overwrite=args.overwrite)  # as typed: 'a.png/' is refused; missing folders are made
     model = load_model(args.model, device=args.device)
     if args.size is not None:

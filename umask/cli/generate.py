@@ -10,7 +10,8 @@ import torch
 from ..config import OPTIMIZERS, PRESETS, Config
 from ..errors import UmaskError
 from ..masks import FAMILIES, MODES, load_layout, num_parts, parse_fill
-from ..models import DEFAULT_MODEL, load_model
+from ..devices import resolve_device
+from ..models import DEFAULT_MODEL, load_model, model_info
 from ..optimise import UniversalSearch
 from ..results import JSON_FILE, Result, check_result_folder, load_result, save_result
 from ..text import count, percent
@@ -101,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.out.strip():  # Path("") would be the current folder
         raise UmaskError("--out is empty; give the folder to write the result to, e.g. --out runs/first.")
     out = Path(args.out)
+    resolve_device(config.device)  # the inputs before the output: an unknown model or
+    model_info(config.model)  # device is not learnt only after --out is mended
     check_result_folder(out)  # fail now, not after a long run
     if (out / JSON_FILE).exists() and not args.overwrite:
         # A demo image made earlier must not vanish under a quick test run.
