@@ -558,6 +558,10 @@ def test_verbose_generate_logs_the_load_the_search_and_the_save(tiny_registered,
     (["generate", "--k", "2.5"], "umask: error: generate: argument --k: invalid int value: '2.5'; see python -m umask generate --help.\n"),
     (["geometry", "r", "--slice", "0.5", "1"], "umask: error: geometry: argument --slice: invalid int value: '0.5'; see python -m umask geometry --help.\n"),
     (["sweep", "--models"], "umask: error: sweep: argument --models: expected at least one argument; see python -m umask sweep --help.\n"),
+    # Reported by the top-level parser, but explained by the command's help.
+    (["generate", "--K", "2", "--out", "r"], "umask: error: generate: unrecognized arguments: --K 2; see python -m umask generate --help.\n"),
+    (["-v", "fgsm", "cat.jpg", "--out", "a.png", "--target", "goldfish", "tench"],
+     "umask: error: fgsm: unrecognized arguments: tench; see python -m umask fgsm --help.\n"),
 ])
 def test_a_mistyped_option_is_one_line(capsys, argv, said):
     with pytest.raises(SystemExit) as exit_:

@@ -76,8 +76,12 @@ class _Parser(argparse.ArgumentParser):
     """argparse with the CLI's one-line errors: a mistyped option gets
     "umask: error: ..." and where to look, not the whole usage first."""
 
+    #: The command the command line names: the top-level parser reports a
+    #: command's unrecognised arguments, which that command's help explains.
+    named: str | None = None
+
     def error(self, message: str):
-        command = self.prog.removeprefix("python -m umask").strip()
+        command = self.prog.removeprefix("python -m umask").strip() or self.named or ""
         sys.stderr.write(f"umask: error: {f'{command}: ' if command else ''}{message}; "
                          f"see python -m umask {command + ' ' if command else ''}--help.\n")
         raise SystemExit(2)
@@ -90,6 +94,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         prog="python -m umask",
         description="Universal masked images: one image that a frozen classifier sends to K chosen classes, one per mask.",
     )
+    parser.named = named_command(argv) if argv is not None else None
     parser.add_argument("-v", "--verbose", action="store_true", help="log what umask does")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     wanted = COMMANDS if argv is None else [named_command(argv)]
