@@ -141,13 +141,16 @@ def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float, 
             st.caption(f"Computed in {seconds * 1000:.0f} ms on {model.name} "
                        f"({'one step' if result.steps == 1 else f'{result.steps} steps of {result.step_size:.4f}'}).")
 
-    if result.eps > 0 and saved_success != result.success:
+    if result.eps > 0 and (saved_success != result.success or saved_top.index != after[0].index):
         # Said right under the verdict it contradicts, across the page (in
         # the middle column it ran to 13 lines at 1024 px): a class that
         # downloads and re-checks the PNG must not find another answer.
         goal = "reach the target" if result.target is not None else "change the answer"
-        st.warning(f"Unlike the attack shown above, the downloaded 8-bit PNG {'does' if saved_success else 'does not'} "
-                   f"{goal}: the model reads it as "
+        if saved_success != result.success:
+            differs = f"Unlike the attack shown above, the downloaded 8-bit PNG {'does' if saved_success else 'does not'} {goal}"
+        else:
+            differs = f"The downloaded 8-bit PNG is read differently from the attack shown above (not {after[0].name})"
+        st.warning(f"{differs}: the model reads it as "
                    f"{saved_top.name} ({saved_top.probability:.1%}). A PNG moves a pixel by whole levels only, "
                    f"{budget * 255:.0f}/255 within this ε"
                    + (f"; raise ε to {_next_level(budget):.3f} or use more iterative steps." if not saved_success else "."))

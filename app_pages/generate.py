@@ -106,7 +106,7 @@ def sidebar_config() -> tuple[umask.Config | None, Sketch]:
                          format_func=model_label, persist_state="session", key="gen_model",
                          help=MODEL_HELP)
     weights_here = weights_available(model)
-    if not weights_here:
+    if not weights_here and load_failure(model) is None:  # once it failed, the page says why instead
         sb.caption("Its weights are not on this machine yet: Generate downloads them first, which needs the internet.")
     family = sb.selectbox("Mask family", BUILTIN_FAMILIES, persist_state="session", key="gen_family",
                           help="grid: equal squares; stripes: K bands; random: K connected blocks.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 import umask
-from umask.geometry import CLAIM_COLUMNS, NORM_LABELS, claim_rows, claim_text, decision_slice, result_geometry, study_claim
+from umask.geometry import CLAIM_COLUMNS, NORM_LABELS, check_slice_copies, claim_rows, claim_text, decision_slice, result_geometry, study_claim
 from umask.plots import geometry as plots
 from umask.toy import SCATTERED_OFFSETS, classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
 from umask.results import JSON_FILE
@@ -92,7 +92,12 @@ def slice_section(result: umask.Result) -> None:
     j = c[1].number_input("Copy j", 0, result.k - 1, min(result.k - 1, max(1, result.k // 2)), persist_state="session", key="geo_j")
     res = c[2].slider("Points a side", 11, 81, 31, step=10, persist_state="session", key="geo_res", help="Cost: the square of this, in forwards.")
     key = ("geo_slice", result_id(result), int(i), int(j), int(res))
-    if st.button("Classify the slice", key="geo_go"):
+    try:  # said before the click, beside a greyed button, not after it
+        check_slice_copies(result.k, int(i), int(j))
+        unusable = None
+    except umask.UmaskError as err:
+        unusable = str(err)
+    if st.button("Classify the slice", key="geo_go", disabled=unusable is not None):
         model = fed_model(result, result.model)  # as it was made: its own resize
         if model is None:
             return
@@ -106,7 +111,9 @@ def slice_section(result: umask.Result) -> None:
         bar.empty()
         st.session_state[key] = sl
     sl = st.session_state.get(key)
-    if sl is None:
+    if unusable is not None:
+        st.warning(unusable)
+    elif sl is None:
         st.info(f"Click **Classify the slice** to classify {int(res)} x {int(res)} points of the plane through x, "
                 f"m{int(i)} x and m{int(j)} x (each new choice of copies or points is a new slice).")
     else:

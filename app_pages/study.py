@@ -112,17 +112,18 @@ def main() -> None:
     settings = sweep_settings(folder)
     models = list(dict.fromkeys(r["model"] for r in rows))
     families = list(dict.fromkeys(r["mask_family"] for r in rows))
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Finished runs", len(rows))
-    c2.metric("Models", len(models))
-    c3.metric("Mean success", f"{100 * np.mean([r['success_rate'] for r in rows]):.0f} %" if rows else "n/a")
-    c4.metric("Image", f"{settings.get('size', '?')} px")
     # What to leave out, not what to show: a sweep still running adds models
     # and families as it goes, and they must appear without a click. Keyed
     # by folder, so another sweep starts with everything shown.
     hide_models = st.sidebar.multiselect("Hide models", models, persist_state="session", key=f"study_hide_models:{folder}")
     hide_fams = st.sidebar.multiselect("Hide mask families", families, persist_state="session", key=f"study_hide_families:{folder}")
     shown = [r for r in rows if r["model"] not in hide_models and r["mask_family"] not in hide_fams]
+    # The figures of the runs the plots below show, not of the whole folder.
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Finished runs", len(rows) if len(shown) == len(rows) else f"{len(shown)} of {len(rows)} shown")
+    c2.metric("Models", len({r["model"] for r in shown}))
+    c3.metric("Mean success", percent(float(np.mean([r["success_rate"] for r in shown])), 0) if shown else "n/a")
+    c4.metric("Image", f"{settings.get('size', '?')} px")
     report_box(folder)
     if rows and not shown:  # not "no finished runs": there are, the filters hide them
         st.info(f"The sidebar hides all {len(rows)} finished runs; take a model or a mask family out of "

@@ -113,3 +113,23 @@ def test_the_downloaded_png_is_judged_beside_the_verdict(app, lite0):
     app.slider(key="adv_eps").set_value(0.008).run()
     assert any("Reached the target" in s.value for s in app.success)
     assert not [w for w in app.warning if w.value.startswith("Unlike the attack shown above, the downloaded 8-bit PNG")]
+
+
+def test_a_png_read_as_another_class_is_said_even_when_both_miss(app, lite0):
+    """Coffee, one FGSM step towards goldfish at 0.007: neither the attack nor
+    its PNG reaches goldfish, but they end on different classes."""
+    app.radio(key="adv_photo").set_value("A cup of coffee")
+    app.slider(key="adv_eps").set_value(attacks.PANDA_EPS)
+    app.radio(key="adv_kind").set_value("targeted")
+    app.radio(key="adv_method").set_value("one step (FGSM)").run()
+    app.selectbox(key="adv_target").set_value(1).run()  # goldfish
+    coffee = load_photo(ROOT / "assets" / "coffee.jpg", size=lite0.native_size)
+    result = attacks.attack(lite0, coffee, eps=attacks.PANDA_EPS, target=1)
+    after = result.top_adversarial(1)[0]
+    saved = attacks.quantise_in_ball(result.adversarial, result.clean, eps=attacks.PANDA_EPS)
+    saved_top = attacks.top_predictions(attacks.predict(lite0, saved), lite0.categories, 1)[0]
+    assert not result.success and saved_top.index not in (1, after.index)  # the case in point
+    warnings = [w.value for w in app.warning if w.value.startswith("The downloaded 8-bit PNG is read differently")]
+    assert len(warnings) == 1 and warnings[0].startswith(
+        f"The downloaded 8-bit PNG is read differently from the attack shown above (not {after.name}): the model reads "
+        f"it as {saved_top.name} ("), warnings

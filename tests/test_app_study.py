@@ -117,7 +117,7 @@ def test_study_page_shows_the_sweep_plots_table_and_gallery(sweep, tmp_path, mon
     assert metrics(at) == {
         "Finished runs": "8",
         "Models": "1",
-        "Mean success": f"{100 * np.mean([r['success_rate'] for r in rows]):.0f} %",
+        "Mean success": percent(float(np.mean([r["success_rate"] for r in rows])), 0),
         "Image": "16 px",
     }
     assert len(at.get("plotly_chart")) == 3  # success, time, geometry
@@ -185,6 +185,10 @@ def test_study_page_shows_the_sweep_plots_table_and_gallery(sweep, tmp_path, mon
     assert set(panels(chart(at, "study_success"))) == {"hstripes"}
     assert set(at.dataframe[0].value["masks"]) == {"hstripes"}
     assert at.selectbox(key="study_gallery_group").options == ["tiny: hstripes / hide"]
+    stripes = [r for r in rows if r["mask_family"] == "hstripes"]  # the figures on top count what is shown
+    assert metrics(at) == {"Finished runs": f"{len(stripes)} of 8 shown", "Models": "1",
+                           "Mean success": percent(float(np.mean([r["success_rate"] for r in stripes])), 0),
+                           "Image": "16 px"}
     # ... and every run hidden: a note that says the filters did it, no exception.
     at.sidebar.multiselect(key=f"study_hide_models:{out}").set_value(["tiny"]).run()
     assert not at.exception
@@ -407,11 +411,11 @@ def test_geometry_page_measures_a_result_like_the_engine(sweep):
     at.toggle(key="toy_meet").set_value(False).run()
     assert any(c.value == caption for c in at.caption)
 
-    # The same copy twice: one sentence, no slice, no exception.
-    at.number_input(key="geo_j").set_value(0)
-    at.button(key="geo_go").click().run()
-    assert not at.exception
-    assert [e.value for e in at.error] == ["The slice needs two different masks in 0..2; got 0 and 0."]
+    # The same copy twice: said at once, beside a greyed button; no slice, no exception.
+    at.number_input(key="geo_j").set_value(0).run()
+    assert not at.exception and at.button(key="geo_go").disabled
+    assert [w.value for w in at.warning] == ["The slice needs two different masks in 0..2; got 0 and 0."]
+    assert not [i for i in at.info if i.value.startswith("Click **Classify the slice**")]
 
 
 def test_geometry_page_zip_current_result_and_bad_input(sweep, tmp_path, monkeypatch):
