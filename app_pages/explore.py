@@ -27,6 +27,7 @@ from ui.common import (
     RESULT_SOURCE_KEY,
     explain_load_failure,
     fed_model,
+    fill_label,
     model_choices,
     model_label,
     result_from_upload,
@@ -250,7 +251,7 @@ def main() -> None:
     specs = choose_models(result)
     st.caption(
         f"{st.session_state.get(RESULT_SOURCE_KEY, '')} · made for {result.model} · {result.mask_family}, "
-        f"K = {result.k}, mode {result.mask_mode}, fill {result.fill}, {result.size} x {result.size} px · "
+        f"K = {result.k}, mode {result.mask_mode}, hidden pixels {fill_label(result.fill)}, {result.size} x {result.size} px · "
         f"{percent(result.success_rate, 0)} on target when saved"
     )
     st.markdown(NOTE)

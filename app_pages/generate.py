@@ -24,6 +24,7 @@ from umask.plots import run as plots
 from umask.results import result_to_zip
 from umask.text import count, percent
 from ui.common import (
+    FILLS,
     JOB_KEY,
     MODEL_HELP,
     PICTURE_HEIGHT,
@@ -53,7 +54,6 @@ IDLE_TIMEOUT_S = 90.0
 # the server's few worker slots, which other students' runs may be waiting for.
 PAUSE_LIMIT_S = 600.0
 SIZES = (32, 48, 64, 96, 128)
-FILLS = {"0": "black (0)", "0.5": "grey (0.5)", "mean": "the image's mean"}
 PRESET_LABELS = {"fast": "umask's fast default", "seed": "the study's SGD (lr 0.1)"}
 
 INTRO = (
@@ -66,9 +66,11 @@ INTRO = (
 
 
 def _on_preset_change() -> None:
-    # A new preset brings its own step budget (the study's 5000, or the default's).
-    preset = st.session_state["gen_preset"]
-    st.session_state["gen_steps"] = umask.Config.preset(preset).steps
+    # A new preset brings its own step budget, unless one was typed: a
+    # teacher's 300 steps must survive a change of recipe.
+    state = st.session_state
+    if state.get("gen_steps") in {umask.Config.preset(p).steps for p in PRESETS}:
+        state["gen_steps"] = umask.Config.preset(state["gen_preset"]).steps
 
 
 def _on_targets_how_change() -> None:
@@ -297,8 +299,11 @@ def live_view() -> None:
         ahead = snap.waiting_behind
         line = ("this one is next and starts as soon as one of them ends" if ahead == 0 else
                 f"{count(ahead, 'run')} {'is' if ahead == 1 else 'are'} ahead of this one, which starts by itself")
+        # A reloaded tab is a new session: its old run goes on, unseen, until
+        # the idle timeout; say so, or the wait looks endless.
         st.info(f"Waiting for its turn: this server runs at most {job.pool.max_workers} optimisations at once and "
-                f"all are busy; {line}.")
+                f"all are busy; {line}. A run whose tab was closed or reloaded ends by itself within "
+                f"{IDLE_TIMEOUT_S:.0f} s.")
     if snap.live:  # an ended run has nothing to pause or stop: its Download and Explore buttons come instead
         with st.container(horizontal=True):  # buttons as wide as their words: columns cut "Resume" to "Re..." at 1024 px
             if snap.state == "paused":

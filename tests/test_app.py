@@ -177,6 +177,7 @@ def test_a_run_that_ends_while_explore_is_open_shows_its_image_there(model):
     assert not at.exception
     assert at.session_state["umask_result"] is first.snapshot().result
     assert at.caption[0].value.startswith("generated here (efficientnet_lite0, grid, K=2, seed 0, ended ")
+    assert "mode hide, hidden pixels black (0), 64 x 64 px" in at.caption[0].value  # as Generate names the fill
 
     # A second run, from Generate, ending while Explore shows the first one's image: it takes its place.
     at.switch_page("app_pages/generate.py").run()
@@ -293,7 +294,8 @@ def test_a_run_beyond_the_servers_cap_waits_its_turn_and_says_so(model):
         late.run()  # the poll
         texts = [el.value for el in late.info]
         assert f"Waiting for its turn: this server runs at most {pool.max_workers} optimisations at once and all are " \
-               "busy; this one is next and starts as soon as one of them ends." in texts, texts
+               "busy; this one is next and starts as soon as one of them ends. A run whose tab was closed or reloaded " \
+               "ends by itself within 90 s." in texts, texts
         # The progress line says the same, not "loading the model" beside it.
         assert late.get("progress")[0].proto.text == "Waiting for its turn..."
         assert job.snapshot().step == 0
@@ -479,9 +481,12 @@ def test_a_model_whose_weights_are_here_but_fail_to_load_is_said_once(model, mon
 @pytest.mark.real
 def test_targets_by_name_and_the_study_preset(model):
     at = generate_page()
-    at.sidebar.number_input(key="gen_steps").set_value(123).run()
     at.sidebar.radio(key="gen_preset").set_value("seed").run()
     assert at.sidebar.number_input(key="gen_steps").value == 5000  # the study's budget comes with its preset
+    at.sidebar.number_input(key="gen_steps").set_value(123).run()
+    at.sidebar.radio(key="gen_preset").set_value("fast").run()
+    at.sidebar.radio(key="gen_preset").set_value("seed").run()
+    assert at.sidebar.number_input(key="gen_steps").value == 123  # ... but a budget typed in survives a change of recipe
     # A K the layout cannot cut: the button waits and says why beside it (a click did nothing but repeat the error).
     configure(at, k=100, family="hstripes")
     at.sidebar.selectbox(key="gen_size").set_value(32).run()

@@ -415,6 +415,15 @@ def typed_folder(typed: str, what: str) -> Path | None:
     return path
 
 
+#: The hidden-pixel fills the Generate page offers, as it names them.
+FILLS = {"0": "black (0)", "0.5": "grey (0.5)", "mean": "the image's mean"}
+
+
+def fill_label(fill: float | str) -> str:
+    """A result's fill as Generate names it ("black (0)"), or the number a CLI run gave."""
+    return FILLS.get("mean" if fill == "mean" else f"{float(fill):g}", f"{fill}")
+
+
 def set_result(result: umask.Result, source: str) -> None:
     """Make ``result`` the one the Explore page shows."""
     st.session_state[RESULT_KEY] = result
