@@ -23,7 +23,9 @@ def main() -> None:
     # The first visit after the server starts imports PyTorch and the
     # package (seconds on a laptop): said on the page, not a blank screen.
     with st.spinner("Starting umask: loading PyTorch (the first visit after the server starts takes a few seconds)..."):
-        from ui.common import configure_torch, keep_run_alive, style_page
+        from ui.look import style_page
+        from ui.server import configure_torch
+        from ui.session import keep_run_alive
     configure_torch()
     style_page()
     keep_run_alive()  # a run goes on while its tab shows another page

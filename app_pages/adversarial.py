@@ -22,7 +22,9 @@ from umask import attacks
 from umask.images import describe_crop, image_to_uint8, load_photo, photo_size, png_bytes
 from umask.models import DEFAULT_MODEL
 from umask.plots.attack import topk_figure
-from ui.common import MODEL_HELP, class_label, get_model, model_choices, model_label, session_memo
+from ui.look import class_label
+from ui.models import MODEL_HELP, get_model, model_choices, model_label
+from ui.session import session_memo
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 # The coffee first: espresso (88 %) becomes consommé at eps 0.007, a change a class

@@ -19,23 +19,16 @@ from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
 from umask.results import result_to_zip
 from umask.text import percent
-from ui.common import (
+from ui.look import PICTURE_HEIGHT, fill_label, unused_cells_note
+from ui.models import MODEL_HELP, explain_load_failure, fed_model, model_choices, model_label, refused_checkpoint
+from ui.session import (
     JOB_KEY,
-    MODEL_HELP,
-    PICTURE_HEIGHT,
     RESULT_KEY,
     RESULT_SOURCE_KEY,
-    explain_load_failure,
-    fed_model,
-    fill_label,
-    model_choices,
-    model_label,
     result_from_upload,
     result_id,
     session_memo,
-    refused_checkpoint,
     set_result,
-    unused_cells_note,
     upload_digest,
 )
 

@@ -1,7 +1,7 @@
 """Generate: optimise a universal image and watch it form.
 
 The run lives in a :class:`umask.jobs.Job` kept in this session's state (the
-search itself in a warm worker process, see ``ui.common.worker_pool``); two
+search itself in a warm worker process, see ``ui.server.worker_pool``); two
 fragments poll it (every 2 s, the curves every 4 s) and redraw the curves, the
 image and the per-mask view. Clicking any widget reruns the script but never
 touches the run, so it goes on.
@@ -23,23 +23,10 @@ from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
 from umask.results import result_to_zip
 from umask.text import count, percent
-from ui.common import (
-    FILLS,
-    JOB_KEY,
-    MODEL_HELP,
-    PICTURE_HEIGHT,
-    class_label,
-    configure_gil,
-    get_model,
-    load_failure,
-    model_choices,
-    model_label,
-    or_stop,
-    take_run_result,
-    unused_cells_note,
-    warm_plotly,
-    worker_pool,
-)
+from ui.look import FILLS, PICTURE_HEIGHT, class_label, unused_cells_note
+from ui.models import MODEL_HELP, get_model, load_failure, model_choices, model_label
+from ui.server import configure_gil, or_stop, warm_plotly, worker_pool
+from ui.session import JOB_KEY, take_run_result
 
 # Redraw periods while a run is live: the image and progress every 2 s, the
 # plotly curves every 4 s (UMASK_POLL_S scales both). Each redraw takes CPU from the optimisation (the
@@ -47,7 +34,7 @@ from ui.common import (
 # charts), so they are kept cheap and not too frequent; README, "How the dashboard runs".
 POLL_S = 2.0
 # A run nobody has polled for this long (its tab was closed) stops by itself.
-# Every page polls (ui.common.keep_run_alive); the margin is for browsers that
+# Every page polls (ui.session.keep_run_alive); the margin is for browsers that
 # slow the timers of a hidden tab to about one a minute.
 IDLE_TIMEOUT_S = 90.0
 # A run paused this long stops (its best image kept): a paused run holds one of

@@ -14,7 +14,9 @@ from umask.plots import geometry as plots
 from umask.toy import SCATTERED_OFFSETS, classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
 from umask.results import JSON_FILE
 from umask.text import percent
-from ui.common import RESULT_KEY, fed_model, folder_picker, result_from_upload, result_id, session_memo
+from ui.folders import folder_picker
+from ui.models import fed_model
+from ui.session import RESULT_KEY, result_from_upload, result_id, session_memo
 
 NOTE = (
     "**The study's reading.** An image is a point of a space with one axis per pixel value. Hiding a part moves it a "

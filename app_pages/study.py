@@ -17,7 +17,8 @@ from umask.plots.run import upscale
 from umask.report import REPORT_FILE, build_report, shown_copy
 from umask.sweep import CSV_FILE, gallery_group, read_rows, summary_table, sweep_settings, typed_rows
 from umask.text import percent
-from ui.common import folder_picker, served_model
+from ui.folders import folder_picker
+from ui.models import served_model
 
 NOTE = (
     "**What am I looking at?** A sweep runs every combination of models, mask families and K (the study ran six "

@@ -12,7 +12,7 @@ from umask.devices import share_of_cores
 from umask.models import Classifier, ModelInfo, load_model, register_model, registry
 from umask.targets import imagenet_classes
 
-# The pages compute with share_of_cores() torch threads (ui.common.configure_torch,
+# The pages compute with share_of_cores() torch threads (ui.server.configure_torch,
 # which also sets the count of every thread started after it). The tests' own
 # reference computations use the same count from the start, so a page's
 # probabilities equal the engine's on any machine and in any test order (a

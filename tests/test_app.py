@@ -25,7 +25,7 @@ from umask.targets import choose_targets
 from umask.text import percent
 from umask.models import load_model
 from umask.results import load_result, result_from_zip, result_to_zip
-from ui.common import result_id
+from ui.session import result_id
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120  # seconds per script run: the first run loads the model
@@ -649,7 +649,7 @@ def test_a_worker_process_that_imports_the_app_file_draws_nothing():
     imports it as __mp_main__ (multiprocessing's rule for the main script):
     there it must neither draw a page nor load the pages' imports."""
     probe = ("import runpy, sys; runpy.run_path(sys.argv[1], run_name='__mp_main__'); "
-             "print(sorted(m for m in ('streamlit', 'torch', 'ui.common') if m in sys.modules))")
+             "print(sorted(m for m in ('streamlit', 'torch', 'ui', 'ui.server') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe, APP], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "[]" and "Warning" not in done.stderr
 
@@ -669,7 +669,7 @@ def test_streamlit_config_names_real_options():
 
 
 def test_a_grid_that_k_does_not_fill_is_explained_before_the_run():
-    from ui.common import unused_cells_note
+    from ui.look import unused_cells_note
 
     note = ("K = 10 on a grid uses the first 10 of 16 squares (4 x 4, row by row); "
             "the other 6 belong to no part and are never hidden.")

@@ -46,7 +46,7 @@ def sweep(tmp_path_factory):
     assert outcome.ran == 8
     yield out, typed_rows(read_rows(out / CSV_FILE))
     registry._REGISTRY.pop("tiny")
-    from ui.common import cached_model
+    from ui.models import cached_model
 
     cached_model.clear()  # the page cached "tiny"; no later test may meet it
 

@@ -1,0 +1,95 @@
+"""What one dashboard process sets up for every page and run: torch's
+threads, the worker processes runs go to, the interpreter's switch interval,
+plotly warmed up; a bad UMASK_* setting is one sentence on the page."""
+
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+import streamlit as st
+import torch
+
+import umask
+from umask.devices import env_count, env_seconds, env_switch, share_of_cores
+from umask.workers import WorkerPool
+
+
+T = TypeVar("T")
+
+
+def or_stop(read: Callable[[], T]) -> T:
+    """``read()``, or, when it raises UmaskError (a bad UMASK_* variable), its sentence and a stopped page."""
+    try:
+        return read()
+    except umask.UmaskError as err:
+        st.error(str(err))
+        st.stop()
+
+
+def torch_threads() -> int:
+    """Threads of one optimisation: :func:`umask.devices.share_of_cores`
+    (UMASK_TORCH_THREADS overrides; a bad value stops the page with one sentence)."""
+    return or_stop(lambda: env_count("UMASK_TORCH_THREADS", share_of_cores()))
+
+
+def configure_torch() -> None:
+    """Set this process's torch threads to :func:`torch_threads` (page-side work)."""
+    threads = torch_threads()
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+@st.cache_resource(show_spinner=False)
+def _pool() -> WorkerPool:
+    return WorkerPool(threads=torch_threads())
+
+
+def worker_pool() -> WorkerPool | None:
+    """The warm worker processes that Generate's runs go to, one pool per
+    server; None (UMASK_WORKERS=0) runs them in threads of the server itself.
+
+    A run in a thread shares the server's interpreter lock with every page
+    redraw and slows down while watched; a worker process does not (README,
+    "How the dashboard runs").
+    """
+    if not or_stop(lambda: env_switch("UMASK_WORKERS", True)):
+        return None
+    return or_stop(_pool)  # a bad UMASK_MAX_RUNS: say so, run nothing
+
+
+def configure_gil(interval_s: float | None = None) -> None:
+    """Let a worker thread win the GIL back quickly from the page's script thread.
+
+    Torch releases the GIL during each op; while a page script (a fragment
+    building figures) holds it, the worker waits up to the switch interval
+    (5 ms by default) after every op before it may go on: with hundreds of
+    ops per step, a busy page slows the optimisation by tens of per cent.
+    A short interval (UMASK_SWITCH_INTERVAL overrides) bounds that wait.
+    """
+    import sys
+
+    interval = interval_s if interval_s is not None else or_stop(lambda: env_seconds("UMASK_SWITCH_INTERVAL", 0.0005))
+    if sys.getswitchinterval() != interval:
+        sys.setswitchinterval(interval)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_plotly() -> bool:
+    """Draw each kind of dashboard picture once per process.
+
+    Plotly's first figure costs ~0.4 s and the first PNG with part numbers
+    loads a font; done here, before any click, neither lands between the
+    Generate click and the first frame.
+    """
+    import plotly.graph_objects as go
+
+    from umask.plots import run as plots
+    from umask.plots.run import png_data_uri
+
+    go.Figure(go.Scatter(x=[0, 1], y=[0, 1])).to_json()
+    go.Figure(go.Heatmap(z=[[0, 1]])).to_json()
+    labels = umask.layout("grid", 4, 8)
+    png_data_uri(plots.render_parts(torch.zeros(3, 8, 8), labels, side=64))
+    png_data_uri(plots.render_part_probs(labels, [0.5] * 4, side=64))
+    plots.loss_figure([1, 2], [1.0, 0.5]).to_json()
+    return True

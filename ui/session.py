@@ -1,0 +1,117 @@
+"""One visitor's session: its run (kept alive from any page, its result
+handed over when it ends), the result Explore and Geometry show, and work
+memoised per result or upload."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Callable, TypeVar
+
+import streamlit as st
+
+import umask
+from umask.images import image_to_uint8
+
+T = TypeVar("T")
+
+
+#: Session-state keys shared by the pages: this session's run, and the
+#: result Explore and Geometry show (with where it came from).
+JOB_KEY = "umask_job"
+RESULT_KEY = "umask_result"
+RESULT_SOURCE_KEY = "umask_result_source"
+
+
+#: Seconds between the heartbeats every page sends to this session's run:
+#: also how soon another page (Explore, Geometry) shows the image of a run
+#: that has just ended.
+HEARTBEAT_S = 2.0
+#: Which run's result has been handed to Explore (set_result) already.
+_HANDED_OVER_KEY = "gen_result_of"
+
+
+def keep_run_alive() -> None:
+    """Touch this session's run from whatever page is open, and hand its
+    result over when it ends (:func:`take_run_result`).
+
+    A run stops when nobody has polled it for its idle timeout (the tab was
+    closed); Generate's own fragments poll it, and this keeps it going while
+    the visitor is on Explore or another page. Draws nothing; polls only
+    while there is a run.
+    """
+    job = st.session_state.get(JOB_KEY)
+    st.fragment(_heartbeat, run_every=HEARTBEAT_S if job is not None and job.alive else None)()
+
+
+def _heartbeat() -> None:
+    job = st.session_state.get(JOB_KEY)
+    if job is None:
+        return
+    if job.alive:
+        job.touch()
+    if take_run_result(job):
+        st.rerun()  # the open page redraws with the new result, and this polling ends
+
+
+def take_run_result(job) -> bool:
+    """Make an ended run's result the current one (Explore's, Geometry's), once.
+
+    Returns:
+        True when this call handed it over (the caller redraws the page).
+    """
+    if st.session_state.get(_HANDED_OVER_KEY) is job:
+        return False
+    snap = job.snapshot(touch=False)
+    if snap.live:
+        return False
+    st.session_state[_HANDED_OVER_KEY] = job
+    if snap.result is not None:
+        cfg = job.config
+        set_result(snap.result, f"generated here ({cfg.model}, {cfg.mask_family}, K={cfg.k}, seed {cfg.seed}, "
+                                f"ended {time.strftime('%H:%M:%S')})")
+    return True
+
+
+def set_result(result: umask.Result, source: str) -> None:
+    """Make ``result`` the one the Explore page shows."""
+    st.session_state[RESULT_KEY] = result
+    st.session_state[RESULT_SOURCE_KEY] = source
+
+
+def result_id(result: umask.Result) -> str:
+    """A short fingerprint of a result (image, parts, targets) for widget keys and caches."""
+    digest = hashlib.sha1()
+    digest.update(image_to_uint8(result.image).tobytes())
+    digest.update(result.labels.numpy().tobytes())
+    digest.update(repr((result.targets, result.mask_mode, result.fill, result.model)).encode())
+    return digest.hexdigest()[:12]
+
+
+
+def session_memo(key: tuple, compute: Callable[[], T]) -> T:
+    """``compute()`` once per key in this session (a few recent keys kept).
+
+    For work that depends on a result only, on pages whose other widgets
+    rerun the script many times (sliders, checkboxes).
+    """
+    store: dict = st.session_state.setdefault("_umask_memo", {})
+    if key not in store:
+        if len(store) >= 16:
+            store.pop(next(iter(store)))  # the oldest
+        store[key] = compute()
+    return store[key]
+
+
+def upload_digest(upload) -> str:
+    """A name for an uploaded file's content: the same file uploaded again has the same one."""
+    return hashlib.sha1(upload.getvalue()).hexdigest()
+
+
+def result_from_upload(upload) -> umask.Result:
+    """The result in an uploaded zip, read once per distinct file.
+
+    Raises:
+        UmaskError: the file is not a result zip.
+    """
+    return session_memo(("upload", upload_digest(upload)), lambda: umask.result_from_zip(upload.getvalue()))
