@@ -87,18 +87,24 @@ def test_page_targeted_iterative_matches_the_engine(app, lite0):
     assert shown(app) == (before, after) and before.startswith("espresso")
 
 
+def goldfish_at_panda_eps(app, model, photo: str, file: str, method: str, steps: int):
+    """Set the page to a targeted attack on goldfish at ε = 0.007, and
+    compute it with the engine: (the attack, the top-1 of its 8-bit PNG)."""
+    app.radio(key="adv_photo").set_value(photo)
+    app.slider(key="adv_eps").set_value(attacks.PANDA_EPS)
+    app.radio(key="adv_kind").set_value("targeted")
+    app.radio(key="adv_method").set_value(method).run()
+    app.selectbox(key="adv_target").set_value(1).run()  # goldfish
+    image = load_photo(ROOT / "assets" / file, size=model.native_size)
+    result = attacks.attack(model, image, eps=attacks.PANDA_EPS, steps=steps, target=1)
+    saved = attacks.quantise_in_ball(result.adversarial, result.clean, eps=attacks.PANDA_EPS)
+    return result, attacks.top_predictions(attacks.predict(model, saved), model.categories, 1)[0]
+
+
 def test_the_downloaded_png_is_judged_beside_the_verdict(app, lite0):
     """0.007 is 1.8 brightness levels: the float attack may reach a target the
     8-bit PNG (1 level) misses. The page says so next to its green verdict."""
-    app.radio(key="adv_photo").set_value("Chelsea the cat")
-    app.slider(key="adv_eps").set_value(attacks.PANDA_EPS)
-    app.radio(key="adv_kind").set_value("targeted")
-    app.radio(key="adv_method").set_value("iterative").run()
-    app.selectbox(key="adv_target").set_value(1).run()  # goldfish
-    cat = load_photo(ROOT / "assets" / "cat.jpg", size=lite0.native_size)
-    result = attacks.attack(lite0, cat, eps=attacks.PANDA_EPS, steps=10, target=1)
-    saved = attacks.quantise_in_ball(result.adversarial, result.clean, eps=attacks.PANDA_EPS)
-    saved_top = attacks.top_predictions(attacks.predict(lite0, saved), lite0.categories, 1)[0]
+    result, saved_top = goldfish_at_panda_eps(app, lite0, "Chelsea the cat", "cat.jpg", "iterative", steps=10)
     assert result.success and saved_top.index != 1  # the case in point: goldfish in memory, not in the PNG
     assert any("Reached the target" in s.value for s in app.success)
     warnings = [w.value for w in app.warning if w.value.startswith("Unlike the attack shown above, the downloaded 8-bit PNG")]
@@ -118,16 +124,8 @@ def test_the_downloaded_png_is_judged_beside_the_verdict(app, lite0):
 def test_a_png_read_as_another_class_is_said_even_when_both_miss(app, lite0):
     """Coffee, one FGSM step towards goldfish at 0.007: neither the attack nor
     its PNG reaches goldfish, but they end on different classes."""
-    app.radio(key="adv_photo").set_value("A cup of coffee")
-    app.slider(key="adv_eps").set_value(attacks.PANDA_EPS)
-    app.radio(key="adv_kind").set_value("targeted")
-    app.radio(key="adv_method").set_value("one step (FGSM)").run()
-    app.selectbox(key="adv_target").set_value(1).run()  # goldfish
-    coffee = load_photo(ROOT / "assets" / "coffee.jpg", size=lite0.native_size)
-    result = attacks.attack(lite0, coffee, eps=attacks.PANDA_EPS, target=1)
+    result, saved_top = goldfish_at_panda_eps(app, lite0, "A cup of coffee", "coffee.jpg", "one step (FGSM)", steps=1)
     after = result.top_adversarial(1)[0]
-    saved = attacks.quantise_in_ball(result.adversarial, result.clean, eps=attacks.PANDA_EPS)
-    saved_top = attacks.top_predictions(attacks.predict(lite0, saved), lite0.categories, 1)[0]
     assert not result.success and saved_top.index not in (1, after.index)  # the case in point
     warnings = [w.value for w in app.warning if w.value.startswith("The downloaded 8-bit PNG is read differently")]
     assert len(warnings) == 1 and warnings[0].startswith(
