@@ -155,7 +155,9 @@ def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float, 
         st.warning(f"{differs}: the model reads it as "
                    f"{saved_top.name} ({saved_top.probability:.1%}). A PNG moves a pixel by whole levels only, "
                    f"{budget * 255:.0f}/255 within this ε"
-                   + (f"; raise ε to {_next_level(budget):.3f} or use more iterative steps." if not saved_success else "."))
+                   # One level more helps only where the attack itself got there; else the verdict's advice stands.
+                   + (f"; raise ε to {_next_level(budget):.3f} or use more iterative steps." if result.success and not saved_success
+                      else "."))
 
     st.plotly_chart(topk_figure(before, after, target=result.target), key="adv_topk",
                     config={"displayModeBar": False})

@@ -307,7 +307,8 @@ def live_view() -> None:
         st.image(plots.render_parts(snap.image, job.labels, side=384), output_format="PNG")
     with right:
         rows = per_mask_rows(job, snap)
-        st.markdown("**Each mask's target probability** (white 0 % → green 100 %)")
+        # No-break spaces: at 1024 px the line broke inside "0 %".
+        st.markdown("**Each mask's target probability** (white\u00a00\u00a0% → green\u00a0100\u00a0%)")
         st.image(plots.render_part_probs(job.labels, [r["p(target)"] for r in rows], side=320), output_format="PNG")
     # A markdown table, not st.dataframe: redrawn every poll, it is far cheaper.
     # Up to 12 masks the table takes the height it needs (long class names

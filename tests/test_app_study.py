@@ -186,7 +186,7 @@ def test_study_page_shows_the_sweep_plots_table_and_gallery(sweep, tmp_path, mon
     assert set(at.dataframe[0].value["masks"]) == {"hstripes"}
     assert at.selectbox(key="study_gallery_group").options == ["tiny: hstripes / hide"]
     stripes = [r for r in rows if r["mask_family"] == "hstripes"]  # the figures on top count what is shown
-    assert metrics(at) == {"Finished runs": f"{len(stripes)} of 8 shown", "Models": "1",
+    assert metrics(at) == {"Finished runs shown": f"{len(stripes)} of 8", "Models": "1",
                            "Mean success": percent(float(np.mean([r["success_rate"] for r in stripes])), 0),
                            "Image": "16 px"}
     # ... and every run hidden: a note that says the filters did it, no exception.
