@@ -88,7 +88,9 @@ def distances(result: umask.Result) -> None:
 def slice_section(result: umask.Result) -> None:
     st.subheader("Decision regions near x")
     st.caption("The plane through x and two masked copies (L2 axes, orthonormal, not clamped to [0, 1]); each point is "
-               "classified by the model. The star is x; diamonds the two copies; circles the other copies projected.")
+               "classified by the model. The star is x; diamonds the two copies; circles the other copies projected. "
+               "A marker's own class shows when you point at it: the grid's points near it need not share it, as "
+               "each class region near x can be thinner than the grid's spacing.")
     c = st.columns(3)
     i = c[0].number_input("Copy i", 0, result.k - 1, 0, persist_state="session", key="geo_i")
     j = c[1].number_input("Copy j", 0, result.k - 1, min(result.k - 1, max(1, result.k // 2)), persist_state="session", key="geo_j")
