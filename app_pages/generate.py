@@ -174,13 +174,20 @@ def sidebar_config() -> tuple[umask.Config | None, Sketch]:
     return None, Sketch(family, mode, k, size, shown)
 
 
+def poll_seconds() -> float:
+    """Seconds between the live view's redraws (UMASK_POLL_S; a bad value stops the page with one sentence)."""
+    return or_stop(lambda: env_seconds("UMASK_POLL_S", POLL_S))
+
+
 def start_job(config: umask.Config) -> None:
     """Replace this session's run with a new one; errors are one sentence and keep the old run."""
     model = get_model(config.model)
     if model is None:
         return  # get_model showed why (e.g. no weights offline); the page stays usable
     try:
-        job = Job(model, config, idle_timeout=IDLE_TIMEOUT_S, pause_limit=PAUSE_LIMIT_S, pool=worker_pool())
+        # A slow UMASK_POLL_S polls the run seldom: its idle timeout leaves room for three polls.
+        job = Job(model, config, idle_timeout=max(IDLE_TIMEOUT_S, 3 * poll_seconds()), pause_limit=PAUSE_LIMIT_S,
+                  pool=worker_pool())
     except umask.UmaskError as err:
         st.error(str(err))
         return
@@ -380,7 +387,7 @@ def preview(sketch: Sketch) -> None:
 
 def main() -> None:
     configure_gil()
-    poll_s = or_stop(lambda: env_seconds("UMASK_POLL_S", POLL_S))  # a bad value is said before any run
+    poll_s = poll_seconds()  # a bad value is said before any run
     st.title("One image, many classes")
     intro = st.container()
     config, sketch = sidebar_config()

@@ -51,9 +51,9 @@ def configure(at: AppTest, *, k: int = 2, steps: int = 40, family: str = "grid",
     at.sidebar.checkbox(key="gen_stop").set_value(stop)
 
 
-def start_endless_run(at: AppTest, k: int):
+def start_endless_run(at: AppTest, k: int, seed: int = 0):
     """Click Generate for a run with no end, and return its job once the worker steps."""
-    configure(at, k=k, steps=100_000, stop=False)
+    configure(at, k=k, steps=100_000, stop=False, target_seed=seed)
     at.sidebar.button(key="gen_go").click().run()
     job = at.session_state["umask_job"]
     deadline = time.monotonic() + 60
@@ -166,32 +166,38 @@ def test_generate_streams_then_explore_matches_the_engine(model):
 
 @pytest.mark.real
 def test_a_run_that_ends_while_explore_is_open_shows_its_image_there(model):
+    # Endless runs, stopped from the test: a run that stops at 100 % can end
+    # before Explore is drawn (a fraction of a second on a fast machine).
     at = generate_page()
-    configure(at, k=2, steps=40)
-    at.sidebar.button(key="gen_go").click().run()
-    at.switch_page("app_pages/explore.py").run()
-    assert at.info[0].value.startswith("A run is going on the **Generate** page: its image comes here when it ends")
-    first = at.session_state["umask_job"]
-    assert watch_until_done(first, 120)
-    at.run()  # the app-wide heartbeat's poll that sees the end (a browser's timer fires it)
-    assert not at.exception
-    assert at.session_state["umask_result"] is first.snapshot().result
-    assert at.caption[0].value.startswith("generated here (efficientnet_lite0, grid, K=2, seed 0, ended ")
-    assert "mode hide, hidden pixels black (0), 64 x 64 px" in at.caption[0].value  # as Generate names the fill
+    first = start_endless_run(at, k=2)
+    second = None
+    try:
+        at.switch_page("app_pages/explore.py").run()
+        assert at.info[0].value.startswith("A run is going on the **Generate** page: its image comes here when it ends")
+        first.stop()  # as if it had reached its end while Explore was open
+        assert watch_until_done(first, 60)
+        at.run()  # the app-wide heartbeat's poll that sees the end (a browser's timer fires it)
+        assert not at.exception
+        assert at.session_state["umask_result"] is first.snapshot().result
+        assert at.caption[0].value.startswith("generated here (efficientnet_lite0, grid, K=2, seed 0, ended ")
+        assert "mode hide, hidden pixels black (0), 64 x 64 px" in at.caption[0].value  # as Generate names the fill
 
-    # A second run, from Generate, ending while Explore shows the first one's image: it takes its place.
-    at.switch_page("app_pages/generate.py").run()
-    at.sidebar.number_input(key="gen_seed").set_value(1).run()
-    at.sidebar.button(key="gen_go").click().run()
-    second = at.session_state["umask_job"]
-    assert second is not first
-    at.switch_page("app_pages/explore.py").run()
-    assert at.info[0].value == "A new run is going on the **Generate** page: its image replaces this one when it ends."
-    assert watch_until_done(second, 120)
-    at.run()
-    assert at.session_state["umask_result"] is second.snapshot().result
-    assert at.caption[0].value.startswith("generated here (efficientnet_lite0, grid, K=2, seed 1, ended ")
-    assert not [i for i in at.info if "run is going" in i.value]
+        # A second run, from Generate, ending while Explore shows the first one's image: it takes its place.
+        at.switch_page("app_pages/generate.py").run()
+        second = start_endless_run(at, k=2, seed=1)
+        assert second is not first
+        at.switch_page("app_pages/explore.py").run()
+        assert at.info[0].value == "A new run is going on the **Generate** page: its image replaces this one when it ends."
+        second.stop()
+        assert watch_until_done(second, 60)
+        at.run()
+        assert at.session_state["umask_result"] is second.snapshot().result
+        assert at.caption[0].value.startswith("generated here (efficientnet_lite0, grid, K=2, seed 1, ended ")
+        assert not [i for i in at.info if "run is going" in i.value]
+    finally:
+        for job in (first, second):
+            if job is not None:
+                job.stop()
 
 
 @pytest.mark.real

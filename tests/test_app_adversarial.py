@@ -123,11 +123,16 @@ def test_the_downloaded_png_is_judged_beside_the_verdict(app, lite0):
 
 def test_a_png_read_as_another_class_is_said_even_when_both_miss(app, lite0):
     """Coffee, one FGSM step towards goldfish at 0.007: neither the attack nor
-    its PNG reaches goldfish, but they end on different classes."""
+    its PNG reaches goldfish, and (on the machines measured: espresso 28.5 %
+    against the PNG's consomme 30.8 %) they end on different classes."""
     result, saved_top = goldfish_at_panda_eps(app, lite0, "A cup of coffee", "coffee.jpg", "one step (FGSM)", steps=1)
     after = result.top_adversarial(1)[0]
-    assert not result.success and saved_top.index not in (1, after.index)  # the case in point
     warnings = [w.value for w in app.warning if w.value.startswith("The downloaded 8-bit PNG is read differently")]
+    if result.success or saved_top.index in (1, after.index):
+        # A near tie (espresso and consomme are 0.3 % apart in the attack) that
+        # another CPU or torch may break the other way: the page must then say nothing of it.
+        assert warnings == []
+        return
     assert len(warnings) == 1 and warnings[0].startswith(
         f"The downloaded 8-bit PNG is read differently from the attack shown above (not {after.name}): the model reads "
         f"it as {saved_top.name} ("), warnings

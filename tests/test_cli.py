@@ -479,6 +479,12 @@ def test_geometry_prints_the_norms_and_the_slice_as_json_or_a_table(tiny_registe
     for i, j in ((0, 1), (2, 3)):
         assert run_cli(capsys, "geometry", tmp_path / "res", "--slice", str(i), str(j), "--resolution", "3")[0] == 0
     assert (tmp_path / "res-slice-0-1.html").is_file() and (tmp_path / "res-slice-2-3.html").is_file()
+    # The result as the dashboard's zip: read as the folder is, its map named without ".zip".
+    from umask.results import result_to_zip
+
+    (tmp_path / "dash.zip").write_bytes(result_to_zip(load_result(tmp_path / "res")))
+    code, out, err = run_cli(capsys, "geometry", tmp_path / "dash.zip", "--slice", "0", "1", "--resolution", "3")
+    assert code == 0 and (tmp_path / "dash-slice-0-1.html").is_file(), err
     (tmp_path / "maps.html").mkdir()
     code, _, err = run_cli(capsys, "geometry", tmp_path / "res", "--slice", "0", "1", "--html", tmp_path / "maps.html")
     assert code == 2 and "is a folder; give a file path" in err

@@ -41,6 +41,11 @@ def keep_run_alive() -> None:
     while there is a run.
     """
     job = st.session_state.get(JOB_KEY)
+    if job is not None:
+        # On a full run the page has not drawn yet: it reads the result as it
+        # is handed over here. A rerun instead would drop the click that
+        # started this run.
+        take_run_result(job)
     st.fragment(_heartbeat, run_every=HEARTBEAT_S if job is not None and job.alive else None)()
 
 
@@ -50,6 +55,7 @@ def _heartbeat() -> None:
         return
     if job.alive:
         job.touch()
+    # On the timer's own reruns: the run ended since the page was drawn.
     if take_run_result(job):
         st.rerun()  # the open page redraws with the new result, and this polling ends
 

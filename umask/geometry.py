@@ -77,9 +77,10 @@ class Ball:
 # in float64 (and the differences, squares, ...) took 1.5 GB.
 COPIES_PER_CHUNK = 64
 
-# () -> (row of the first point, (B, n) float64 points) chunks, in order;
+# first row -> (row of the chunk's first point, (B, n) float64 points), in
+# order from the chunk that holds that row (a multiple of the chunk size);
 # called again for each pass, so only one or two chunks live at a time.
-PointChunks = Callable[[], Iterator[tuple[int, torch.Tensor]]]
+PointChunks = Callable[[int], Iterator[tuple[int, torch.Tensor]]]
 
 
 def enclosing_ball(points: np.ndarray | torch.Tensor, *, tol: float = 1e-6, max_iter: int = 100_000) -> Ball:
@@ -94,22 +95,21 @@ def enclosing_ball(points: np.ndarray | torch.Tensor, *, tol: float = 1e-6, max_
     """
     p = torch.as_tensor(points).detach().cpu().double()
     p = p.reshape(p.shape[0], -1)
-    return _enclosing_ball(lambda: iter([(0, p)]), p.shape[0], tol=tol, max_iter=max_iter)
+    return _enclosing_ball(lambda first: iter([(0, p)] if first == 0 else []), p.shape[0], tol=tol, max_iter=max_iter)
 
 
 def _enclosing_ball(chunks: PointChunks, n: int, *, tol: float = 1e-6, max_iter: int = 100_000) -> Ball:
     """:func:`enclosing_ball` of ``n`` points read chunk by chunk (see :data:`PointChunks`)."""
     if n == 0:
         raise UmaskError("An enclosing ball needs at least one point.")
-    offset = sum(chunk.sum(dim=0) for _, chunk in chunks()) / n  # centring keeps the Gram matrix well conditioned
+    offset = sum(chunk.sum(dim=0) for _, chunk in chunks(0)) / n  # centring keeps the Gram matrix well conditioned
     gram = np.empty((n, n))
-    for a, chunk_a in chunks():
+    for a, chunk_a in chunks(0):
         q_a = chunk_a - offset
-        for b, chunk_b in chunks():
-            if b >= a:
-                block = (q_a @ (chunk_b - offset).T).numpy()
-                gram[a : a + len(chunk_a), b : b + len(chunk_b)] = block
-                gram[b : b + len(chunk_b), a : a + len(chunk_a)] = block.T
+        for b, chunk_b in chunks(a):  # the blocks below the diagonal are those above, transposed
+            block = (q_a @ (chunk_b - offset).T).numpy()
+            gram[a : a + len(chunk_a), b : b + len(chunk_b)] = block
+            gram[b : b + len(chunk_b), a : a + len(chunk_a)] = block.T
     sq = np.diag(gram).copy()
     lam = np.zeros(n)
     lam[int(np.argmax(sq))] = 1.0  # start at the point farthest from the mean
@@ -135,8 +135,8 @@ def _enclosing_ball(chunks: PointChunks, n: int, *, tol: float = 1e-6, max_iter:
         lam[j] += step
         g_lam = g_lam + step * d_g
     weights = torch.from_numpy(lam)
-    centre = offset + sum(weights[a : a + len(chunk)] @ (chunk - offset) for a, chunk in chunks())
-    radius = max(float((chunk - centre).pow(2).sum(dim=1).sqrt().max()) for _, chunk in chunks())
+    centre = offset + sum(weights[a : a + len(chunk)] @ (chunk - offset) for a, chunk in chunks(0))
+    radius = max(float((chunk - centre).pow(2).sum(dim=1).sqrt().max()) for _, chunk in chunks(0))
     return Ball(centre=centre.numpy(), radius=radius, lower_bound=min(lower, radius), iterations=it)
 
 
@@ -235,15 +235,22 @@ def mask_geometry(
     x = image.detach().cpu().double()
     flat_x = x.reshape(1, -1)
 
-    def chunks() -> Iterator[tuple[int, torch.Tensor]]:
-        """The engine's masked copies, flattened, a few at a time."""
-        for start in range(0, masks.shape[0], COPIES_PER_CHUNK):
+    def chunks(first: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
+        """The engine's masked copies from copy ``first`` on, flattened, a few at a time."""
+        for start in range(first, masks.shape[0], COPIES_PER_CHUNK):
             part = masks[start : start + COPIES_PER_CHUNK].detach().cpu().double()
             yield start, apply_masks(x, part, fill).reshape(part.shape[0], -1)
 
-    per_chunk = [(_norms(flat_x - copies), _norms(copies)) for _, copies in chunks()]
-    absolute = {k: torch.cat([diff[k] for diff, _ in per_chunk]).numpy() for k in NORMS}
-    copy_norms = {k: torch.cat([copy[k] for _, copy in per_chunk]).numpy() for k in NORMS}
+    # Written into arrays made up front: small results kept between chunks
+    # would pin the heap above each chunk's freed memory, which the next
+    # chunk then could not reuse (glibc: peaks of 2 GB instead of 0.2).
+    k_all = masks.shape[0]
+    absolute = {norm: np.empty(k_all) for norm in NORMS}
+    copy_norms = {norm: np.empty(k_all) for norm in NORMS}
+    for start, copies in chunks(0):
+        for into, figures in ((absolute, _norms(flat_x - copies)), (copy_norms, _norms(copies))):
+            for norm, values in figures.items():
+                into[norm][start : start + len(values)] = values.numpy()
     image_norms = {k: float(v[0]) for k, v in _norms(flat_x).items()}
     relative, norm_change = {}, {}
     for norm in NORMS:
@@ -267,7 +274,7 @@ def mask_geometry(
         norm_change=norm_change,
         image_norms=image_norms,
         # 0/1 masks: the float32 sums are exact counts (no K x n float64 copy of the masks).
-        hidden_share=((1.0 - masks.detach().cpu()).flatten(1).sum(dim=1).double() / masks[0].numel()).numpy(),
+        hidden_share=((1.0 - masks.detach().cpu().float()).flatten(1).sum(dim=1).double() / masks[0].numel()).numpy(),
         radius_at_x=float(absolute["l2"].max()),
         ball=ball,
         centre_offset=offset,

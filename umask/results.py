@@ -375,7 +375,7 @@ def load_result(folder: str | Path) -> Result:
     folder = Path(folder)
     if folder.is_file():
         if zipfile.is_zipfile(folder):
-            return result_from_zip(folder.read_bytes())
+            return result_from_zip(folder)  # read member by member: a file of gigabytes is refused unread
         raise UmaskError(f"'{folder}' is a file; a result is a folder holding {', '.join(FILES)} (or a zip of one).")
     if not folder.is_dir():
         raise UmaskError(f"Result folder '{folder}' does not exist.")
@@ -478,14 +478,15 @@ def _no_result_here(folder: Path) -> str:
             "as python -m umask generate --out writes it.")
 
 
-def result_from_zip(data: bytes) -> Result:
-    """Read a zip made by :func:`result_to_zip` (files at its root or in one folder).
+def result_from_zip(data: bytes | Path) -> Result:
+    """Read a zip made by :func:`result_to_zip` (files at its root or in one
+    folder): its bytes (an upload), or the path of a zip file.
 
     Raises:
         UmaskError: not a zip, or a zip without a valid result inside.
     """
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(data if isinstance(data, Path) else io.BytesIO(data))
     except zipfile.BadZipFile:
         raise UmaskError(f"The upload is not a zip archive; {ZIP_HINT}") from None
     with archive:

@@ -15,7 +15,7 @@ from .output import echo, format_table
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("folder", help="a result folder (universal.png, parts.png, result.json)")
+    p.add_argument("folder", help="a result folder (universal.png, parts.png, result.json), or a zip of one")
     p.add_argument("--models", nargs="+", default=None, help="model specs (default: the model it was made for)")
     p.add_argument("--resize", default=None,
                    help="feed every model at this side, or 'native' (default: the result's own model as it was made, "

@@ -26,7 +26,7 @@ from .output import echo, format_table, progress
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("folder", help="a result folder")
+    p.add_argument("folder", help="a result folder, or a zip of one (the dashboard's download)")
     p.add_argument("--slice", nargs=2, type=int, metavar=("I", "J"), default=None, help="classify the plane through x, m_I x, m_J x")
     p.add_argument("--resolution", type=int, default=None, help=f"slice grid points a side, 3 to 301; an even number is made odd (+1) so that x is a point (default {SLICE_RESOLUTION})")
     p.add_argument("--html", default=None, help="write the slice map here (default: FOLDER-slice-I-J.html beside FOLDER)")
@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         check_slice_resolution(args.resolution)
         folder = Path(args.folder).resolve()
         i, j = args.slice
-        target = Path(args.html) if args.html is not None else folder.parent / f"{folder.name}-slice-{i}-{j}.html"
+        stem = folder.stem if folder.suffix.lower() == ".zip" else folder.name  # r.zip -> r-slice-0-5.html
+        target = Path(args.html) if args.html is not None else folder.parent / f"{stem}-slice-{i}-{j}.html"
         check_output_file(target, reads=(args.folder,), overwrite=args.overwrite)  # fail now, not after classifying the slice
     geo = result_geometry(result)
     size = result.size
