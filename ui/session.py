@@ -5,6 +5,7 @@ memoised per result or upload."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from typing import Callable, TypeVar
 
@@ -41,12 +42,16 @@ def keep_run_alive() -> None:
     while there is a run.
     """
     job = st.session_state.get(JOB_KEY)
-    if job is not None:
-        # On a full run the page has not drawn yet: it reads the result as it
-        # is handed over here. A rerun instead would drop the click that
-        # started this run.
-        take_run_result(job)
-    st.fragment(_heartbeat, run_every=HEARTBEAT_S if job is not None and job.alive else None)()
+    _in_full_run.active = True
+    try:  # a fragment runs once right here, within the full run, then on its timer
+        st.fragment(_heartbeat, run_every=HEARTBEAT_S if job is not None and job.alive else None)()
+    finally:
+        _in_full_run.active = False
+
+
+#: Set while :func:`keep_run_alive` runs the heartbeat within a full run (one
+#: per script thread, so per session).
+_in_full_run = threading.local()
 
 
 def _heartbeat() -> None:
@@ -55,8 +60,9 @@ def _heartbeat() -> None:
         return
     if job.alive:
         job.touch()
-    # On the timer's own reruns: the run ended since the page was drawn.
-    if take_run_result(job):
+    # Within a full run the page has not drawn yet and reads the result as it
+    # is handed over; a rerun there would drop the click that started the run.
+    if take_run_result(job) and not getattr(_in_full_run, "active", False):
         st.rerun()  # the open page redraws with the new result, and this polling ends
 
 
