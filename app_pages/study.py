@@ -121,8 +121,10 @@ def main() -> None:
     shown = [r for r in rows if r["model"] not in hide_models and r["mask_family"] not in hide_fams]
     # The figures of the runs the plots below show, not of the whole folder.
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Finished runs" if len(shown) == len(rows) else "Finished runs shown", len(rows) if len(shown) == len(rows)
-              else f"{len(shown)} of {len(rows)}")
+    if len(shown) == len(rows):
+        c1.metric("Finished runs", len(rows))
+    else:
+        c1.metric("Finished runs shown", f"{len(shown)} of {len(rows)}")
     c2.metric("Models", len({r["model"] for r in shown}))
     c3.metric("Mean success", percent(float(np.mean([r["success_rate"] for r in shown])), 0) if shown else "n/a")
     c4.metric("Image", f"{settings.get('size', '?')} px")

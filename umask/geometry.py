@@ -235,16 +235,17 @@ def mask_geometry(
     x = image.detach().cpu().double()
     flat_x = x.reshape(1, -1)
 
-    def chunks(first: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
-        """The engine's masked copies from copy ``first`` on, flattened, a few at a time."""
-        for start in range(first, masks.shape[0], COPIES_PER_CHUNK):
+    k_all = masks.shape[0]
+
+    def chunks(first: int) -> Iterator[tuple[int, torch.Tensor]]:
+        """The engine's masked copies from copy ``first`` on, flattened, a few at a time (:data:`PointChunks`)."""
+        for start in range(first, k_all, COPIES_PER_CHUNK):
             part = masks[start : start + COPIES_PER_CHUNK].detach().cpu().double()
             yield start, apply_masks(x, part, fill).reshape(part.shape[0], -1)
 
     # Written into arrays made up front: small results kept between chunks
     # would pin the heap above each chunk's freed memory, which the next
     # chunk then could not reuse (glibc: peaks of 2 GB instead of 0.2).
-    k_all = masks.shape[0]
     absolute = {norm: np.empty(k_all) for norm in NORMS}
     copy_norms = {norm: np.empty(k_all) for norm in NORMS}
     for start, copies in chunks(0):
@@ -266,7 +267,7 @@ def mask_geometry(
     ball = None
     offset = None
     if enclosing:
-        ball = _enclosing_ball(chunks, masks.shape[0])
+        ball = _enclosing_ball(chunks, k_all)
         offset = float(np.sqrt(((flat_x[0].numpy() - ball.centre) ** 2).sum()))
     return MaskGeometry(
         absolute=absolute,
