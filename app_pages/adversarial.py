@@ -1,9 +1,10 @@
 """Adversarial example: the study's starting point, live (FGSM and its iterative form).
 
 A photo, an imperceptible signed-gradient perturbation, and a different
-answer. Each widget change reruns one attack (about 0.1 s for one-step FGSM
-on the bundled model); the photo tensor and its clean prediction are cached,
-so only the attack itself is recomputed.
+answer. Each new setting runs one attack (about 0.1 s for one-step FGSM on
+the bundled model) and reads its two pictures (the perturbation alone, the
+8-bit PNG); the photo tensor and its clean prediction are cached, and a
+setting seen before is not computed again.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import io
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -22,7 +24,8 @@ from umask import attacks
 from umask.images import describe_crop, image_to_uint8, load_photo, photo_size, png_bytes
 from umask.models import DEFAULT_MODEL
 from umask.plots.attack import topk_figure
-from ui.look import class_label
+from umask.text import percent
+from ui.look import class_label, show_error
 from ui.models import MODEL_HELP, get_model, model_choices, model_label
 from ui.session import session_memo
 
@@ -98,15 +101,37 @@ def _next_level(budget: float) -> float:
 def _confidence(prediction: attacks.Prediction) -> str:
     """The line under a top-1 answer: the class index here, so the big name
     itself fits a column of a 1024 px screen on one line more often."""
-    return f"{prediction.probability:.1%} confidence · class {prediction.index}"
+    return f"{percent(prediction.probability, 1)} confidence · class {prediction.index}"
 
 
-def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float, cropped: str) -> None:
+@dataclass(frozen=True)
+class Outcome:
+    """One attack and the model's answers on what the page shows of it.
+
+    Attributes:
+        result: the attack.
+        seconds: the attack alone (what a new ε costs).
+        visible: the perturbation amplified ``factor`` times to be seen, ``(3, H, W)`` in [0, 1].
+        noise_top: the model's top-1 answer on ``visible`` alone.
+        saved: what the downloaded 8-bit PNG holds, ``(3, H, W)`` (:func:`umask.attacks.quantise_in_ball`).
+        saved_top: the model's top-1 answer on ``saved``.
+    """
+
+    result: attacks.AttackResult
+    seconds: float
+    visible: torch.Tensor
+    factor: float
+    noise_top: attacks.Prediction
+    saved: torch.Tensor
+    saved_top: attacks.Prediction
+
+
+def show(outcome: Outcome, model: umask.Classifier, cropped: str) -> None:
     """The three images, the two top-1 answers, the top-5 bars and a download
     (``cropped``: :func:`umask.images.describe_crop` of the photo)."""
+    result, seconds, visible, factor = outcome.result, outcome.seconds, outcome.visible, outcome.factor
+    noise_top, saved, saved_top = outcome.noise_top, outcome.saved, outcome.saved_top
     before, after = result.top_clean(5), result.top_adversarial(5)
-    visible, factor = attacks.visible_perturbation(result.perturbation)
-    noise_top = attacks.top_predictions(attacks.predict(model, visible), model.categories, 1)[0]
 
     cols = st.columns(3)
     cols[0].image(image_to_uint8(result.clean), width="stretch",
@@ -114,17 +139,13 @@ def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float, 
     cols[1].image(image_to_uint8(visible), width="stretch",
                   caption="The perturbation: none at ε = 0 (grey = no change)" if result.linf == 0 else
                           f"The perturbation, amplified ×{factor:.0f} (grey = no change); "
-                          f"alone, the model reads it as {noise_top.name} ({noise_top.probability:.1%})")
+                          f"alone, the model reads it as {noise_top.name} ({percent(noise_top.probability, 1)})")
     cols[2].image(image_to_uint8(result.adversarial), width="stretch",
                   caption=f"Photo + perturbation (largest change {result.linf:.4f} = {result.linf * 255:.1f}/255)")
 
     cols = st.columns(3)
     cols[0].metric("The model says", before[0].name, _confidence(before[0]), delta_color="off", delta_arrow="off")
     cols[2].metric("After the attack", after[0].name, _confidence(after[0]), delta_color="off", delta_arrow="off")
-    # The download is what a user would reload: 8 bits per channel, still inside the ε-ball.
-    saved = attacks.quantise_in_ball(result.adversarial, result.clean, eps=result.eps)
-    saved_probs = attacks.predict(model, saved)
-    saved_top = attacks.top_predictions(saved_probs, model.categories, 1)[0]
     saved_success = attacks.succeeded(saved_top.index, source=result.source, target=result.target)
     budget = attacks.eight_bit_budget(result.eps)
     with cols[1]:
@@ -137,8 +158,8 @@ def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float, 
                        + "; raise ε or use more iterative steps.")
         if result.target is not None:  # in the top-5 bars only once it is close: say how close it came
             name = model.categories[result.target]
-            st.caption(f"The target, {name}: {float(result.clean_probs[result.target]):.2%} before, "
-                       f"{float(result.adversarial_probs[result.target]):.2%} after.")
+            st.caption(f"The target, {name}: {percent(float(result.clean_probs[result.target]))} before, "
+                       f"{percent(float(result.adversarial_probs[result.target]))} after.")
         if result.eps > 0:  # at 0 nothing was computed: no "10 steps of 0.0000"
             st.caption(f"Computed in {seconds * 1000:.0f} ms on {model.name} "
                        f"({'one step' if result.steps == 1 else f'{result.steps} steps of {result.step_size:.4f}'}).")
@@ -153,7 +174,7 @@ def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float, 
         else:
             differs = f"The downloaded 8-bit PNG is read differently from the attack shown above (not {after[0].name})"
         st.warning(f"{differs}: the model reads it as "
-                   f"{saved_top.name} ({saved_top.probability:.1%}). A PNG moves a pixel by whole levels only, "
+                   f"{saved_top.name} ({percent(saved_top.probability, 1)}). A PNG moves a pixel by whole levels only, "
                    f"{budget * 255:.0f}/255 within this ε"
                    # One level more helps only where the attack itself got there; else the verdict's advice stands.
                    + (f"; raise ε to {_next_level(budget):.3f} or use more iterative steps." if result.success and not saved_success
@@ -166,7 +187,7 @@ def show(result: attacks.AttackResult, model: umask.Classifier, seconds: float, 
                        mime="image/png", key="adv_download", on_click="ignore")
     st.caption(f"An 8-bit PNG moves a pixel by whole levels only, so its budget is {budget * 255:.0f}/255 = "
                f"{budget:.4f}; the model reads the downloaded file as {saved_top.name} "
-               f"({saved_top.probability:.1%}). `python -m umask fgsm` attacks within that budget directly.")
+               f"({percent(saved_top.probability, 1)}). `python -m umask fgsm` attacks within that budget directly.")
 
 def main() -> None:
     st.title("The adversarial example")
@@ -195,15 +216,15 @@ def main() -> None:
     probs = clean_probs(spec, digest, size, model, image)
     key = ("attack", spec, digest, size, tuple(sorted(settings.items())))
     try:
-        result, seconds = session_memo(key, lambda: run_attack(model, image, probs, settings))
-    except umask.UmaskError as err:
-        st.error(str(err))
+        outcome = session_memo(key, lambda: run_attack(model, image, probs, settings))
+    except Exception as err:  # a bad setting, or memory that ran out: one sentence
+        show_error(err)
         return
-    show(result, model, seconds, describe_crop(*photo_size(io.BytesIO(data)), size))
+    show(outcome, model, describe_crop(*photo_size(io.BytesIO(data)), size))
 
 
-def run_attack(model: umask.Classifier, image: torch.Tensor, probs: torch.Tensor, settings: dict) -> tuple:
-    """The attack and its seconds (the attack alone: what a new ε costs), with a bar for the iterative form."""
+def run_attack(model: umask.Classifier, image: torch.Tensor, probs: torch.Tensor, settings: dict) -> Outcome:
+    """The attack (with a bar for the iterative form) and the model's answers on its two pictures."""
     steps = settings["steps"]
     bar = st.progress(0.0, text=f"Attacking: step 0 of {steps}") if steps > 1 else None
 
@@ -216,7 +237,15 @@ def run_attack(model: umask.Classifier, image: torch.Tensor, probs: torch.Tensor
     finally:
         if bar is not None:
             bar.empty()
-    return result, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    visible, factor = attacks.visible_perturbation(result.perturbation)
+    # The download is what a user would reload: 8 bits per channel, still inside the ε-ball.
+    saved = attacks.quantise_in_ball(result.adversarial, result.clean, eps=result.eps)
+
+    def top1(image: torch.Tensor) -> attacks.Prediction:
+        return attacks.top_predictions(attacks.predict(model, image), model.categories, 1)[0]
+
+    return Outcome(result, seconds, visible, factor, top1(visible), saved, top1(saved))
 
 
 main()

@@ -17,9 +17,10 @@ from umask.evaluate import weights_changed
 from umask.masks import apply_masks, selection_mask
 from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
-from umask.results import result_to_zip
+from umask.results import zip_name
 from umask.text import percent
-from ui.look import PICTURE_HEIGHT, fill_label, unused_cells_note
+from ui.look import PICTURE_HEIGHT, fill_label, show_error, unused_cells_note
+from umask.errors import user_sentence
 from ui.models import MODEL_HELP, explain_load_failure, fed_model, model_choices, model_label, refused_checkpoint
 from ui.session import (
     JOB_KEY,
@@ -27,6 +28,7 @@ from ui.session import (
     RESULT_SOURCE_KEY,
     result_from_upload,
     result_id,
+    result_zip,
     session_memo,
     set_result,
     upload_digest,
@@ -157,8 +159,8 @@ def model_column(result: umask.Result, spec: str, chosen: list[int], mask) -> No
                    "differ from the saved ones.")
     try:
         outcome = umask.classify_masked(model, result.image, mask, fill=result.fill)
-    except umask.UmaskError as err:  # e.g. the image is too small for this model
-        st.error(str(err))
+    except Exception as err:  # e.g. the image is too small for this model
+        show_error(err)
         return
     top = outcome.top(0, 5)
     names = model.categories
@@ -204,7 +206,9 @@ def summary(result: umask.Result, rid: str, specs: list[str]) -> None:
 
         try:
             h, p, pred = session_memo(("parts", rid, spec), every_part)
-        except umask.UmaskError:
+        except Exception as err:
+            if user_sentence(err) is None:
+                raise
             continue  # its column says why
         names.append(spec)
         hits.append(h)
@@ -284,9 +288,8 @@ def main() -> None:
                     model_column(result, spec, chosen, mask)
         summary(result, rid, specs)
 
-    st.sidebar.download_button("Download this result (.zip)", session_memo(("zip", rid), lambda: result_to_zip(result)),
-                               key="exp_download",
-                               file_name=f"umask-{result.model}-K{result.k}.zip", mime="application/zip",
+    st.sidebar.download_button("Download this result (.zip)", result_zip(result), key="exp_download",
+                               file_name=zip_name(result), mime="application/zip",
                                on_click="ignore")
 
 

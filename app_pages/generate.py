@@ -21,12 +21,12 @@ from umask.jobs import Job
 from umask.masks import BUILTIN_FAMILIES, check_parts
 from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
-from umask.results import result_to_zip
+from umask.results import zip_name
 from umask.text import count, percent
 from ui.look import FILLS, PICTURE_HEIGHT, class_label, unused_cells_note
 from ui.models import MODEL_HELP, get_model, load_failure, model_choices, model_label
 from ui.server import configure_gil, or_stop, warm_plotly, worker_pool
-from ui.session import JOB_KEY, take_run_result
+from ui.session import JOB_KEY, result_zip, take_run_result
 
 # Redraw periods while a run is live: the image and progress every 2 s, the
 # plotly curves every 4 s (UMASK_POLL_S scales both). Each redraw takes CPU from the optimisation (the
@@ -351,12 +351,8 @@ def curves_view() -> None:
 
 def result_panel(result: umask.Result) -> None:
     """Download and explore the finished run."""
-    # Kept beside the result it zips (an identity check: an id() could be a later object's).
-    cached = st.session_state.get("gen_zip")
-    if cached is None or cached[0] is not result:
-        cached = st.session_state["gen_zip"] = (result, result_to_zip(result))
     row = st.container(horizontal=True)
-    row.download_button("Download result (.zip)", cached[1], file_name=f"umask-{result.model}-K{result.k}.zip",
+    row.download_button("Download result (.zip)", result_zip(result), file_name=zip_name(result),
                         mime="application/zip", key="gen_download", on_click="ignore")
     if row.button("Explore this image", key="gen_explore", type="primary"):
         st.switch_page("app_pages/explore.py")

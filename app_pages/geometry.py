@@ -15,6 +15,7 @@ from umask.toy import SCATTERED_OFFSETS, classes_in_disc, make_toy, meeting_poin
 from umask.results import JSON_FILE
 from umask.text import percent
 from ui.folders import folder_picker
+from ui.look import show_error
 from ui.models import fed_model
 from ui.session import RESULT_KEY, result_from_upload, result_id, session_memo
 
@@ -109,8 +110,8 @@ def slice_section(result: umask.Result) -> None:
         try:
             sl = decision_slice(model, result.image, result.masks, i=int(i), j=int(j), fill=result.fill, resolution=int(res),
                                 on_progress=lambda d, t: bar.progress(d / t, text=f"{d}/{t} points"))
-        except umask.UmaskError as err:
-            st.error(str(err))
+        except Exception as err:  # memory can run out on a large model's fine slice
+            show_error(err)
             return
         bar.empty()
         st.session_state[key] = sl
@@ -124,7 +125,7 @@ def slice_section(result: umask.Result) -> None:
         names = umask.imagenet_classes()
         st.plotly_chart(plots.slice_figure(sl, targets=result.targets), key="geo_slice_fig")
         st.caption(f"x is classified {names[sl.centre_class]} ({sl.centre_class}); {len(set(sl.classes.ravel().tolist()))} "
-                   f"classes on the slice; {sl.outside_box.mean():.0%} of its points leave the [0, 1] box.")
+                   f"classes on the slice; {percent(sl.outside_box.mean(), 0)} of its points leave the [0, 1] box.")
 
 
 def toy_section() -> None:

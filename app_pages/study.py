@@ -18,6 +18,7 @@ from umask.report import REPORT_FILE, build_report, shown_copy
 from umask.sweep import CSV_FILE, gallery_group, read_rows, summary_table, sweep_settings, typed_rows
 from umask.text import percent
 from ui.folders import folder_picker
+from ui.look import show_error
 from ui.models import served_model
 
 NOTE = (
@@ -86,8 +87,8 @@ def report_box(folder: Path) -> None:
             # a checkpoint the CSV names outside the served folder gets a note, not a load.
             path = build_report(folder, slices=slices, slice_resolution=31, on_progress=hook,
                                 loader=lambda spec, device: served_model(spec))
-        except umask.UmaskError as err:
-            st.sidebar.error(str(err))
+        except Exception as err:  # the disk can refuse the report, and memory the slices
+            show_error(err, st.sidebar)
         else:
             bar.progress(1.0, text=f"written: {path}")
     # Below the button: a report written by this click can be downloaded at once.

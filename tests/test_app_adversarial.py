@@ -76,9 +76,9 @@ def test_page_targeted_iterative_matches_the_engine(app, lite0):
     # The target's line agrees with the page's own metric: reached, it is the top-1 and its confidence.
     # (Not with `result`: sign steps flip on float noise, so two runs of 10 steps can end at other probabilities.)
     line = next(c.value for c in app.caption if c.value.startswith("The target, volcano: "))
-    found = re.fullmatch(r"The target, volcano: (\d+\.\d\d)% before, (\d+\.\d\d)% after\.", line)
+    found = re.fullmatch(r"The target, volcano: (\d+\.\d\d) % before, (\d+\.\d\d) % after\.", line)
     after_metric = {m.label: m for m in app.metric}["After the attack"].delta
-    assert found and float(found[1]) < 1.0 and after_metric.startswith(f"{float(found[2]):.1f}% confidence · class 980")
+    assert found and float(found[1]) < 1.0 and after_metric.startswith(f"{float(found[2]):.1f} % confidence · class 980")
 
     # Another photo: the cached clean prediction must follow the photo.
     app.radio(key="adv_photo").set_value("A cup of coffee").run()
@@ -112,7 +112,7 @@ def test_the_downloaded_png_is_judged_beside_the_verdict(app, lite0):
     # noise, so another thread count ends at another probability: 23.5 % with one, 26.1 % with two).
     assert len(warnings) == 1 and re.fullmatch(
         rf"Unlike the attack shown above, the downloaded 8-bit PNG does not reach the target: the model reads it as {re.escape(saved_top.name)} "
-        r"\(\d+\.\d%\)\. A PNG moves a pixel by whole levels only, 1/255 within this ε; "
+        r"\(\d+\.\d+ %\)\. A PNG moves a pixel by whole levels only, 1/255 within this ε; "
         r"raise ε to 0\.008 or use more iterative steps\.", warnings[0]), warnings
     assert attacks.eight_bit_budget(0.008) * 255 == pytest.approx(2)  # the ε it names is one whole level more
     # One level more: the PNG reaches it too, and nothing contradicts the verdict.

@@ -19,6 +19,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from umask.errors import OUT_OF_MEMORY_FIX
 from umask.geometry import decision_slice, result_geometry, study_claim
 from umask.masks import study_part
 from umask.models import ModelInfo, register_model, registry
@@ -404,7 +405,7 @@ def test_geometry_page_measures_a_result_like_the_engine(sweep):
     names = imagenet_classes()
     caption = next(c.value for c in at.caption if c.value.startswith("x is classified"))
     assert caption == (f"x is classified {names[x_class]} ({x_class}); {len(set(sl.classes.ravel().tolist()))} classes on "
-                       f"the slice; {sl.outside_box.mean():.0%} of its points leave the [0, 1] box.")
+                       f"the slice; {percent(sl.outside_box.mean(), 0)} of its points leave the [0, 1] box.")
     figure = chart(at, "geo_slice_fig")
     assert figure["data"], "the slice figure is empty"
     # The slice stays while the toy below is played with.
@@ -493,6 +494,24 @@ def expected_toy(angles, offsets, probe=0.3) -> tuple[str, str, str]:
     inside = classes_in_disc(toy, (float(point[0]), float(point[1])), probe)
     return ("yes" if residual < 1e-9 else "no", disc.describe(),
             f"{len(inside)} of {len(angles)}")
+
+
+def test_memory_that_runs_out_on_a_page_is_one_sentence_and_a_bug_stays_a_bug(sweep, monkeypatch):
+    import umask.geometry
+
+    out, rows = sweep
+    at = page("geometry")
+    upload_zip(at, "run.zip", result_to_zip(load_result(out / rows[0]["folder"])))
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(umask.geometry, "decision_slice", out_of_memory)
+    at.button(key="geo_go").click().run()
+    assert not at.exception and [e.value for e in at.error] == [f"This ran out of memory; {OUT_OF_MEMORY_FIX}."]
+    monkeypatch.setattr(umask.geometry, "decision_slice", lambda *args, **kwargs: 1 / 0)
+    at.button(key="geo_go").click().run()
+    assert at.exception[0].value == "division by zero"  # the traceback of a bug, not a sentence
 
 
 def test_toy_sliders_move_the_lines(sweep):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from umask import attacks
+from umask.text import percent
 from umask.errors import UmaskError
 from umask.images import load_photo, png_bytes, save_png
 from umask.plots.attack import TARGET, topk_figure
@@ -242,8 +243,8 @@ def test_cli_fgsm_saves_an_8bit_png_and_reports_it(tiny_registered, tmp_path, ca
     clean, saved = load_photo(tmp_path / "photo.png", size=16), load_photo(out_png, size=None)
     assert float((saved - clean).abs().max()) <= 0.1
     after = attacks.top_predictions(attacks.predict(model, saved), model.categories, 1)[0]
-    assert f"after    {after.name} ({after.index}) {after.probability:.1%}" in out
-    assert after.index == 980 and f"reached the target ({after.probability:.1%})" in out
+    assert f"after    {after.name} ({after.index}) {percent(after.probability, 1)}" in out
+    assert after.index == 980 and f"reached the target ({percent(after.probability, 1)})" in out
     # A target the photo already is: said so, not "reached".
     clean_top = attacks.top_predictions(attacks.predict(model, clean), model.categories, 1)[0].index
     same = run_cli(capsys, "fgsm", tmp_path / "photo.png", "--model", "tiny", "--eps", "0.1", "--target", str(clean_top),

@@ -16,7 +16,7 @@ def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):
         "--targets", "goldfish", "volcano", "tench", "--steps", "300", "--out", str(out_dir),
     )
     assert code == 0, err
-    assert "goldfish (1)" in out and "volcano (980)" in out and "success 100% (3/3 masked copies with their target as the top-1 class)" in out
+    assert "goldfish (1)" in out and "volcano (980)" in out and "success 100 % (3/3 masked copies with their target as the top-1 class)" in out
     result = load_result(out_dir)
     assert result.targets == (1, 980, 0) and result.predictions == result.targets
     # The final table: each part's target, prediction and the target's probability, as saved.
@@ -274,7 +274,7 @@ def test_ctrl_c_keeps_the_better_of_the_earlier_and_the_interrupted_result(tiny_
     assert (out / "result.json").read_text() == finished
     interrupt_after(monkeypatch, 1)
     code, stdout, _ = run_cli(capsys, *args)
-    assert code == 130 and "interrupted after 1 step at 0%; kept the earlier result in" in stdout
+    assert code == 130 and "interrupted after 1 step at 0 %; kept the earlier result in" in stdout
     assert (out / "result.json").read_text() == finished
     # Other targets are another experiment: --overwrite asked for it, so it is saved.
     code, stdout, _ = run_cli(capsys, *args[:-4], "2", *args[-3:])
@@ -538,8 +538,8 @@ def test_a_progress_line_cut_to_80_columns_keeps_the_success_rate():
     from umask.cli.output import BAR_FORMAT
 
     line = tqdm.format_meter(49, 5000, 4.4, ncols=80, prefix="hstripes K=10", unit="step", rate=11.16,
-                             postfix="success=90%, best=100%", bar_format=BAR_FORMAT)
-    assert len(line) <= 80 and "success=90%, best=100%" in line and "07:23" in line  # and the ETA
+                             postfix="success=90 %, best=100 %", bar_format=BAR_FORMAT)
+    assert len(line) <= 80 and "success=90 %, best=100 %" in line and "07:23" in line  # and the ETA
 
 
 def test_off_a_terminal_a_progress_line_comes_at_most_every_log_every_s(capsys):

@@ -1,6 +1,8 @@
+import dataclasses
 import io
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from umask.errors import UmaskError
 from umask.evaluate import classify_parts
 from umask.optimise import UniversalSearch
 from umask.masks import load_layout
-from umask.results import check_result_folder, load_result, result_from_zip, result_to_zip, save_result
+from umask.results import check_result_folder, load_result, result_from_zip, result_to_zip, save_result, zip_name
 
 
 @pytest.fixture
@@ -70,6 +72,14 @@ def test_zip_round_trip(result):
     assert torch.equal(back.image, result.image) and back.predictions == result.predictions
     with pytest.raises(UmaskError, match="not a zip archive"):
         result_from_zip(b"hello")
+
+
+def test_a_zip_is_offered_under_one_safe_file_name(result):
+    assert zip_name(result) == f"umask-tiny-K{result.k}.zip"
+    # A checkpoint spec is a server path: its zip name shows neither the path nor a slash.
+    spec = dataclasses.replace(result, model="resnet50=/srv/ck/a.pth")
+    name = zip_name(spec)
+    assert "/" not in name and re.fullmatch(r"umask-resnet50_srv_ck_a\.pth-[0-9a-f]{8}-K\d+\.zip", name), name
 
 
 def test_a_zip_file_on_disk_loads_as_its_folder_does(result, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 import umask
+from umask.errors import user_sentence
 from umask.masks import grid_side
 
 
@@ -30,6 +31,16 @@ def style_page() -> None:
 #: its square shape and blank bands above and below it push what follows
 #: below the fold; at 1440 px the pictures are this size.
 PICTURE_HEIGHT = 270
+
+
+def show_error(err: Exception, where=st) -> None:
+    """An error box (in ``where``: the page, the sidebar, a column) with the
+    one sentence for ``err`` (:func:`umask.errors.user_sentence`); anything
+    else is a bug in umask and is raised again, traceback and all."""
+    sentence = user_sentence(err)
+    if sentence is None:
+        raise err
+    where.error(sentence)
 
 
 def class_label(index: int, categories=None) -> str:

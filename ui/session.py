@@ -101,18 +101,32 @@ def result_id(result: umask.Result) -> str:
 
 
 
+MEMO_PER_KIND = 8
+
+
 def session_memo(key: tuple, compute: Callable[[], T]) -> T:
-    """``compute()`` once per key in this session (a few recent keys kept).
+    """``compute()`` once per key in this session.
 
     For work that depends on a result only, on pages whose other widgets
-    rerun the script many times (sliders, checkboxes).
+    rerun the script many times (sliders, checkboxes). ``key[0]`` names the
+    kind of work; each kind keeps its :data:`MEMO_PER_KIND` most recently
+    used keys, so dragging the ε slider through many values does not push
+    out another page's geometry or zip.
     """
-    store: dict = st.session_state.setdefault("_umask_memo", {})
-    if key not in store:
-        if len(store) >= 16:
-            store.pop(next(iter(store)))  # the oldest
+    kinds: dict = st.session_state.setdefault("_umask_memo", {})
+    store: dict = kinds.setdefault(key[0], {})
+    if key in store:
+        store[key] = store.pop(key)  # now the most recent
+    else:
+        if len(store) >= MEMO_PER_KIND:
+            store.pop(next(iter(store)))  # the least recently used
         store[key] = compute()
     return store[key]
+
+
+def result_zip(result: umask.Result) -> bytes:
+    """The result as a zip to download (:func:`umask.result_to_zip`), made once per result."""
+    return session_memo(("zip", result_id(result)), lambda: umask.result_to_zip(result))
 
 
 def upload_digest(upload) -> str:

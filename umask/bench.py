@@ -29,7 +29,7 @@ from .masks import FAMILIES, layout, make_masks
 from .models import STUDY_MODELS, Classifier, load_model
 from .optimise import UniversalSearch
 from .targets import choose_targets
-from .text import count
+from .text import count, percent
 from .timing import timing_model
 
 log = logging.getLogger(__name__)
@@ -333,7 +333,7 @@ def run_bench(plan: BenchPlan, *, progress: Progress | None = None,
                 for preset, cap in contenders if seed % 2 == 0 else reversed(contenders):
                     run = time_to_universal(model, preset, k, family, seed, cap)
                     report.runs.append(run)
-                    done(f"time to universal: {preset} K={k} {family} seed={seed}: {run.steps} steps, {run.seconds:.1f} s, {run.success_rate:.0%}")
+                    done(f"time to universal: {preset} K={k} {family} seed={seed}: {run.steps} steps, {run.seconds:.1f} s, {percent(run.success_rate, 0)}")
     for arch in plan.overhead_models:
         net, _ = timing_model(arch)  # real weights where here, else random: the same cost per step
         for k in plan.overhead_ks:
@@ -427,7 +427,7 @@ def _steps_by_seed(runs: list[RunTiming]) -> str:
     are deterministic on the CPU) shows once with its count: "0: 114 (x3)"."""
     by_seed: dict[int, list[str]] = {}
     for r in runs:
-        by_seed.setdefault(r.seed, []).append(f"{r.steps}" + ("" if r.reached else f" ({r.success_rate:.0%})"))
+        by_seed.setdefault(r.seed, []).append(f"{r.steps}" + ("" if r.reached else f" ({percent(r.success_rate, 0)})"))
     parts = []
     for seed, outcomes in by_seed.items():
         same = len(set(outcomes)) == 1

@@ -23,6 +23,26 @@ def out_of_memory(err: BaseException) -> bool:
 OUT_OF_MEMORY_FIX = "use a smaller image or fewer masks (or another device)"
 
 
+def os_error_sentence(err: OSError) -> str:
+    """The file system's own refusal that no check foresaw (a full disk, a
+    name too long), in its words on one line."""
+    where = f"'{err.filename}': " if err.filename else ""
+    return f"{where}{err.strerror or err}."
+
+
+def user_sentence(err: BaseException) -> str | None:
+    """The one sentence a user sees for ``err``: a UmaskError's own, memory
+    that ran out, or the file system's refusal; ``None`` for anything else,
+    which is a bug in umask and is raised as it is."""
+    if isinstance(err, UmaskError):
+        return str(err)
+    if out_of_memory(err):
+        return f"This ran out of memory; {OUT_OF_MEMORY_FIX}."
+    if isinstance(err, OSError):
+        return os_error_sentence(err)
+    return None
+
+
 def run_failure(err: Exception) -> str:
     """The one sentence a run that stopped on ``err`` (not a UmaskError) shows."""
     if out_of_memory(err):

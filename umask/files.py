@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,6 +95,20 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def safe_name(text: str) -> str:
+    """``text`` as one file name: runs of characters other than letters,
+    digits, ``_``, ``.`` and ``-`` become ``_``.
+
+    A text that had to be cleaned (a model spec ``resnet50=ck/a.pth``) gets a
+    short hash of itself, so two texts never share a name (``ck/a_b.pth`` and
+    ``ck/a/b.pth`` clean to the same one).
+    """
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+    if name != text:
+        name += "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
+    return name
 
 
 def is_hidden(parts: Iterable[str]) -> bool:

@@ -136,7 +136,7 @@ def _gallery(out: Path, rows: list[dict]) -> str:
             continue
         masked, shows = shown_copy(result)
         caption = (
-            f"<b>K = {result.k}</b>, seed {r['seed']}: {100 * result.success_rate:.0f} % "
+            f"<b>K = {result.k}</b>, seed {r['seed']}: {percent(result.success_rate, 0)} "
             f"({r['hits']}/{result.k}), {count(result.steps, 'step')}, {result.seconds:.1f} s<br>right: {html.escape(shows)}"
         )
         card = (

@@ -37,7 +37,7 @@ import torch
 from PIL import Image
 
 from .errors import UmaskError
-from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable, is_hidden, sync_folder
+from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable, is_hidden, safe_name, sync_folder
 from .images import png_bytes, uint8_to_image
 from .models.wrapper import MAX_SIDE, MIN_RESIZE, MIN_SIDE
 from .masks import FAMILIES, MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
@@ -454,6 +454,12 @@ def load_result(folder: str | Path) -> Result:
         weights_sha256=sha,
         preprocessing=meta["preprocessing"],
     )
+
+
+def zip_name(result: Result) -> str:
+    """The file name a result's zip is offered under: ``umask-<model>-K<k>.zip``
+    (a checkpoint spec's path made one safe name, see :func:`umask.files.safe_name`)."""
+    return f"umask-{safe_name(result.model)}-K{result.k}.zip"
 
 
 def result_to_zip(result: Result) -> bytes:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io
 import itertools
 import json
@@ -40,7 +39,7 @@ import numpy as np
 from .config import PRESETS, Config, check_preset
 from .devices import resolve_device
 from .errors import UmaskError
-from .files import atomic_file, check_writable, is_hidden
+from .files import atomic_file, check_writable, is_hidden, safe_name
 from .geometry import result_geometry
 from .masks import BUILTIN_FAMILIES, check_mode, layout, parse_fill
 from .models import STUDY_MODELS, Classifier, canonical_spec, load_model, model_info
@@ -110,19 +109,9 @@ class RunKey:
 
     @property
     def folder(self) -> str:
-        """Result folder relative to the sweep folder (a safe name for any model spec).
-
-        A spec that had to be cleaned (``resnet50=ck/a.pth``) gets a short hash
-        of itself, so two specs never share a folder (``ck/a_b.pth`` and
-        ``ck/a/b.pth`` clean to the same name).
-        """
-        model = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.model)
-        if model != self.model:
-            model += "-" + hashlib.sha1(self.model.encode()).hexdigest()[:8]
-        return f"{RUNS_DIR}/{model}/{self.mask_family}-{self.mode}/{self.preset}-{self.max_steps}/k{self.k:02d}-seed{self.seed}"
-
-    def label(self) -> str:
-        return f"{self.model} {self.mask_family}/{self.mode} K={self.k} seed={self.seed}"
+        """Result folder relative to the sweep folder (any model spec made a safe name)."""
+        return (f"{RUNS_DIR}/{safe_name(self.model)}/{self.mask_family}-{self.mode}/"
+                f"{self.preset}-{self.max_steps}/k{self.k:02d}-seed{self.seed}")
 
 
 @dataclass(frozen=True)

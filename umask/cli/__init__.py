@@ -20,7 +20,7 @@ import threading
 from types import ModuleType
 from typing import Sequence
 
-from ..errors import OUT_OF_MEMORY_FIX, UmaskError, out_of_memory
+from ..errors import OUT_OF_MEMORY_FIX, UmaskError, os_error_sentence, out_of_memory
 
 #: Every command and its line in the command list, in the order listed.
 COMMANDS = {
@@ -140,8 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(err, BrokenPipeError):  # `| head` read what it wanted: nothing to say
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush meets no pipe
             return 0
-        where = f"'{err.filename}': " if err.filename else ""
-        sys.stderr.write(f"umask: error: {where}{err.strerror or err}.\n")
+        sys.stderr.write(f"umask: error: {os_error_sentence(err)}\n")
         return 2
     except (MemoryError, RuntimeError) as err:
         if not out_of_memory(err):

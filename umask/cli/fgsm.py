@@ -17,6 +17,7 @@ from ..devices import resolve_device
 from ..models import DEFAULT_MODEL, MAX_SIDE, load_model, model_info
 from ..results import check_output_file
 from ..targets import resolve_class
+from ..text import percent
 from .output import echo, progress
 
 
@@ -48,12 +49,12 @@ def _outcome(result, reached: bool, target_p: float | None) -> str:
         return "changed the answer" if reached else "answer unchanged"
     if result.target == result.source:
         return "the photo was the target class already (the attack keeps it there)" if reached else "target lost"
-    return f"reached the target ({target_p:.1%})" if reached else f"target not reached (it has {target_p:.1%})"
+    return f"reached the target ({percent(target_p, 1)})" if reached else f"target not reached (it has {percent(target_p, 1)})"
 
 
 def _top1(probs, categories) -> str:
     best = top_predictions(probs, categories, 1)[0]
-    return f"{best.name} ({best.index}) {best.probability:.1%}"
+    return f"{best.name} ({best.index}) {percent(best.probability, 1)}"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             for report in search:
                 # The figures first: update() draws the line, and it must show this step's.
                 # success: this step's; best: the best step so far, whose image is the one saved.
-                bar.set_postfix_str(f"success={report.success_rate:.0%}, best={report.best_success_rate:.0%}", refresh=False)
+                bar.set_postfix_str(f"success={percent(report.success_rate, 0)}, best={percent(report.best_success_rate, 0)}", refresh=False)
                 bar.update(1)
         except KeyboardInterrupt as err:
             interrupted = err
@@ -131,8 +131,8 @@ def run(args: argparse.Namespace) -> int:
     earlier = _better_earlier_result(out, result) if interrupted else None
     if earlier is not None:
         echo(
-            f"\ninterrupted after {count(result.steps, 'step')} at {result.success_rate:.0%}; kept the earlier result in "
-            f"{out}/ (the same model, masks and targets), which reaches {earlier.success_rate:.0%}"
+            f"\ninterrupted after {count(result.steps, 'step')} at {percent(result.success_rate, 0)}; kept the earlier result in "
+            f"{out}/ (the same model, masks and targets), which reaches {percent(earlier.success_rate, 0)}"
         )
         return interrupt_code(interrupted)
     if not args.overwrite and (out / JSON_FILE).exists():
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     echo(per_mask_table(result, model.categories))
     state = "interrupted; best image so far" if interrupted else ("reached 100%" if search.succeeded else "step budget used")
     echo(
-        f"\nsuccess {result.success_rate:.0%} ({result.hit_count}/{result.k} masked copies with their target as the top-1 class) "
+        f"\nsuccess {percent(result.success_rate, 0)} ({result.hit_count}/{result.k} masked copies with their target as the top-1 class) "
         f"on the saved 8-bit image after {count(result.steps, 'step')}, {result.seconds:.1f} s ({state}); saved to {out}/"
     )
     return interrupt_code(interrupted) if interrupted else 0

@@ -25,7 +25,7 @@ from ..report import REPORT_FILE, build_report
 from ..sweep import (CSV_FILE, MAX_RUNS, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, estimate_seconds, repair_csv,
                      run_sweep, study_plan)
 from ..timing import StepTiming, time_steps, timing_model
-from ..text import count
+from ..text import count, percent
 from . import interrupt_code, refuse_unused
 from .output import echo, format_table, on_terminal
 
@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_step(key, report) -> None:
         if report.step % 10 == 0 or report.done:
-            bar.set_postfix(step=report.step, success=f"{report.success_rate:.0%}", refresh=False)
+            bar.set_postfix(step=report.step, success=f"{percent(report.success_rate, 0)}", refresh=False)
         bar.update(key.k)
 
     def on_run_end(key, row) -> None:
@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         bar.update(key.k * (key.max_steps - int(row["steps"])))  # the budget it did not need
         if not on_terminal():  # nohup, a log file: one line per run besides the bar's periodic line
             echo(f"[{state['done']}/{state['total']}] {key.model} {masks_label(key)} K={key.k} seed {key.seed}: "
-                 f"{float(row['success_rate']):.0%} in {row['steps']} steps, {float(row['seconds']):.1f} s")
+                 f"{percent(float(row['success_rate']), 0)} in {row['steps']} steps, {float(row['seconds']):.1f} s")
 
     hooks = SweepHooks(on_start=on_start, on_model=on_model, on_run_start=on_run_start, on_step=on_step, on_run_end=on_run_end)
     try:

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..attacks import Prediction
+from ..text import percent
 
 BEFORE = "#1f77b4"
 AFTER = "#d1343a"
@@ -22,7 +23,7 @@ def _bars(predictions: Sequence[Prediction], colour: str, highlight: int | None)
         y=[f"{p.name} ({p.index})" for p in rows],
         orientation="h",
         marker_color=[TARGET if p.index == highlight else colour for p in rows],
-        text=[f"{p.probability:.1%}" for p in rows],
+        text=[percent(p.probability, 1) for p in rows],
         textposition="auto",
         hovertemplate="%{y}: %{x:.2%}<extra></extra>",
         showlegend=False,

@@ -11,6 +11,7 @@ from plotly.colors import qualitative
 
 from ..geometry import NORM_LABELS, DecisionSlice, MaskGeometry
 from ..toy import Disc, LinearToy, RegionMap, boundary_segments
+from ..text import percent
 from .axes import label_log_y
 
 PALETTE = qualitative.Light24 + qualitative.Dark24 + qualitative.Alphabet
@@ -101,7 +102,7 @@ def slice_figure(sl: DecisionSlice, *, targets: Sequence[int] | None = None, hei
     for c in present[:KEY_CLASSES]:
         share = float((sl.classes == c).mean())
         target = f", target of part {part_of[c]}" if c in part_of else ""
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{sl.categories[c]} ({c}): {share:.0%}{target}",
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{sl.categories[c]} ({c}): {percent(share, 0)}{target}",
                                  marker=dict(symbol="square", size=12, color=colours[c]), legendgroup="classes",
                                  legendgrouptitle_text="Classes (share of the map)" if c == present[0] else None,
                                  hoverinfo="skip"))

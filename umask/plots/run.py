@@ -89,12 +89,12 @@ def loss_figure(steps: Sequence[int], losses: Sequence[float], *, height: int = 
 
 def success_figure(steps: Sequence[int], rates: Sequence[float], *, height: int = 260) -> go.Figure:
     """Fraction of masks whose prediction is their target, per step, in %."""
-    percent = [100.0 * r for r in rates]
-    best = list(np.maximum.accumulate(percent)) if percent else []
+    in_percent = [100.0 * r for r in rates]
+    best = list(np.maximum.accumulate(in_percent)) if in_percent else []
     _, best = thin(steps, best)
-    steps, percent = thin(steps, percent)
+    steps, in_percent = thin(steps, in_percent)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=list(steps), y=percent, mode="lines", line=dict(color=HIT), name="this step"))
+    fig.add_trace(go.Scatter(x=list(steps), y=in_percent, mode="lines", line=dict(color=HIT), name="this step"))
     fig.add_trace(go.Scatter(x=list(steps), y=best, mode="lines", line=dict(color=HIT, dash="dot"), name="best so far"))
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="masks on target (%)", range=[-2, 102])
