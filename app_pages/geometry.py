@@ -60,12 +60,7 @@ def distances(result: umask.Result) -> None:
                            ("Worst L2, relative", "max_rel_l2"), ("Worst L∞, relative", "max_rel_linf"),
                            ("Worst L2 norm change", "max_norm_change_l2")):
             st.metric(label, percent(s[key]), width="content")
-    st.markdown(
-        f"Ball **centred at x** holding all {result.k} copies (L2): radius **{s['radius_at_x']:.3f}** "
-        f"({percent(s['radius_at_x_rel'])} of ‖x‖₂ = {geo.image_norms['l2']:.2f}). **Minimal enclosing ball** over any "
-        f"centre (Frank-Wolfe on its dual; certified gap {geo.ball.radius - geo.ball.lower_bound:.1e}): radius "
-        f"**{s['enclosing_radius']:.3f}** ({percent(s['enclosing_radius_rel'])}), centre {geo.centre_offset:.3f} from x."
-    )
+    st.text(geo.balls_text())
     st.caption("Per mask k: ‖x − m_k x‖ over all 3·H·W values; relative = divided by ‖x‖ in the same norm; "
                "norm change = | ‖x‖ − ‖m_k x‖ | / ‖x‖ (the study's \"relative difference of norms\"). "
                + "; ".join(NORM_LABELS.values()) + ".")

@@ -355,8 +355,9 @@ def assert_distances_are_the_engines(at: AppTest, result) -> None:
     assert shown["Worst L2, relative"] == pct(s["max_rel_l2"])
     assert shown["Worst L∞, relative"] == pct(s["max_rel_linf"])
     assert shown["Worst L2 norm change"] == pct(s["max_norm_change_l2"])
-    ball = next(m.value for m in at.markdown if m.value.startswith("Ball **centred at x**"))
-    assert f"radius **{s['radius_at_x']:.3f}**" in ball and f"radius **{s['enclosing_radius']:.3f}**" in ball
+    ball = next(t.value for t in at.text if t.value.startswith("Ball centred at x"))
+    assert ball == result_geometry(result).balls_text()
+    assert f"radius {s['radius_at_x']:.3f} = " in ball and f"radius {s['enclosing_radius']:.3f} = " in ball
 
 
 def test_geometry_page_measures_a_result_like_the_engine(sweep):

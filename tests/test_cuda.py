@@ -71,8 +71,8 @@ def test_fgsm_on_cuda_changes_the_cat_inside_the_ball(lite0_cuda, lite0):
     photo = load_photo(CAT, size=lite0.native_size)
     result = attacks.attack(lite0_cuda, photo, eps=0.02)
     assert result.adversarial.device.type == "cpu"
-    assert result.clean_top1 == int(attacks.predict(lite0, photo).argmax())
-    assert result.adversarial_top1 != result.clean_top1
+    assert result.source == int(attacks.predict(lite0, photo).argmax())
+    assert result.adversarial_top1 != result.source
     assert float((result.adversarial - photo).abs().max()) <= 0.02 + 1e-6
 
 

@@ -51,6 +51,11 @@ def test_two_rows_by_hand():
     assert geo.summary()["radius_at_x"] == pytest.approx(math.sqrt(6))
     # Two points: the enclosing ball is half their distance.
     assert geo.ball.radius == pytest.approx(math.sqrt(6 + 0.24) / 2, rel=1e-6)
+    # In words: sqrt(6) = 2.449 is 98.06 % of ||x||_2 = 2.498; the half-distance 1.249 is 50.00 %.
+    text = geo.balls_text()
+    assert text.startswith("Ball centred at x holding all 2 copies (L2): radius 2.449 = 98.06 % of ||x||₂ = 2.50; "
+                           "minimal enclosing ball over any centre"), text
+    assert text.endswith(f"radius 1.249 = 50.00 %, its centre {geo.centre_offset:.3f} from x."), text
 
 
 def test_copies_read_a_few_at_a_time_give_the_figures_of_all_at_once(monkeypatch):

@@ -83,7 +83,6 @@ def test_job_gives_the_same_result_as_a_plain_search(tiny, where):
     # The speed is the optimisation's, as the result counts its seconds (a worker's start-up is no step).
     assert snap.optimisation_s == pytest.approx(result.seconds, abs=1e-3) and snap.optimisation_s <= snap.elapsed_s
     assert snap.steps_per_s == pytest.approx(result.steps / snap.optimisation_s)
-    assert snap.first_step_s is not None and snap.first_step_s < snap.elapsed_s + 1e-9
     assert len(snap.target_probs) == len(snap.predictions) == 4
 
 

@@ -90,10 +90,6 @@ class AttackResult:
         return float(self.perturbation.abs().max())
 
     @property
-    def clean_top1(self) -> int:
-        return int(self.clean_probs.argmax())
-
-    @property
     def adversarial_top1(self) -> int:
         return int(self.adversarial_probs.argmax())
 

@@ -189,6 +189,18 @@ class MaskGeometry:
             out["enclosing_radius_rel"] = self.ball.radius / self.image_norms["l2"] if self.image_norms["l2"] > 0 else math.nan
         return out
 
+    def balls_text(self, digits: int = 2) -> str:
+        """The two balls in words (plain text, any front end): the one centred
+        at x that holds every copy, and the smallest over any centre."""
+        s = self.summary()
+        text = (f"Ball centred at x holding all {self.k} copies (L2): radius {s['radius_at_x']:.3f} = "
+                f"{percent(s['radius_at_x_rel'], digits)} of ||x||₂ = {self.image_norms['l2']:.2f}")
+        if self.ball is None:
+            return text + "."
+        return text + (f"; minimal enclosing ball over any centre (Frank-Wolfe on its dual, certified gap "
+                       f"{self.ball.radius - self.ball.lower_bound:.1e}): radius {s['enclosing_radius']:.3f} = "
+                       f"{percent(s['enclosing_radius_rel'], digits)}, its centre {self.centre_offset:.3f} from x.")
+
     def table(self) -> list[dict[str, float]]:
         """One dict per mask: ``k`` and every absolute and relative figure."""
         rows = []

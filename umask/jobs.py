@@ -82,7 +82,6 @@ class JobSnapshot:
         eta_s: seconds left if the whole budget is used (None when unknown).
         elapsed_s: wall time spent running (pauses excluded), loading included.
         optimisation_s: the search's own seconds so far (``Result.seconds`` at the end).
-        first_step_s: seconds from :meth:`Job.start` to the first report.
         succeeded: every mask hit its target (on the 8-bit image).
         result: the final :class:`Result` once the job has ended, else None.
         error: the one-sentence reason when ``state == "failed"``.
@@ -104,7 +103,6 @@ class JobSnapshot:
     eta_s: float | None
     elapsed_s: float
     optimisation_s: float
-    first_step_s: float | None
     succeeded: bool
     result: Result | None
     error: str | None
@@ -189,7 +187,6 @@ class Job:
         self._started_at: float | None = None  # start of the current running stretch
         self._t0 = 0.0  # when start() was called
         self._stopped_as: str | None = None  # the final state of a job that stopped itself: abandoned / paused_too_long
-        self._first_step_s: float | None = None
         self._run_s = 0.0  # wall time spent running, pauses excluded
         self._heartbeat = time.monotonic()
         self._succeeded = False
@@ -295,7 +292,10 @@ class Job:
             optimising = latest.seconds if latest else 0.0
             rate = step / optimising if optimising > 0 and step else 0.0
             left = self.config.steps - step
-            eta = left / rate if rate > 0 and self._state in LIVE else (0.0 if self._state not in LIVE else None)
+            if self._state not in LIVE:
+                eta = 0.0
+            else:
+                eta = left / rate if rate > 0 else None
             return JobSnapshot(
                 state=self._state,
                 step=step,
@@ -311,7 +311,6 @@ class Job:
                 eta_s=eta,
                 elapsed_s=elapsed,
                 optimisation_s=optimising,
-                first_step_s=self._first_step_s,
                 succeeded=self._succeeded,
                 result=self._result,
                 error=self._error,
@@ -435,8 +434,6 @@ class Job:
 
     def _record(self, report) -> None:
         with self._lock:
-            if self._first_step_s is None:
-                self._first_step_s = time.perf_counter() - self._t0
             self._history.steps.append(report.step)
             self._history.losses.append(report.loss)
             self._history.success_rates.append(report.success_rate)
@@ -448,18 +445,20 @@ class Job:
 
     def _stop_if_unattended(self) -> None:
         """Stop a job nobody watches, or one paused longer than its limit (called while it waits too)."""
-        if self._stop.is_set():
-            return
-        if self._idle():
-            log.info("job %x: nobody polled for %.0f s, stopping", id(self), self.idle_timeout)
-            self._stopped_as = "abandoned"
-            self.stop()
-        elif self.pause_limit is not None:
-            with self._lock:  # decided and done at once: a resume() cannot slip in between
-                if self._state == "paused" and time.monotonic() - self._paused_at > self.pause_limit:
-                    log.info("job %x: paused for %.0f s, stopping", id(self), self.pause_limit)
-                    self._stopped_as = "paused_too_long"
-                    self._stop_locked()
+        # Decided and done under the lock: a stop() or resume() cannot slip in
+        # between and have its own ending named "abandoned" or "paused too long".
+        with self._lock:
+            if self._stop.is_set():
+                return
+            if self._idle():
+                log.info("job %x: nobody polled for %.0f s, stopping", id(self), self.idle_timeout)
+                self._stopped_as = "abandoned"
+                self._stop_locked()
+            elif (self.pause_limit is not None and self._state == "paused"
+                  and time.monotonic() - self._paused_at > self.pause_limit):
+                log.info("job %x: paused for %.0f s, stopping", id(self), self.pause_limit)
+                self._stopped_as = "paused_too_long"
+                self._stop_locked()
 
     def _finish(self, result: Result) -> None:
         with self._lock:

@@ -20,7 +20,7 @@ import torch
 from .errors import UmaskError
 from .evaluate import as_fed_for
 from .files import atomic_file
-from .geometry import CLAIM_COLUMNS, NORM_LABELS, SLICE_RESOLUTION, claim_rows, claim_text, decision_slice, result_geometry, study_claim
+from .geometry import CLAIM_COLUMNS, NORM_LABELS, NORMS, SLICE_RESOLUTION, claim_rows, claim_text, decision_slice, result_geometry, study_claim
 from .masks import apply_masks, study_part
 from .models import Classifier, load_model
 from .plots.run import png_data_uri, upscale
@@ -219,12 +219,10 @@ def build_report(
         geo = result_geometry(result0)
         which = html.escape(f"{model0}, {row0['mask_family']}")
         body.append(f"<h3>Per-mask distances of one result ({which}, K = {row0['k']})</h3>")
-        s = geo.summary()
         body.append(
             "<p class='note'>"
-            + "; ".join(f"{NORM_LABELS[n]}: worst {percent(geo.relative[n].max())}" for n in ("l0", "l1", "l2", "linf"))
-            + f". Radius at x (L2): {s['radius_at_x']:.3f} ({percent(s['radius_at_x_rel'])} of ||x||₂); minimal enclosing "
-            f"ball: {s['enclosing_radius']:.3f} ({percent(s['enclosing_radius_rel'])}), its centre {geo.centre_offset:.3f} from x.</p>"
+            + "; ".join(f"{NORM_LABELS[n]}: worst {percent(geo.relative[n].max())}" for n in NORMS)
+            + ". " + html.escape(geo.balls_text()) + "</p>"
         )
         body.append(_figure_html(distances_figure(geo), first))
 

@@ -71,11 +71,8 @@ def run(args: argparse.Namespace) -> int:
     rows = [[r["k"], _pct(r["abs_l0"]), f"{r['abs_l1']:.2f}", _pct(r["rel_l1"]), f"{r['abs_l2']:.3f}", _pct(r["rel_l2"]),
              f"{r['abs_linf']:.3f}", _pct(r["rel_linf"])] for r in geo.table()]
     echo(format_table(["mask", "L0 (changed)", "L1", "L1 rel", "L2", "L2 rel", "Linf", "Linf rel"], rows))
-    s = geo.summary()
     echo(f"\n||x||: L1 {geo.image_norms['l1']:.2f}, L2 {geo.image_norms['l2']:.3f}, Linf {geo.image_norms['linf']:.3f}")
-    echo(f"ball centred at x holding all {result.k} copies (L2): radius {s['radius_at_x']:.3f} = {_pct(s['radius_at_x_rel'])} of ||x||_2")
-    echo(f"minimal enclosing ball of the copies (any centre, Frank-Wolfe, gap {geo.ball.radius - geo.ball.lower_bound:.1e}): "
-         f"radius {s['enclosing_radius']:.3f} = {_pct(s['enclosing_radius_rel'])}; centre {geo.centre_offset:.3f} from x")
+    echo(geo.balls_text(digits=3))
     k = claim["k"]
     echo(f"\nthe study's claim (hstripes K = {k} on {size}x{size}; one part = {_pct(claim['pixel_fraction'])} of the pixels; "
          "hidden pixels 0, the study's m_k x, whatever mode and fill this image was made with), worst mask:")
