@@ -23,7 +23,8 @@ from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
 from umask.results import zip_name
 from umask.text import count, percent
-from ui.look import FILLS, PICTURE_HEIGHT, class_label, unused_cells_note
+from ui.look import FILLS, PICTURE_HEIGHT, unused_cells_note
+from umask.targets import class_label
 from ui.models import MODEL_HELP, get_model, load_failure, model_choices, model_label
 from ui.server import configure_gil, or_stop, warm_plotly, worker_pool
 from ui.session import JOB_KEY, result_zip, take_run_result

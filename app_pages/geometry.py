@@ -13,6 +13,7 @@ from umask.geometry import CLAIM_COLUMNS, NORM_LABELS, check_slice_copies, claim
 from umask.plots import geometry as plots
 from umask.toy import SCATTERED_OFFSETS, classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
 from umask.results import JSON_FILE
+from umask.targets import class_label
 from umask.text import percent
 from ui.folders import folder_picker
 from ui.look import show_error
@@ -119,7 +120,7 @@ def slice_section(result: umask.Result) -> None:
     else:
         names = umask.imagenet_classes()
         st.plotly_chart(plots.slice_figure(sl, targets=result.targets), key="geo_slice_fig")
-        st.caption(f"x is classified {names[sl.centre_class]} ({sl.centre_class}); {len(set(sl.classes.ravel().tolist()))} "
+        st.caption(f"x is classified {class_label(sl.centre_class, names)}; {len(set(sl.classes.ravel().tolist()))} "
                    f"classes on the slice; {percent(sl.outside_box.mean(), 0)} of its points leave the [0, 1] box.")
 
 

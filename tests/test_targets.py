@@ -1,7 +1,7 @@
 import pytest
 
 from umask.errors import UmaskError
-from umask.targets import choose_targets, imagenet_classes, resolve_class, search_classes
+from umask.targets import class_label, choose_targets, imagenet_classes, resolve_class, search_classes
 
 
 def test_class_list():
@@ -100,3 +100,8 @@ def test_class_names_are_torchvisions_and_a_damaged_list_is_one_sentence(tmp_pat
         monkeypatch.undo()
         targets.imagenet_classes.cache_clear()
     assert len(targets.imagenet_classes()) == 1000
+
+
+def test_a_class_is_labelled_by_name_and_index():
+    assert class_label(1) == "goldfish (1)" and class_label(980) == "volcano (980)"
+    assert class_label(1, ["a", "b"]) == "b (1)"  # a model's own names when given

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-import umask
 from umask.errors import user_sentence
 from umask.masks import grid_side
 
@@ -41,12 +40,6 @@ def show_error(err: Exception, where=st) -> None:
     if sentence is None:
         raise err
     where.error(sentence)
-
-
-def class_label(index: int, categories=None) -> str:
-    """A class as "goldfish (1)", for tables and select boxes."""
-    names = categories or umask.imagenet_classes()
-    return f"{names[index]} ({index})"
 
 
 #: The hidden-pixel fills the Generate page offers, as it names them.

@@ -26,7 +26,7 @@ from .models import Classifier, load_model
 from .plots.run import png_data_uri, upscale
 from .results import Result, load_result
 from .sweep import CSV_FILE, gallery_group, read_rows, summary_table, sweep_settings, typed_rows
-from .targets import imagenet_classes
+from .targets import class_label, imagenet_classes
 from .text import count, percent
 from .toy import SCATTERED_OFFSETS, evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
 
@@ -64,9 +64,9 @@ def shown_copy(result: Result) -> tuple[torch.Tensor, str]:
     masked = apply_masks(result.image, result.masks[part : part + 1], result.fill)[0]
     target, predicted = result.targets[part], result.predictions[part]
     names = imagenet_classes()
-    outcome = "hit" if target == predicted else f"predicted {names[predicted]} ({predicted})"
+    outcome = "hit" if target == predicted else f"predicted {class_label(predicted, names)}"
     how = "hidden" if result.mask_mode == "hide" else "alone"
-    return masked, f"part {part} {how}; target {result.target_names[part]} ({target}), {outcome}"
+    return masked, f"part {part} {how}; target {class_label(target, names)}, {outcome}"
 
 
 def _table(headers: list[str], rows: list[list], left: int = 1) -> str:

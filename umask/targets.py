@@ -67,6 +67,13 @@ def close_matches(query: str, n: int = 5) -> list[int]:
     return found[:n]
 
 
+def class_label(index: int, categories: Sequence[str] | None = None) -> str:
+    """A class as "goldfish (1)", for tables, plots and select boxes
+    (``categories``: a model's own names; ImageNet-1K's by default)."""
+    names = categories if categories is not None else imagenet_classes()
+    return f"{names[index]} ({index})"
+
+
 def describe(indices: Iterable[int]) -> str:
     """Classes as a reader wants them named: "'goldfish' (1), 'tench' (0)"."""
     names = imagenet_classes()

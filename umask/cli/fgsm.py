@@ -16,7 +16,7 @@ from ..images import describe_crop, load_photo, photo_size, save_png
 from ..devices import resolve_device
 from ..models import DEFAULT_MODEL, MAX_SIDE, load_model, model_info
 from ..results import check_output_file
-from ..targets import resolve_class
+from ..targets import class_label, resolve_class
 from ..text import percent
 from .output import echo, progress
 
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     linf = float((saved - result.clean).abs().max())
 
     kind = "one-step FGSM" if result.steps == 1 else f"iterative FGSM, {result.steps} steps of {result.step_size:.4g}"
-    goal = "untargeted" if result.target is None else f"target {model.categories[result.target]} ({result.target})"
+    goal = "untargeted" if result.target is None else f"target {class_label(result.target, model.categories)}"
     reached = succeeded(after, source=result.source, target=result.target)  # on the saved PNG, not in memory
     rows = [
         ["photo", f"{args.image}, {describe_crop(width, height, side) or f'{side}x{side}, as the model takes it'}"],

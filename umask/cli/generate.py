@@ -14,6 +14,7 @@ from ..devices import resolve_device
 from ..models import DEFAULT_MODEL, load_model, model_info
 from ..optimise import UniversalSearch
 from ..results import JSON_FILE, Result, check_result_folder, load_result, save_result
+from ..targets import class_label
 from ..text import count, percent
 from . import interrupt_code
 from .output import echo, format_table, progress, status
@@ -93,7 +94,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def per_mask_table(result: Result, categories) -> str:
     rows = []
     for k, (t, p, prob) in enumerate(zip(result.targets, result.predictions, result.target_probs)):
-        rows.append([k, f"{categories[t]} ({t})", f"{categories[p]} ({p})", percent(prob, 1), "hit" if p == t else "miss"])
+        rows.append([k, class_label(t, categories), class_label(p, categories), percent(prob, 1), "hit" if p == t else "miss"])
     return format_table(["part", "target", "prediction", "p(target)", ""], rows)
 
 

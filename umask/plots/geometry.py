@@ -11,6 +11,7 @@ from plotly.colors import qualitative
 
 from ..geometry import NORM_LABELS, DecisionSlice, MaskGeometry
 from ..toy import Disc, LinearToy, RegionMap, boundary_segments
+from ..targets import class_label
 from ..text import percent
 from .axes import label_log_y
 
@@ -102,7 +103,7 @@ def slice_figure(sl: DecisionSlice, *, targets: Sequence[int] | None = None, hei
     for c in present[:KEY_CLASSES]:
         share = float((sl.classes == c).mean())
         target = f", target of part {part_of[c]}" if c in part_of else ""
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{sl.categories[c]} ({c}): {percent(share, 0)}{target}",
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{class_label(c, sl.categories)}: {percent(share, 0)}{target}",
                                  marker=dict(symbol="square", size=12, color=colours[c]), legendgroup="classes",
                                  legendgrouptitle_text="Classes (share of the map)" if c == present[0] else None,
                                  hoverinfo="skip"))
@@ -118,10 +119,10 @@ def slice_figure(sl: DecisionSlice, *, targets: Sequence[int] | None = None, hei
             target_of[m.name] = targets[k]
 
     def hover(m) -> str:
-        text = f"{m.name}<br>predicted: {sl.categories[m.predicted]} ({m.predicted})"
+        text = f"{m.name}<br>predicted: {class_label(m.predicted, sl.categories)}"
         if m.name in target_of:
             t = target_of[m.name]
-            text += f"<br>target: {sl.categories[t]} ({t}) {'hit' if t == m.predicted else 'miss'}"
+            text += f"<br>target: {class_label(t, sl.categories)} {'hit' if t == m.predicted else 'miss'}"
         if m.off_plane > 0:
             text += f"<br>{m.off_plane:.3f} off the plane (projected)"
         return text
@@ -142,7 +143,7 @@ def slice_figure(sl: DecisionSlice, *, targets: Sequence[int] | None = None, hei
     # and the copies that span the plane.
     centre, copies = spanning[0], spanning[1:]
     for points, name, symbol, size in (
-        ([centre], f"x, the universal image: {sl.categories[centre.predicted]} ({centre.predicted})", "star", 16),
+        ([centre], f"x, the universal image: {class_label(centre.predicted, sl.categories)}", "star", 16),
         (copies, "the two copies that span the plane", "diamond", 13),
     ):
         fig.add_trace(
