@@ -22,7 +22,7 @@ from umask.masks import BUILTIN_FAMILIES, check_parts
 from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
 from umask.results import zip_name
-from umask.text import count, percent
+from umask.text import count, duration, percent
 from ui.look import FILLS, PICTURE_HEIGHT, unused_cells_note
 from umask.targets import class_label
 from ui.models import MODEL_HELP, get_model, load_failure, model_choices, model_label
@@ -198,15 +198,6 @@ def start_job(config: umask.Config) -> None:
     st.session_state[JOB_KEY] = job.start()
 
 
-def _duration(seconds: float | None) -> str:
-    """"1 h 05 min", "16 min 45 s", "9 s"; "..." before the speed is known."""
-    if seconds is None:
-        return "..."
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
-
-
 def _timing(snap, stops_early: bool) -> str:
     """Speed and time of the progress line. A run that stops at 100 % usually
     ends long before its step budget (the default's K = 10: about 45 of
@@ -218,9 +209,9 @@ def _timing(snap, stops_early: bool) -> str:
     if not snap.live:  # the optimisation's time, as the verdict below gives it; the wall clock adds the model's loading
         return f"{speed} · {snap.optimisation_s:.1f} s of optimisation ({snap.elapsed_s:.1f} s in all)"
     if stops_early:  # the bound, said as the budget's, not as a forecast ("at most 13 min more" for a 10 s run alarmed)
-        return (f"{speed} · {_duration(snap.elapsed_s)} so far · ends when every mask hits, usually long before the "
-                f"step budget ({_duration(snap.eta_s)} away)")
-    return f"{speed} · ETA {_duration(snap.eta_s)}"
+        return (f"{speed} · {duration(snap.elapsed_s)} so far · ends when every mask hits, usually long before the "
+                f"step budget ({duration(snap.eta_s)} away)")
+    return f"{speed} · ETA {duration(snap.eta_s)}"
 
 
 def per_mask_rows(job: Job, snap) -> list[dict]:
@@ -298,7 +289,7 @@ def live_view() -> None:
         # the idle timeout; say so, or the wait looks endless.
         st.info(f"Waiting for its turn: this server runs at most {job.pool.max_workers} optimisations at once and "
                 f"all are busy; {line}. A run whose tab was closed or reloaded ends by itself within "
-                f"{IDLE_TIMEOUT_S:.0f} s.")
+                f"{job.idle_timeout:.0f} s.")
     if snap.live:  # an ended run has nothing to pause or stop: its Download and Explore buttons come instead
         with st.container(horizontal=True):  # buttons as wide as their words: columns cut "Resume" to "Re..." at 1024 px
             if snap.state == "paused":

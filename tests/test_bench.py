@@ -65,12 +65,12 @@ def test_markdown_tables(tiny):
         assert f"cores, {said}; torch" in to_markdown(BenchReport(plan=plan, machine=machine, runs=report.runs))
 
 
-@pytest.mark.parametrize("in_process", [True, False])
-def test_streaming_overhead_runs_the_same_job_with_and_without_a_consumer(tiny, in_process):
+@pytest.mark.parametrize("in_worker", [True, False])
+def test_streaming_overhead_runs_the_same_job_with_and_without_a_consumer(tiny, in_worker):
     from umask.bench import streaming_overhead
 
-    alone, consumed = streaming_overhead(tiny, k=3, steps=8, reps=1, poll_s=0.001, in_process=in_process)
-    assert alone["name"] == f"job alone ({'worker process' if in_process else 'thread'})"
+    alone, consumed = streaming_overhead(tiny, k=3, steps=8, reps=1, poll_s=0.001, in_worker=in_worker)
+    assert alone["name"] == f"job alone ({'worker process' if in_worker else 'thread'})"
     assert alone["steps"] == consumed["steps"] == 8
     assert alone["seconds"] > 0 and consumed["seconds"] > 0
     # The overhead is the time the consumer adds to the same steps.
@@ -85,7 +85,7 @@ def test_a_streaming_run_that_fails_is_one_sentence_not_a_rate():
     broken = failing_classifier(RuntimeError("a broken layer"))
     with pytest.raises(UmaskError, match=r"The streaming measurement's run ended failed \(The optimisation failed: "
                                          r"RuntimeError: a broken layer\); no overhead can be measured."):
-        streaming_overhead(broken, k=3, steps=8, reps=1, poll_s=0.001, in_process=False)
+        streaming_overhead(broken, k=3, steps=8, reps=1, poll_s=0.001, in_worker=False)
 
 
 def test_preset_seeds_limits_the_slow_contender(tiny, monkeypatch):

@@ -7,7 +7,6 @@ import torch
 from umask.errors import UmaskError
 from umask.evaluate import classify_masked
 from umask.geometry import claim_text, decision_slice, enclosing_ball, mask_geometry, study_claim
-from umask.text import percent
 from umask.masks import apply_masks, layout, make_masks
 from umask.plots.geometry import distances_figure, slice_figure
 
@@ -104,13 +103,6 @@ def test_study_claim_norms():
     # In words, as the report, the Geometry page and the CLI say it.
     assert "Here: K = 64 on 64 x 64, the widest stripe 1 row of 64 = 1.56 % of the pixels" in claim_text(claim)
     assert "Here: K = 64 on 96 x 96, the widest stripe 2 rows of 96 = 2.08 % of the pixels" in claim_text(wide)
-
-
-def test_percent():
-    assert (percent(1 / 64), percent(1 / 64, digits=3), percent(None), percent(float("nan"))) == ("1.56 %", "1.562 %", "n/a", "n/a")
-    # Never a certainty that is not there: more digits, then cut rather than rounded up.
-    assert [percent(p, 0) for p in (0.995, 0.9996, 0.99999999, 1.0, 0.7326)] == ["99.5 %", "99.96 %", "99.999 %", "100 %", "73 %"]
-    assert percent(199 / 200, 1) == "99.5 %" and percent(0.99995, 2) == "99.995 %"
 
 
 @pytest.mark.parametrize(

@@ -225,11 +225,11 @@ def _render_frame(job, model: Classifier, *, curves: bool) -> int:
 
 
 def streaming_overhead(model: Classifier, *, k: int = 10, steps: int = 100, reps: int = 3, poll_s: float = 2.0,
-                       in_process: bool = True) -> list[dict]:
+                       in_worker: bool = True) -> list[dict]:
     """The same job alone vs with a consumer doing the dashboard's redraw work every ``poll_s``.
 
     As in the dashboard, the search runs in a warm worker process
-    (``in_process=False``: in a thread of this one) at this process's torch
+    (``in_worker=False``: in a thread of this process) at this process's torch
     thread count, and the consumer here. Interleaved (alone, consumed,
     alone, ...); the figure is the median steps/s.
     """
@@ -237,7 +237,7 @@ def streaming_overhead(model: Classifier, *, k: int = 10, steps: int = 100, reps
     from .workers import WorkerPool
 
     config = Config(model=model.name, k=k, steps=steps, stop_at_success=False, snapshot_every=1)
-    pool = WorkerPool(max_idle=1, threads=torch.get_num_threads()) if in_process else None
+    pool = WorkerPool(max_idle=1, threads=torch.get_num_threads()) if in_worker else None
     try:
         _render_frame(Job(model, config), model, curves=True)  # warm plotly's imports
         if pool is not None:
@@ -262,7 +262,7 @@ def streaming_overhead(model: Classifier, *, k: int = 10, steps: int = 100, reps
         if pool is not None:
             pool.close()
     alone, consumed = statistics.median(rates[False]), statistics.median(rates[True])
-    where = "worker process" if in_process else "thread"
+    where = "worker process" if in_worker else "thread"
     return [
         {"name": f"job alone ({where})", "steps": steps, "seconds": steps / alone},
         {"name": f"job + dashboard consumer (every {poll_s:g} s)", "steps": steps, "seconds": steps / consumed,

@@ -48,7 +48,7 @@ td.l, th.l { text-align: left; }
 """
 
 
-def png_base64(image: torch.Tensor, *, side: int = 160) -> str:
+def _card_png(image: torch.Tensor, *, side: int = 160) -> str:
     """``(3, H, W)`` in [0, 1] -> a data URI of a PNG upscaled nearest-neighbour to about ``side``."""
     return png_data_uri(upscale(image, side=side), optimize=True)
 
@@ -140,8 +140,8 @@ def _gallery(out: Path, rows: list[dict]) -> str:
             f"({r['hits']}/{result.k}), {count(result.steps, 'step')}, {result.seconds:.1f} s<br>right: {html.escape(shows)}"
         )
         card = (
-            f"<div class='card'><img src='{png_base64(result.image)}' alt='universal image'> "
-            f"<img src='{png_base64(masked)}' alt='masked copy'><br>{caption}</div>"
+            f"<div class='card'><img src='{_card_png(result.image)}' alt='universal image'> "
+            f"<img src='{_card_png(masked)}' alt='masked copy'><br>{caption}</div>"
         )
         groups.setdefault(key[:5], []).append(card)
     sections = []

@@ -41,7 +41,7 @@ from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable, is_hidden, safe_
 from .images import png_bytes, uint8_to_image
 from .models.wrapper import MAX_SIDE, MIN_RESIZE, MIN_SIDE
 from .masks import FAMILIES, MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
-from .targets import imagenet_classes
+from .targets import NUM_CLASSES, imagenet_classes
 
 log = logging.getLogger(__name__)
 
@@ -407,8 +407,8 @@ def load_result(folder: str | Path) -> Result:
                          f"{', '.join(FAMILIES)}, so the result is corrupt.")
     if meta["mask_mode"] not in MODES:
         raise UmaskError(f"{folder / JSON_FILE} has mask_mode '{meta['mask_mode']}'; it must be 'hide' or 'keep'.")
-    if not all(0 <= t < 1000 for t in targets + predictions):
-        raise UmaskError(f"{folder / JSON_FILE} names classes outside 0-999; the result is corrupt.")
+    if not all(0 <= t < NUM_CLASSES for t in targets + predictions):
+        raise UmaskError(f"{folder / JSON_FILE} names classes outside 0-{NUM_CLASSES - 1}; the result is corrupt.")
     if len(set(targets)) != len(targets):  # the engine's K targets are distinct classes (so K <= 1000)
         raise UmaskError(f"{folder / JSON_FILE} names a target class more than once; a result's targets are distinct, so it is corrupt.")
     labels = load_layout(folder / PARTS_FILE, size)

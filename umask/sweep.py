@@ -41,7 +41,7 @@ from .devices import resolve_device
 from .errors import UmaskError
 from .files import atomic_file, check_writable, is_hidden, safe_name
 from .geometry import result_geometry
-from .masks import BUILTIN_FAMILIES, check_mode, layout, parse_fill
+from .masks import BUILTIN_FAMILIES, check_mode, check_parts, parse_fill
 from .models import STUDY_MODELS, Classifier, canonical_spec, load_model, model_info
 from .optimise import StepReport, UniversalSearch
 from .results import JSON_FILE, Result, check_outside_results, check_result_folder, load_result, remove_save_leftovers, save_result
@@ -199,7 +199,7 @@ class SweepPlan:
         for key in (k for k in self.keys() if k.seed == self.seeds[0]):
             self.config(key)
         for family, k in itertools.product(self.families, self.ks):
-            layout(family, k, self.size)
+            check_parts(family, k, self.size)  # what layout() checks, without building a layout
 
 
 def study_plan(**overrides) -> SweepPlan:

@@ -11,6 +11,19 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else (plural or noun + 's')}"
 
 
+def duration(seconds: float | None) -> str:
+    """A time span as a clock reads it: "9 s", "16 min 45 s", "1 h 05 min",
+    "9 days 07 h"; "..." while it is not known yet."""
+    if seconds is None:
+        return "..."
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{count(days, 'day')} {hours:02d} h"
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
 def percent(fraction: float | None, digits: int = 2) -> str:
     """A fraction (0..1) as a percentage ("1.56 %"); "n/a" when missing or NaN.
 

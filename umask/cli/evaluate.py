@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from ..errors import UmaskError
 from ..evaluate import transfer_report
 from ..files import atomic_file
 from ..results import check_output_file
 from ..text import percent
-from .output import echo, format_table
+from .output import echo, format_table, status
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,11 +34,11 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.json_path, reads=(args.folder,), overwrite=args.overwrite)  # fail now, not after loading and running the models
     report = transfer_report(args.folder, args.models, args.device, args.resize, skip_unavailable=args.skip_missing)
     for spec, why in report.get("unavailable", {}).items():  # on stderr: stdout may be the JSON report
-        sys.stderr.write(f"umask: {spec} left out (--skip-missing): {why}\n")
+        status(f"umask: {spec} left out (--skip-missing): {why}")
     for spec, entry in report["models"].items():
         if entry.get("weights_changed"):  # on stderr: stdout may be the JSON report
-            sys.stderr.write(f"umask: warning: the checkpoint {spec.split('=', 1)[1]} holds other weights than when this "
-                             "result was made (its SHA-256 differs); its predictions need not repeat the saved ones.\n")
+            status(f"umask: warning: the checkpoint {spec.split('=', 1)[1]} holds other weights than when this "
+                   "result was made (its SHA-256 differs); its predictions need not repeat the saved ones.")
     text = json.dumps(report, indent=2)
     if args.json_path is not None:
         with atomic_file(args.json_path) as fh:
@@ -51,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
         if entry.get("matches_saved") is False:  # on stderr: stdout may be the JSON report
             parts = [k for k, (p, s) in enumerate(zip(entry["predictions"], report["saved_predictions"])) if p != s]
             listed = ", ".join(map(str, parts[:10])) + (" ..." if len(parts) > 10 else "")
-            sys.stderr.write(f"umask: warning: {spec} does not repeat the predictions saved in result.json "
-                             f"({'part ' + listed + ' differs' if len(parts) == 1 else 'parts ' + listed + ' differ'}).\n")
+            status(f"umask: warning: {spec} does not repeat the predictions saved in result.json "
+                   f"({'part ' + listed + ' differs' if len(parts) == 1 else 'parts ' + listed + ' differ'}).")
     names = list(report["models"])
     side = report["size"]
     headers = ["part", "target"] + [

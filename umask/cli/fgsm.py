@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     width, height = photo_size(args.image)
 
     steps = args.steps
-    bar = progress(steps, "attack") if isinstance(steps, int) and steps > 1 else None
+    bar = progress(steps, "attack") if steps > 1 else None
     try:
         result = attack(model, photo, eps=eps, target=args.target, steps=steps, step_size=args.step_size,
                         quantise=True, on_step=(lambda _: bar.update(1)) if bar else None)
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
          + ("" if reached else _advice(eps))],
         ["saved", str(out)],
     ]
-    width = max(len(label) for label, _ in rows)
+    label_width = max(len(label) for label, _ in rows)
     for label, text in rows:
-        echo(f"{label.ljust(width)}  {text}")
+        echo(f"{label.ljust(label_width)}  {text}")
     return 0

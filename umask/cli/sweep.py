@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from pathlib import Path
 
 from ..config import PRESETS
@@ -25,9 +24,9 @@ from ..report import REPORT_FILE, build_report
 from ..sweep import (CSV_FILE, MAX_RUNS, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, estimate_seconds, repair_csv,
                      run_sweep, study_plan)
 from ..timing import StepTiming, time_steps, timing_model
-from ..text import count, percent
+from ..text import count, duration, percent
 from . import interrupt_code, refuse_unused
-from .output import echo, format_table, on_terminal
+from .output import echo, format_table, on_terminal, progress, status
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -82,18 +81,7 @@ def plan_from_args(args: argparse.Namespace) -> SweepPlan:
     return SweepPlan(**{k: v for k, v in values.items() if v is not None})
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
 def _estimate(plan: SweepPlan) -> int:
-    from .output import progress
 
     timings: dict[str, StepTiming] = {}
     ks = (min(plan.ks), max(plan.ks)) if len(plan.ks) > 1 else (plan.ks[0],)
@@ -107,11 +95,11 @@ def _estimate(plan: SweepPlan) -> int:
     per_model = estimate_seconds(plan, timings)
     rows = []
     for spec, t in timings.items():
-        rows.append([spec, t.weights] + [f"{t.seconds[k]:.3f}" for k in ks] + [_duration(per_model[spec])])
+        rows.append([spec, t.weights] + [f"{t.seconds[k]:.3f}" for k in ks] + [duration(per_model[spec])])
     echo(format_table(["model", "weights"] + [f"s/step K={k}" for k in ks] + ["all runs, full budget"], rows))
     total = sum(per_model.values())
     echo(
-        f"\n{count(len(plan.keys()), 'run')} x up to {count(plan.max_steps, 'step')} on {resolve_device(plan.device).type}: at most {_duration(total)} "
+        f"\n{count(len(plan.keys()), 'run')} x up to {count(plan.max_steps, 'step')} on {resolve_device(plan.device).type}: at most {duration(total)} "
         f"(every run using its whole budget; runs stop at 100 %, so less in practice). "
         f"Seconds per step were measured here (one warm-up step, then 3), linear in K between the measured K."
     )
@@ -119,7 +107,6 @@ def _estimate(plan: SweepPlan) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .output import progress
 
     if not args.out.strip():  # Path("") would be the current folder
         raise UmaskError("--out is empty; give the sweep folder, e.g. --out sweeps/first.")
@@ -219,10 +206,8 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_sweep(plan, out, hooks=hooks, skip_unavailable=args.skip_missing)
     except KeyboardInterrupt as err:
         if bar is not None:
-            bar.close()
-        sys.stderr.write(
-            f"umask: interrupted after {count(state['done'], 'finished run')} (all saved); run the same command again to resume.\n"
-        )
+            bar.close()  # before the line, so the line is not drawn over
+        status(f"umask: interrupted after {count(state['done'], 'finished run')} (all saved); run the same command again to resume.")
         return interrupt_code(err)
     finally:
         if bar is not None:
@@ -242,7 +227,6 @@ def run(args: argparse.Namespace) -> int:
 def _report(out: Path, args: argparse.Namespace, device: str | None = None) -> int:
     """Write report.html; its decision slices run on ``device`` (the sweep's
     own after a sweep, so a --study on a GPU slices there too), else --device, else the CPU."""
-    from .output import progress
 
     bars: dict[str, object] = {}
 
@@ -267,8 +251,8 @@ def _report(out: Path, args: argparse.Namespace, device: str | None = None) -> i
             again += f" --slice-resolution {args.slice_resolution}"
         if device != "cpu":
             again += f" --device {device}"
-        sys.stderr.write(f"umask: interrupted while writing the report; the runs and {CSV_FILE} are saved, "
-                         f"and '{again}' writes it.\n")
+        status(f"umask: interrupted while writing the report; the runs and {CSV_FILE} are saved, "
+               f"and '{again}' writes it.")
         return interrupt_code(err)
     finally:
         for b in bars.values():

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ..devices import resolve_device
-from ..errors import UmaskError
+from ..errors import UmaskError, out_of_memory
 from ..files import file_sha256
 from ..targets import imagenet_classes
 from .wrapper import Classifier, parse_resize
@@ -243,7 +243,9 @@ def _read_state_dict(path: Path, remedy: str) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UmaskError(f"Checkpoint '{path}' does not exist.") from None
-    except Exception:
+    except Exception as err:
+        if out_of_memory(err):  # a large file that is fine: not "corrupt"
+            raise
         raise UmaskError(f"Checkpoint '{path}' is corrupt or not a PyTorch state dict; {remedy}.") from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):

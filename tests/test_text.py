@@ -1,0 +1,20 @@
+"""Numbers in sentences (umask.text)."""
+
+from umask.text import count, duration, percent
+
+
+def test_percent():
+    assert (percent(1 / 64), percent(1 / 64, digits=3), percent(None), percent(float("nan"))) == ("1.56 %", "1.562 %", "n/a", "n/a")
+    # Never a certainty that is not there: more digits, then cut rather than rounded up.
+    assert [percent(p, 0) for p in (0.995, 0.9996, 0.99999999, 1.0, 0.7326)] == ["99.5 %", "99.96 %", "99.999 %", "100 %", "73 %"]
+    assert percent(199 / 200, 1) == "99.5 %" and percent(0.99995, 2) == "99.995 %"
+
+
+def test_a_time_span_reads_as_a_clock_does():
+    assert [duration(s) for s in (None, 9.4, 1005, 3900, 9 * 86400 + 7 * 3600 + 59)] == [
+        "...", "9 s", "16 min 45 s", "1 h 05 min", "9 days 07 h"]
+    assert duration(86400) == "1 day 00 h"
+
+
+def test_count_takes_the_noun_in_its_number():
+    assert (count(1, "run"), count(3, "run"), count(2, "class", "classes")) == ("1 run", "3 runs", "2 classes")
