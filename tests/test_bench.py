@@ -138,7 +138,7 @@ def test_parts_run_side_by_side_merge_into_one_table(tiny, monkeypatch, tmp_path
     assert "| 3 | grid | seed | 3/3 | 100 | 10.0 | 10.0 | 1.00 |  |" in text
     assert "| 3 | grid | fast | 3/3 | 11 | 2.0 | 3.0 | 1.00 | 5.00x |" in text
     assert "Merged from 2 parts" in text and "- K = 3 grid, fast: 0: 10, 1: 11, 2: 12" in text
-    assert "3 run(s) of each contender per row" in text
+    assert "3 run(s) of each contender per row; the two contenders alternate run by run." in text
     # Hand-written notes go under "Notes", so the merge writes the whole file again.
     notes = tmp_path / "notes.md"
     notes.write_text("- The preset is slow.\n")
@@ -149,6 +149,13 @@ def test_parts_run_side_by_side_merge_into_one_table(tiny, monkeypatch, tmp_path
     (tmp_path / "a2.json").write_bytes((tmp_path / "a.json").read_bytes())
     assert main(["bench", "--merge", str(tmp_path / "a.json"), str(tmp_path / "a2.json"), "--out", str(out)]) == 0
     assert "- K = 3 grid, fast: 0: 10 (x2), 1: 11 (x2)" in out.read_text()
+    # A part that timed one contender alone: the table does not claim they alternated there.
+    assert main([*common, "--masks", "grid", "--seeds", "1", "--first-seed", "2", "--recipes", "fast",
+                 "--json", str(tmp_path / "c.json"), "--out", str(tmp_path / "c.md")]) == 0
+    assert "alternate" not in (tmp_path / "c.md").read_text()
+    assert main(["bench", "--merge", str(tmp_path / "a.json"), str(tmp_path / "c.json"), "--out", str(out)]) == 0
+    assert ("the two contenders alternate run by run within a part, but 1 of the 2 parts timed one contender alone"
+            in out.read_text())
     assert bench._steps_by_seed([bench.RunTiming("fast", 3, "grid", 0, 10, 1.0, 1.0, True),
                                  bench.RunTiming("fast", 3, "grid", 0, 12, 1.0, 1.0, True)]) == "0: 10 / 12"
 

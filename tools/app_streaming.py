@@ -28,11 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repository's packages
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, launch_app  # noqa: E402  (one browser setup)
+from tools.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, launch_app  # noqa: E402
 
 ALONE = """
 import sys, time, torch
