@@ -174,6 +174,12 @@ def test_custom_layout_errors(tmp_path):
     palette.save(tmp_path / "palette.png")
     with pytest.raises(UmaskError, match="is a palette image .*; save it as a grey PNG"):
         load_layout(tmp_path / "palette.png", 8)
+    # A JPEG, even of a good map: its compression turns the edges between parts into other numbers.
+    good = np.repeat(np.arange(1, 5, dtype=np.uint8), 2)[:, None].repeat(8, axis=1)
+    Image.fromarray(good).save(tmp_path / "parts.jpg", quality=95)
+    with pytest.raises(UmaskError, match=r"^Part map '.*parts.jpg' is a JPEG image; give a PNG \(lossless\), grey, "
+                                         r"where value k\+1 marks part k.$"):
+        load_layout(tmp_path / "parts.jpg", 8)
 
 
 def test_a_huge_part_map_is_one_sentence_without_pillows_warning(tmp_path):

@@ -211,7 +211,7 @@ def test_an_explicit_part_map_must_match_the_image(tiny):
 
     with pytest.raises(UmaskError, match=r"^The part map is 32 x 32 pixels but the image is 16 x 16; they must agree.$"):
         UniversalSearch(tiny, small(size=16, k=4), labels=layout("grid", 4, 32))
-    with pytest.raises(UmaskError, match=r"^The part map has 3 parts but K = 4; they must agree.$"):
+    with pytest.raises(UmaskError, match=r"^The part map has 3 parts but K = 4; they must agree \(value 0 marks no part, so K parts are the values 1..K\).$"):
         UniversalSearch(tiny, small(size=16, k=4), labels=layout("grid", 3, 16))
 
 

@@ -93,6 +93,12 @@ def test_a_zip_file_on_disk_loads_as_its_folder_does(result, tmp_path):
     with pytest.raises(UmaskError, match=r"notes.txt' is a file; a result is a folder holding universal.png, parts.png, "
                                          r"result.json \(or a zip of one\)."):
         load_result(tmp_path / "notes.txt")
+    # A .zip that is cut short or empty is a damaged zip, not "a file".
+    for name, data in (("cut.zip", zipped.read_bytes()[:500]), ("empty.zip", b"")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(UmaskError, match=rf"^'{tmp_path / name}' is not a readable zip archive \(not a zip, or one "
+                                             r"cut short\); use a zip of a result folder"):
+            load_result(tmp_path / name)
 
 
 def test_crash_mid_write_leaves_old_result_intact(result, tmp_path, monkeypatch):

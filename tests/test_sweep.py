@@ -1,12 +1,14 @@
 import csv
 import json
 import math
+import re
 import shutil
 
 import pytest
 
 from umask.cli import main
 from umask.errors import UmaskError
+from umask.report import TOY_WIDTH
 from umask.results import load_result
 from umask.geometry import result_geometry
 from umask.sweep import (COLUMNS, CSV_FILE, OLD_COLUMNS, SweepHooks, SweepPlan, read_rows, reconcile, run_sweep, study_plan,
@@ -61,6 +63,11 @@ def test_tiny_sweep_writes_rows_folders_and_report(tiny_registered, tmp_path, ca
     for title in ("Success rate vs K", "Time to 100 % vs K", "The study's claim", "Decision regions", "Gallery"):
         assert title in page
     assert "src=\"https://cdn" not in page  # self-contained
+    # The toy's two maps: titled above their figures (in them, the title sat under the legend), and
+    # as wide as their boxes (plotly sized a map to a flex box not yet laid out, half covered by the next).
+    for title in ("Lines meet in one point", "Lines do not meet"):
+        assert re.search(rf"<div style='width:(\d+)px'><h4>{title}[^<]*</h4>", page), title
+    assert page.count(f'"width":{TOY_WIDTH}') == 2
     assert "2 runs done now, 0 already done before" in captured.out
 
     # Same command again: nothing runs, nothing changes.
@@ -573,6 +580,18 @@ def test_ctrl_c_while_the_report_is_written_says_the_runs_are_saved(tiny_registe
         f"umask: interrupted while writing the report; the runs and {CSV_FILE} are saved, "
         f"and 'python -m umask sweep --out {out} --report-only --slice-resolution 5' writes it.")  # TINY's resolution
     assert len(read_rows(out / CSV_FILE)) == 1 and not (out / "report.html").exists()
+
+
+def test_ctrl_c_before_any_run_finished_says_so(tiny_registered, tmp_path, capsys, monkeypatch):
+    from umask.cli import sweep as sweep_cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_cli, "run_sweep", interrupted)
+    code = main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "--out", str(tmp_path / "sw")])
+    assert code == 130 and capsys.readouterr().err.splitlines()[-1] == (
+        "umask: interrupted before a run finished (nothing is half-written); run the same command again to resume.")
 
 
 def test_report_only_repairs_a_torn_csv_and_refuses_options_it_would_ignore(tiny_registered, tmp_path, capsys):

@@ -233,15 +233,17 @@ def streaming_overhead(model: Classifier, *, k: int = 10, steps: int = 100, reps
     thread count, and the consumer here. Interleaved (alone, consumed,
     alone, ...); the figure is the median steps/s.
     """
-    from .jobs import Job
+    from .jobs import STOP_GRACE_S, Job
     from .workers import WorkerPool
 
     config = Config(model=model.name, k=k, steps=steps, stop_at_success=False, snapshot_every=1)
     pool = WorkerPool(max_idle=1, threads=torch.get_num_threads()) if in_worker else None
+    job = None
     try:
         _render_frame(Job(model, config), model, curves=True)  # warm plotly's imports
         if pool is not None:
-            Job(model, config.replace(steps=3), pool=pool).start().wait()  # a warm worker holding the model
+            job = Job(model, config.replace(steps=3), pool=pool).start()  # a warm worker holding the model
+            job.wait()
         rates: dict[bool, list[float]] = {False: [], True: []}
         for _ in range(reps):
             for consumed in (False, True):
@@ -259,6 +261,12 @@ def streaming_overhead(model: Classifier, *, k: int = 10, steps: int = 100, reps
                                      f"({(snap.error or 'no error given').rstrip('.')}); no overhead can be measured.")
                 rates[consumed].append(snap.step / snap.elapsed_s)
     finally:
+        # Interrupted mid-run (Ctrl-C): the run ends and gives its worker back
+        # before this returns. Left to the interpreter's exit, a job thread
+        # still in torch could abort the process ("terminate called ...").
+        if job is not None and job.alive:
+            job.stop()
+            job.wait(STOP_GRACE_S + 5)  # past the grace, the job ends its worker itself
         if pool is not None:
             pool.close()
     alone, consumed = statistics.median(rates[False]), statistics.median(rates[True])

@@ -166,6 +166,9 @@ def load_layout(path: str | Path, size: int) -> torch.Tensor:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(path)
         with img:
+            if img.format != "PNG":  # a lossy JPEG blurs part numbers at every edge into parts of their own
+                raise UmaskError(f"Part map '{path}' is a {img.format or 'non-PNG'} image; give a PNG (lossless), "
+                                 "grey, where value k+1 marks part k.")
             if img.size != (size, size):  # from the header: a huge map is refused before it is decoded
                 raise UmaskError(f"Part map '{path}' is {img.width}x{img.height} but the image size is {size}x{size}; "
                                  "they must match.")

@@ -238,7 +238,8 @@ class UniversalSearch:
             raise UmaskError(f"The part map is {labels.shape[-1]} x {labels.shape[0]} pixels but the image is "
                              f"{config.size} x {config.size}; they must agree.")
         if num_parts(labels) != config.k:
-            raise UmaskError(f"The part map has {num_parts(labels)} parts but K = {config.k}; they must agree.")
+            raise UmaskError(f"The part map has {num_parts(labels)} parts but K = {config.k}; they must agree "
+                             "(value 0 marks no part, so K parts are the values 1..K).")
         model.check_side(config.size)
         self.labels = labels
         self.targets = choose_targets(config.k, seed=config.seed, given=config.targets)

@@ -106,6 +106,9 @@ def _representatives(rows: list[dict]) -> dict[str, dict]:
     return best
 
 
+TOY_WIDTH = 480  # px: two maps side by side in a 1000 px window
+
+
 def _toy_section(first: list[bool]) -> str:
     from .plots.geometry import toy_figure
 
@@ -115,10 +118,13 @@ def _toy_section(first: list[bool]) -> str:
         toy = evenly_spaced(5, offsets=offsets)
         regions = region_map(toy, extent=3.0, resolution=151)
         disc = smallest_disc_with_all_classes(regions)
-        fig = toy_figure(regions, disc=disc, meeting=meeting_point(toy), height=420)
-        fig.update_layout(title=dict(text=f"{title} (r = {disc.radius:.2f})", x=0.0))
-        parts.append(f"<div style='flex:1;min-width:420px'>{_figure_html(fig, first)}</div>")
-    return "<div style='display:flex;flex-wrap:wrap;gap:10px'>" + "".join(parts) + "</div>"
+        # A fixed width: plotly sizes a figure once, to its box as first laid
+        # out, and a flex box that settles later left the first map half covered.
+        fig = toy_figure(regions, disc=disc, meeting=meeting_point(toy), height=500)
+        fig.update_layout(width=TOY_WIDTH)
+        # The title above the figure, not in it: in it, it sat under the legend (the disc's radius is there).
+        parts.append(f"<div style='width:{TOY_WIDTH}px'><h4>{html.escape(title)}</h4>{_figure_html(fig, first)}</div>")
+    return "<div style='display:flex;flex-wrap:wrap;gap:16px'>" + "".join(parts) + "</div>"
 
 
 def _gallery(out: Path, rows: list[dict]) -> str:

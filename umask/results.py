@@ -374,7 +374,7 @@ def load_result(folder: str | Path) -> Result:
         raise UmaskError(f"An empty path was given; give a result folder (one holding {', '.join(FILES)}).")
     folder = Path(folder)
     if folder.is_file():
-        if zipfile.is_zipfile(folder):
+        if zipfile.is_zipfile(folder) or folder.suffix.lower() == ".zip":  # a damaged .zip: said so by result_from_zip
             return result_from_zip(folder)  # read member by member: a file of gigabytes is refused unread
         raise UmaskError(f"'{folder}' is a file; a result is a folder holding {', '.join(FILES)} (or a zip of one).")
     if not folder.is_dir():
@@ -494,7 +494,9 @@ def result_from_zip(data: bytes | Path) -> Result:
     try:
         archive = zipfile.ZipFile(data if isinstance(data, Path) else io.BytesIO(data))
     except zipfile.BadZipFile:
-        raise UmaskError(f"The upload is not a zip archive; {ZIP_HINT}") from None
+        what = f"'{data}' is not a readable zip archive (not a zip, or one cut short)" if isinstance(data, Path) \
+            else "The upload is not a zip archive"
+        raise UmaskError(f"{what}; {ZIP_HINT}") from None
     with archive:
         # The result files by the folder that holds them: one result, or say so.
         folders: dict[str, list[zipfile.ZipInfo]] = {}

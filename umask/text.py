@@ -27,17 +27,21 @@ def duration(seconds: float | None) -> str:
 def percent(fraction: float | None, digits: int = 2) -> str:
     """A fraction (0..1) as a percentage ("1.56 %"); "n/a" when missing or NaN.
 
-    Never rounds up to a certainty that is not there: a probability of
-    0.995 (or 199 of 200 masks) reads "99.5 %", not "100 %"; more digits
-    are shown, up to three more, then the figure is cut, not rounded.
+    Never rounds to a certainty that is not there: a probability of 0.995
+    (or 199 of 200 masks) reads "99.5 %", not "100 %", and 1 of 1000 masks
+    "0.1 %", not "0 %"; more digits are shown, up to three more, and a
+    figure still at 100 then is cut, not rounded.
     """
     if fraction is None or math.isnan(fraction):
         return "n/a"
     value = 100 * fraction
+    most = digits + 3
     if fraction < 1:
-        most = digits + 3
         while digits < most and round(value, digits) >= 100:
             digits += 1
         if round(value, digits) >= 100:
             value = math.floor(value * 10**digits) / 10**digits
+    if fraction > 0:
+        while digits < most and round(value, digits) == 0:
+            digits += 1
     return f"{value:.{digits}f} %"

@@ -19,10 +19,10 @@ from .output import echo
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="a reduced plan that finishes in under 5 minutes on 2 cores")
-    p.add_argument("--k", dest="ks", type=int, nargs="+", default=None, help="K values for time to universal")
+    p.add_argument("--k", dest="ks", type=int, nargs="+", default=None, help="K values for time to universal (default: 10 26 62; --quick: 10)")
     p.add_argument("--masks", dest="families", nargs="+", choices=BUILTIN_FAMILIES, default=None,
                    help="mask families for time to universal (default: grid hstripes)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per K and mask family")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per K and mask family (default: 5; --quick: 1)")
     p.add_argument("--first-seed", type=int, default=None, help="the first seed (default 0): split one plan across processes")
     p.add_argument("--preset-cap", type=int, default=None, help="step cap of the study preset (default 5000)")
     p.add_argument("--preset-seeds", type=int, default=None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from ..targets import NUM_CLASSES, close_matches, describe, parse_index, search_classes
-from .output import echo, format_table
+from .output import echo, format_table, status
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,10 +21,10 @@ def run(args: argparse.Namespace) -> int:
     if not matches:
         index = parse_index(args.query)
         if index is not None:  # -1 is an index too, out of range
-            echo(f"No ImageNet class has index {index}; they run from 0 to {NUM_CLASSES - 1}.")
+            status(f"No ImageNet class has index {index}; they run from 0 to {NUM_CLASSES - 1}.")
         else:
             close = close_matches(args.query)
-            echo(f"No ImageNet class contains '{args.query}'." + (f" Close matches: {describe(close)}." if close else ""))
-        return 1
+            status(f"No ImageNet class contains '{args.query}'." + (f" Close matches: {describe(close)}." if close else ""))
+        return 1  # on stderr, with exit 1: a list redirected to a file stays a list
     echo(format_table(["index", "class"], matches))
     return 0

@@ -191,7 +191,9 @@ def run(args: argparse.Namespace) -> int:
 
     def on_step(key, report) -> None:
         if report.step % 10 == 0 or report.done:
-            bar.set_postfix(step=report.step, success=f"{percent(report.success_rate, 0)}", refresh=False)
+            # As generate's bar: this step's rate and the best so far (the one a run saves and its line reports).
+            bar.set_postfix(step=report.step, success=percent(report.success_rate, 0),
+                            best=percent(report.best_success_rate, 0), refresh=False)
         bar.update(key.k)
 
     def on_run_end(key, row) -> None:
@@ -207,7 +209,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as err:
         if bar is not None:
             bar.close()  # before the line, so the line is not drawn over
-        status(f"umask: interrupted after {count(state['done'], 'finished run')} (all saved); run the same command again to resume.")
+        done = (f"after {count(state['done'], 'finished run')} (all saved)" if state["done"]
+                else "before a run finished (nothing is half-written)")
+        status(f"umask: interrupted {done}; run the same command again to resume.")
         return interrupt_code(err)
     finally:
         if bar is not None:
