@@ -24,9 +24,10 @@ def main() -> None:
     # package (seconds on a laptop): said on the page, not a blank screen.
     with st.spinner("Starting umask: loading PyTorch (the first visit after the server starts takes a few seconds)..."):
         from ui.look import style_page
-        from ui.server import configure_torch
+        from ui.server import configure_torch, start_first_worker
         from ui.session import keep_run_alive
     configure_torch()
+    start_first_worker()
     style_page()
     keep_run_alive()  # a run goes on while its tab shows another page
     navigation = st.navigation([st.Page(f"app_pages/{file}", title=title, icon=icon) for file, title, icon in PAGES])

@@ -34,6 +34,11 @@ from ui.session import JOB_KEY, result_zip, take_run_result
 # server holds the GIL while it builds figures, the browser redraws plotly
 # charts), so they are kept cheap and not too frequent; README, "How the dashboard runs".
 POLL_S = 2.0
+#: The most the click that starts a run waits for its first step before the
+#: page is drawn (a warm worker takes a fraction of a second; a cold one, or a
+#: run waiting for a free worker, is shown "starting" or "waiting" instead).
+FIRST_FRAME_WAIT_S = 1.5
+JUST_STARTED_KEY = "gen_just_started"
 # A run nobody has polled for this long (its tab was closed) stops by itself.
 # Every page polls (ui.session.keep_run_alive); the margin is for browsers that
 # slow the timers of a hidden tab to about one a minute.
@@ -196,6 +201,8 @@ def start_job(config: umask.Config) -> None:
     if old is not None:
         old.stop()  # one run per session: a new Generate replaces the old run
     st.session_state[JOB_KEY] = job.start()
+    # Not the button's own value: redrawn greyed, the button reads False for the rest of this run.
+    st.session_state[JUST_STARTED_KEY] = True
 
 
 def _timing(snap, stops_early: bool) -> str:
@@ -388,6 +395,10 @@ def main() -> None:
         st.info("Choose the settings in the sidebar and click **Generate**. The bundled model runs offline on a laptop CPU.")
         preview(sketch)
         return
+    if st.session_state.pop(JUST_STARTED_KEY, False):  # this rerun is the click that started the run
+        # The live view polls every POLL_S: drawn now, before the run's first
+        # step, the first frame would come one poll after the click (2.4 s measured).
+        job.wait_for_first_step(FIRST_FRAME_WAIT_S)
     live = job.snapshot(touch=False).live
     # Not for a model that failed in this session: "click Generate" would fail again (until Try again).
     if config is not None and config != job.config and load_failure(config.model) is None:

@@ -260,8 +260,9 @@ def test_clicks_while_running_neither_kill_nor_restart_the_run(model):
 @pytest.mark.real
 def test_two_sessions_run_at_once_without_disturbing_each_other(model):
     tabs = [generate_page(), generate_page()]
+    # Long enough that the first is still going when the second's click (which waits for its first step) returns.
     for at, seed in zip(tabs, (1, 2)):
-        configure(at, k=2, steps=30, target_seed=seed, stop=False)
+        configure(at, k=2, steps=150, target_seed=seed, stop=False)
     for at in tabs:
         at.sidebar.button(key="gen_go").click().run()
     jobs = [at.session_state["umask_job"] for at in tabs]
@@ -270,7 +271,7 @@ def test_two_sessions_run_at_once_without_disturbing_each_other(model):
     for at in tabs:
         finish(at)
     results = [job.snapshot().result for job in jobs]
-    assert all(job.snapshot().state == "finished" and r.steps == 30 for job, r in zip(jobs, results))
+    assert all(job.snapshot().state == "finished" and r.steps == 150 for job, r in zip(jobs, results))
     assert results[0].targets != results[1].targets
     for at, result in zip(tabs, results):
         assert at.session_state["umask_result"] is result

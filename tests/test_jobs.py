@@ -65,6 +65,25 @@ def steady_step(job: Job, quiet_s: float = 1.0, timeout: float = 20.0) -> int:
     return step
 
 
+def test_the_first_step_can_be_waited_for(tiny, where):
+    """What the page that starts a run waits for, so its first frame shows a step."""
+    job = Job(tiny, small().replace(steps=10_000, stop_at_success=False), **where)
+    assert not job.wait_for_first_step(0.05)  # not started: nothing to show
+    job.start()
+    try:
+        assert job.wait_for_first_step(60)
+        snap = job.snapshot()
+        assert snap.step >= 1 and snap.image is not None and snap.live
+    finally:
+        job.stop()
+        job.wait(30)
+    # A run that ends without a step (stopped before its first) does not keep a page waiting.
+    early = Job(tiny, small(), **where)
+    early.stop()
+    early.start()
+    assert early.wait_for_first_step(60) and early.wait(30)
+
+
 def test_job_gives_the_same_result_as_a_plain_search(tiny, where):
     job = Job(tiny, small(), **where).start()
     assert job.wait(30)

@@ -57,6 +57,19 @@ def worker_pool() -> WorkerPool | None:
     return or_stop(_pool)  # a bad UMASK_MAX_RUNS: say so, run nothing
 
 
+def start_first_worker() -> None:
+    """Start the server's first worker process as its first page loads.
+
+    A worker imports torch and the engine (seconds on a laptop): started
+    here, on whichever page a visitor opens first, it is ready when they
+    reach Generate and click. Only the first: later ones start as runs need
+    them (a new process beside a run would take its CPU).
+    """
+    pool = worker_pool()
+    if pool is not None and pool.started == 0:
+        pool.prewarm()
+
+
 def configure_gil(interval_s: float | None = None) -> None:
     """Let a worker thread win the GIL back quickly from the page's script thread.
 

@@ -173,6 +173,7 @@ class Job:
         self._resume = threading.Event()
         self._resume.set()
         self._stop = threading.Event()
+        self._shown = threading.Event()  # a first step to show, or the end: see wait_for_first_step
         self._stop_asked: float | None = None  # monotonic time of the first stop()
         self._thread: threading.Thread | None = None
         self._state = "created"
@@ -275,6 +276,13 @@ class Job:
             return False
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    def wait_for_first_step(self, timeout: float) -> bool:
+        """Block until the run has a step to show (or has ended), at most
+        ``timeout`` s; True when it has. The page that starts a run waits
+        here once, so its first frame is the run's first step, not a
+        "starting" line that the next poll replaces seconds later."""
+        return self._shown.wait(timeout)
 
     @property
     def alive(self) -> bool:
@@ -442,6 +450,7 @@ class Job:
             if report.image is not None:
                 self._image = report.image
                 self._image_made = (report.step, report.seconds)
+        self._shown.set()
 
     def _stop_if_unattended(self) -> None:
         """Stop a job nobody watches, or one paused longer than its limit (called while it waits too)."""
@@ -466,6 +475,7 @@ class Job:
             self._image = result.image  # the best image so far, as saved
             self._state = self._stopped_as or ("stopped" if self._stop.is_set() else "finished")
             self._close_clock_locked()
+        self._shown.set()
 
     def _close_clock_locked(self) -> None:
         if self._started_at is not None:
@@ -481,6 +491,7 @@ class Job:
                 self._error = f"{message.rstrip('.')}; the image of step {kept.steps} is kept."
             self._state = "failed"
             self._close_clock_locked()
+        self._shown.set()
 
     def _salvage(self) -> Result | None:
         """The best a failed run leaves: in a thread, the search's best image;

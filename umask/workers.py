@@ -377,6 +377,11 @@ def serve(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from . import optimise  # noqa: F401  (import the engine before saying ready)
 
+    # Torch imports its compiler (torch._dynamo: 1.3-2 s here) when the first
+    # optimiser is made; made now, before "ready", a run's first step does not
+    # wait for it (the page's first frame came 1.5 s later in a fresh worker).
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
     def send(*message) -> None:
         conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
