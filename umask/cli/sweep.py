@@ -192,8 +192,8 @@ def run(args: argparse.Namespace) -> int:
     def on_step(key, report) -> None:
         if report.step % 10 == 0 or report.done:
             # As generate's bar: this step's rate and the best so far (the one a run saves and its line reports).
-            bar.set_postfix(step=report.step, success=percent(report.success_rate, 0),
-                            best=percent(report.best_success_rate, 0), refresh=False)
+            bar.set_postfix_str(f"step={report.step}, success={percent(report.success_rate, 0)}, "
+                                f"best={percent(report.best_success_rate, 0)}", refresh=False)
         bar.update(key.k)
 
     def on_run_end(key, row) -> None:
