@@ -16,7 +16,7 @@ import torch
 
 import umask
 from umask.config import PRESETS
-from umask.devices import env_seconds
+from umask.env import env_seconds
 from umask.jobs import Job
 from umask.masks import BUILTIN_FAMILIES, check_parts
 from umask.models import DEFAULT_MODEL, weights_available

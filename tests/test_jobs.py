@@ -499,7 +499,7 @@ def test_the_cap_follows_the_cores_and_umask_max_runs(monkeypatch):
 
 
 def test_seconds_from_the_environment_are_checked(monkeypatch):
-    from umask.devices import env_seconds
+    from umask.env import env_seconds
 
     monkeypatch.delenv("UMASK_POLL_S", raising=False)
     assert env_seconds("UMASK_POLL_S", 2.0) == 2.0
@@ -513,7 +513,7 @@ def test_seconds_from_the_environment_are_checked(monkeypatch):
 
 
 def test_a_switch_from_the_environment_is_0_or_1(monkeypatch):
-    from umask.devices import env_switch
+    from umask.env import env_switch
 
     monkeypatch.delenv("UMASK_WORKERS", raising=False)
     assert env_switch("UMASK_WORKERS", True) is True

@@ -10,7 +10,8 @@ import streamlit as st
 import torch
 
 import umask
-from umask.devices import env_count, env_seconds, env_switch, share_of_cores
+from umask.devices import share_of_cores
+from umask.env import env_count, env_seconds, env_switch
 from umask.workers import WorkerPool
 
 

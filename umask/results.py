@@ -49,6 +49,9 @@ IMAGE_FILE = "universal.png"
 PARTS_FILE = "parts.png"
 JSON_FILE = "result.json"
 #: What a refused upload is told to give instead.
+#: Where a sweep keeps its run folders (umask.sweep), named here because a
+#: sweep folder given where one result is wanted is told apart by it.
+SWEEP_RUNS_DIR = "runs"
 ZIP_HINT = "use a zip of a result folder (the Download button's, or a folder zipped as it is)."
 FILES = (IMAGE_FILE, PARTS_FILE, JSON_FILE)
 
@@ -475,7 +478,7 @@ def result_to_zip(result: Result) -> bytes:
 
 def _no_result_here(folder: Path) -> str:
     """Why a folder with none of a result's files is not one, and which to give instead."""
-    runs = folder / "runs"  # a sweep's (umask.sweep.RUNS_DIR), which imports this module
+    runs = folder / SWEEP_RUNS_DIR
     if runs.is_dir():
         example = next((p.parent for p in sorted(runs.rglob(JSON_FILE))), None)
         return (f"'{folder}' is a sweep folder, not one result; give one of the run folders under {runs}"

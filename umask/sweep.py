@@ -44,14 +44,15 @@ from .geometry import result_geometry
 from .masks import BUILTIN_FAMILIES, check_mode, check_parts, parse_fill
 from .models import STUDY_MODELS, Classifier, canonical_spec, load_model, model_info
 from .optimise import StepReport, UniversalSearch
-from .results import JSON_FILE, Result, check_outside_results, check_result_folder, load_result, remove_save_leftovers, save_result
+from .results import (JSON_FILE, SWEEP_RUNS_DIR, Result, check_outside_results, check_result_folder, load_result,
+                      remove_save_leftovers, save_result)
 from .timing import StepTiming
 
 log = logging.getLogger(__name__)
 
 CSV_FILE = "results.csv"
 SETTINGS_FILE = "sweep.json"
-RUNS_DIR = "runs"
+RUNS_DIR = SWEEP_RUNS_DIR  # run folders: RUNS_DIR/MODEL/FAMILY-MODE/PRESET-STEPS/kK-seedS
 
 # The study's grid: six models x two mask families x K = 2..58 step 8, plus 62.
 STUDY_KS = (2, 10, 18, 26, 34, 42, 50, 58, 62)

@@ -46,7 +46,8 @@ from multiprocessing.connection import Connection
 import torch
 
 from .config import Config
-from .devices import env_count, share_of_cores
+from .devices import share_of_cores
+from .env import env_count
 from .errors import UmaskError, run_failure
 from .models import Classifier
 
