@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import pytest
 import torch
 from torch import nn
@@ -89,12 +92,35 @@ def lite0() -> Classifier:
     return load_model("efficientnet_lite0")
 
 
+@contextmanager
+def registered(name: str, builder) -> Iterator[str]:
+    """``builder`` loadable by ``name`` through the registry while the block runs."""
+    register_model(ModelInfo(name, "test model", "bundled"))(builder)
+    try:
+        yield name
+    finally:
+        registry._REGISTRY.pop(name)
+
+
 @pytest.fixture
 def tiny_registered():
     """The tiny model, loadable by name ("tiny") through the registry, for CLI-level tests."""
-    register_model(ModelInfo("tiny", "test model", "bundled"))(tiny_classifier)
-    yield "tiny"
-    registry._REGISTRY.pop("tiny")
+    with registered("tiny", tiny_classifier) as name:
+        yield name
+
+
+def tiny32() -> Classifier:
+    """The tiny model as one that needs at least 32 pixels a side (trained at 48)."""
+    model = tiny_classifier()
+    model.name, model.min_size, model.native_size = "tiny32", 32, 48
+    return model
+
+
+@pytest.fixture
+def tiny32_registered():
+    """:func:`tiny32`, loadable by name ("tiny32")."""
+    with registered("tiny32", tiny32) as name:
+        yield name
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:

@@ -22,14 +22,13 @@ from streamlit.testing.v1 import AppTest
 from umask.errors import OUT_OF_MEMORY_FIX
 from umask.geometry import decision_slice, result_geometry, study_claim
 from umask.masks import study_part
-from umask.models import ModelInfo, register_model, registry
 from umask.results import load_result, result_to_zip
 from umask.sweep import CSV_FILE, SweepPlan, read_rows, run_sweep, typed_rows
 from umask.targets import imagenet_classes
 from umask.text import percent
 from umask.toy import SCATTERED_OFFSETS, classes_in_disc, make_toy, meeting_point, region_map, smallest_disc_with_all_classes
 
-from .conftest import tiny_classifier
+from .conftest import registered, tiny_classifier
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 60
@@ -39,14 +38,13 @@ OTHER = "another folder..."
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     """A finished sweep folder of the tiny model (8 runs, under a second) with its typed rows."""
-    register_model(ModelInfo("tiny", "test model", "bundled"))(tiny_classifier)
-    out = tmp_path_factory.mktemp("study") / "sweeps" / "demo"
-    # 25 steps: most runs reach 100 %, a few do not, so both kinds are on the page.
-    plan = SweepPlan(models=("tiny",), families=("grid", "hstripes"), ks=(2, 3), seeds=(0, 1), steps=25, size=16)
-    outcome = run_sweep(plan, out)
-    assert outcome.ran == 8
-    yield out, typed_rows(read_rows(out / CSV_FILE))
-    registry._REGISTRY.pop("tiny")
+    with registered("tiny", tiny_classifier):
+        out = tmp_path_factory.mktemp("study") / "sweeps" / "demo"
+        # 25 steps: most runs reach 100 %, a few do not, so both kinds are on the page.
+        plan = SweepPlan(models=("tiny",), families=("grid", "hstripes"), ks=(2, 3), seeds=(0, 1), steps=25, size=16)
+        outcome = run_sweep(plan, out)
+        assert outcome.ran == 8
+        yield out, typed_rows(read_rows(out / CSV_FILE))
     from ui.models import cached_model
 
     cached_model.clear()  # the page cached "tiny"; no later test may meet it

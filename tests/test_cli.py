@@ -382,7 +382,7 @@ def test_custom_layout_without_k_takes_its_part_count(tiny_registered, tmp_path,
     assert json.loads((tmp_path / "res" / "result.json").read_text())["k"] == 3
 
 
-def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny_registered, tmp_path, capsys):
+def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny_registered, tiny32_registered, tmp_path, capsys):
     code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--steps", "2",
                            "--out", tmp_path / "res")
     assert code == 0, err
@@ -407,47 +407,35 @@ def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny
     assert (tmp_path / "res" / "result.json").read_text() == saved  # the result it reads is untouched
     # A 16-pixel result on a model that needs 32 (trained at 48): fed at its
     # native side, and the table says so; the image's own model sees 16.
-    from .conftest import tiny_classifier
-    from umask.models import ModelInfo, register_model, registry
-
-    def needs_32():
-        model = tiny_classifier()
-        model.name, model.min_size, model.native_size = "tiny32", 32, 48
-        return model
-
-    register_model(ModelInfo("tiny32", "test model", "bundled"))(needs_32)
-    try:
-        code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny", "tiny32", "--format", "json")
-        assert code == 0, err
-        report = json.loads(out)
-        assert report["models"]["tiny"]["fed_at"] == 16 and report["models"]["tiny32"]["fed_at"] == 48
-        assert report["models"]["tiny"]["predictions"] == list(load_result(tmp_path / "res").predictions)
-        code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny", "tiny32")
-        header = out.splitlines()[0].split()
-        assert code == 0 and header == ["part", "target", "tiny", "tiny32", "(at", "48", "px)"]
-        # --resize feeds every model one side; one that cannot take it: one sentence, not a torch error.
-        code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny32", "--resize", "20")
-        assert code == 2 and err.strip() == ("umask: error: A resize to 20 pixels is too small for tiny32, which needs at least "
-                                             "32 pixels a side; use --resize native (or a resize to 32 or more).")
-        code, _, err = run_cli(capsys, "generate", "--model", "tiny32", "--k", "2", "--size", "16", "--steps", "1",
-                               "--out", tmp_path / "small")
-        assert code == 2 and err.strip().endswith("needs at least 32 pixels a side; use --resize native (or --size 32 or more).")
-        assert not (tmp_path / "small").exists()
-        code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny", "--resize", "native",
-                                 "--format", "json")
-        assert code == 0 and json.loads(out)["models"]["tiny"]["fed_at"] == 16  # tiny's native side
-        assert json.loads(out)["models"]["tiny"]["matches_saved"] is True  # the size it was made at: compared
-        # The image's own model fed at another size: not compared with the saved predictions, and said so.
-        code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--resize", "24", "--format", "json")
-        entry = json.loads(out)["models"]["tiny"]
-        assert code == 0 and entry["fed_at"] == 24 and entry["made_at"] == 16 and "matches_saved" not in entry
-        code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--resize", "24")
-        assert out.rstrip().endswith("tiny saw the image at 24 px, not at the 16 px it was made at, so its predictions "
-                                     "are not compared with the saved ones; without --resize they are.")
-        code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--resize", "big")
-        assert code == 2 and "Resize 'big' is not allowed" in err
-    finally:
-        registry._REGISTRY.pop("tiny32")
+    code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny", "tiny32", "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["models"]["tiny"]["fed_at"] == 16 and report["models"]["tiny32"]["fed_at"] == 48
+    assert report["models"]["tiny"]["predictions"] == list(load_result(tmp_path / "res").predictions)
+    code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny", "tiny32")
+    header = out.splitlines()[0].split()
+    assert code == 0 and header == ["part", "target", "tiny", "tiny32", "(at", "48", "px)"]
+    # --resize feeds every model one side; one that cannot take it: one sentence, not a torch error.
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny32", "--resize", "20")
+    assert code == 2 and err.strip() == ("umask: error: A resize to 20 pixels is too small for tiny32, which needs at least "
+                                         "32 pixels a side; use --resize native (or a resize to 32 or more).")
+    code, _, err = run_cli(capsys, "generate", "--model", "tiny32", "--k", "2", "--size", "16", "--steps", "1",
+                           "--out", tmp_path / "small")
+    assert code == 2 and err.strip().endswith("needs at least 32 pixels a side; use --resize native (or --size 32 or more).")
+    assert not (tmp_path / "small").exists()
+    code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--models", "tiny", "--resize", "native",
+                             "--format", "json")
+    assert code == 0 and json.loads(out)["models"]["tiny"]["fed_at"] == 16  # tiny's native side
+    assert json.loads(out)["models"]["tiny"]["matches_saved"] is True  # the size it was made at: compared
+    # The image's own model fed at another size: not compared with the saved predictions, and said so.
+    code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--resize", "24", "--format", "json")
+    entry = json.loads(out)["models"]["tiny"]
+    assert code == 0 and entry["fed_at"] == 24 and entry["made_at"] == 16 and "matches_saved" not in entry
+    code, out, err = run_cli(capsys, "evaluate", tmp_path / "res", "--resize", "24")
+    assert out.rstrip().endswith("tiny saw the image at 24 px, not at the 16 px it was made at, so its predictions "
+                                 "are not compared with the saved ones; without --resize they are.")
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--resize", "big")
+    assert code == 2 and "Resize 'big' is not allowed" in err
 
 
 def test_geometry_prints_the_norms_and_the_slice_as_json_or_a_table(tiny_registered, tmp_path, capsys):

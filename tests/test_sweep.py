@@ -217,22 +217,9 @@ def test_extending_a_sweep_keeps_old_runs_and_order(tiny_registered, tmp_path):
         (["--estimate", "--dry-run"], "--estimate and --dry-run each run nothing and print one thing"),
     ],
 )
-def test_bad_input_is_one_line_and_runs_nothing(tiny_registered, tmp_path, capsys, argv, message):
-    from umask.models import ModelInfo, register_model, registry
-
-    from .conftest import tiny_classifier
-
-    def needs_32():
-        model = tiny_classifier()
-        model.name, model.min_size = "tiny32", 32
-        return model
-
-    register_model(ModelInfo("tiny32", "test model", "bundled"))(needs_32)
-    try:
-        base = ["--models", "tiny", "--size", "16", "--steps", "2", "--k", "2"]
-        code = main(["sweep", *base, *argv, "--out", str(tmp_path / "sw")])
-    finally:
-        registry._REGISTRY.pop("tiny32")
+def test_bad_input_is_one_line_and_runs_nothing(tiny_registered, tiny32_registered, tmp_path, capsys, argv, message):
+    base = ["--models", "tiny", "--size", "16", "--steps", "2", "--k", "2"]
+    code = main(["sweep", *base, *argv, "--out", str(tmp_path / "sw")])
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
     assert not (tmp_path / "sw").exists()  # not even sweep.json: a later, correct command must not meet it
