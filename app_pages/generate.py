@@ -201,8 +201,10 @@ def start_job(config: umask.Config) -> None:
     if old is not None:
         old.stop()  # one run per session: a new Generate replaces the old run
     st.session_state[JOB_KEY] = job.start()
-    # Not the button's own value: redrawn greyed, the button reads False for the rest of this run.
-    st.session_state[JUST_STARTED_KEY] = True
+    # Not the button's own value: redrawn greyed, the button reads False for
+    # the rest of this run. The job itself: a flag left by a run cut short
+    # must not make a later run wait.
+    st.session_state[JUST_STARTED_KEY] = job
 
 
 def _timing(snap, stops_early: bool) -> str:
@@ -395,7 +397,7 @@ def main() -> None:
         st.info("Choose the settings in the sidebar and click **Generate**. The bundled model runs offline on a laptop CPU.")
         preview(sketch)
         return
-    if st.session_state.pop(JUST_STARTED_KEY, False):  # this rerun is the click that started the run
+    if st.session_state.pop(JUST_STARTED_KEY, None) is job:  # this rerun is the click that started the run
         # The live view polls every POLL_S: drawn now, before the run's first
         # step, the first frame would come one poll after the click (2.4 s measured).
         job.wait_for_first_step(FIRST_FRAME_WAIT_S)

@@ -8,6 +8,7 @@ browser's poll would.
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 import time
@@ -158,7 +159,7 @@ def test_generate_streams_then_explore_matches_the_engine(model):
     assert at.info[0].value.startswith("all parts hidden → ")
     # The download is the engine's zip of this result, and it reads back.
     assert at.sidebar.get("download_button")
-    data = at.session_state["_umask_memo"]["zip"][("zip", result_id(result))]
+    data = at.session_state["_umask_memo"]["zip"][("zip", result_id(result), result.steps, result.seconds)]
     back = result_from_zip(data)
     assert back.targets == result.targets and torch.equal(back.image, result.image)
 
@@ -215,6 +216,26 @@ def test_a_run_goes_on_while_its_tab_shows_another_page_and_stops_when_the_tab_i
         # The tab closes: nothing polls any more, and the run ends by itself.
         assert job.wait(30)
         assert job.snapshot(touch=False).state == "abandoned"
+    finally:
+        job.stop()
+
+
+@pytest.mark.real
+def test_the_click_that_starts_a_run_draws_its_first_step(model):
+    at = generate_page()
+    first = start_endless_run(at, k=2)  # now a worker holds the model, as on a server in use
+    first.stop()
+    assert first.wait(30)
+    at.run()
+    at.sidebar.button(key="gen_go").click().run()
+    job = at.session_state["umask_job"]
+    try:
+        assert job is not first
+        # Drawn by the click's own run, not by a poll 2 s later: the page waited for the first step
+        # (a warm worker takes a fraction of the FIRST_FRAME_WAIT_S it may wait).
+        line = at.get("progress")[0].proto.text
+        assert re.match(r"Running: step [1-9]", line), line
+        assert "gen_just_started" not in at.session_state  # taken by that run: no later run waits
     finally:
         job.stop()
 

@@ -74,7 +74,7 @@ def test_streaming_overhead_runs_the_same_job_with_and_without_a_consumer(tiny, 
     assert alone["steps"] == consumed["steps"] == 8
     assert alone["seconds"] > 0 and consumed["seconds"] > 0
     # The overhead is the time the consumer adds to the same steps.
-    assert float(consumed["overhead"].rstrip("%")) / 100 == pytest.approx(consumed["seconds"] / alone["seconds"] - 1, abs=6e-4)
+    assert float(consumed["overhead"].rstrip(" %")) / 100 == pytest.approx(consumed["seconds"] / alone["seconds"] - 1, abs=6e-4)
 
 
 def test_a_streaming_run_that_fails_is_one_sentence_not_a_rate():

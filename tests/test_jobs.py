@@ -444,6 +444,8 @@ def busy_pool(tiny):
 def test_a_job_beyond_the_cap_waits_its_turn_then_runs_on_the_freed_worker(tiny, busy_pool):
     pool, first = busy_pool
     second = Job(tiny, small(), pool=pool).start()
+    # Its place in line is news the page shows at once: the click that started it stops waiting for a first step.
+    assert second.wait_for_first_step(30) and second.snapshot().step == 0
     third = Job(tiny, small(), pool=pool).start()
     wait_for(lambda: third.snapshot().waiting_behind == 1)
     snap = second.snapshot()

@@ -206,13 +206,20 @@ def test_config_targets_by_name_or_index():
     assert Config(k=3, targets=()).targets is None  # an empty list: random, as None
 
 
-def test_an_explicit_part_map_must_match_the_image(tiny):
-    from umask.masks import layout
+def test_an_explicit_part_map_must_match_the_image(tiny, tmp_path):
+    from umask.masks import layout, save_layout_png
+
+    three = tmp_path / "three.png"
+    save_layout_png(layout("grid", 3, 16), three)
 
     with pytest.raises(UmaskError, match=r"^The part map is 32 x 32 pixels but the image is 16 x 16; they must agree.$"):
         UniversalSearch(tiny, small(size=16, k=4), labels=layout("grid", 4, 32))
-    with pytest.raises(UmaskError, match=r"^The part map has 3 parts but K = 4; they must agree \(value 0 marks no part, so K parts are the values 1..K\).$"):
+    with pytest.raises(UmaskError, match=r"^The part map has 3 parts but K = 4; they must agree.$"):
         UniversalSearch(tiny, small(size=16, k=4), labels=layout("grid", 3, 16))
+    # From a part map file (the custom family), numbered from 1: the sentence says so.
+    with pytest.raises(UmaskError, match=r"^The part map has 3 parts but K = 4; they must agree \(value 0 marks no part, "
+                                         r"so K parts are the values 1..K\).$"):
+        UniversalSearch(tiny, small(size=16, k=4, mask_family="custom", layout_path=str(three)))
 
 
 def test_size_too_small_for_model(tiny):

@@ -9,7 +9,7 @@ def test_percent():
     assert [percent(p, 0) for p in (0.995, 0.9996, 0.99999999, 1.0, 0.7326)] == ["99.5 %", "99.96 %", "99.999 %", "100 %", "73 %"]
     assert percent(199 / 200, 1) == "99.5 %" and percent(0.99995, 2) == "99.995 %"
     # Nor an absence: 1 of 1000 masks on target is not "0 %".
-    assert [percent(p, 0) for p in (0.001, 0.004, 0.0, 1e-9)] == ["0.1 %", "0.4 %", "0 %", "0.000 %"]
+    assert [percent(p, 0) for p in (0.001, 0.004, 0.0, 1e-9)] == ["0.1 %", "0.4 %", "0 %", "< 0.001 %"]
 
 
 def test_a_time_span_reads_as_a_clock_does():

@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repository's packages
 
 from tools.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, launch_app  # noqa: E402
+from umask.text import change  # noqa: E402
 
 ALONE = """
 import sys, time, torch
@@ -144,13 +145,13 @@ def main() -> None:
         proc.wait(10)
     a, w = statistics.median(alone), statistics.median(watched)
     slowdown = a / w - 1
-    print(f"median: alone {a:.2f} steps/s, watched {w:.2f} steps/s, slowdown {slowdown:+.1%}")
+    print(f"median: alone {a:.2f} steps/s, watched {w:.2f} steps/s, slowdown {change(slowdown)}")
     print("CPU seconds per watched run: " + ", ".join(f"{name} {statistics.median(v):.1f}" for name, v in cpu.items())
           + f" (the run itself: {args.steps / w:.1f} s of wall time)")
     if args.markdown:
         print("\n| run | steps/s (each pair) | median | slowdown |\n|---|---|---|---|")
         print(f"| job alone | {', '.join(f'{r:.2f}' for r in alone)} | {a:.2f} | |")
-        print(f"| dashboard in Chromium | {', '.join(f'{r:.2f}' for r in watched)} | {w:.2f} | {slowdown:+.1%} |")
+        print(f"| dashboard in Chromium | {', '.join(f'{r:.2f}' for r in watched)} | {w:.2f} | {change(slowdown)} |")
 
 
 if __name__ == "__main__":

@@ -34,10 +34,22 @@ def torch_threads() -> int:
 
 
 def configure_torch() -> None:
-    """Set this process's torch threads to :func:`torch_threads` (page-side work)."""
+    """Set this process's torch threads to :func:`torch_threads` (page-side
+    work), and have torch's compiler imported before the first click."""
     threads = torch_threads()
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+    _optimisers_imported()
+
+
+@st.cache_resource(show_spinner=False)
+def _optimisers_imported() -> bool:
+    """Once per server, on its first page: a Generate click builds a search
+    (and its optimiser) in the server, which would import the compiler then."""
+    from umask.optimise import import_optimisers
+
+    import_optimisers()
+    return True
 
 
 @st.cache_resource(show_spinner=False)
@@ -66,8 +78,13 @@ def start_first_worker() -> None:
     reach Generate and click. Only the first: later ones start as runs need
     them (a new process beside a run would take its CPU).
     """
-    pool = worker_pool()
-    if pool is not None and pool.started == 0:
+    try:  # a bad UMASK_WORKERS or UMASK_MAX_RUNS is said on Generate, not on every page
+        if not env_switch("UMASK_WORKERS", True):
+            return
+        pool = _pool()
+    except umask.UmaskError:
+        return
+    if pool.started == 0:
         pool.prewarm()
 
 

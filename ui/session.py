@@ -126,7 +126,9 @@ def session_memo(key: tuple, compute: Callable[[], T]) -> T:
 
 def result_zip(result: umask.Result) -> bytes:
     """The result as a zip to download (:func:`umask.result_to_zip`), made once per result."""
-    return session_memo(("zip", result_id(result)), lambda: umask.result_to_zip(result))
+    # result_id is the image, parts and targets: the same settings run again on the
+    # CPU give the same image, and each run's zip carries its own steps and seconds.
+    return session_memo(("zip", result_id(result), result.steps, result.seconds), lambda: umask.result_to_zip(result))
 
 
 def upload_digest(upload) -> str:

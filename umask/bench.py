@@ -29,7 +29,7 @@ from .masks import FAMILIES, layout, make_masks
 from .models import STUDY_MODELS, Classifier, load_model
 from .optimise import UniversalSearch
 from .targets import choose_targets
-from .text import count, percent
+from .text import change, count, percent
 from .timing import timing_model
 
 log = logging.getLogger(__name__)
@@ -274,7 +274,7 @@ def streaming_overhead(model: Classifier, *, k: int = 10, steps: int = 100, reps
     return [
         {"name": f"job alone ({where})", "steps": steps, "seconds": steps / alone},
         {"name": f"job + dashboard consumer (every {poll_s:g} s)", "steps": steps, "seconds": steps / consumed,
-         "overhead": f"{alone / consumed - 1:+.1%}"},
+         "overhead": change(alone / consumed - 1)},
     ]
 
 
@@ -288,7 +288,8 @@ class BenchReport:
     streaming: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     parts: int = 1  # bench --merge: how many side-by-side runs this report joins
-    lone_parts: int = 0  # of those, how many ran one contender alone (no alternation within them)
+    timing_parts: int = 0  # of those, how many timed runs to universal (table 1)
+    lone_parts: int = 0  # and of these, how many timed a contender with no run of the other beside it
 
 
 def machine_info() -> dict:
@@ -348,7 +349,7 @@ def run_bench(plan: BenchPlan, *, progress: Progress | None = None,
         for k in plan.overhead_ks:
             row = step_overhead(net, k, plan.overhead_steps)
             report.overhead.append(row)
-            done(f"step overhead: {arch} K={k}: umask {row['umask_s']*1000:.0f} ms vs bare {row['bare_s']*1000:.0f} ms ({row['overhead']:+.1%})")
+            done(f"step overhead: {arch} K={k}: umask {row['umask_s']*1000:.0f} ms vs bare {row['bare_s']*1000:.0f} ms ({change(row['overhead'])})")
     for arch in plan.memory_models:
         row = peak_memory(arch)
         report.memory.append(row)
@@ -372,7 +373,8 @@ def report_to_json(report: BenchReport) -> dict:
         "streaming": report.streaming,
         "seconds": report.seconds,
         "parts": report.parts,
-        "lone_parts": _lone_parts(report),
+        "timing_parts": _part_counts(report)[0],
+        "lone_parts": _part_counts(report)[1],
     }
 
 
@@ -401,15 +403,20 @@ def report_from_json(data: dict) -> BenchReport:
     plan = BenchPlan(**{k: tuple(v) if isinstance(v, list) else v for k, v in plan.items()})
     return BenchReport(plan=plan, machine=data["machine"], runs=[RunTiming(**r) for r in data["runs"]],
                        overhead=data["overhead"], memory=data["memory"], streaming=data["streaming"],
-                       seconds=data["seconds"], parts=data.get("parts", 1), lone_parts=data.get("lone_parts", 0))
+                       seconds=data["seconds"], parts=data.get("parts", 1), timing_parts=data.get("timing_parts", 0),
+                       lone_parts=data.get("lone_parts", 0))
 
 
-def _lone_parts(report: BenchReport) -> int:
-    """How many of the report's parts timed one contender without the other beside it."""
+def _part_counts(report: BenchReport) -> tuple[int, int]:
+    """(parts that timed runs to universal, those of them that timed a
+    contender alone: one recipe only, or the preset on the first seeds only)."""
     if report.parts > 1:
-        return report.lone_parts
+        return report.timing_parts, report.lone_parts
     plan = report.plan
-    return int(bool(plan.ks) and (len(plan.recipes) == 1 or plan.preset_seeds == 0))
+    if not report.runs:
+        return 0, 0
+    lone = len(plan.recipes) == 1 or (plan.preset_seeds is not None and plan.preset_seeds < plan.seeds)
+    return 1, int(lone)
 
 
 def merge_reports(reports: list[BenchReport]) -> BenchReport:
@@ -431,7 +438,9 @@ def merge_reports(reports: list[BenchReport]) -> BenchReport:
     plan = dataclasses.replace(first.plan, ks=tuple(ks), families=tuple(families), seeds=seeds, first_seed=0,
                                preset_seeds=None, recipes=("seed", "fast"), preset_cap=caps.pop() if caps else first.plan.preset_cap)
     merged = BenchReport(plan=plan, machine=first.machine, seconds=sum(rep.seconds for rep in reports),
-                         parts=sum(rep.parts for rep in reports), lone_parts=sum(_lone_parts(rep) for rep in reports))
+                         parts=sum(rep.parts for rep in reports),
+                         timing_parts=sum(_part_counts(rep)[0] for rep in reports),
+                         lone_parts=sum(_part_counts(rep)[1] for rep in reports))
     for rep in reports:
         merged.runs += rep.runs
         merged.overhead += rep.overhead
@@ -491,11 +500,11 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench", 
             seeds = f"{counts.pop()} run(s) of each contender per row"
         else:
             seeds = "the runs of each row are counted under \"reached 100 %\" and listed below"
-        lone = _lone_parts(report)
+        timing, lone = _part_counts(report)
         if not lone:
             seeds += "; the two contenders alternate run by run"
-        elif report.parts > 1:
-            seeds += (f"; the two contenders alternate run by run within a part, but {lone} of the {report.parts} "
+        elif timing > 1:
+            seeds += (f"; the two contenders alternate run by run within a part, but {lone} of the {timing} "
                       "parts timed one contender alone (see the notes)")
         lines += [
             "",
@@ -543,7 +552,7 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench", 
             "|---|---|---|---|---|",
         ]
         for row in report.overhead:
-            lines.append(f"| {row['model']} | {row['k']} | {row['umask_s'] * 1000:.0f} | {row['bare_s'] * 1000:.0f} | {row['overhead']:+.1%} |")
+            lines.append(f"| {row['model']} | {row['k']} | {row['umask_s'] * 1000:.0f} | {row['bare_s'] * 1000:.0f} | {change(row['overhead'])} |")
     if report.memory:
         lines += [
             "",

@@ -173,7 +173,7 @@ class Job:
         self._resume = threading.Event()
         self._resume.set()
         self._stop = threading.Event()
-        self._shown = threading.Event()  # a first step to show, or the end: see wait_for_first_step
+        self._shown = threading.Event()  # something to show: see wait_for_first_step
         self._stop_asked: float | None = None  # monotonic time of the first stop()
         self._thread: threading.Thread | None = None
         self._state = "created"
@@ -278,10 +278,11 @@ class Job:
         return not self._thread.is_alive()
 
     def wait_for_first_step(self, timeout: float) -> bool:
-        """Block until the run has a step to show (or has ended), at most
-        ``timeout`` s; True when it has. The page that starts a run waits
-        here once, so its first frame is the run's first step, not a
-        "starting" line that the next poll replaces seconds later."""
+        """Block until the run has a step to show, a place in the pool's line,
+        or has ended, at most ``timeout`` s; True when it has. The page that
+        starts a run waits here once, so its first frame is the run's first
+        step (or its place in line), not a "starting" line that the next
+        poll replaces seconds later."""
         return self._shown.wait(timeout)
 
     @property
@@ -429,6 +430,8 @@ class Job:
     def _set_waiting(self, ahead: int | None) -> None:
         with self._lock:
             self._waiting_behind = ahead
+        if ahead is not None:
+            self._shown.set()  # a place in line is news to show too
 
     def _check_stopping(self, worker: Worker, step_s: float) -> None:
         """A worker that does not answer "stop" in time is ended, so no run outlives its job."""

@@ -200,6 +200,17 @@ def _check_memory(model: Classifier, config: Config) -> None:
         )
 
 
+def import_optimisers() -> None:
+    """Make one throwaway optimiser, as a search does first.
+
+    The first optimiser a process makes imports torch's compiler
+    (``torch._dynamo``: 1-2 s on a laptop CPU). Called where that second
+    should not fall on a click: a worker process before it says ready, the
+    dashboard's server as its first page loads.
+    """
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
 class UniversalSearch:
     """Streams the optimisation of one universal image.
 
@@ -238,8 +249,9 @@ class UniversalSearch:
             raise UmaskError(f"The part map is {labels.shape[-1]} x {labels.shape[0]} pixels but the image is "
                              f"{config.size} x {config.size}; they must agree.")
         if num_parts(labels) != config.k:
-            raise UmaskError(f"The part map has {num_parts(labels)} parts but K = {config.k}; they must agree "
-                             "(value 0 marks no part, so K parts are the values 1..K).")
+            # A part map file numbers its parts from 1 (0: no part); a labels tensor from 0 (-1: none).
+            hint = " (value 0 marks no part, so K parts are the values 1..K)" if config.mask_family == "custom" else ""
+            raise UmaskError(f"The part map has {num_parts(labels)} parts but K = {config.k}; they must agree{hint}.")
         model.check_side(config.size)
         self.labels = labels
         self.targets = choose_targets(config.k, seed=config.seed, given=config.targets)

@@ -24,13 +24,19 @@ def duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
+def change(fraction: float, digits: int = 1) -> str:
+    """A relative change with its sign: ``change(0.059) == "+5.9 %"``."""
+    return f"{100 * fraction:+.{digits}f} %"
+
+
 def percent(fraction: float | None, digits: int = 2) -> str:
     """A fraction (0..1) as a percentage ("1.56 %"); "n/a" when missing or NaN.
 
     Never rounds to a certainty that is not there: a probability of 0.995
     (or 199 of 200 masks) reads "99.5 %", not "100 %", and 1 of 1000 masks
     "0.1 %", not "0 %"; more digits are shown, up to three more, and a
-    figure still at 100 then is cut, not rounded.
+    figure still at 100 then is cut, not rounded (one still at 0 reads
+    "< 0.001 %").
     """
     if fraction is None or math.isnan(fraction):
         return "n/a"
@@ -44,4 +50,6 @@ def percent(fraction: float | None, digits: int = 2) -> str:
     if fraction > 0:
         while digits < most and round(value, digits) == 0:
             digits += 1
+        if round(value, digits) == 0:
+            return f"< {10.0**-digits:.{digits}f} %"
     return f"{value:.{digits}f} %"

@@ -182,6 +182,7 @@ class WorkerPool:
         # A prewarm is starting or loading a worker that will land in _idle:
         # acquire waits for it rather than start a second process.
         self._prewarming = False
+        self._prewarm_model: Classifier | None = None  # the model the worker being prewarmed is to hold
         self._closed = False
         self.started = 0  # processes started so far
 
@@ -235,7 +236,8 @@ class WorkerPool:
                     # Behind others, or every process busy: in line. (Waiting
                     # for a prewarm to finish is not the line.)
                     waiting_in_line = ahead > 0 or (full and not self._prewarming)
-                    self._cond.wait(0.5)
+                    if not (waiting_in_line and not queued and on_wait is not None):
+                        self._cond.wait(0.5)  # (a caller new to the line is told first, below)
                 if on_wait is not None and (waiting_in_line or queued):
                     queued = waiting_in_line
                     on_wait(ahead if waiting_in_line else None)
@@ -276,9 +278,13 @@ class WorkerPool:
         """Have an idle worker (holding ``model``) ready soon; returns at once.
 
         Cheap to call on every page run: it does nothing when a worker is
-        idle and already holds the model, or while an earlier call still works.
+        idle and already holds the model; while an earlier call still works,
+        its worker is sent ``model`` too once it is ready.
         """
         with self._cond:
+            if self._prewarming and model is not None:
+                self._prewarm_model = model  # the worker being readied takes it (a later call's wins)
+                return
             # Not while jobs wait in line: they take idle workers as they come.
             if self._closed or self._prewarming or self._line:
                 return
@@ -292,7 +298,8 @@ class WorkerPool:
             if taken is None:
                 self._starting += 1
             self._prewarming = True
-        threading.Thread(target=self._prewarm, args=(taken, model), name="umask-prewarm", daemon=True).start()
+            self._prewarm_model = model
+        threading.Thread(target=self._prewarm, args=(taken,), name="umask-prewarm", daemon=True).start()
 
     def close(self) -> None:
         """Stop the idle workers (busy ones are closed when released)."""
@@ -333,10 +340,12 @@ class WorkerPool:
             self._prune_locked()
             self._cond.notify_all()
 
-    def _prewarm(self, worker: Worker | None, model: Classifier | None) -> None:
+    def _prewarm(self, worker: Worker | None) -> None:
         try:
             if worker is None:
                 worker = self._start_worker()
+            with self._cond:
+                model = self._prewarm_model  # asked for by the first call, or by one made while the worker started
             if model is not None:
                 worker.load(model)
         except Exception as err:  # a background nicety: log it, the job will say what is wrong
@@ -345,7 +354,7 @@ class WorkerPool:
                 self._close(worker)
             worker = None
         with self._cond:
-            self._prewarming = False
+            self._prewarming, self._prewarm_model = False, None
             keep = worker is not None and worker.alive and not self._closed
             if keep:
                 self._idle.append(worker)
@@ -376,12 +385,11 @@ def serve(conn: Connection) -> None:
     # Ctrl-C in the server's terminal reaches the whole process group; the
     # server shuts its workers down itself, without a traceback from each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from . import optimise  # noqa: F401  (import the engine before saying ready)
+    from .optimise import import_optimisers
 
-    # Torch imports its compiler (torch._dynamo: 1.3-2 s here) when the first
-    # optimiser is made; made now, before "ready", a run's first step does not
-    # wait for it (the page's first frame came 1.5 s later in a fresh worker).
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    # The engine and torch's compiler, before "ready": in a run's first step
+    # they put the page's first frame 1.5 s after the click.
+    import_optimisers()
 
     def send(*message) -> None:
         conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))

@@ -25,7 +25,7 @@ def _bars(predictions: Sequence[Prediction], colour: str, highlight: int | None)
         marker_color=[TARGET if p.index == highlight else colour for p in rows],
         text=[percent(p.probability, 1) for p in rows],
         textposition="auto",
-        hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+        hovertemplate="%{y}: %{text}<extra></extra>",  # the bar's own label: plotly's %-format rounds 0.99996 to 100.00%
         showlegend=False,
     )
 
