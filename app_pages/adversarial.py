@@ -71,10 +71,13 @@ def photo_ui() -> tuple[bytes, str] | None:
     return upload.getvalue(), upload.name
 
 
+EPS_MAX = 0.1  # the slider's end
+
+
 def attack_ui() -> dict:
     """Widgets -> the keyword arguments of :func:`umask.attacks.attack`."""
     sb = st.sidebar
-    eps = sb.slider("ε (largest change of a pixel, [0, 1] scale)", min_value=0.0, max_value=0.1,
+    eps = sb.slider("ε (largest change of a pixel, [0, 1] scale)", min_value=0.0, max_value=EPS_MAX,
                     value=attacks.PANDA_EPS, step=0.001, format="%.3f", persist_state="session", key="adv_eps",
                     help="0.007 is the panda example's; one 8-bit brightness level is 1/255 = 0.0039.")
     kind = sb.radio("Attack", ("untargeted", "targeted"), horizontal=True, persist_state="session", key="adv_kind",
@@ -155,12 +158,15 @@ def show(outcome: Outcome, model: umask.Classifier, cropped: str) -> None:
         elif result.success:
             st.success("Reached the target class." if result.target is not None else "The answer changed.")
         else:
+            # At the slider's end a larger ε is no advice; a sign step of 2.5 ε / steps can overshoot there.
+            advice = ("use more iterative steps, or a smaller step size" if result.eps >= EPS_MAX
+                      else "raise ε or use more iterative steps")
             st.warning(("The target class was not reached" if result.target is not None else "The answer held")
-                       + "; raise ε or use more iterative steps.")
+                       + f"; {advice}.")
         if result.target is not None:  # in the top-5 bars only once it is close: say how close it came
             name = model.categories[result.target]
-            st.caption(f"The target, {name}: {percent(float(result.clean_probs[result.target]))} before, "
-                       f"{percent(float(result.adversarial_probs[result.target]))} after.")
+            st.caption(f"The target, {name}: {percent(float(result.clean_probs[result.target]), 1)} before, "
+                       f"{percent(float(result.adversarial_probs[result.target]), 1)} after.")
         if result.eps > 0:  # at 0 nothing was computed: no "10 steps of 0.0000"
             st.caption(f"Computed in {seconds * 1000:.0f} ms on {model.name} "
                        f"({'one step' if result.steps == 1 else f'{result.steps} steps of {result.step_size:.4f}'}).")

@@ -169,22 +169,23 @@ def model_column(result: umask.Result, spec: str, chosen: list[int], mask) -> No
         part = chosen[0]
         target = result.targets[part]
         hit = first == target
-        line = f"{describe(result, chosen)} → '{names[first]}' {percent(p_first, 0)}, " + (
+        line = f"{describe(result, chosen)} → '{names[first]}' {percent(p_first, 1)}, " + (
             "target hit" if hit else f"target '{names[target]}' missed")
         (st.success if hit else st.warning)(line)
     else:
         one = "Hide" if result.mask_mode == "hide" else "Show"
         advice = (f"{one} one part to test its target." if not chosen
                   else f"Each target belongs to one part: {one.lower()} one alone to test it.")
-        st.info(f"{describe(result, chosen)} → '{names[first]}' {percent(p_first, 0)}. {advice}")
+        st.info(f"{describe(result, chosen)} → '{names[first]}' {percent(p_first, 1)}. {advice}")
+    # The probability as text, as every other number on the pages: a progress
+    # column's own format showed "76.66%" and "0%" for a share of 0.3 %.
     st.dataframe(
-        [{"class": names[c], "probability": p} for c, p in top],
+        [{"class": names[c], "probability": percent(p, 1)} for c, p in top],
         hide_index=True,
         key=f"exp_top_{spec}",
         # Two columns: with a third, two models side by side cut it off on a 1024 px screen.
         column_config={"class": st.column_config.TextColumn("class", width="medium"),
-                       "probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0,
-                                                                      format="percent", width="small")},
+                       "probability": st.column_config.TextColumn("probability", width="small")},
     )
     owned = [f"{names[c]} is part {result.targets.index(c)}'s target" for c, _ in top if c in result.targets]
     st.caption(f"Among these five: {'; '.join(owned)}." if owned else "None of these five is a part's target.")

@@ -86,7 +86,8 @@ def report_box(folder: Path) -> None:
             # The models this server has loaded already, not a second copy each;
             # a checkpoint the CSV names outside the served folder gets a note, not a load.
             path = build_report(folder, slices=slices, slice_resolution=31, on_progress=hook,
-                                loader=lambda spec, device: served_model(spec))
+                                loader=lambda spec, device: served_model(spec),
+                                written_by="the dashboard's Study sweeps page")
         except Exception as err:  # the disk can refuse the report, and memory the slices
             show_error(err, st.sidebar)
         else:

@@ -140,10 +140,10 @@ def test_generate_streams_then_explore_matches_the_engine(model):
     best, p = engine.top(0, 1)[0]
     verdict = "target hit" if best == result.targets[0] else f"target '{model.categories[result.targets[0]]}' missed"
     shown = (at.success or at.warning)[0].value
-    assert shown == f"part 0 hidden → '{model.categories[best]}' {percent(p, 0)}, {verdict}"
+    assert shown == f"part 0 hidden → '{model.categories[best]}' {percent(p, 1)}, {verdict}"
     top = at.dataframe[0].value
     assert list(top["class"]) == [model.categories[c] for c, _ in engine.top(0, 5)]
-    assert list(top["probability"]) == pytest.approx([q for _, q in engine.top(0, 5)], abs=1e-6)
+    assert list(top["probability"]) == [percent(q, 1) for _, q in engine.top(0, 5)]
     owned = [f"{model.categories[c]} is part {result.targets.index(c)}'s target" for c, _ in engine.top(0, 5)
              if c in result.targets]
     assert (f"Among these five: {'; '.join(owned)}." if owned else "None of these five is a part's target.") in \

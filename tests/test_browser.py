@@ -158,7 +158,7 @@ def test_generate_watch_stop_download_explore(server, tmp_path):
         engine = umask.classify_masked(model, result.image, keep, fill=result.fill)
         best, p = engine.top(0, 1)[0]
         hit = best == result.targets[0]
-        expected = f"part 0 hidden → '{model.categories[best]}' {percent(p, 0)}, " + (
+        expected = f"part 0 hidden → '{model.categories[best]}' {percent(p, 1)}, " + (
             "target hit" if hit else f"target '{model.categories[result.targets[0]]}' missed")
         assert verdict.inner_text().strip() == expected
         expect(page.get_by_text("Every part on every model")).to_be_visible()

@@ -75,11 +75,11 @@ def test_zip_round_trip(result):
 
 
 def test_a_zip_is_offered_under_one_safe_file_name(result):
-    assert zip_name(result) == f"umask-tiny-K{result.k}.zip"
+    assert zip_name(result) == f"umask-tiny-grid-hide-K{result.k}.zip"
     # A checkpoint spec is a server path: its zip name shows neither the path nor a slash.
     spec = dataclasses.replace(result, model="resnet50=/srv/ck/a.pth")
     name = zip_name(spec)
-    assert "/" not in name and re.fullmatch(r"umask-resnet50_srv_ck_a\.pth-[0-9a-f]{8}-K\d+\.zip", name), name
+    assert "/" not in name and re.fullmatch(r"umask-resnet50_srv_ck_a\.pth-[0-9a-f]{8}-grid-hide-K\d+\.zip", name), name
 
 
 def test_a_zip_file_on_disk_loads_as_its_folder_does(result, tmp_path):

@@ -88,6 +88,10 @@ def claim_table(claim: dict) -> str:
 def _figure_html(fig, first: list[bool]) -> str:
     include = first[0]
     first[0] = False
+    # The figures keep tight margins for the dashboard, whose theme grows them to fit
+    # the ticks; on a bare page the y ticks and the x labels were cut off.
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
     return fig.to_html(full_html=False, include_plotlyjs=include, config={"displaylogo": False})
 
 
@@ -166,6 +170,7 @@ def build_report(
     device: str = "cpu",
     loader: Callable[..., Classifier] = load_model,
     on_progress: ReportProgress | None = None,
+    written_by: str = "<code>python -m umask sweep</code>",
 ) -> Path:
     """Write ``out/report.html`` from ``out/results.csv`` and the result folders.
 
@@ -173,6 +178,7 @@ def build_report(
         slices: classify a decision-region slice per model (loads each model).
         slice_resolution: grid points per side of each slice.
         on_progress: ``(stage, done, total)`` while slices are classified.
+        written_by: what wrote it, as HTML (the CLI's command by default).
 
     Returns:
         The path of the report (written atomically).
@@ -189,7 +195,7 @@ def build_report(
     body.append(
         f"<h1>umask sweep: {html.escape(out.name)}</h1><p class='note'>{count(len(rows), 'finished run')}; models: "
         f"{html.escape(', '.join(models)) or 'none'}; image {html.escape(str(settings.get('size', '?')))} px, fill {html.escape(str(settings.get('fill', '?')))}. "
-        f"Written {time.strftime('%Y-%m-%d %H:%M')} by <code>python -m umask sweep</code>.</p>"
+        f"Written {time.strftime('%Y-%m-%d %H:%M')} by {written_by}.</p>"
     )
     summary = summary_table(rows)
     if summary:
@@ -199,7 +205,8 @@ def build_report(
     body.append("<h2>Time to 100 % vs K</h2><p class='note'>Optimisation time (model loading excluded) of the runs that "
                 "reached 100 %, and their steps; one line per model and recipe (preset, step budget) when the folder holds several.</p>")
     body.append(_figure_html(time_figure(rows, y="seconds"), first))
-    body.append(_figure_html(time_figure(rows, y="steps"), first))
+    if any(r["succeeded"] for r in rows):  # else the figure above already said that none has
+        body.append(_figure_html(time_figure(rows, y="steps"), first))
 
     body.append("<h2>Geometry: how close the masked copies are</h2>")
     body.append("<p class='note'>For each run, the worst mask's ||x − m_k x|| / ||x|| (L0 is the fraction of the 3·H·W "

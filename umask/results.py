@@ -460,9 +460,12 @@ def load_result(folder: str | Path) -> Result:
 
 
 def zip_name(result: Result) -> str:
-    """The file name a result's zip is offered under: ``umask-<model>-K<k>.zip``
-    (a checkpoint spec's path made one safe name, see :func:`umask.files.safe_name`)."""
-    return f"umask-{safe_name(result.model)}-K{result.k}.zip"
+    """The file name a result's zip is offered under,
+    ``umask-<model>-<family>-<mode>-K<k>.zip``: a grid and a stripes result
+    made on one model with one K do not overwrite each other in a download
+    folder (a checkpoint spec's path is made one safe name, see
+    :func:`umask.files.safe_name`)."""
+    return f"umask-{safe_name(result.model)}-{result.mask_family}-{result.mask_mode}-K{result.k}.zip"
 
 
 def result_to_zip(result: Result) -> bytes:

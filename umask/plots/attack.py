@@ -24,7 +24,9 @@ def _bars(predictions: Sequence[Prediction], colour: str, highlight: int | None)
         orientation="h",
         marker_color=[TARGET if p.index == highlight else colour for p in rows],
         text=[percent(p.probability, 1) for p in rows],
-        textposition="auto",
+        # Inside a long bar, beside a short one: "auto" drew no number at all where it did not fit.
+        textposition=["inside" if p.probability > 0.3 else "outside" for p in rows],
+        cliponaxis=False,
         hovertemplate="%{y}: %{text}<extra></extra>",  # the bar's own label: plotly's %-format rounds 0.99996 to 100.00%
         showlegend=False,
     )
