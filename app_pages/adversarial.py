@@ -24,9 +24,9 @@ from umask import attacks
 from umask.images import describe_crop, image_to_uint8, load_photo, photo_size, png_bytes
 from umask.models import DEFAULT_MODEL
 from umask.plots.attack import topk_figure
+from umask.targets import class_label
 from umask.text import percent
 from ui.look import show_error
-from umask.targets import class_label
 from ui.models import MODEL_HELP, get_model, model_choices, model_label
 from ui.session import session_memo
 

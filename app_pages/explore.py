@@ -13,6 +13,7 @@ import functools
 import streamlit as st
 
 import umask
+from umask.errors import user_sentence
 from umask.evaluate import weights_changed
 from umask.masks import apply_masks, selection_mask
 from umask.models import DEFAULT_MODEL, weights_available
@@ -20,7 +21,6 @@ from umask.plots import run as plots
 from umask.results import zip_name
 from umask.text import percent
 from ui.look import PICTURE_HEIGHT, fill_label, show_error, unused_cells_note
-from umask.errors import user_sentence
 from ui.models import MODEL_HELP, explain_load_failure, fed_model, model_choices, model_label, refused_checkpoint
 from ui.session import (
     JOB_KEY,

@@ -22,9 +22,9 @@ from umask.masks import BUILTIN_FAMILIES, check_parts
 from umask.models import DEFAULT_MODEL, weights_available
 from umask.plots import run as plots
 from umask.results import zip_name
+from umask.targets import class_label
 from umask.text import count, duration, percent
 from ui.look import FILLS, PICTURE_HEIGHT, unused_cells_note
-from umask.targets import class_label
 from ui.models import MODEL_HELP, get_model, load_failure, model_choices, model_label
 from ui.server import configure_gil, or_stop, warm_plotly, worker_pool
 from ui.session import JOB_KEY, result_zip, take_run_result

@@ -186,7 +186,6 @@ class Job:
         self._result: Result | None = None
         self._error: str | None = None
         self._started_at: float | None = None  # start of the current running stretch
-        self._t0 = 0.0  # when start() was called
         self._stopped_as: str | None = None  # the final state of a job that stopped itself: abandoned / paused_too_long
         self._run_s = 0.0  # wall time spent running, pauses excluded
         self._heartbeat = time.monotonic()
@@ -213,7 +212,7 @@ class Job:
             if self._thread is not None:
                 return self
             self._state = "running"
-            self._started_at = self._t0 = time.perf_counter()
+            self._started_at = time.perf_counter()
             self._heartbeat = time.monotonic()
             self._thread = threading.Thread(target=self._work, name=f"umask-job-{id(self):x}", daemon=True)
         self._thread.start()
