@@ -1,6 +1,6 @@
 """Numbers in sentences (umask.text)."""
 
-from umask.text import count, duration, percent
+from umask.text import change, count, duration, percent
 
 
 def test_percent():
@@ -20,3 +20,7 @@ def test_a_time_span_reads_as_a_clock_does():
 
 def test_count_takes_the_noun_in_its_number():
     assert (count(1, "run"), count(3, "run"), count(2, "class", "classes")) == ("1 run", "3 runs", "2 classes")
+
+
+def test_a_change_carries_its_sign():
+    assert (change(0.059), change(-0.041), change(0.0), change(0.12345, 2)) == ("+5.9 %", "-4.1 %", "+0.0 %", "+12.35 %")
