@@ -372,7 +372,7 @@ def test_an_output_under_a_file_is_refused_before_running(tiny_registered, tmp_p
     assert code == 2 and err.startswith("umask: error: Unknown model 'tinny'"), err
 
 
-def test_custom_layout_without_k_takes_its_part_count(tiny_registered, tmp_path, capsys):
+def test_custom_layout_without_k_or_size_takes_them_from_the_map(tiny_registered, tmp_path, capsys):
     from umask.masks import layout, save_layout_png
 
     save_layout_png(layout("vstripes", 3, 16), tmp_path / "map.png")
@@ -380,6 +380,16 @@ def test_custom_layout_without_k_takes_its_part_count(tiny_registered, tmp_path,
                              "--layout", tmp_path / "map.png", "--steps", "2", "--out", tmp_path / "res")
     assert code == 0, err
     assert json.loads((tmp_path / "res" / "result.json").read_text())["k"] == 3
+    # Without --size: the map's own side (was 64, and "the part map is 16x16 but the image size is 64x64").
+    code, out, err = run_cli(capsys, "generate", "--model", "tiny", "--masks", "custom",
+                             "--layout", tmp_path / "map.png", "--steps", "2", "--out", tmp_path / "res2")
+    assert code == 0, err
+    saved = json.loads((tmp_path / "res2" / "result.json").read_text())
+    assert (saved["k"], saved["size"]) == (3, 16)
+    # A --size that disagrees with the map is still said, not overridden.
+    code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--masks", "custom", "--size", "32",
+                           "--layout", tmp_path / "map.png", "--steps", "2", "--out", tmp_path / "res3")
+    assert code == 2 and "is 16x16 but the image size is 32x32; they must match." in err
 
 
 def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny_registered, tiny32_registered, tmp_path, capsys):

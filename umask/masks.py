@@ -150,6 +150,19 @@ def _grown_cells(size: int, centres: list[tuple[int, int]]) -> list[list[int]]:
     return labels
 
 
+def part_map_side(path: str | Path) -> int | None:
+    """The side of a square part-map image, read from its header; None when
+    it is not a readable square image (:func:`load_layout` then says why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+    except (FileNotFoundError, *IMAGE_READ_ERRORS):
+        return None
+    return width if width == height else None
+
+
 def load_layout(path: str | Path, size: int) -> torch.Tensor:
     """Label map ``(size, size)`` from an image where value k+1 = part k, 0 = none.
 

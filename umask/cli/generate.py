@@ -9,7 +9,7 @@ import torch
 
 from ..config import OPTIMIZERS, PRESETS, Config
 from ..errors import UmaskError
-from ..masks import FAMILIES, MODES, load_layout, num_parts, parse_fill
+from ..masks import FAMILIES, MODES, load_layout, num_parts, parse_fill, part_map_side
 from ..devices import resolve_device
 from ..models import DEFAULT_MODEL, load_model, model_info
 from ..optimise import UniversalSearch
@@ -31,8 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=None, help="number of masks = target classes (default 10)")
     p.add_argument("--mode", dest="mask_mode", choices=MODES, default=None, help="hide part k (default) or keep only part k")
     p.add_argument("--fill", default=None, help="value of hidden pixels: 0 black (default), 0.5 grey, or 'mean'")
-    p.add_argument("--size", type=int, default=None, help="image side in pixels (default 64, as the study)")
-    p.add_argument("--layout", dest="layout_path", default=None, help="part-map PNG for --masks custom (value k+1 = part k)")
+    p.add_argument("--size", type=int, default=None, help="image side in pixels (default 64, as the study; with --layout, the map's side)")
+    p.add_argument("--layout", dest="layout_path", default=None, help="part-map PNG for --masks custom (value k+1 = part k; it gives K and --size unless they are given)")
     p.add_argument("--layout-seed", type=int, default=None, help="seed of the random layout")
     p.add_argument("--targets", nargs="+", default=None, help="K target classes by name or index (default: random with --seed)")
     p.add_argument("--preset", choices=tuple(PRESETS), default="fast", help="fast (umask's default) or seed (the study's recipe)")
@@ -68,9 +68,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
         if args.stop_margin is not None:  # the margin is a condition for stopping, which --no-stop never does
             raise UmaskError("--margin sets when a run stops at 100 %, and --no-stop runs every step; drop one of them.")
         overrides["stop_at_success"] = False
-    if args.mask_family == "custom" and args.k is None and args.layout_path:
-        # The part map says how many parts there are.
-        overrides["k"] = num_parts(load_layout(args.layout_path, overrides.get("size", Config.size)))
+    if args.mask_family == "custom" and args.layout_path:
+        # The part map says how large the image is and how many parts there are, unless told.
+        side = part_map_side(args.layout_path)
+        if "size" not in overrides and side is not None:
+            overrides["size"] = side
+        if args.k is None:
+            overrides["k"] = num_parts(load_layout(args.layout_path, overrides.get("size", Config.size)))
     if args.targets:
         overrides.setdefault("k", len(args.targets))
         overrides["targets"] = tuple(args.targets)
