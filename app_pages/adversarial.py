@@ -159,8 +159,10 @@ def show(outcome: Outcome, model: umask.Classifier, cropped: str) -> None:
             st.success("Reached the target class." if result.target is not None else "The answer changed.")
         else:
             # At the slider's end a larger ε is no advice; a sign step of 2.5 ε / steps can overshoot there.
-            advice = ("use more iterative steps, or a smaller step size" if result.eps >= EPS_MAX
-                      else "raise ε or use more iterative steps")
+            if result.eps < EPS_MAX:
+                advice = "raise ε or use more iterative steps"
+            else:
+                advice = "use the iterative form" if result.steps == 1 else "use more iterative steps, or a smaller step size"
             st.warning(("The target class was not reached" if result.target is not None else "The answer held")
                        + f"; {advice}.")
         if result.target is not None:  # in the top-5 bars only once it is close: say how close it came
@@ -184,8 +186,9 @@ def show(outcome: Outcome, model: umask.Classifier, cropped: str) -> None:
                    f"{saved_top.name} ({percent(saved_top.probability, 1)}). A PNG moves a pixel by whole levels only, "
                    f"{budget * 255:.0f}/255 within this ε"
                    # One level more helps only where the attack itself got there; else the verdict's advice stands.
-                   + (f"; raise ε to {_next_level(budget):.3f} or use more iterative steps." if result.success and not saved_success
-                      else "."))
+                   + (f"; raise ε to {_next_level(budget):.3f} or use more iterative steps."
+                      if result.success and not saved_success and _next_level(budget) <= EPS_MAX
+                      else "; use more iterative steps." if result.success and not saved_success else "."))
 
     st.plotly_chart(topk_figure(before, after, target=result.target), key="adv_topk",
                     config={"displayModeBar": False})

@@ -390,6 +390,16 @@ def test_custom_layout_without_k_or_size_takes_them_from_the_map(tiny_registered
     code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--masks", "custom", "--size", "32",
                            "--layout", tmp_path / "map.png", "--steps", "2", "--out", tmp_path / "res3")
     assert code == 2 and "is 16x16 but the image size is 32x32; they must match." in err
+    # A map no image can match: said of the map, from its header, not of a --size never given.
+    from PIL import Image
+
+    for name, (w, h), said in (("wide.png", (20, 16), "is 20x16; a part map is square, as the image is."),
+                               ("tiny.png", (4, 4), "is 4x4; umask's images are 8 to 1024 pixels a side."),
+                               ("huge.png", (2048, 2048), "is 2048x2048; umask's images are 8 to 1024 pixels a side.")):
+        Image.new("L", (w, h), 1).save(tmp_path / name)
+        code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--masks", "custom",
+                               "--layout", tmp_path / name, "--steps", "2", "--out", tmp_path / "res4")
+        assert code == 2 and err.strip() == f"umask: error: Part map '{tmp_path / name}' {said}", err
 
 
 def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny_registered, tiny32_registered, tmp_path, capsys):

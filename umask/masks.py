@@ -35,6 +35,7 @@ from PIL import Image
 
 from .errors import UmaskError
 from .files import IMAGE_READ_ERRORS
+from .models.wrapper import MAX_SIDE, MIN_SIDE
 
 FAMILIES = ("grid", "hstripes", "vstripes", "random", "custom")
 #: The families :func:`layout` draws by itself (custom needs a label-map image).
@@ -151,8 +152,13 @@ def _grown_cells(size: int, centres: list[tuple[int, int]]) -> list[list[int]]:
 
 
 def part_map_side(path: str | Path) -> int | None:
-    """The side of a square part-map image, read from its header; None when
-    it is not a readable square image (:func:`load_layout` then says why)."""
+    """The side of a part-map image, read from its header (nothing decoded);
+    None when it is not a readable image (:func:`load_layout` then says why).
+
+    Raises:
+        UmaskError: the map is not square, or its side is outside the sizes
+            umask makes images at.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -160,7 +166,11 @@ def part_map_side(path: str | Path) -> int | None:
                 width, height = img.size
     except (FileNotFoundError, *IMAGE_READ_ERRORS):
         return None
-    return width if width == height else None
+    if width != height:
+        raise UmaskError(f"Part map '{path}' is {width}x{height}; a part map is square, as the image is.")
+    if not MIN_SIDE <= width <= MAX_SIDE:
+        raise UmaskError(f"Part map '{path}' is {width}x{width}; umask's images are {MIN_SIDE} to {MAX_SIDE} pixels a side.")
+    return width
 
 
 def load_layout(path: str | Path, size: int) -> torch.Tensor:

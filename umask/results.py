@@ -42,6 +42,7 @@ from .images import png_bytes, uint8_to_image
 from .models.wrapper import MAX_SIDE, MIN_RESIZE, MIN_SIDE
 from .masks import FAMILIES, MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
 from .targets import NUM_CLASSES, imagenet_classes
+from .text import percent
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +297,7 @@ def save_result(result: Result, folder: str | Path) -> Path:
     finally:
         if staging is not None:
             _remove_moved_aside(staging)
-    log.info("saved %s: %s K=%d, %.0f%% on target", folder, result.model, result.k, 100 * result.success_rate)
+    log.info("saved %s: %s K=%d, %s on target", folder, result.model, result.k, percent(result.success_rate, 0))
     return folder
 
 
@@ -462,9 +463,9 @@ def load_result(folder: str | Path) -> Result:
 def zip_name(result: Result) -> str:
     """The file name a result's zip is offered under,
     ``umask-<model>-<family>-<mode>-K<k>.zip``: a grid and a stripes result
-    made on one model with one K do not overwrite each other in a download
-    folder (a checkpoint spec's path is made one safe name, see
-    :func:`umask.files.safe_name`)."""
+    made on one model with one K get two names (two with other targets or
+    seeds still share one, and the browser numbers the copies); a checkpoint
+    spec's path is made one safe name (:func:`umask.files.safe_name`)."""
     return f"umask-{safe_name(result.model)}-{result.mask_family}-{result.mask_mode}-K{result.k}.zip"
 
 

@@ -70,8 +70,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         overrides["stop_at_success"] = False
     if args.mask_family == "custom" and args.layout_path:
         # The part map says how large the image is and how many parts there are, unless told.
-        side = part_map_side(args.layout_path)
-        if "size" not in overrides and side is not None:
+        side = part_map_side(args.layout_path) if "size" not in overrides else None
+        if side is not None:
             overrides["size"] = side
         if args.k is None:
             overrides["k"] = num_parts(load_layout(args.layout_path, overrides.get("size", Config.size)))

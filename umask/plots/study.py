@@ -19,6 +19,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ..masks import grid_side
+from ..text import percent
 from .axes import label_log_y
 
 PALETTE = qualitative.Plotly + qualitative.D3
@@ -139,7 +140,7 @@ def success_figure(rows: list[dict], *, height: int = 380) -> go.Figure:
 
     def value(group: list[dict]):
         mean, std, n = _stats(100 * r["success_rate"] for r in group)
-        return mean, std, n, f"K={group[0]['k']}: {mean:.1f} % ± {std:.1f} over {n} seed(s)"
+        return mean, std, n, f"K={group[0]['k']}: {percent(mean / 100, 1)} ± {std:.1f} over {n} seed(s)"
 
     return _per_k_figure(
         rows, value, title="Success rate vs K (mean over seeds; bars: ± one s.d., clipped to 0-100 %)",
