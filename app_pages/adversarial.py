@@ -182,13 +182,15 @@ def show(outcome: Outcome, model: umask.Classifier, cropped: str) -> None:
             differs = f"Unlike the attack shown above, the downloaded 8-bit PNG {'does' if saved_success else 'does not'} {goal}"
         else:
             differs = f"The downloaded 8-bit PNG is read differently from the attack shown above (not {after[0].name})"
+        # One level more helps only where the attack itself got there (else the
+        # verdict's advice stands), and only within the slider.
+        advice = "."
+        if result.success and not saved_success:
+            advice = (f"; raise ε to {_next_level(budget):.3f} or use more iterative steps."
+                      if _next_level(budget) <= EPS_MAX else "; use more iterative steps.")
         st.warning(f"{differs}: the model reads it as "
                    f"{saved_top.name} ({percent(saved_top.probability, 1)}). A PNG moves a pixel by whole levels only, "
-                   f"{budget * 255:.0f}/255 within this ε"
-                   # One level more helps only where the attack itself got there; else the verdict's advice stands.
-                   + (f"; raise ε to {_next_level(budget):.3f} or use more iterative steps."
-                      if result.success and not saved_success and _next_level(budget) <= EPS_MAX
-                      else "; use more iterative steps." if result.success and not saved_success else "."))
+                   f"{budget * 255:.0f}/255 within this ε{advice}")
 
     st.plotly_chart(topk_figure(before, after, target=result.target), key="adv_topk",
                     config={"displayModeBar": False})

@@ -57,6 +57,15 @@ def _pool() -> WorkerPool:
     return WorkerPool(threads=torch_threads())
 
 
+def _configured_pool() -> WorkerPool | None:
+    """The pool as UMASK_WORKERS and UMASK_MAX_RUNS set it (None: runs in threads).
+
+    Raises:
+        UmaskError: either setting has a value that is not allowed.
+    """
+    return _pool() if env_switch("UMASK_WORKERS", True) else None
+
+
 def worker_pool() -> WorkerPool | None:
     """The warm worker processes that Generate's runs go to, one pool per
     server; None (UMASK_WORKERS=0) runs them in threads of the server itself.
@@ -65,9 +74,7 @@ def worker_pool() -> WorkerPool | None:
     redraw and slows down while watched; a worker process does not (README,
     "How the dashboard runs").
     """
-    if not or_stop(lambda: env_switch("UMASK_WORKERS", True)):
-        return None
-    return or_stop(_pool)  # a bad UMASK_MAX_RUNS: say so, run nothing
+    return or_stop(_configured_pool)  # a bad setting: say so, run nothing
 
 
 def start_first_worker() -> None:
@@ -78,13 +85,11 @@ def start_first_worker() -> None:
     reach Generate and click. Only the first: later ones start as runs need
     them (a new process beside a run would take its CPU).
     """
-    try:  # a bad UMASK_WORKERS or UMASK_MAX_RUNS is said on Generate, not on every page
-        if not env_switch("UMASK_WORKERS", True):
-            return
-        pool = _pool()
+    try:
+        pool = _configured_pool()
     except umask.UmaskError:
-        return
-    if pool.started == 0:
+        return  # a bad setting is said on Generate (worker_pool), not on every page
+    if pool is not None and pool.started == 0:
         pool.prewarm()
 
 

@@ -364,6 +364,7 @@ def run_bench(plan: BenchPlan, *, progress: Progress | None = None,
 
 def report_to_json(report: BenchReport) -> dict:
     """The report as plain JSON (``bench --json``), readable by :func:`report_from_json`."""
+    timing, lone = _part_counts(report)
     return {
         "plan": dataclasses.asdict(report.plan),
         "machine": report.machine,
@@ -373,8 +374,8 @@ def report_to_json(report: BenchReport) -> dict:
         "streaming": report.streaming,
         "seconds": report.seconds,
         "parts": report.parts,
-        "timing_parts": _part_counts(report)[0],
-        "lone_parts": _part_counts(report)[1],
+        "timing_parts": timing,
+        "lone_parts": lone,
     }
 
 
@@ -437,10 +438,9 @@ def merge_reports(reports: list[BenchReport]) -> BenchReport:
     # Parts may run the preset on some seeds only: each row's count says how many.
     plan = dataclasses.replace(first.plan, ks=tuple(ks), families=tuple(families), seeds=seeds, first_seed=0,
                                preset_seeds=None, recipes=("seed", "fast"), preset_cap=caps.pop() if caps else first.plan.preset_cap)
+    timing, lone = (sum(column) for column in zip(*(_part_counts(rep) for rep in reports)))
     merged = BenchReport(plan=plan, machine=first.machine, seconds=sum(rep.seconds for rep in reports),
-                         parts=sum(rep.parts for rep in reports),
-                         timing_parts=sum(_part_counts(rep)[0] for rep in reports),
-                         lone_parts=sum(_part_counts(rep)[1] for rep in reports))
+                         parts=sum(rep.parts for rep in reports), timing_parts=timing, lone_parts=lone)
     for rep in reports:
         merged.runs += rep.runs
         merged.overhead += rep.overhead
