@@ -7,6 +7,7 @@ in a worker process of a :class:`~umask.workers.WorkerPool` (the dashboard's way
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
@@ -398,7 +399,10 @@ def test_a_worker_that_ignores_stop_is_ended(tiny, pool, monkeypatch):
     snap = job.snapshot()
     made = max(step for step in snap.steps if step % 5 == 0)
     assert snap.state == "failed" and snap.result.steps == made
-    assert snap.error == f"The worker process did not stop within 1 s and was ended; the image of step {made} is kept."
+    # The grace is 1 s or three steps, whichever is longer (a loaded machine's steps took over 0.5 s).
+    grace = re.fullmatch(rf"The worker process did not stop within (\d+) s and was ended; the image of step {made} is kept\.",
+                         snap.error)
+    assert grace is not None and int(grace.group(1)) >= 1, snap.error
     assert not process.is_alive()
 
 
