@@ -20,14 +20,19 @@ def main() -> None:
     import streamlit as st
 
     st.set_page_config(page_title="umask: one image, many classes", page_icon=":performing_arts:", layout="wide")
+    # The server's first worker process before anything imports torch here:
+    # its import of torch and the engine then overlaps this process's own
+    # instead of following it, and a class's first click finds it ready.
+    from ui.server import start_first_worker
+
+    start_first_worker()
     # The first visit after the server starts imports PyTorch and the
     # package (seconds on a laptop): said on the page, not a blank screen.
     with st.spinner("Starting umask: loading PyTorch (the first visit after the server starts takes a few seconds)..."):
         from ui.look import style_page
-        from ui.server import configure_torch, start_first_worker
+        from ui.server import configure_torch
         from ui.session import keep_run_alive
     configure_torch()
-    start_first_worker()
     style_page()
     keep_run_alive()  # a run goes on while its tab shows another page
     navigation = st.navigation([st.Page(f"app_pages/{file}", title=title, icon=icon) for file, title, icon in PAGES])

@@ -27,6 +27,18 @@ def test_importing_the_package_leaves_torch_until_a_name_is_used():
         assert getattr(umask, name) is not None, name
 
 
+def test_the_dashboard_starts_its_first_worker_before_it_imports_torch():
+    # app.py starts the worker first, so its torch import (seconds) overlaps
+    # the server's: a first click then found it ready (first frame 0.6-1.3 s,
+    # not 2.3-4.6 s). A torch import creeping back into these modules undoes that.
+    code = ("import sys, streamlit, ui.server\n"
+            "pool = ui.server.WorkerPool(threads=1)\n"
+            "print('torch' in sys.modules, pool.threads)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.split() == ["False", "1"]
+
+
 def test_the_command_list_answers_without_loading_torch():
     # python -m umask --help, or no command at all, imports no command module (each one loads torch).
     for argv in (["--help"], [], ["genrate"]):

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Callable, TypeVar
 
 import streamlit as st
-import torch
 
+# torch is imported inside the functions that use it: app.py starts the
+# first worker (start_first_worker) before this process imports torch.
 import umask
 from umask.devices import share_of_cores
 from umask.env import env_count, env_seconds, env_switch
@@ -36,6 +37,8 @@ def torch_threads() -> int:
 def configure_torch() -> None:
     """Set this process's torch threads to :func:`torch_threads` (page-side
     work), and have torch's compiler imported before the first click."""
+    import torch
+
     threads = torch_threads()
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
@@ -118,6 +121,7 @@ def warm_plotly() -> bool:
     Generate click and the first frame.
     """
     import plotly.graph_objects as go
+    import torch
 
     from umask.plots import run as plots
     from umask.plots.run import png_data_uri

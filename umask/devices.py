@@ -6,9 +6,14 @@ import os
 import re
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import UmaskError
+
+# torch is imported where a function needs it: the dashboard reads
+# share_of_cores to start its first worker before it has imported torch.
+if TYPE_CHECKING:
+    import torch
 
 def resolve_device(name: str | None = "cpu") -> torch.device:
     """``"cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"auto"`` (CUDA when present).
@@ -16,6 +21,8 @@ def resolve_device(name: str | None = "cpu") -> torch.device:
     Raises:
         UmaskError: CUDA asked for on a machine without it, or an unknown name.
     """
+    import torch
+
     name = "cpu" if name is None else name.strip().lower()  # an empty --device is a mistake, not cpu
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -49,6 +56,8 @@ def free_memory(device: torch.device) -> int | None:
     kernel drops before it kills anything.
     """
     if device.type == "cuda":
+        import torch
+
         free, _ = torch.cuda.mem_get_info(device)
         return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     try:

@@ -42,14 +42,19 @@ import signal
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
-import torch
-
-from .config import Config
 from .devices import share_of_cores
 from .env import env_count
 from .errors import UmaskError, run_failure
-from .models import Classifier
+
+# No torch here at import: the dashboard starts its first worker before it
+# imports torch itself, so the two imports (seconds each) overlap.
+if TYPE_CHECKING:
+    import torch
+
+    from .config import Config
+    from .models import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -420,6 +425,8 @@ def serve(conn: Connection) -> None:
 def _run(conn: Connection, send, job_id: int, model: Classifier, config: Config, labels: torch.Tensor,
          threads: int) -> bool:
     """One search, reported step by step; False when the parent has gone."""
+    import torch
+
     from .optimise import UniversalSearch
 
     torch.set_num_threads(threads)
