@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from .errors import UmaskError
@@ -14,6 +13,7 @@ from .errors import UmaskError
 # share_of_cores to start its first worker before it has imported torch.
 if TYPE_CHECKING:
     import torch
+
 
 def resolve_device(name: str | None = "cpu") -> torch.device:
     """``"cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"auto"`` (CUDA when present).
