@@ -91,7 +91,7 @@ def attack_ui() -> dict:
     steps, step_size = 1, None
     if method == "iterative":
         steps = int(sb.number_input("Steps", min_value=2, max_value=100, value=10, step=1, persist_state="session", key="adv_steps"))
-        if not sb.checkbox("Automatic step size (2.5 · ε / steps)", value=True, persist_state="session", key="adv_auto_step"):
+        if not sb.checkbox("Automatic step size (2.5 · ε / steps, at most 2/255)", value=True, persist_state="session", key="adv_auto_step"):
             step_size = sb.number_input("Step size", min_value=0.0001, max_value=0.1, value=0.002, step=0.0005,
                                         format="%.4f", persist_state="session", key="adv_step_size")
     return {"eps": eps, "target": target, "steps": steps, "step_size": step_size}
@@ -158,7 +158,7 @@ def show(outcome: Outcome, model: umask.Classifier, cropped: str) -> None:
         elif result.success:
             st.success("Reached the target class." if result.target is not None else "The answer changed.")
         else:
-            # At the slider's end a larger ε is no advice; a sign step of 2.5 ε / steps can overshoot there.
+            # At the slider's end a larger ε is no advice: more steps, or smaller ones (a step of one's own can overshoot).
             if result.eps < EPS_MAX:
                 advice = "raise ε or use more iterative steps"
             else:

@@ -89,6 +89,24 @@ def test_iterative_reaches_the_target_and_projects_every_step(tiny):
     assert float((far - x).abs().max()) <= 0.01 + 1e-6 and far.min() >= 0 and far.max() <= 1
 
 
+def test_the_automatic_iterative_step_is_at_most_two_levels():
+    assert attacks.check_steps(10, None, 0.1) == (10, 2 / 255)  # 2.5 * 0.1 / 10 = 0.025 would overshoot
+    assert attacks.check_steps(20, None, 0.06) == (20, pytest.approx(2.5 * 0.06 / 20))  # below the cap: Madry's
+    assert attacks.check_steps(1, None, 0.1) == (1, 0.1)  # FGSM takes the whole budget
+    assert attacks.check_steps(10, 0.05, 0.1) == (10, 0.05)  # a size given is kept
+
+
+def test_a_quantised_attack_rounds_an_image_off_the_8bit_grid_first(tiny):
+    x = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(3))  # not k / 255
+    grid = torch.round(x * 255) / 255
+    unchanged = attacks.attack(tiny, x, eps=0.0, steps=5, quantise=True)
+    assert torch.equal(unchanged.adversarial, grid) and torch.equal(unchanged.clean, grid) and unchanged.linf == 0.0
+    for eps in (0.02, 0.05):
+        result = attacks.attack(tiny, x, eps=eps, steps=5, target="volcano", quantise=True)
+        assert torch.equal(result.clean, grid) and result.linf <= eps
+        assert torch.equal(result.clean_probs, attacks.predict(tiny, grid))
+
+
 def test_one_iterative_step_of_size_eps_is_fgsm(tiny):
     x = photo16(5)
     assert torch.equal(attacks.iterative_fgsm(tiny, x, eps=0.02, steps=1, step_size=0.02), attacks.fgsm(tiny, x, eps=0.02))
@@ -343,6 +361,17 @@ def test_real_targeted_iterative_reaches_goldfish_after_8bit_saving(lite0, tmp_p
     saved = load_photo(save_png(result.adversarial, tmp_path / "adv.png"), size=None)
     assert float((saved - photo).abs().max()) <= 0.02
     assert int(attacks.predict(lite0, saved).argmax()) == GOLDFISH
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("target", ["stone wall", "entertainment center"])
+def test_real_iterative_at_the_largest_eps_reaches_its_target(lite0, target):
+    # eps 0.1 (the page's largest), 10 steps, as the page runs it: uncapped
+    # steps of 0.025 swung the target's probability and ended on a miss
+    # (stone wall 1 %, entertainment center 9 %).
+    photo = load_photo(CAT, size=lite0.native_size)
+    result = attacks.attack(lite0, photo, eps=0.1, steps=10, target=target)
+    assert result.success, (target, float(result.adversarial_probs[result.target]))
 
 
 @pytest.mark.real

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import UmaskError
-from .images import eight_bit_levels
+from .images import eight_bit_levels, quantise as quantise_image
 from .models import Classifier
 from .targets import resolve_class
 
@@ -141,6 +141,14 @@ def check_eps(eps: float) -> float:
 MAX_ATTACK_STEPS = 10_000
 
 
+#: The largest automatic step of the iterative form, 2/255 (two 8-bit
+#: levels). Larger sign steps overshoot and the target's probability swings
+#: from step to step: on the bundled model and the cat photo, 20 targets, on
+#: the saved PNG, eps 0.1 reached 18 of 20 in 10 steps of 0.0245 and 20 with
+#: this cap, 11 against 14 in 5 steps; eps 0.03 in 5 steps, 8 against 13.
+MAX_AUTO_STEP = 2 / 255
+
+
 def check_steps(steps: int, step_size: float | None, eps: float) -> tuple[int, float]:
     """``(steps, step size)`` of an attack with budget ``eps``, defaults filled in; raises :class:`UmaskError` on bad values."""
     if isinstance(steps, bool) or int(steps) != steps or not 1 <= steps <= MAX_ATTACK_STEPS:
@@ -150,8 +158,8 @@ def check_steps(steps: int, step_size: float | None, eps: float) -> tuple[int, f
     if step_size is None:
         # FGSM takes the whole budget at once; the iterative form uses Madry et
         # al.'s 2.5 * eps / steps, so the walk can reach the edge of the ball
-        # and still turn around.
-        return steps, eps if steps == 1 else 2.5 * eps / steps
+        # and still turn around, but never more than MAX_AUTO_STEP a step.
+        return steps, eps if steps == 1 else min(2.5 * eps / steps, MAX_AUTO_STEP)
     try:
         size = float(step_size)
     except (TypeError, ValueError):
@@ -244,7 +252,7 @@ def iterative_fgsm(
         model, image, eps, target, label: as in :func:`fgsm`.
         steps: number of steps (1 = FGSM).
         step_size: the size of each step on the [0, 1] scale; default ``eps``
-            for one step, else ``2.5 * eps / steps``.
+            for one step, else ``2.5 * eps / steps`` up to :data:`MAX_AUTO_STEP`.
         on_step: called with the step number (1-based) after each step, e.g.
             to advance a progress bar.
 
@@ -315,7 +323,8 @@ def attack(
 
     Args:
         model: a frozen classifier.
-        image: the photo, ``(3, H, W)`` in [0, 1] (see :func:`umask.images.load_photo`).
+        image: the photo, ``(3, H, W)`` in [0, 1] (see :func:`umask.images.load_photo`;
+            with ``quantise``, an image off the 8-bit grid is rounded to it first).
         eps: the L-infinity budget in [0, 1].
         target: class name or index (targeted), or ``None`` (untargeted: away
             from the model's clean top-1).
@@ -326,7 +335,7 @@ def attack(
             (see :func:`quantise_in_ball`); the predictions are then the saved
             PNG's. ``step_size`` defaults from that budget too.
         clean_probs: ``(classes,)`` the clean prediction if already known (a
-            cache), to skip one forward pass.
+            cache), to skip one forward pass (ignored for an image rounded first).
         on_step: progress callback, see :func:`iterative_fgsm`.
 
     Raises:
@@ -336,6 +345,11 @@ def attack(
     steps, size = check_steps(steps, step_size, eight_bit_budget(eps) if quantise else eps)
     clean = _check_image(model, image)
     goal = _check_target(model, target)
+    if quantise and not torch.equal(rounded := quantise_image(clean), clean):
+        # The ball is measured from the photo as an 8-bit file holds it (a
+        # loaded photo is already): from the float one, rounding could take
+        # a pixel past eps, and eps = 0 would change the image.
+        clean, clean_probs = rounded, None
     if clean_probs is None:
         clean_probs = predict(model, clean)
     source = int(clean_probs.argmax())

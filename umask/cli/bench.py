@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-universal", action="store_true", help="skip the time-to-universal table")
     p.add_argument("--no-overhead", action="store_true", help="skip the step-overhead and memory tables")
     p.add_argument("--no-streaming", action="store_true", help="skip the streaming-overhead table")
-    p.add_argument("--out", default="BENCHMARKS.md", help="where to write the tables (an earlier bench report there is replaced)")
+    p.add_argument("--out", default="BENCHMARKS.md", help="where to write the tables (default BENCHMARKS.md; an earlier bench report there is replaced)")
     p.add_argument("--overwrite", action="store_true", help="replace a file at --out or --json that bench did not write")
     p.add_argument("--json", type=Path, default=None,
                    help="also keep every measurement in this JSON file, rewritten after each item")

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default=None, help="target class (name or index); default: untargeted")
     p.add_argument("--steps", type=int, default=1, help="1 = one-step FGSM (default); more = iterative FGSM")
     p.add_argument("--step-size", dest="step_size", type=float, default=None,
-                   help="size of each step (default: the budget for one step, 2.5 x budget / steps otherwise; the "
+                   help="size of each step (default: the budget for one step, 2.5 x budget / steps up to 2/255 otherwise; the "
                         "budget is eps in whole 8-bit levels, floor(eps x 255) / 255, what the saved PNG can hold)")
     p.add_argument("--size", type=int, default=None, help="side of the centre crop fed to the model (default: its native size)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
@@ -39,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _advice(eps: float) -> str:
     if eight_bit_budget(eps) == 0:  # more steps cannot move a pixel by less than one level
         return "; an 8-bit PNG cannot change by less than 1/255 = 0.0039..., so give --eps 0.004 or more"
-    return "; try a larger --eps or more --steps"
+    return "; try more --steps or a larger --eps"
 
 
 def _outcome(result, reached: bool, target_p: float | None) -> str:
