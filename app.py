@@ -20,9 +20,9 @@ def main() -> None:
     import streamlit as st
 
     st.set_page_config(page_title="umask: one image, many classes", page_icon=":performing_arts:", layout="wide")
-    # The server's first worker process before anything imports torch here:
-    # its import of torch and the engine then overlaps this process's own
-    # instead of following it, and a class's first click finds it ready.
+    # Start the server's first worker process before this process imports
+    # torch: the two imports (seconds each) then overlap instead of following
+    # each other, and a class's first click finds the worker ready.
     from ui.server import start_first_worker
 
     start_first_worker()

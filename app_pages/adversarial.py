@@ -158,8 +158,13 @@ def show(outcome: Outcome, model: umask.Classifier, cropped: str) -> None:
         elif result.success:
             st.success("Reached the target class." if result.target is not None else "The answer changed.")
         else:
-            # At the slider's end a larger ε is no advice: more steps, or smaller ones (a step of one's own can overshoot).
-            if result.eps < EPS_MAX:
+            # A larger ε is no advice at the slider's end, nor where the steps
+            # cannot reach the ball's edge (it would give the same image):
+            # more steps, or smaller ones (a step of one's own can overshoot).
+            if result.short_walk:
+                advice = (f"{result.steps} steps of {result.step_size:.4f} move a pixel by at most "
+                          f"{result.steps * result.step_size:.3f}, less than ε: use more iterative steps")
+            elif result.eps < EPS_MAX:
                 advice = "raise ε or use more iterative steps"
             else:
                 advice = "use the iterative form" if result.steps == 1 else "use more iterative steps, or a smaller step size"
@@ -187,7 +192,7 @@ def show(outcome: Outcome, model: umask.Classifier, cropped: str) -> None:
         advice = "."
         if result.success and not saved_success:
             advice = (f"; raise ε to {_next_level(budget):.3f} or use more iterative steps."
-                      if _next_level(budget) <= EPS_MAX else "; use more iterative steps.")
+                      if _next_level(budget) <= EPS_MAX and not result.short_walk else "; use more iterative steps.")
         st.warning(f"{differs}: the model reads it as "
                    f"{saved_top.name} ({percent(saved_top.probability, 1)}). A PNG moves a pixel by whole levels only, "
                    f"{budget * 255:.0f}/255 within this ε{advice}")

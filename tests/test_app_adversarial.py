@@ -138,3 +138,19 @@ def test_a_png_read_as_another_class_is_said_even_when_both_miss(app, lite0):
         f"it as {saved_top.name} ("), warnings
     # No "raise ε to the next level": that helps only where the attack itself reached the target.
     assert warnings[0].endswith("A PNG moves a pixel by whole levels only, 1/255 within this ε."), warnings
+
+
+def test_steps_too_few_for_the_ball_advise_more_steps_not_a_larger_eps(app, lite0):
+    # 2 automatic steps of 2/255 move a pixel by 0.016 at most: at ε = 0.1 a larger ε changes nothing.
+    app.radio(key="adv_photo").set_value("Chelsea the cat")
+    app.slider(key="adv_eps").set_value(0.1)
+    app.radio(key="adv_kind").set_value("targeted")
+    app.radio(key="adv_method").set_value("iterative").run()
+    app.number_input(key="adv_steps").set_value(2)
+    app.selectbox(key="adv_target").set_value(825).run()  # stone wall
+    cat = load_photo(ROOT / "assets" / "cat.jpg", size=lite0.native_size)
+    result = attacks.attack(lite0, cat, eps=0.1, steps=2, target=825)
+    assert result.short_walk and not result.success
+    warnings = [w.value for w in app.warning]
+    assert any(w.startswith("The target class was not reached; 2 steps of 0.0078 move a pixel by at most 0.016, "
+                            "less than ε: use more iterative steps") for w in warnings), warnings

@@ -105,6 +105,23 @@ def test_a_quantised_attack_rounds_an_image_off_the_8bit_grid_first(tiny):
         result = attacks.attack(tiny, x, eps=eps, steps=5, target="volcano", quantise=True)
         assert torch.equal(result.clean, grid) and result.linf <= eps
         assert torch.equal(result.clean_probs, attacks.predict(tiny, grid))
+    # A clean prediction passed in was the float image's: it is measured again on the rounded one.
+    stale = attacks.attack(tiny, x, eps=0.02, steps=5, quantise=True, clean_probs=torch.zeros(1000))
+    assert torch.equal(stale.clean_probs, attacks.predict(tiny, grid))
+
+
+def test_a_walk_too_short_for_the_ball_says_so_and_the_cli_advises_more_steps(tiny):
+    from umask.cli.fgsm import _advice
+
+    x = photo16(8)
+    short = attacks.attack(tiny, x, eps=0.1, steps=5, target="volcano")  # 5 x 2/255 = 0.039 < 0.1
+    assert short.short_walk and short.linf <= 5 * 2 / 255 + 1e-6
+    # A larger eps gives the very same image: advising it would be wrong.
+    assert torch.equal(attacks.attack(tiny, x, eps=0.07, steps=5, target="volcano").adversarial, short.adversarial)
+    assert _advice(short) == "; 5 steps of 0.0078 move a pixel by at most 0.0392, less than the budget, so try more --steps"
+    reaching = attacks.attack(tiny, x, eps=0.02, steps=10, target="volcano")  # 10 x 0.005 = 0.05 >= 0.02
+    assert not reaching.short_walk and _advice(reaching) == "; try more --steps or a larger --eps"
+    assert not attacks.attack(tiny, x, eps=0.1).short_walk  # FGSM takes the whole budget
 
 
 def test_one_iterative_step_of_size_eps_is_fgsm(tiny):

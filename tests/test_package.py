@@ -1,5 +1,6 @@
 """The package's shape: a library the dashboard drives, never the other way round."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -29,14 +30,22 @@ def test_importing_the_package_leaves_torch_until_a_name_is_used():
 
 def test_the_dashboard_starts_its_first_worker_before_it_imports_torch():
     # app.py starts the worker first, so its torch import (seconds) overlaps
-    # the server's: a first click then found it ready (first frame 0.6-1.3 s,
-    # not 2.3-4.6 s). A torch import creeping back into these modules undoes that.
-    code = ("import sys, streamlit, ui.server\n"
-            "pool = ui.server.WorkerPool(threads=1)\n"
-            "print('torch' in sys.modules, pool.threads)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parent.parent)
-    assert out.stdout.split() == ["False", "1"]
+    # the server's: a first click then found it ready (first frame 0.78-1.20 s,
+    # not 2.3-4.6 s). A torch import creeping back into the modules the start
+    # goes through, or the call moving after configure_torch, undoes that.
+    root = Path(__file__).resolve().parent.parent
+    code = ("import sys, time, ui.server\n"
+            "ui.server.start_first_worker()\n"
+            "pool = ui.server.worker_pool()\n"
+            "deadline = time.monotonic() + 120\n"
+            "while pool.idle_count == 0 and time.monotonic() < deadline: time.sleep(0.1)\n"
+            "print(pool.started, pool.idle_count, 'torch' in sys.modules)\n"
+            "pool.close()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.split() == ["1", "1", "False"]  # a worker ready, and still no torch in this process
+    calls = [node.func.id for node in ast.walk(ast.parse((root / "app.py").read_text()))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
+    assert calls.index("start_first_worker") < calls.index("configure_torch")
 
 
 def test_the_command_list_answers_without_loading_torch():
@@ -101,7 +110,8 @@ def test_ctrl_c_while_the_cli_starts_is_one_line(tmp_path):
         out, err = proc.communicate(timeout=120)
         assert "Traceback" not in err, (delay, err)
         assert "interrupted" in out + err, (delay, out, err)
-        # -2: the line was written, then Python re-raised SIGINT on exit (seen when the press lands in torch's import)
+        # 130: the press came during torch's import (the guard's exit). -2: it came once the command ran,
+        # which wrote the line, then Python re-raised SIGINT on exit.
         assert proc.returncode in (130, -signal.SIGINT), (delay, proc.returncode)
 
 

@@ -10,8 +10,12 @@ import sys
 # ("Exception ignored" and a traceback), or, raised inside a call from C++,
 # abort the process ("terminate called after throwing ... pybind11").
 def _interrupt(signum, frame):
-    os.write(2, b"umask: interrupted\n")
-    os._exit(130)
+    try:
+        os.write(2, b"umask: interrupted\n")
+    except OSError:  # stderr closed, or a pipe whose reader has gone: exit all the same
+        pass
+    finally:
+        os._exit(130)
 
 
 # Not where SIGINT arrives ignored (a job a script started with &): it stays ignored.

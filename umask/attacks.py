@@ -90,6 +90,14 @@ class AttackResult:
         return float(self.perturbation.abs().max())
 
     @property
+    def short_walk(self) -> bool:
+        """Whether the steps cannot reach the edge of the eps-ball
+        (``steps * step_size`` below the budget): a larger eps then changes
+        nothing, more steps may."""
+        budget = eight_bit_budget(self.eps) if self.quantised else self.eps
+        return self.steps * self.step_size < budget - 1e-9
+
+    @property
     def adversarial_top1(self) -> int:
         return int(self.adversarial_probs.argmax())
 
@@ -158,7 +166,8 @@ def check_steps(steps: int, step_size: float | None, eps: float) -> tuple[int, f
     if step_size is None:
         # FGSM takes the whole budget at once; the iterative form uses Madry et
         # al.'s 2.5 * eps / steps, so the walk can reach the edge of the ball
-        # and still turn around, but never more than MAX_AUTO_STEP a step.
+        # and still turn around, but never more than MAX_AUTO_STEP a step
+        # (then only steps x MAX_AUTO_STEP of the ball is reached: short_walk).
         return steps, eps if steps == 1 else min(2.5 * eps / steps, MAX_AUTO_STEP)
     try:
         size = float(step_size)
@@ -345,11 +354,12 @@ def attack(
     steps, size = check_steps(steps, step_size, eight_bit_budget(eps) if quantise else eps)
     clean = _check_image(model, image)
     goal = _check_target(model, target)
-    if quantise and not torch.equal(rounded := quantise_image(clean), clean):
+    if quantise and float((clean * 255.0 - eight_bit_levels(clean)).abs().max()) > 1e-3:
         # The ball is measured from the photo as an 8-bit file holds it (a
-        # loaded photo is already): from the float one, rounding could take
-        # a pixel past eps, and eps = 0 would change the image.
-        clean, clean_probs = rounded, None
+        # loaded photo is already, up to float rounding: CUDA's k / 255 can be
+        # an ulp off): from the float one, rounding could take a pixel past
+        # eps, and eps = 0 would change the image.
+        clean, clean_probs = quantise_image(clean), None
     if clean_probs is None:
         clean_probs = predict(model, clean)
     source = int(clean_probs.argmax())

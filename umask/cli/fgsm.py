@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..attacks import PANDA_EPS, attack, check_eps, check_steps, eight_bit_budget, predict, succeeded, top_predictions
+from ..attacks import PANDA_EPS, AttackResult, attack, check_eps, check_steps, eight_bit_budget, predict, succeeded, top_predictions
 from ..errors import UmaskError
 from ..images import describe_crop, load_photo, photo_size, save_png
 from ..devices import resolve_device
@@ -36,9 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the file already at --out (refused otherwise)")
 
 
-def _advice(eps: float) -> str:
-    if eight_bit_budget(eps) == 0:  # more steps cannot move a pixel by less than one level
+def _advice(result: AttackResult) -> str:
+    if eight_bit_budget(result.eps) == 0:  # more steps cannot move a pixel by less than one level
         return "; an 8-bit PNG cannot change by less than 1/255 = 0.0039..., so give --eps 0.004 or more"
+    if result.short_walk:  # a larger eps would give the very same image
+        return (f"; {result.steps} steps of {result.step_size:.4f} move a pixel by at most "
+                f"{result.steps * result.step_size:.4f}, less than the budget, so try more --steps")
     return "; try more --steps or a larger --eps"
 
 
@@ -112,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         ["before", _top1(result.clean_probs, model.categories)],
         ["after", f"{_top1(saved_probs, model.categories)} (measured on the saved 8-bit PNG)"],
         ["outcome", _outcome(result, reached, float(saved_probs[result.target]) if result.target is not None else None)
-         + ("" if reached else _advice(eps))],
+         + ("" if reached else _advice(result))],
         ["saved", str(out)],
     ]
     label_width = max(len(label) for label, _ in rows)

@@ -13,8 +13,9 @@ timeout 180 python3 -m pytest -q -p no:cacheprovider -rs tests/test_cuda.py 2>&1
 # The dashboard's tests need streamlit and chromium (not on that machine); the rest runs
 # as on CI, but with CUDA present: whatever picks "auto" takes the GPU here.
 echo "== engine tests with a GPU present ($(left) s left)"
-# Four pytest processes of two torch threads each: eight of sixteen threads each
-# (2026-11-28's run) starved the worker-process tests of CPU (see README.md).
+# Four pytest processes of two torch threads each. Edited after the run this
+# folder records: that run (pytest_engine.txt) used -n 8 -x with sixteen threads
+# each, which starved the worker-process tests of CPU (see README.md).
 OMP_NUM_THREADS=2 timeout 200 python3 -m pytest -q -p no:cacheprovider -n 4 tests --ignore=tests/test_app.py \
   --ignore=tests/test_app_adversarial.py --ignore=tests/test_app_study.py --ignore=tests/test_browser.py \
   2>&1 | tee $OUT/pytest_engine.txt | tail -25
