@@ -331,7 +331,7 @@ def live_view() -> None:
         result = snap.result
         verdict = st.success if result.hit_count == result.k else st.warning  # a partial result is not a success
         verdict(f"{result.hit_count} of {result.k} masks give their target on the saved 8-bit image "
-                f"({percent(result.success_rate, 0)}) after {count(result.steps, 'step')}, {result.seconds:.1f} s of optimisation.")
+                f"({percent(result.success_rate, 0)}) after {count(result.steps, 'step')}, {duration(result.seconds, tenths=True)} of optimisation.")
         result_panel(result)
     if not snap.live and take_run_result(job):
         # The run just ended (finished, stopped or failed): its result is

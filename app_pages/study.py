@@ -16,7 +16,7 @@ from umask.plots import study as plots
 from umask.plots.run import upscale
 from umask.report import REPORT_FILE, build_report, shown_copy
 from umask.sweep import CSV_FILE, gallery_group, read_rows, summary_table, sweep_settings, typed_rows
-from umask.text import percent
+from umask.text import count, duration, percent
 from ui.folders import folder_picker
 from ui.look import show_error
 from ui.models import served_model
@@ -67,7 +67,7 @@ def gallery(folder: Path, rows: list[dict]) -> None:
         masked, shows = shown_copy(result)
         with cols[n % 4]:
             st.image([upscale(result.image, side=160), upscale(masked, side=160)], width=140)
-            st.caption(f"**K = {result.k}**: {percent(result.success_rate, 0)} in {result.steps} steps ({result.seconds:.1f} s). "
+            st.caption(f"**K = {result.k}**: {percent(result.success_rate, 0)} in {count(result.steps, 'step')} ({duration(result.seconds, tenths=True)}). "
                        f"Second image: {shows}")
 
 

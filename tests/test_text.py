@@ -16,6 +16,8 @@ def test_a_time_span_reads_as_a_clock_does():
     assert [duration(s) for s in (None, 9.4, 1005, 3900, 9 * 86400 + 7 * 3600 + 59)] == [
         "...", "9 s", "16 min 45 s", "1 h 05 min", "9 days 07 h"]
     assert duration(86400) == "1 day 00 h"
+    # A finished run's time: tenths under a minute, the clock above.
+    assert [duration(s, tenths=True) for s in (5.72, 59.94, 59.96, 433.5)] == ["5.7 s", "59.9 s", "1 min 00 s", "7 min 14 s"]
 
 
 def test_count_takes_the_noun_in_its_number():

@@ -27,7 +27,7 @@ from .plots.run import png_data_uri, upscale
 from .results import Result, load_result
 from .sweep import CSV_FILE, gallery_group, read_rows, summary_table, sweep_settings, typed_rows
 from .targets import class_label, imagenet_classes
-from .text import count, percent
+from .text import count, duration, percent
 from .toy import SCATTERED_OFFSETS, evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def _gallery(out: Path, rows: list[dict]) -> str:
         masked, shows = shown_copy(result)
         caption = (
             f"<b>K = {result.k}</b>, seed {r['seed']}: {percent(result.success_rate, 0)} "
-            f"({r['hits']}/{result.k}), {count(result.steps, 'step')}, {result.seconds:.1f} s<br>right: {html.escape(shows)}"
+            f"({r['hits']}/{result.k}), {count(result.steps, 'step')}, {duration(result.seconds, tenths=True)}<br>right: {html.escape(shows)}"
         )
         card = (
             f"<div class='card'><img src='{_card_png(result.image)}' alt='universal image'> "

@@ -11,11 +11,14 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else (plural or noun + 's')}"
 
 
-def duration(seconds: float | None) -> str:
+def duration(seconds: float | None, tenths: bool = False) -> str:
     """A time span as a clock reads it: "9 s", "16 min 45 s", "1 h 05 min",
-    "9 days 07 h"; "..." while it is not known yet."""
+    "9 days 07 h"; "..." while it is not known yet. ``tenths``: a span under
+    a minute keeps one decimal ("5.7 s"), as a finished run's time does."""
     if seconds is None:
         return "..."
+    if tenths and round(seconds, 1) < 60:
+        return f"{seconds:.1f} s"
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)

@@ -15,7 +15,7 @@ from ..models import DEFAULT_MODEL, load_model, model_info
 from ..optimise import UniversalSearch
 from ..results import JSON_FILE, Result, check_result_folder, load_result, save_result
 from ..targets import class_label
-from ..text import count, percent
+from ..text import count, duration, percent
 from . import interrupt_code
 from .output import echo, format_table, progress, status
 
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     state = "interrupted; best image so far" if interrupted else ("reached 100%" if search.succeeded else "step budget used")
     echo(
         f"\nsuccess {percent(result.success_rate, 0)} ({result.hit_count}/{result.k} masked copies with their target as the top-1 class) "
-        f"on the saved 8-bit image after {count(result.steps, 'step')}, {result.seconds:.1f} s ({state}); saved to {out}/"
+        f"on the saved 8-bit image after {count(result.steps, 'step')}, {duration(result.seconds, tenths=True)} ({state}); saved to {out}/"
     )
     return interrupt_code(interrupted) if interrupted else 0
 

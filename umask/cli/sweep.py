@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         bar.update(key.k * (key.max_steps - int(row["steps"])))  # the budget it did not need
         if not on_terminal():  # nohup, a log file: one line per run besides the bar's periodic line
             echo(f"[{state['done']}/{state['total']}] {key.model} {masks_label(key)} K={key.k} seed {key.seed}: "
-                 f"{percent(float(row['success_rate']), 0)} in {row['steps']} steps, {float(row['seconds']):.1f} s")
+                 f"{percent(float(row['success_rate']), 0)} in {row['steps']} steps, {duration(float(row['seconds']), tenths=True)}")
 
     hooks = SweepHooks(on_start=on_start, on_model=on_model, on_run_start=on_run_start, on_step=on_step, on_run_end=on_run_end)
     try:
