@@ -90,12 +90,17 @@ class AttackResult:
         return float(self.perturbation.abs().max())
 
     @property
+    def budget(self) -> float:
+        """The L-infinity ball the attack walked in: ``eps``, or its whole
+        8-bit levels (:func:`eight_bit_budget`) when ``quantised``."""
+        return attack_budget(self.eps, quantise=self.quantised)
+
+    @property
     def short_walk(self) -> bool:
-        """Whether the steps cannot reach the edge of the eps-ball
-        (``steps * step_size`` below the budget): a larger eps then changes
-        nothing, more steps may."""
-        budget = eight_bit_budget(self.eps) if self.quantised else self.eps
-        return self.steps * self.step_size < budget - 1e-9
+        """Whether the steps cannot reach the edge of the ball
+        (``steps * step_size`` below :attr:`budget`): a larger eps then
+        changes nothing, more steps may."""
+        return self.steps * self.step_size < self.budget - 1e-9
 
     @property
     def adversarial_top1(self) -> int:
@@ -294,6 +299,14 @@ def eight_bit_budget(eps: float) -> float:
     return math.floor(check_eps(eps) * 255.0 + 1e-6) / 255.0
 
 
+def attack_budget(eps: float, *, quantise: bool) -> float:
+    """The ball an attack walks in: ``eps``, or with ``quantise`` the whole
+    8-bit levels within it. An 8-bit file can only hold whole levels, so the
+    walk stays inside the ball it will be rounded into: rounding then moves a
+    pixel by at most half a level instead of undoing steps the budget cannot keep."""
+    return eight_bit_budget(eps) if quantise else eps
+
+
 def quantise_in_ball(adversarial: torch.Tensor, clean: torch.Tensor, *, eps: float) -> torch.Tensor:
     """Round ``adversarial`` to the 8-bit grid without leaving the eps-ball of the 8-bit ``clean``.
 
@@ -351,7 +364,8 @@ def attack(
         UmaskError: bad eps, steps, step size, target class or image.
     """
     eps = check_eps(eps)
-    steps, size = check_steps(steps, step_size, eight_bit_budget(eps) if quantise else eps)
+    budget = attack_budget(eps, quantise=quantise)
+    steps, size = check_steps(steps, step_size, budget)
     clean = _check_image(model, image)
     goal = _check_target(model, target)
     if quantise and float((clean * 255.0 - eight_bit_levels(clean)).abs().max()) > 1e-3:
@@ -363,10 +377,6 @@ def attack(
     if clean_probs is None:
         clean_probs = predict(model, clean)
     source = int(clean_probs.argmax())
-    # An 8-bit file can only hold whole levels, so the walk stays inside the
-    # ball it will be rounded into: rounding then moves a pixel by at most half
-    # a level instead of undoing steps the budget cannot keep.
-    budget = eight_bit_budget(eps) if quantise else eps
     log.info("attack on %s: eps %.4g (budget %.4g), %d step(s), %s", model.name, eps, budget, steps,
              "untargeted" if goal is None else f"target {goal}")
     adversarial = iterative_fgsm(model, clean, eps=budget, steps=steps, step_size=size or None, target=goal, label=source, on_step=on_step)
