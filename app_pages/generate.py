@@ -216,7 +216,8 @@ def _timing(snap, stops_early: bool) -> str:
         return "click Resume to go on"
     speed = f"{snap.steps_per_s:.1f} steps/s"
     if not snap.live:  # the optimisation's time, as the verdict below gives it; the wall clock adds the model's loading
-        return f"{speed} · {snap.optimisation_s:.1f} s of optimisation ({snap.elapsed_s:.1f} s in all)"
+        return (f"{speed} · {duration(snap.optimisation_s, tenths=True)} of optimisation "
+                f"({duration(snap.elapsed_s, tenths=True)} in all)")
     if stops_early:  # the bound, said as the budget's, not as a forecast ("at most 13 min more" for a 10 s run alarmed)
         return (f"{speed} · {duration(snap.elapsed_s)} so far · ends when every mask hits, usually long before the "
                 f"step budget ({duration(snap.eta_s)} away)")

@@ -23,7 +23,7 @@ from umask.cli import main as cli_main
 from umask.evaluate import classify_masked
 from umask.masks import part_indicators
 from umask.targets import choose_targets
-from umask.text import percent
+from umask.text import duration, percent
 from umask.models import load_model
 from umask.results import load_result, result_from_zip, result_to_zip
 from ui.session import result_id
@@ -546,7 +546,8 @@ def test_targets_by_name_and_the_study_preset(model):
     assert f"saved image: {percent(result.success_rate, 0)} of 2 masks on target" in line
     # The speed and time of the optimisation, as the verdict gives them (loading the model is not a step).
     snap = job.snapshot()
-    assert f"{snap.steps_per_s:.1f} steps/s · {result.seconds:.1f} s of optimisation ({snap.elapsed_s:.1f} s in all)" in line
+    assert (f"{snap.steps_per_s:.1f} steps/s · {duration(result.seconds, tenths=True)} of optimisation "
+            f"({duration(snap.elapsed_s, tenths=True)} in all)") in line
     assert any(f"{result.seconds:.1f} s of optimisation." in s.value for s in [*at.warning, *at.success])
 
 

@@ -703,8 +703,3 @@ def test_estimate_times_the_models_the_sweep_would_run(tiny_registered, tmp_path
     assert main([*args, "--models", "efficientnet_lite1", "--skip-missing"]) == 2
     assert "No model of the sweep has its weights here (efficientnet_lite1), so nothing would run." in capsys.readouterr().err
 
-
-def test_the_summary_never_rounds_a_share_to_all_or_nothing():
-    from umask.sweep import _share_in_percent
-
-    assert [_share_in_percent(s) for s in (999 / 1000, 1.0, 1 / 1000, 0.0, 0.4567)] == [99.9, 100.0, 0.1, 0.0, 45.7]

@@ -1,6 +1,6 @@
 """Numbers in sentences (umask.text)."""
 
-from umask.text import change, count, duration, percent
+from umask.text import change, count, duration, percent, percent_number
 
 
 def test_percent():
@@ -26,3 +26,8 @@ def test_count_takes_the_noun_in_its_number():
 
 def test_a_change_carries_its_sign():
     assert (change(0.059), change(-0.041), change(0.0), change(0.12345, 2)) == ("+5.9 %", "-4.1 %", "+0.0 %", "+12.35 %")
+
+
+def test_a_table_cell_never_rounds_a_share_to_all_or_nothing():
+    assert [percent_number(s) for s in (999 / 1000, 1.0, 1 / 1000, 0.0, 0.4567)] == [99.9, 100.0, 0.1, 0.0, 45.7]
+    assert [percent_number(s, digits=2) for s in (0.99999, 0.000001)] == [99.99, 0.01]

@@ -101,7 +101,9 @@ def run_watched(page, steps: int, server_pid: int, cpu: dict[str, list[float]] |
     expect(progress).not_to_contain_text("Finished", timeout=60_000)
     expect(progress).to_contain_text(f"Finished: step {steps} / {steps}", timeout=600_000)
     text = progress.inner_text()
-    elapsed = float(re.search(r"\(([\d.]+) s in all\)", text).group(1))  # wall time, as run_alone's elapsed_s
+    # Wall time, as run_alone's elapsed_s, in text.duration's words: "(7.1 s in all)", "(2 min 05 s in all)".
+    minutes, seconds = re.search(r"\((?:(\d+) min )?([\d.]+) s in all\)", text).groups()
+    elapsed = 60 * int(minutes or 0) + float(seconds)
     if cpu is not None:
         for name, keep in watched.items():
             cpu.setdefault(name, []).append(cpu_seconds(keep) - before[name])

@@ -46,6 +46,7 @@ from .models import STUDY_MODELS, Classifier, canonical_spec, load_model, model_
 from .optimise import StepReport, UniversalSearch
 from .results import (JSON_FILE, SWEEP_RUNS_DIR, Result, check_outside_results, check_result_folder, load_result,
                       remove_save_leftovers, save_result)
+from .text import percent_number
 from .timing import StepTiming
 
 log = logging.getLogger(__name__)
@@ -213,17 +214,6 @@ def study_plan(**overrides) -> SweepPlan:
 # ------------------------------------------------------------------ rows ---
 
 
-def _share_in_percent(share: float) -> float:
-    """A share as a number of per cent with one decimal, sortable in a table,
-    that neither rounds up to 100 nor down to 0 (as text.percent says it)."""
-    value = round(100 * share, 1)
-    if share < 1 and value >= 100:
-        return 99.9
-    if share > 0 and value == 0:
-        return 0.1
-    return value
-
-
 def _fmt(value: float) -> str:
     """A float as the CSV stores it (stable text, 6 significant digits)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -379,7 +369,7 @@ def summary_table(rows: list[dict]) -> list[dict]:
                 "step budget": budget,
                 "K": k,
                 "seeds": len(group),
-                "success %": _share_in_percent(float(np.mean([r["success_rate"] for r in group]))),
+                "success %": percent_number(float(np.mean([r["success_rate"] for r in group]))),
                 "at 100 %": sum(r["succeeded"] for r in group),
                 "mean steps": round(float(np.mean([r["steps"] for r in group])), 1),
                 "mean s": round(float(np.mean([r["seconds"] for r in group])), 2),

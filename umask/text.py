@@ -56,3 +56,17 @@ def percent(fraction: float | None, digits: int = 2) -> str:
         if round(value, digits) == 0:
             return f"< {10.0**-digits:.{digits}f} %"
     return f"{value:.{digits}f} %"
+
+
+def percent_number(fraction: float, digits: int = 1) -> float:
+    """A fraction as a number of per cent for a sortable table cell
+    (``percent_number(0.4567) == 45.7``), by :func:`percent`'s rule with the
+    digits fixed: short of certainty it stops at 99.9, not 100, and above
+    nothing at 0.1, not 0."""
+    value = round(100 * fraction, digits)
+    least = 10.0**-digits
+    if fraction < 1 and value >= 100:
+        return round(100 - least, digits)
+    if fraction > 0 and value == 0:
+        return least
+    return value
