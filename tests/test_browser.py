@@ -125,6 +125,7 @@ def test_generate_watch_stop_download_explore(server, tmp_path):
         download.value.save_as(zip_path)
         result = umask.result_from_zip(zip_path.read_bytes())
         assert result.k == 10 and result.model == "efficientnet_lite0"
+        assert download.value.suggested_filename == umask.results.zip_name(result)
 
         page.get_by_role("button", name="Explore this image").click()
         expect(page.get_by_role("heading", name="Explore a universal image")).to_be_visible()

@@ -74,12 +74,17 @@ def test_zip_round_trip(result):
         result_from_zip(b"hello")
 
 
-def test_a_zip_is_offered_under_one_safe_file_name(result):
-    assert zip_name(result) == f"umask-tiny-grid-hide-K{result.k}.zip"
+def test_a_zip_is_offered_under_one_safe_file_name(result, tmp_path):
+    assert re.fullmatch(rf"umask-tiny-grid-hide-K{result.k}-[0-9a-f]{{6}}\.zip", zip_name(result))
     # A checkpoint spec is a server path: its zip name shows neither the path nor a slash.
     spec = dataclasses.replace(result, model="resnet50=/srv/ck/a.pth")
     name = zip_name(spec)
-    assert "/" not in name and re.fullmatch(r"umask-resnet50_srv_ck_a\.pth-[0-9a-f]{8}-grid-hide-K\d+\.zip", name), name
+    assert "/" not in name and re.fullmatch(r"umask-resnet50_srv_ck_a\.pth-[0-9a-f]{8}-grid-hide-K\d+-[0-9a-f]{6}\.zip", name)
+    # Another image or other targets of the same model, layout and K: another name; the same result: the same.
+    other_image = dataclasses.replace(result, image=1 - result.image)
+    other_targets = dataclasses.replace(result, targets=result.targets[::-1])
+    assert len({zip_name(result), zip_name(other_image), zip_name(other_targets)}) == 3
+    assert zip_name(result) == zip_name(load_result(save_result(result, tmp_path / "r")))
 
 
 def test_a_zip_file_on_disk_loads_as_its_folder_does(result, tmp_path):

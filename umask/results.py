@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import hashlib
 import io
 import json
 import logging
@@ -38,7 +39,7 @@ from PIL import Image
 
 from .errors import UmaskError
 from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable, is_hidden, safe_name, sync_folder
-from .images import png_bytes, uint8_to_image
+from .images import image_to_uint8, png_bytes, uint8_to_image
 from .models.wrapper import MAX_SIDE, MIN_RESIZE, MIN_SIDE
 from .masks import FAMILIES, MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
 from .targets import NUM_CLASSES, imagenet_classes
@@ -462,11 +463,13 @@ def load_result(folder: str | Path) -> Result:
 
 def zip_name(result: Result) -> str:
     """The file name a result's zip is offered under,
-    ``umask-<model>-<family>-<mode>-K<k>.zip``: a grid and a stripes result
-    made on one model with one K get two names (two with other targets or
-    seeds still share one, and the browser numbers the copies); a checkpoint
-    spec's path is made one safe name (:func:`umask.files.safe_name`)."""
-    return f"umask-{safe_name(result.model)}-{result.mask_family}-{result.mask_mode}-K{result.k}.zip"
+    ``umask-<model>-<family>-<mode>-K<k>-<image>.zip``: ``<image>`` is 6 hex
+    digits of the saved pixels' and targets' SHA-256, so two results of one
+    model, layout and K (other targets, other seeds) get two names and a
+    download does not land as "(1)" beside the other; a checkpoint spec's
+    path is made one safe name (:func:`umask.files.safe_name`)."""
+    digest = hashlib.sha256(image_to_uint8(result.image).tobytes() + repr(result.targets).encode()).hexdigest()
+    return f"umask-{safe_name(result.model)}-{result.mask_family}-{result.mask_mode}-K{result.k}-{digest[:6]}.zip"
 
 
 def result_to_zip(result: Result) -> bytes:
