@@ -74,7 +74,7 @@ def test_streaming_overhead_runs_the_same_job_with_and_without_a_consumer(tiny, 
     assert alone["steps"] == consumed["steps"] == 8
     assert alone["seconds"] > 0 and consumed["seconds"] > 0
     # The overhead is the time the consumer adds to the same steps.
-    assert float(consumed["overhead"].rstrip(" %")) / 100 == pytest.approx(consumed["seconds"] / alone["seconds"] - 1, abs=6e-4)
+    assert consumed["overhead"] == pytest.approx(consumed["seconds"] / alone["seconds"] - 1)
 
 
 def test_a_streaming_run_that_fails_is_one_sentence_not_a_rate():
@@ -176,6 +176,10 @@ def test_merge_refuses_what_is_not_a_bench_part(tmp_path, capsys):
         assert main(["bench", "--merge", str(bad), "--out", str(tmp_path / "x.md")]) == 2
         err = capsys.readouterr().err
         assert err.strip().endswith(f"is not a bench --json file (its '{named}' is missing or malformed).")
+    machine = {k: 1 for k in ("cpu", "cores", "torch", "threads", "python")}
+    bad.write_text(json.dumps({**part, "machine": machine, "streaming": [1]}))
+    assert main(["bench", "--merge", str(bad), "--out", str(tmp_path / "x.md")]) == 2
+    assert capsys.readouterr().err.strip().endswith("is not a bench --json file (its 'streaming' is missing or malformed).")
     assert not (tmp_path / "x.md").exists()
     (tmp_path / "part.json").write_text("{}")
     assert main(["bench", "--merge", str(tmp_path / "part.json"), "--out", str(tmp_path / "part.json")]) == 2
@@ -257,3 +261,13 @@ def test_repeated_k_and_masks_are_measured_once(tmp_path, monkeypatch):
     monkeypatch.setattr(bench_cli, "run_bench", record)
     assert main(["bench", "--k", "2", "2", "10", "--masks", "grid", "grid", "--out", str(tmp_path / "b.md")]) == 130
     assert plans[0].ks == (2, 10) and plans[0].families == ("grid",)
+
+
+def test_a_part_from_before_the_overhead_was_a_number_still_merges():
+    """benchmarks/2026-11-26/overhead.json kept the streaming overhead as text ("+4.0%")."""
+    from umask.bench import report_from_json, to_markdown
+
+    path = Path(__file__).parent.parent / "benchmarks" / "2026-11-26" / "overhead.json"
+    report = report_from_json(json.loads(path.read_text()))
+    assert report.streaming[1]["overhead"] == pytest.approx(0.04)
+    assert "| job + dashboard consumer (every 2 s) | 150 | 13.2 | 0.088 | +4.0 % |" in to_markdown(report)

@@ -274,7 +274,7 @@ def streaming_overhead(model: Classifier, *, k: int = 10, steps: int = 100, reps
     return [
         {"name": f"job alone ({where})", "steps": steps, "seconds": steps / alone},
         {"name": f"job + dashboard consumer (every {poll_s:g} s)", "steps": steps, "seconds": steps / consumed,
-         "overhead": change(alone / consumed - 1)},
+         "overhead": alone / consumed - 1},
     ]
 
 
@@ -357,7 +357,7 @@ def run_bench(plan: BenchPlan, *, progress: Progress | None = None,
     if plan.streaming_steps:
         report.streaming = streaming_overhead(model, steps=plan.streaming_steps, reps=plan.streaming_reps)
         row = report.streaming[-1]
-        done(f"streaming overhead: {row['name']}: {row['overhead']}")
+        done(f"streaming overhead: {row['name']}: {change(row['overhead'])}")
     report.seconds = time.perf_counter() - started
     return report
 
@@ -400,6 +400,11 @@ def report_from_json(data: dict) -> BenchReport:
     for key in ("runs", "overhead", "memory", "streaming"):
         if not isinstance(data[key], list):
             raise KeyError(key)
+    for row in data["streaming"]:
+        if not isinstance(row, dict):
+            raise KeyError("streaming")
+        if isinstance(row.get("overhead"), str):  # parts written before 2026-11-28 kept it as text, "+4.0%"
+            row["overhead"] = float(row["overhead"].rstrip(" %")) / 100
     plan = data["plan"]
     plan = BenchPlan(**{k: tuple(v) if isinstance(v, list) else v for k, v in plan.items()})
     return BenchReport(plan=plan, machine=data["machine"], runs=[RunTiming(**r) for r in data["runs"]],
@@ -567,7 +572,8 @@ def to_markdown(report: BenchReport, *, command: str = "python -m umask bench", 
         lines += ["", "## 3. Streaming overhead: the same run with and without the dashboard's consumer", ""]
         lines += ["| run | steps | s | s/step | overhead |", "|---|---|---|---|---|"]
         for row in report.streaming:
-            lines.append(f"| {row['name']} | {row['steps']} | {row['seconds']:.1f} | {row['seconds'] / row['steps']:.3f} | {row.get('overhead', '')} |")
+            lines.append(f"| {row['name']} | {row['steps']} | {row['seconds']:.1f} | {row['seconds'] / row['steps']:.3f} | "
+                         f"{change(row['overhead']) if 'overhead' in row else ''} |")
     if notes:
         lines += ["", "## Notes", "", notes.strip()]
     return "\n".join(lines) + "\n"
