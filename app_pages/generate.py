@@ -278,7 +278,10 @@ def live_view() -> None:
         on_target = f"best so far: {round(snap.best_success_rate * cfg.k)} of {cfg.k} masks on target"
     text = f"{state}: step {snap.step} / {snap.total} · {_timing(snap, cfg.stop_at_success)} · {on_target}"
     if snap.waiting_behind is not None:  # said once, below: not "loading the model" too
-        text = "Waiting for its turn..."
+        text = ("Waiting for its turn (paused: once it starts, it holds after its first step until you click Resume)..."
+                if snap.state == "paused" else "Waiting for its turn...")
+    elif not snap.live and snap.step == 0 and snap.result is None and not snap.error:
+        text = "Stopped before its first step: no image was made, so there is nothing to keep."
     elif snap.state == "running" and snap.step == 0:  # a worker loading torch and the model: say so, not "0.0 steps/s"
         text = "Starting: the engine is loading the model (the first run after the server starts takes longest)..."
     # A run that stops at 100 % fills its bar as its masks are won: by steps,

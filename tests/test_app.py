@@ -20,11 +20,13 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from umask.cli import main as cli_main
+from umask.config import Config
 from umask.evaluate import classify_masked
 from umask.masks import part_indicators
 from umask.targets import choose_targets
 from umask.text import duration, percent
 from umask.models import load_model
+from umask.optimise import UniversalSearch
 from umask.results import load_result, result_from_zip, result_to_zip
 from ui.session import result_id
 
@@ -326,6 +328,26 @@ def test_a_run_beyond_the_servers_cap_waits_its_turn_and_says_so(model):
         # The progress line says the same, not "loading the model" beside it.
         assert late.get("progress")[0].proto.text == "Waiting for its turn..."
         assert job.snapshot().step == 0
+        # A second one in line, paused and then stopped there: no step, so no
+        # result, and the image Explore shows (here: the first tab's) stays.
+        other = generate_page()
+        kept = UniversalSearch(model, Config(k=2, steps=1, stop_at_success=False)).run()
+        other.session_state["umask_result"], other.session_state["umask_result_source"] = kept, "uploaded"
+        configure(other, k=2, steps=5, stop=False)
+        other.sidebar.button(key="gen_go").click().run()
+        queued = other.session_state["umask_job"]
+        while queued.snapshot().waiting_behind != 1:
+            assert time.monotonic() < deadline + 30, "the second run beyond the cap did not wait in line"
+            time.sleep(0.05)
+        other.button(key="gen_pause").click().run()
+        assert other.get("progress")[0].proto.text.startswith("Waiting for its turn (paused: once it starts, it holds")
+        other.button(key="gen_stop_run").click().run()
+        assert queued.wait(10) and queued.snapshot().result is None
+        other.run()
+        assert other.get("progress")[0].proto.text == ("Stopped before its first step: no image was made, "
+                                                      "so there is nothing to keep.")
+        assert other.session_state["umask_result"] is kept and other.session_state["umask_result_source"] == "uploaded"
+        assert not other.success and not other.warning  # no verdict on a run that made nothing
         running[0].stop()  # one busy worker comes free: the waiting run takes it
         finish(late)
         assert job.snapshot().state == "finished" and job.snapshot().result.steps == 5

@@ -83,7 +83,9 @@ class JobSnapshot:
         elapsed_s: wall time spent running (pauses excluded), loading included.
         optimisation_s: the search's own seconds so far (``Result.seconds`` at the end).
         succeeded: every mask hit its target (on the 8-bit image).
-        result: the final :class:`Result` once the job has ended, else None.
+        result: the final :class:`Result` once the job has ended, else None
+            (also after an end before the first step: a starting image is
+            no result, and handed on it would replace the one Explore shows).
         error: the one-sentence reason when ``state == "failed"``.
         waiting_behind: while the pool's every worker is busy and this job
             waits its turn, how many jobs are ahead of it (0: next); else None.
@@ -356,7 +358,7 @@ class Job:
 
     def _run_here(self) -> None:
         if self._stop.is_set():  # stopped before it began: not one step (as in a process)
-            self._finish(self.search.result())
+            self._finish(None)
             return
         for report in self.search:
             self._record(report)
@@ -369,11 +371,11 @@ class Job:
 
     def _run_in_process(self) -> None:
         if self._stop.is_set():  # stopped before it began: no process needed
-            self._finish(self.search.result())
+            self._finish(None)
             return
         worker = self.pool.acquire(self.model, give_up=self._give_up_waiting, on_wait=self._set_waiting)
         if worker is None:  # stopped (or abandoned) while it waited its turn
-            self._finish(self.search.result())
+            self._finish(None)
             return
         with self._lock:
             # The clock counts the run, not the wait for a worker.
@@ -471,10 +473,12 @@ class Job:
                 self._stopped_as = "paused_too_long"
                 self._stop_locked()
 
-    def _finish(self, result: Result) -> None:
+    def _finish(self, result: Result | None) -> None:
+        """End the job; ``result`` None: it ended before its first step, with nothing to keep."""
         with self._lock:
             self._result = result
-            self._image = result.image  # the best image so far, as saved
+            if result is not None:
+                self._image = result.image  # the best image so far, as saved
             self._state = self._stopped_as or ("stopped" if self._stop.is_set() else "finished")
             self._close_clock_locked()
         self._shown.set()
