@@ -28,7 +28,7 @@ from umask.targets import class_label
 from umask.text import percent
 from ui.look import show_error
 from ui.models import MODEL_HELP, get_model, model_choices, model_label
-from ui.session import session_memo
+from ui.session import kept_upload, session_memo
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 # The coffee first: espresso (88 %) becomes consommé at eps 0.007, a change a class
@@ -65,10 +65,7 @@ def photo_ui() -> tuple[bytes, str] | None:
     choice = sb.radio("Photo", (*PHOTOS, UPLOAD), persist_state="session", key="adv_photo")
     if choice != UPLOAD:
         return (ASSETS / PHOTOS[choice]).read_bytes(), PHOTOS[choice]
-    upload = sb.file_uploader("A JPEG, PNG or WebP photo", type=["jpg", "jpeg", "png", "webp"], key="adv_upload")
-    if upload is None:
-        return None
-    return upload.getvalue(), upload.name
+    return kept_upload(sb, "A JPEG, PNG or WebP photo", types=["jpg", "jpeg", "png", "webp"], key="adv_upload")
 
 
 EPS_MAX = 0.1  # the slider's end

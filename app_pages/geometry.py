@@ -18,7 +18,7 @@ from umask.text import percent
 from ui.folders import folder_picker
 from ui.look import show_error
 from ui.models import fed_model
-from ui.session import RESULT_KEY, result_from_upload, result_id, session_memo
+from ui.session import RESULT_KEY, kept_upload, result_from_upload, result_id, session_memo
 
 NOTE = (
     "**The study's reading.** An image is a point of a space with one axis per pixel value. Hiding a part moves it a "
@@ -37,8 +37,8 @@ def pick_result() -> umask.Result | None:
         if source.startswith("The current"):
             return st.session_state[RESULT_KEY]
         if source == "Upload a zip":
-            upload = st.sidebar.file_uploader("Result zip", type=["zip"], key="geo_upload")
-            return result_from_upload(upload) if upload is not None else None
+            upload = kept_upload(st.sidebar, "Result zip", types=["zip"], key="geo_upload")
+            return result_from_upload(upload[0]) if upload is not None else None
         # A sweep's run lies seven levels down (sweeps/NAME/runs/MODEL/FAMILY-MODE/PRESET-STEPS/kK-seedS): one more spare.
         path = folder_picker("Result folder", JSON_FILE, 8, key="geo", placeholder="runs/first", what="result folders",
                              first=False, deepest_first=True)  # a sweep holds many runs: none is the obvious one

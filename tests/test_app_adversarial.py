@@ -154,3 +154,27 @@ def test_steps_too_few_for_the_ball_advise_more_steps_not_a_larger_eps(app, lite
     warnings = [w.value for w in app.warning]
     assert any(w.startswith("The target class was not reached; 2 steps of 0.0078 move a pixel by at most 0.016, "
                             "less than ε: use more iterative steps") for w in warnings), warnings
+
+
+def test_an_uploaded_photo_stays_after_a_visit_to_another_page(lite0):
+    """Streamlit empties an uploader whose page is left; the class's photo must not need uploading again."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("app_pages/adversarial.py").run()
+    at.sidebar.radio(key="adv_photo").set_value("Upload your own").run()
+    assert any(i.value.startswith("Upload a photo in the sidebar") for i in at.info)
+    cat = (ROOT / "assets" / "cat.jpg").read_bytes()
+    at.sidebar.file_uploader(key="adv_upload").set_value(("our-cat.jpg", cat, "image/jpeg")).run()
+    first = shown(at)
+    assert first == expected(lite0, load_photo(ROOT / "assets" / "cat.jpg", size=lite0.native_size),
+                             eps=attacks.PANDA_EPS)[:2]
+    at.switch_page("app_pages/explore.py").run()
+    at.switch_page("app_pages/adversarial.py").run()
+    assert at.sidebar.file_uploader(key="adv_upload").value is None  # Streamlit's uploader forgot it ...
+    assert shown(at) == first  # ... the page did not
+    assert "In use: our-cat.jpg, uploaded earlier (upload another file to replace it)." in [c.value for c in at.sidebar.caption]
+    # Another file replaces it; clearing the uploader (its ✕) drops it.
+    coffee = (ROOT / "assets" / "coffee.jpg").read_bytes()
+    at.sidebar.file_uploader(key="adv_upload").set_value(("coffee.jpg", coffee, "image/jpeg")).run()
+    assert shown(at)[0].startswith("espresso")
+    at.sidebar.file_uploader(key="adv_upload").set_value(None).run()
+    assert any(i.value.startswith("Upload a photo in the sidebar") for i in at.info) and not at.metric

@@ -428,6 +428,13 @@ def test_geometry_page_zip_current_result_and_bad_input(sweep, tmp_path, monkeyp
     assert not at.exception and not at.error
     assert_distances_are_the_engines(at, result)
     assert at.subheader[0].value == "Distances (tiny, grid/hide, K = 2)"
+    # Streamlit empties the uploader of a page one leaves: the zip is kept all the same.
+    at.switch_page("app_pages/study.py").run()
+    at.switch_page("app_pages/geometry.py").run()
+    assert at.sidebar.file_uploader(key="geo_upload").value is None
+    assert at.subheader[0].value == "Distances (tiny, grid/hide, K = 2)"
+    assert_distances_are_the_engines(at, result)
+    assert "In use: run.zip, uploaded earlier (upload another file to replace it)." in [c.value for c in at.sidebar.caption]
     # Made with a checkpoint outside the served folder: the slice says why it cannot classify, and offers no retry.
     far = dataclasses.replace(result, model="tiny=/nonexistent-umask-test/net.pth")
     upload_zip(at, "far.zip", result_to_zip(far))

@@ -131,15 +131,41 @@ def result_zip(result: umask.Result) -> bytes:
     return session_memo(("zip", result_id(result), result.steps, result.seconds), lambda: umask.result_to_zip(result))
 
 
-def upload_digest(upload) -> str:
+def upload_digest(data: bytes) -> str:
     """A name for an uploaded file's content: the same file uploaded again has the same one."""
-    return hashlib.sha1(upload.getvalue()).hexdigest()
+    return hashlib.sha1(data).hexdigest()
 
 
-def result_from_upload(upload) -> umask.Result:
-    """The result in an uploaded zip, read once per distinct file.
+def result_from_upload(data: bytes) -> umask.Result:
+    """The result in an uploaded zip's bytes, read once per distinct file.
 
     Raises:
         UmaskError: the file is not a result zip.
     """
-    return session_memo(("upload", upload_digest(upload)), lambda: umask.result_from_zip(upload.getvalue()))
+    return session_memo(("upload", upload_digest(data)), lambda: umask.result_from_zip(data))
+
+
+def kept_upload(container, label: str, *, types: list[str], key: str, **kwargs) -> tuple[bytes, str] | None:
+    """A file uploader whose file outlives a visit to another page: (bytes, name), or None.
+
+    Streamlit empties an uploader whose page is left; a teacher who uploaded
+    the class's photo would upload it again after every other page. The
+    file is kept in the session until the uploader is cleared (its ✕) or
+    given another file; back on the page, a caption names the file in use.
+    """
+    kept_key = f"{key}_kept"
+
+    def remember() -> None:  # on a change by the visitor only: leaving the page changes nothing here
+        upload = st.session_state.get(key)
+        if upload is None:
+            st.session_state.pop(kept_key, None)
+        else:
+            st.session_state[kept_key] = (upload.getvalue(), upload.name)
+
+    upload = container.file_uploader(label, type=types, key=key, on_change=remember, **kwargs)
+    if upload is not None:
+        return upload.getvalue(), upload.name
+    kept = st.session_state.get(kept_key)
+    if kept is not None:
+        container.caption(f"In use: {kept[1]}, uploaded earlier (upload another file to replace it).")
+    return kept
