@@ -21,7 +21,8 @@ from umask.plots import run as plots
 from umask.results import zip_name
 from umask.text import percent
 from ui.look import PICTURE_HEIGHT, fill_label, show_error, unused_cells_note
-from ui.models import MODEL_HELP, explain_load_failure, fed_model, model_choices, model_label, refused_checkpoint
+from ui.models import (MODEL_HELP, explain_load_failure, fed_model, model_choices, model_label, refused_checkpoint,
+                       unknown_model)
 from ui.session import (
     JOB_KEY,
     RESULT_KEY,
@@ -74,12 +75,10 @@ def open_upload() -> None:
 def choose_models(result: umask.Result) -> list[str]:
     choices = model_choices()
     # The result's own model when its weights are here; never a download unasked.
-    try:
-        own = weights_available(result.model)
-    except umask.UmaskError:  # a model this torchvision does not know (a newer one made the file)
-        own = None
-        st.sidebar.warning(f"This result was made with '{result.model}', which is not a model known here; "
-                           "compare it on the models listed.")
+    unknown = unknown_model(result.model)  # a newer torchvision may have made the file
+    own = None if unknown else weights_available(result.model)
+    if unknown:
+        st.sidebar.warning(f"{unknown.rstrip('.')}; compare it on the models listed.")
     refused = refused_checkpoint(result.model) if own is not None else None
     if refused:
         own = None

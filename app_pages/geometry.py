@@ -17,7 +17,7 @@ from umask.targets import class_label
 from umask.text import percent
 from ui.folders import folder_picker
 from ui.look import show_error
-from ui.models import fed_model
+from ui.models import fed_model, unknown_model
 from ui.session import RESULT_KEY, kept_upload, result_from_upload, result_id, session_memo
 
 NOTE = (
@@ -95,7 +95,8 @@ def slice_section(result: umask.Result) -> None:
     key = ("geo_slice", result_id(result), int(i), int(j), int(res))
     try:  # said before the click, beside a greyed button, not after it
         check_slice_copies(result.k, int(i), int(j))
-        unusable = None
+        unknown = unknown_model(result.model)
+        unusable = f"{unknown.rstrip('.')}; its slice cannot be classified here." if unknown else None
     except umask.UmaskError as err:
         unusable = str(err)
     if st.button("Classify the slice", key="geo_go", disabled=unusable is not None):

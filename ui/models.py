@@ -114,6 +114,17 @@ def model_choices() -> list[str]:
     return choices
 
 
+def unknown_model(spec: str) -> str | None:
+    """Why a result's model cannot be had here when no registry knows its name
+    (a result made with a newer torchvision, or a renamed model), said before
+    any click: no retry can help, and the loader's remedy names the CLI."""
+    try:
+        model_info(spec)
+    except umask.UmaskError:
+        return f"This result was made with '{spec}', which is not a model known here."
+    return None
+
+
 def refused_checkpoint(spec: str) -> str | None:
     """Why the page will not load ``spec``, when it is ``ARCH=PATH`` with the file outside :func:`folders_root`.
 
