@@ -85,13 +85,16 @@ def report_box(folder: Path) -> None:
         try:
             # The models this server has loaded already, not a second copy each;
             # a checkpoint the CSV names outside the served folder gets a note, not a load.
-            path = build_report(folder, slices=slices, slice_resolution=31, on_progress=hook,
-                                loader=lambda spec, device: served_model(spec),
-                                written_by="the dashboard's Study sweeps page")
+            written = build_report(folder, slices=slices, slice_resolution=31, on_progress=hook,
+                                   loader=lambda spec, device: served_model(spec),
+                                   written_by="the dashboard's Study sweeps page")
         except Exception as err:  # the disk can refuse the report, and memory the slices
             show_error(err, st.sidebar)
         else:
-            bar.progress(1.0, text=f"written: {path}")
+            bar.progress(1.0, text=f"written: {written.path}")
+            if written.unreadable:
+                st.sidebar.warning(f"{count(len(written.unreadable), 'run folder')} of results.csv could not be read; "
+                                   "the report leaves out their images and says why.")
     # Below the button: a report written by this click can be downloaded at once.
     if report.is_file():
         st.sidebar.download_button("Download report.html", report.read_bytes(), file_name=f"{folder.name}-report.html",

@@ -366,7 +366,7 @@ def test_a_second_sweep_into_the_same_folder_is_refused(tiny_registered, tmp_pat
     assert outcome.ran == 1
 
 
-def test_report_leaves_out_a_run_folder_deleted_since(tiny_registered, tmp_path):
+def test_report_leaves_out_a_run_folder_deleted_since(tiny_registered, tmp_path, capsys):
     from umask.report import build_report
 
     out = tmp_path / "sw"
@@ -374,8 +374,23 @@ def test_report_leaves_out_a_run_folder_deleted_since(tiny_registered, tmp_path)
     rows = read_rows(out / CSV_FILE)
     biggest = max(rows, key=lambda r: int(r["k"]))  # the one the geometry section measures
     shutil.rmtree(out / biggest["folder"])
-    page = build_report(out, slices=True, slice_resolution=5).read_text()
+    written = build_report(out, slices=True, slice_resolution=5)
+    assert written.unreadable == (biggest["folder"],)
+    page = written.path.read_text()
     assert "Success rate vs K" in page and "Gallery" in page
+    assert (f"<p class='warn'>1 run folder of results.csv could not be read, so their images are left out (the figures "
+            f"come from the CSV): {biggest['folder']}: no result.json there.</p>") in page
+    # A damaged one: the loader's sentence says why; the CLI names both.
+    (smallest,) = [r for r in rows if r is not biggest]
+    (out / smallest["folder"] / "result.json").write_text("{")
+    capsys.readouterr()
+    assert main(["sweep", "--out", str(out), "--report-only", "--slice-resolution", "0"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: 2 run folders of results.csv could not be read ({biggest['folder']}, {smallest['folder']})" in err \
+        or f"note: 2 run folders of results.csv could not be read ({smallest['folder']}, {biggest['folder']})" in err, err
+    page = (out / "report.html").read_text()
+    assert "2 run folders of results.csv could not be read" in page and f"{smallest['folder']}: " in page
+    assert f"{smallest['folder']}: no result.json" not in page
 
 
 def test_report_escapes_what_the_csv_says(tiny_registered, tmp_path):
@@ -391,7 +406,7 @@ def test_report_escapes_what_the_csv_says(tiny_registered, tmp_path):
         writer.writeheader()
         writer.writerows(rows)
     (out / "sweep.json").write_text(json.dumps({"size": 16, "fill": "<i>black</i>"}))  # and its settings file
-    page = build_report(out, slices=True, slice_resolution=5).read_text()
+    page = build_report(out, slices=True, slice_resolution=5).path.read_text()
     assert "<script>alert" not in page and "<b>bold" not in page and "<i>black" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "fill &lt;i&gt;black&lt;/i&gt;" in page
 

@@ -10,8 +10,8 @@ of the real models), the 2-D toy, and the gallery of universal images.
 from __future__ import annotations
 
 import html
-import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -24,13 +24,11 @@ from .geometry import CLAIM_COLUMNS, NORM_LABELS, NORMS, SLICE_RESOLUTION, claim
 from .masks import apply_masks, study_part
 from .models import Classifier, load_model
 from .plots.run import png_data_uri, upscale
-from .results import Result, load_result
+from .results import JSON_FILE, Result, load_result
 from .sweep import CSV_FILE, gallery_group, read_rows, summary_table, sweep_settings, typed_rows
 from .targets import class_label, imagenet_classes
 from .text import count, duration, percent
 from .toy import SCATTERED_OFFSETS, evenly_spaced, meeting_point, region_map, smallest_disc_with_all_classes
-
-log = logging.getLogger(__name__)
 
 REPORT_FILE = "report.html"
 ReportProgress = Callable[[str, int, int], None]
@@ -45,7 +43,17 @@ td.l, th.l { text-align: left; }
 .card { border: 1px solid #ddd; padding: 6px; font-size: 0.8em; width: 340px; }
 .card img { image-rendering: pixelated; width: 160px; height: 160px; }
 .note { color: #555; font-size: 0.9em; }
+.warn { background: #fff4e5; border-left: 4px solid #f0a020; padding: 6px 10px; }
 """
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    """What :func:`build_report` wrote: the page, and the run folders of
+    results.csv it could not read (left out of its images, named in it)."""
+
+    path: Path
+    unreadable: tuple[str, ...] = ()
 
 
 def _card_png(image: torch.Tensor, *, side: int = 160) -> str:
@@ -131,7 +139,7 @@ def _toy_section(first: list[bool]) -> str:
     return "<div style='display:flex;flex-wrap:wrap;gap:16px'>" + "".join(parts) + "</div>"
 
 
-def _gallery(out: Path, rows: list[dict]) -> str:
+def _gallery(out: Path, rows: list[dict], load: Callable[[dict], Result | None]) -> str:
     seen = set()
     groups: dict[tuple, list[str]] = {}
     for r in sorted(rows, key=lambda r: (gallery_group(r), r["k"], r["seed"])):
@@ -139,10 +147,8 @@ def _gallery(out: Path, rows: list[dict]) -> str:
         if key in seen:
             continue  # first seed only
         seen.add(key)
-        try:
-            result = load_result(out / r["folder"])
-        except UmaskError as err:
-            log.warning("gallery: %s", err)
+        result = load(r)
+        if result is None:
             continue
         masked, shows = shown_copy(result)
         caption = (
@@ -171,7 +177,7 @@ def build_report(
     loader: Callable[..., Classifier] = load_model,
     on_progress: ReportProgress | None = None,
     written_by: str = "<code>python -m umask sweep</code>",
-) -> Path:
+) -> WrittenReport:
     """Write ``out/report.html`` from ``out/results.csv`` and the result folders.
 
     Args:
@@ -181,7 +187,7 @@ def build_report(
         written_by: what wrote it, as HTML (the CLI's command by default).
 
     Returns:
-        The path of the report (written atomically).
+        The report's path (written atomically) and the run folders it left out.
     """
     from .plots.geometry import distances_figure, slice_figure
     from .plots.study import geometry_figure, success_figure, time_figure
@@ -189,6 +195,20 @@ def build_report(
     out = Path(out)
     rows = typed_rows(read_rows(out / CSV_FILE))
     settings = sweep_settings(out)
+    # A run folder deleted or damaged since the sweep wrote it: its figures
+    # (from the CSV) stay, its images go, and the report says which.
+    unreadable: dict[str, str] = {r["folder"]: f"no {JSON_FILE} there" for r in rows
+                                  if not (out / r["folder"] / JSON_FILE).is_file()}
+
+    def load(row: dict) -> Result | None:
+        if row["folder"] in unreadable:
+            return None
+        try:
+            return load_result(out / row["folder"])
+        except UmaskError as err:
+            unreadable[row["folder"]] = str(err).rstrip(".")
+            return None
+
     first = [True]
     body: list[str] = []
     models = list(dict.fromkeys(r["model"] for r in rows))
@@ -216,10 +236,9 @@ def build_report(
     body.append(_figure_html(geometry_figure(rows), first))
     reps = {}
     for spec, row in _representatives(rows).items():
-        try:
-            reps[spec] = (row, load_result(out / row["folder"]))
-        except UmaskError as err:  # a run folder deleted or damaged since: leave that model out here
-            log.warning("geometry: %s", err)
+        result = load(row)
+        if result is not None:  # else that model is left out here
+            reps[spec] = (row, result)
     if reps:
         model0, (row0, result0) = next(iter(reps.items()))
         size = result0.size
@@ -268,7 +287,11 @@ def build_report(
     body.append("<h2>Gallery</h2><p class='note'>Left: the universal image; right: its masked copy for part 5, as the "
                 "study showed (the last part when K ≤ 5): hidden, or alone in keep mode; each caption says which. "
                 "The first seed of each K.</p>")
-    body.append(_gallery(out, rows))
+    body.append(_gallery(out, rows, load))
+    if unreadable:
+        body.insert(1, f"<p class='warn'>{count(len(unreadable), 'run folder')} of results.csv could not be read, so "
+                       "their images are left out (the figures come from the CSV): "
+                       + "; ".join(html.escape(f"{folder}: {why}") for folder, why in unreadable.items()) + ".</p>")
 
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>umask sweep report</title>"
@@ -277,4 +300,4 @@ def build_report(
     target = out / REPORT_FILE
     with atomic_file(target, "w", encoding="utf-8") as fh:
         fh.write(page)
-    return target
+    return WrittenReport(target, tuple(unreadable))

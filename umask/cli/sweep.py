@@ -245,8 +245,8 @@ def _report(out: Path, args: argparse.Namespace, device: str | None = None) -> i
 
     device = device or args.device or "cpu"
     try:
-        path = build_report(out, slices=args.slice_resolution > 0, slice_resolution=args.slice_resolution,
-                            device=device, on_progress=on_progress)
+        written = build_report(out, slices=args.slice_resolution > 0, slice_resolution=args.slice_resolution,
+                               device=device, on_progress=on_progress)
     except KeyboardInterrupt as err:
         for b in bars.values():
             b.close()
@@ -261,5 +261,8 @@ def _report(out: Path, args: argparse.Namespace, device: str | None = None) -> i
     finally:
         for b in bars.values():
             b.close()
-    echo(f"report: {path}")
+    echo(f"report: {written.path}")
+    if written.unreadable:
+        status(f"note: {count(len(written.unreadable), 'run folder')} of {CSV_FILE} could not be read "
+               f"({', '.join(written.unreadable)}); the report leaves out their images and says why.")
     return 0
