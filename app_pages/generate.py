@@ -158,7 +158,8 @@ def sidebar_config() -> tuple[umask.Config | None, Sketch]:
     elif not cuttable:
         waits = f"Generate waits: '{family}' cannot cut K = {k} parts from a {size} x {size} image."
     elif not complete:
-        waits = f"Generate waits: {len(picked)} of {k} target classes picked; pick exactly {k}, or choose random targets."
+        waits = (f"Generate waits: {count(len(picked), 'target class', 'target classes')} picked for K = {k}; "
+                 f"pick exactly {k}, or choose random targets.")
     else:
         waits = None
     go_slot.button("Generate", type="primary", key="gen_go", width="stretch", disabled=waits is not None, help=waits)
@@ -398,7 +399,8 @@ def main() -> None:
     (intro.expander("What am I looking at?") if job is not None else intro).markdown(
         INTRO if job is None else INTRO.removeprefix("**What am I looking at?** "))
     if job is None:
-        st.info("Choose the settings in the sidebar and click **Generate**. The bundled model runs offline on a laptop CPU.")
+        if config is not None:  # else the sidebar says what stops Generate, and "click Generate" would contradict it
+            st.info("Choose the settings in the sidebar and click **Generate**. The bundled model runs offline on a laptop CPU.")
         preview(sketch)
         return
     if st.session_state.pop(JUST_STARTED_KEY, None) is job:  # this rerun is the click that started the run

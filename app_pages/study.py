@@ -115,6 +115,9 @@ def main() -> None:
     except umask.UmaskError as err:
         st.error(str(err))
         return
+    if not rows:  # a sweep whose first run is still going: five empty tabs and "Image ? px" said nothing
+        st.info(f"{folder} has no finished runs yet; they appear here as the sweep finishes them (reload the page).")
+        return
     settings = sweep_settings(folder)
     models = list(dict.fromkeys(r["model"] for r in rows))
     families = list(dict.fromkeys(r["mask_family"] for r in rows))

@@ -552,7 +552,7 @@ def test_targets_by_name_and_the_study_preset(model):
     at.sidebar.multiselect(key="gen_targets").set_value([1]).run()
     # One class for K = 2: Generate waits (disabled), the sidebar says why, the preview shows what is picked.
     assert at.sidebar.button(key="gen_go").disabled and "umask_job" not in at.session_state
-    assert at.sidebar.caption[0].value == "Generate waits: 1 of 2 target classes picked; pick exactly 2, or choose random targets."
+    assert at.sidebar.caption[0].value == "Generate waits: 1 target class picked for K = 2; pick exactly 2, or choose random targets."
     assert "- part 0 hidden → *goldfish*\n- part 1 hidden → (not picked yet)" in at.markdown[-1].value
     at.sidebar.multiselect(key="gen_targets").set_value([1, 980]).run()
     at.sidebar.button(key="gen_go").click().run()
@@ -726,5 +726,6 @@ def test_a_grid_that_k_does_not_fill_is_explained_before_the_run():
     assert unused_cells_note("grid", 10) == note
     assert unused_cells_note("grid", 16) == "" and unused_cells_note("hstripes", 10) == ""
     assert unused_cells_note("grid", 10, "keep").endswith("the other 6 belong to no part and are hidden in every copy.")
+    assert unused_cells_note("grid", 8, "hide").endswith("the last one belongs to no part and is never hidden.")
     at = generate_page()  # K = 10 on a grid by default
     assert note in [c.value for c in at.caption]

@@ -224,6 +224,17 @@ def test_study_page_bad_folders_give_one_message(sweep, tmp_path):
     open_sweep(at, tmp_path / "no-such-sweep")
     assert [e.value for e in at.error] == [f"Sweep folder '{tmp_path / 'no-such-sweep'}' does not exist."]
     assert not at.get("plotly_chart") and not at.metric
+    # A pasted path's stray spaces are not part of it.
+    at.sidebar.text_input(key="study_path").set_value(f"  {tmp_path / 'no-such-sweep'}\n").run()
+    assert [e.value for e in at.error] == [f"Sweep folder '{tmp_path / 'no-such-sweep'}' does not exist."]
+    # A sweep whose first run is still going: one sentence, no empty tabs.
+    starting = tmp_path / "starting"
+    starting.mkdir()
+    (starting / CSV_FILE).write_text((out / CSV_FILE).read_text().splitlines()[0] + "\n")
+    open_sweep(at, starting)
+    assert [i.value for i in at.info] == [f"{starting} has no finished runs yet; they appear here as the sweep finishes "
+                                          "them (reload the page)."]
+    assert not at.metric and not at.tabs and not at.error
 
     foreign = tmp_path / "foreign"
     foreign.mkdir()

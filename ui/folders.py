@@ -85,6 +85,7 @@ def folder_picker(label: str, marker: str, depth: int, *, key: str, placeholder:
         return Path(pick)
     typed = st.sidebar.text_input(f"Path of a {what[:-1]}", persist_state="session", key=f"{key}_path",
                                   placeholder=placeholder, help=f"A folder under {root}.")
+    typed = typed.strip()  # a pasted path often brings a space or a newline along
     return typed_folder(typed, what) if typed else None
 
 

@@ -60,4 +60,5 @@ def unused_cells_note(family: str, k: int, mode: str = "hide") -> str:
         return ""
     fate = "never hidden" if mode == "hide" else "hidden in every copy"
     return (f"K = {k} on a grid uses the first {k} of {side * side} squares ({side} x {side}, row by row); "
-            f"the other {side * side - k} belong to no part and are {fate}.")
+            + (f"the last one belongs to no part and is {fate}." if side * side - k == 1 else
+               f"the other {side * side - k} belong to no part and are {fate}."))
