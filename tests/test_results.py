@@ -174,6 +174,15 @@ def test_nothing_is_written_inside_a_saved_result(result, tmp_path):
         check_output_file(tmp_path / "r1" / "deeper" / "report.json")
     assert sorted(p.name for p in (tmp_path / "r1").iterdir()) == ["parts.png", "result.json", "universal.png"]
     save_result(result, tmp_path / "r1")  # so it can still be replaced
+    # ".." leaves the folder: r1/../r2 is beside r1, and r1/../r1 is r1 itself, replaced as asked.
+    save_result(result, tmp_path / "r1" / ".." / "r2")
+    check_output_file(tmp_path / "r1" / ".." / "report.json")
+    save_result(result, tmp_path / "r1" / ".." / "r1")
+    assert (tmp_path / "r2" / "result.json").is_file()
+    # A link from elsewhere into the result folder: where the file would land counts.
+    (tmp_path / "into").symlink_to(tmp_path / "r1")
+    with pytest.raises(UmaskError, match="lies in the result folder"):
+        check_output_file(tmp_path / "into" / "report.json")
 
 
 def test_a_failed_second_rename_puts_the_old_result_back(result, tmp_path, monkeypatch):

@@ -155,7 +155,10 @@ def check_outside_results(path: str | Path, instead: str) -> None:
     ``--overwrite`` refuses to replace (it holds files umask did not write).
     ``instead`` ends the sentence: what to give ("write to another path").
     """
-    for parent in Path(path).absolute().parents:
+    # Where the OS puts it: ".." and links in the folders above resolved (not
+    # lexically: rr/../new is beside rr, not in it); the last name is what is written.
+    where = Path(path).absolute().parent.resolve()
+    for parent in (where, *where.parents):
         if (parent / JSON_FILE).is_file() and (parent / IMAGE_FILE).is_file():
             raise UmaskError(f"'{path}' lies in the result folder '{parent}', which holds only its own files; {instead}.")
 
