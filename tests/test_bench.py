@@ -177,9 +177,22 @@ def test_merge_refuses_what_is_not_a_bench_part(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.strip().endswith(f"is not a bench --json file (its '{named}' is missing or malformed).")
     machine = {k: 1 for k in ("cpu", "cores", "torch", "threads", "python")}
-    bad.write_text(json.dumps({**part, "machine": machine, "streaming": [1]}))
-    assert main(["bench", "--merge", str(bad), "--out", str(tmp_path / "x.md")]) == 2
-    assert capsys.readouterr().err.strip().endswith("is not a bench --json file (its 'streaming' is missing or malformed).")
+    run = {"preset": "fast", "k": 2, "family": "grid", "seed": 0, "steps": 3, "seconds": 1.5, "success_rate": 1.0,
+           "reached": True}
+    # Rows of the wrong shape or type, as a hand edit leaves them: each said in one sentence, naming its table.
+    for edit, named in (({"streaming": [1]}, "streaming"), ({"memory": [1]}, "memory"),
+                        ({"overhead": [{"x": 1}]}, "overhead"), ({"streaming": [None]}, "streaming"),
+                        ({"parts": "x"}, "parts"), ({"runs": [{**run, "k": "2"}]}, "runs"),
+                        ({"runs": [{**run, "seconds": "x"}]}, "runs"), ({"runs": [{**run, "steps": None}]}, "runs"),
+                        ({"runs": [{**run, "reached": 1}]}, "runs")):
+        bad.write_text(json.dumps({**part, "machine": machine, **edit}))
+        assert main(["bench", "--merge", str(bad), "--out", str(tmp_path / "x.md")]) == 2, edit
+        assert capsys.readouterr().err.strip().endswith(f"is not a bench --json file (its '{named}' is missing or malformed).")
+    # JSON nested past the recursion limit, or an integer of thousands of digits: not JSON this reads.
+    for text in ("[" * 100_000 + "]" * 100_000, '{"seconds": ' + "9" * 5000 + "}"):
+        bad.write_text(text)
+        assert main(["bench", "--merge", str(bad), "--out", str(tmp_path / "x.md")]) == 2
+        assert capsys.readouterr().err.strip().endswith("is not a bench --json file (it does not hold what bench --json writes).")
     assert not (tmp_path / "x.md").exists()
     (tmp_path / "part.json").write_text("{}")
     assert main(["bench", "--merge", str(tmp_path / "part.json"), "--out", str(tmp_path / "part.json")]) == 2

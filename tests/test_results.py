@@ -258,9 +258,11 @@ def test_corrupt_or_missing_files(result, tmp_path):
     out = save_result(result, tmp_path / "run")
     with pytest.raises(UmaskError, match="universal.png' is a file; a result is a folder holding universal.png, parts.png"):
         load_result(out / "universal.png")
-    (out / "result.json").write_text("{not json")
-    with pytest.raises(UmaskError, match="not valid JSON"):
-        load_result(out)
+    # Broken, nested past the recursion limit, or with an integer of thousands of digits (a hand edit gone wrong).
+    for text in ("{not json", "[" * 100_000 + "]" * 100_000, '{"k": ' + "9" * 5000 + "}"):
+        (out / "result.json").write_text(text)
+        with pytest.raises(UmaskError, match="not valid JSON"):
+            load_result(out)
     out = save_result(result, tmp_path / "run2")
     (out / "universal.png").write_bytes(b"\x89PNG broken")
     with pytest.raises(UmaskError, match="not a readable PNG"):

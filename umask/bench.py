@@ -382,6 +382,24 @@ def report_to_json(report: BenchReport) -> dict:
 _MACHINE_KEYS = ("cpu", "cores", "torch", "threads", "python")
 
 
+_NUMBER = (int, float)
+#: The fields of each table's rows in a ``bench --json`` part, and their types:
+#: a part edited by hand must fail here, in one sentence, not as a traceback
+#: in the middle of writing BENCHMARKS.md.
+_ROW_FIELDS = {
+    "runs": {"preset": str, "k": int, "family": str, "seed": int, "steps": int, "seconds": _NUMBER,
+             "success_rate": _NUMBER, "reached": bool},
+    "overhead": {"model": str, "k": int, "umask_s": _NUMBER, "bare_s": _NUMBER, "overhead": _NUMBER},
+    "memory": {"model": str, "peak_mb": _NUMBER, "model_mb": _NUMBER},
+    "streaming": {"name": str, "steps": int, "seconds": _NUMBER},
+}
+
+
+def _typed(value, kind) -> bool:
+    """``isinstance`` where a JSON true/false is no number."""
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+
+
 def report_from_json(data: dict) -> BenchReport:
     """A report from :func:`report_to_json`'s output.
 
@@ -397,14 +415,18 @@ def report_from_json(data: dict) -> BenchReport:
         raise KeyError("machine")
     if isinstance(data["seconds"], bool) or not isinstance(data["seconds"], (int, float)):
         raise KeyError("seconds")
-    for key in ("runs", "overhead", "memory", "streaming"):
-        if not isinstance(data[key], list):
+    for key in ("parts", "timing_parts", "lone_parts"):
+        if key in data and not _typed(data[key], int):
             raise KeyError(key)
-    for row in data["streaming"]:
-        if not isinstance(row, dict):
-            raise KeyError("streaming")
-        if isinstance(row.get("overhead"), str):  # parts written before 2026-11-28 kept it as text, "+4.0%"
-            row["overhead"] = float(row["overhead"].rstrip(" %")) / 100
+    for key, fields in _ROW_FIELDS.items():
+        if not isinstance(data[key], list) or not all(isinstance(row, dict) for row in data[key]):
+            raise KeyError(key)
+        for row in data[key]:
+            if key == "streaming" and isinstance(row.get("overhead"), str):  # parts before 2026-11-28: "+4.0%"
+                row["overhead"] = float(row["overhead"].rstrip(" %")) / 100
+            if any(not _typed(row.get(name), kind) for name, kind in fields.items()) \
+                    or ("overhead" in row and not _typed(row["overhead"], _NUMBER)):
+                raise KeyError(key)
     plan = data["plan"]
     plan = BenchPlan(**{k: tuple(v) if isinstance(v, list) else v for k, v in plan.items()})
     return BenchReport(plan=plan, machine=data["machine"], runs=[RunTiming(**r) for r in data["runs"]],

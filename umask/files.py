@@ -19,6 +19,10 @@ from .errors import UmaskError
 # images above ~179 megapixels with a DecompressionBombError, and a file that
 # large is a mistake here, so it gets the same one-sentence error as the rest.
 IMAGE_READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+# What json.loads can raise on a damaged or hand-edited file: JSONDecodeError
+# and UnicodeDecodeError are ValueErrors, as is an integer of over 4300
+# digits; nesting thousands of levels deep exhausts the recursion limit.
+JSON_READ_ERRORS = (ValueError, RecursionError)
 
 
 def _process_umask() -> int:

@@ -38,7 +38,7 @@ import torch
 from PIL import Image
 
 from .errors import UmaskError
-from .files import DIR_MODE, IMAGE_READ_ERRORS, check_writable, is_hidden, safe_name, sync_folder
+from .files import DIR_MODE, IMAGE_READ_ERRORS, JSON_READ_ERRORS, check_writable, is_hidden, safe_name, sync_folder
 from .images import image_to_uint8, png_bytes, uint8_to_image
 from .models.wrapper import MAX_SIDE, MIN_RESIZE, MIN_SIDE
 from .masks import FAMILIES, MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
@@ -333,7 +333,7 @@ def _read_meta(path: Path) -> dict:
     """A result.json as a dict holding every key a result needs."""
     try:
         meta = json.loads(path.read_bytes())  # bytes: UTF-8 whatever the locale
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except JSON_READ_ERRORS:
         raise UmaskError(f"{path} is not valid JSON; the result is corrupt.") from None
     except OSError as err:
         raise UmaskError(f"{path} cannot be read ({err.strerror or err}).") from None

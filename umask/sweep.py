@@ -39,7 +39,7 @@ import numpy as np
 from .config import PRESETS, Config, check_preset
 from .devices import resolve_device
 from .errors import UmaskError
-from .files import atomic_file, check_writable, is_hidden, safe_name
+from .files import JSON_READ_ERRORS, atomic_file, check_writable, is_hidden, safe_name
 from .geometry import result_geometry
 from .masks import BUILTIN_FAMILIES, check_mode, check_parts, parse_fill
 from .models import STUDY_MODELS, Classifier, canonical_spec, load_model, model_info
@@ -530,7 +530,7 @@ def check_settings(out: Path, plan: SweepPlan) -> None:
     if path.exists():
         try:
             saved = json.loads(path.read_bytes())
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError):  # OSError: a folder of that name
+        except (*JSON_READ_ERRORS, OSError):  # OSError: a folder of that name
             saved = None
         if not isinstance(saved, dict):
             raise UmaskError(f"{path} is not a JSON object, so '{out}' is not a umask sweep folder (or that file was "
@@ -755,7 +755,7 @@ def sweep_settings(out: str | Path) -> dict:
     path = Path(out) / SETTINGS_FILE
     try:
         saved = json.loads(path.read_bytes()) if path.exists() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+    except (*JSON_READ_ERRORS, OSError):
         return {}
     return saved if isinstance(saved, dict) else {}
 

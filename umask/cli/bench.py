@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..bench import REPORT_HEADING, BenchPlan, merge_reports, report_from_json, report_to_json, run_bench, to_markdown
 from ..errors import UmaskError
-from ..files import atomic_file
+from ..files import JSON_READ_ERRORS, atomic_file
 from ..masks import BUILTIN_FAMILIES
 from ..results import check_output_file
 from . import refuse_unused
@@ -128,7 +128,7 @@ def _read_part(path: Path):
         raise UmaskError(f"bench --merge: {path} does not exist; give files written by bench --json.") from None
     except OSError as exc:  # a folder, no permission
         raise UmaskError(f"bench --merge: {path} cannot be read ({exc.strerror}); give files written by bench --json.") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (*JSON_READ_ERRORS, KeyError, TypeError, AttributeError) as exc:
         detail = (f"its '{exc.args[0]}' is missing or malformed" if isinstance(exc, KeyError)
                   else "it does not hold what bench --json writes")
         raise UmaskError(f"bench --merge: {path} is not a bench --json file ({detail}).") from None
