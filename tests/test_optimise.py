@@ -272,7 +272,7 @@ def test_losing_streaks_count_steps_in_a_row_missed(tiny):
         missed = torch.tensor([p != t for p, t in zip(report.predictions, search.targets)])
         streak = (streak + 1) * missed
         assert torch.equal(search._losing_streak, streak)
-    with pytest.raises(UmaskError, match="Streak scale -1.0 must be 0 \\(off\\) or a positive number of steps"):
+    with pytest.raises(UmaskError, match=r"Streak scale -1.0 must be 0 \(off\) or a number of steps, 1 or more"):
         small(streak_scale=-1.0)
 
 

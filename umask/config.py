@@ -29,6 +29,10 @@ PARAMETRISATIONS = ("clamp", "sigmoid")
 INITS = ("noise", "grey")
 
 
+#: The largest learning rate a Config takes: far above any useful one.
+MAX_LR = 1e4
+
+
 @dataclass(frozen=True)
 class Config:
     """One universal-image optimisation.
@@ -136,6 +140,8 @@ class Config:
                 raise UmaskError(f"{name.replace('_', ' ').capitalize()} {getattr(self, name)} is not allowed; give a whole number from 0 to 2^63 - 1.")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise UmaskError(f"Learning rate {self.lr} must be a positive, finite number.")
+        if self.lr > MAX_LR:  # pixels live in [0, 1]; near 3.4e38 the update itself overflows float32
+            raise UmaskError(f"Learning rate {self.lr:g} is more than {MAX_LR:g}; give one up to that (the study's is 0.1).")
         if not 0.0 <= self.adam_beta2 < 1.0:
             raise UmaskError(f"Adam's beta2 = {self.adam_beta2} must lie in [0, 1).")
         if not 0.0 <= self.lr_floor <= 1.0:  # above 1 a schedule would raise lr; below 0 it would climb the loss
@@ -144,8 +150,9 @@ class Config:
             raise UmaskError(f"patience = {self.patience} must be at least 1 step.")
         if not (self.kappa >= 0 and math.isfinite(self.kappa)):
             raise UmaskError(f"kappa = {self.kappa} must be a finite logit margin of 0 or more.")
-        if not (self.streak_scale >= 0 and math.isfinite(self.streak_scale)):
-            raise UmaskError(f"Streak scale {self.streak_scale} must be 0 (off) or a positive number of steps.")
+        if not (self.streak_scale == 0 or (self.streak_scale >= 1 and math.isfinite(self.streak_scale))):
+            # Below one step the weight 1 + n / scale grows past float32's range (1e-38: "outputs that are not numbers").
+            raise UmaskError(f"Streak scale {self.streak_scale} must be 0 (off) or a number of steps, 1 or more.")
         if not self.balance_masks:
             object.__setattr__(self, "streak_scale", 0.0)
         if self.steps < 1:
