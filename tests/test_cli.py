@@ -611,3 +611,22 @@ def test_options_that_would_do_nothing_are_refused(tiny_registered, tmp_path, ca
     code, _, err = run_cli(capsys, "geometry", out_dir, "--device", "cuda")
     assert code == 2 and err == ("umask: error: --device is for the decision-slice map, which only --slice I J computes; "
                                  "add --slice, or drop --device.\n")
+
+
+def test_geometry_json_of_a_black_image_is_standard_json(tiny_registered, tmp_path, capsys):
+    """An all-black image has no relative distances (0 / 0): null in the JSON, which other readers accept, not NaN."""
+    import dataclasses
+
+    import torch
+
+    from umask.optimise import UniversalSearch
+    from umask.results import save_result
+
+    from .conftest import small, tiny_classifier
+
+    result = UniversalSearch(tiny_classifier(), small(steps=2)).run()
+    save_result(dataclasses.replace(result, image=torch.zeros_like(result.image)), tmp_path / "black")
+    code, out, err = run_cli(capsys, "geometry", str(tmp_path / "black"), "--format", "json")
+    assert code == 0, err
+    payload = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
+    assert payload["summary"]["max_rel_l2"] is None and payload["summary"]["max_abs_l2"] == 0.0

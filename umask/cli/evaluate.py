@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..errors import UmaskError
 from ..evaluate import transfer_report
 from ..files import atomic_file
 from ..results import check_output_file
 from ..text import percent
-from .output import echo, format_table, status
+from .output import echo, format_table, json_text, status
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         if entry.get("weights_changed"):  # on stderr: stdout may be the JSON report
             status(f"umask: warning: the checkpoint {spec.split('=', 1)[1]} holds other weights than when this "
                    "result was made (its SHA-256 differs); its predictions need not repeat the saved ones.")
-    text = json.dumps(report, indent=2)
+    text = json_text(report)
     if args.json_path is not None:
         with atomic_file(args.json_path) as fh:
             fh.write(text + "\n")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 from pathlib import Path
 
 from ..errors import UmaskError
@@ -22,7 +21,7 @@ from ..geometry import SLICE_RESOLUTION, check_slice_copies, check_slice_resolut
 from ..models import load_model
 from ..results import check_output_file, load_result
 from ..text import count, percent
-from .output import echo, format_table, progress
+from .output import echo, format_table, json_text, progress
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -64,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         payload = {"per_mask": geo.table(), "summary": geo.summary(), "image_norms": geo.image_norms, "study_claim": claim}
         if target is not None:
             payload["slice"] = _slice(args, result, target)
-        echo(json.dumps(payload, indent=2))
+        echo(json_text(payload))
         return 0
     # The tables first (milliseconds), then the slice (minutes at a fine
     # resolution): an interrupted slice leaves the figures on the screen.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import math
 import sys
 from typing import Iterable, Sequence
 
@@ -22,6 +24,22 @@ def echo(text: str = "") -> None:
     """One line to stdout (the CLI's result channel), flushed: long jobs report as they go, even into a file."""
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def json_text(payload) -> str:
+    """``payload`` as standard JSON: a figure that is not a number (a relative
+    distance of an all-black image) is null, not Python's bare NaN, which
+    JSON readers refuse."""
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {key: clean(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(item) for item in value]
+        return value
+
+    return json.dumps(clean(payload), indent=2, allow_nan=False)
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
