@@ -188,6 +188,11 @@ def test_merge_refuses_what_is_not_a_bench_part(tmp_path, capsys):
         bad.write_text(json.dumps({**part, "machine": machine, **edit}))
         assert main(["bench", "--merge", str(bad), "--out", str(tmp_path / "x.md")]) == 2, edit
         assert capsys.readouterr().err.strip().endswith(f"is not a bench --json file (its '{named}' is missing or malformed).")
+    # A device or a pipe would be read forever: refused before a byte is read.
+    for option, given in (("--merge", "/dev/zero"), ("--notes", "/dev/zero")):
+        args = ["bench", "--merge", "/dev/zero"] if option == "--merge" else ["bench", "--merge", str(bad), "--notes", given]
+        assert main([*args, "--out", str(tmp_path / "x.md")]) == 2
+        assert f"bench {option}: /dev/zero is not a plain file (a device or a pipe)" in capsys.readouterr().err
     # JSON nested past the recursion limit, or an integer of thousands of digits: not JSON this reads.
     for text in ("[" * 100_000 + "]" * 100_000, '{"seconds": ' + "9" * 5000 + "}"):
         bad.write_text(text)

@@ -121,9 +121,23 @@ def _write_part(path: Path, report) -> None:
         json.dump(report_to_json(report), fh, indent=1)
 
 
+#: The most either input of a merge may hold; parts and notes are a few hundred KB.
+MAX_INPUT_MB = 64
+
+
+def _read_regular(path: Path, option: str, give: str) -> bytes:
+    """The bytes of a plain file of at most MAX_INPUT_MB: /dev/zero or a pipe would be read forever."""
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise UmaskError(f"bench {option}: {path} is not a plain file (a device or a pipe); {give}.")
+    if path.is_file() and path.stat().st_size > MAX_INPUT_MB * 2**20:
+        raise UmaskError(f"bench {option}: {path} holds {path.stat().st_size / 2**20:.0f} MB, more than the "
+                         f"{MAX_INPUT_MB} MB it could be; {give}.")
+    return path.read_bytes()
+
+
 def _read_part(path: Path):
     try:
-        return report_from_json(json.loads(path.read_text(encoding="utf-8")))
+        return report_from_json(json.loads(_read_regular(path, "--merge", "give files written by bench --json")))
     except FileNotFoundError:
         raise UmaskError(f"bench --merge: {path} does not exist; give files written by bench --json.") from None
     except OSError as exc:  # a folder, no permission
@@ -136,7 +150,7 @@ def _read_part(path: Path):
 
 def _read_notes(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return _read_regular(path, "--notes", "give a markdown file").decode("utf-8")
     except FileNotFoundError:
         raise UmaskError(f"bench --notes: {path} does not exist; give a markdown file.") from None
     except (OSError, UnicodeDecodeError) as exc:
