@@ -185,6 +185,23 @@ def test_nothing_is_written_inside_a_saved_result(result, tmp_path):
         check_output_file(tmp_path / "into" / "report.json")
 
 
+
+def test_an_output_file_is_never_a_link_or_a_device(tmp_path):
+    """The file is written beside its path and renamed over it: a link would be replaced, not written through."""
+    from umask.results import check_output_file
+
+    (tmp_path / "real.json").write_text("{}")
+    (tmp_path / "link.json").symlink_to(tmp_path / "real.json")
+    with pytest.raises(UmaskError, match=rf"'{tmp_path}/link.json' is a link \(to '{tmp_path}/real.json'\); give the path"):
+        check_output_file(tmp_path / "link.json", overwrite=True)
+    with pytest.raises(UmaskError, match="'/dev/null' is not a plain file \\(a device, a pipe or a socket\\)"):
+        check_output_file("/dev/null", overwrite=True)
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(UmaskError, match="is not a plain file"):
+        check_output_file(tmp_path / "pipe", overwrite=True)
+    check_output_file(tmp_path / "real.json", overwrite=True)  # a plain file, replaced as asked
+
+
 def test_a_failed_second_rename_puts_the_old_result_back(result, tmp_path, monkeypatch):
     """Where folders cannot be exchanged: old aside, new in place; if the
     second rename fails, the old result is renamed back, whole."""

@@ -205,13 +205,20 @@ def check_output_file(path: str | Path, *, reads: tuple[str | Path, ...] = (), o
     Raises:
         UmaskError: see check_writable; ``path`` is a file of a result
             folder or lies in one (generate --overwrite would then refuse
-            to replace that result); or it exists and ``overwrite`` is false.
+            to replace that result); it is a device or a pipe; or it exists
+            and ``overwrite`` is false.
     """
     check_writable(path, reads=reads)  # as typed: a trailing '/' is refused there
     path = Path(path)
     if path.name in FILES and (path.parent / JSON_FILE).is_file():
         raise UmaskError(f"'{path}' is a file of the result in '{path.parent}'; write to another path.")
     check_outside_results(path, "write to another path")
+    # The file is written beside the path and renamed over it: that would
+    # replace a link, not write through it, and lose a device.
+    if path.is_symlink():
+        raise UmaskError(f"'{path}' is a link (to '{os.readlink(path)}'); give the path of a file itself.")
+    if path.exists() and not path.is_file():
+        raise UmaskError(f"'{path}' is not a plain file (a device, a pipe or a socket); give a file's path.")
     if not overwrite and path.exists():
         raise UmaskError(f"'{path}' already exists; give another path, or add --overwrite to replace it.")
 
