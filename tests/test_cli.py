@@ -630,3 +630,20 @@ def test_geometry_json_of_a_black_image_is_standard_json(tiny_registered, tmp_pa
     assert code == 0, err
     payload = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
     assert payload["summary"]["max_rel_l2"] is None and payload["summary"]["max_abs_l2"] == 0.0
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("closed", [1, 2], ids=["stdout", "stderr"])
+def test_a_closed_stdout_or_stderr_still_runs_and_saves(tmp_path, closed):
+    """`python -m umask generate ... >&-`: Python has None for the closed stream; that was a traceback, or (stderr) nothing at all."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "umask", "generate", "--k", "2", "--steps", "2", "--no-stop", "--out", str(out)],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300,
+                          preexec_fn=lambda: os.close(closed))
+    assert proc.returncode == 0 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert load_result(out).steps == 2

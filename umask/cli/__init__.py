@@ -111,6 +111,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    # Started with stdout or stderr closed (`>&-`), Python has None there: the
+    # work still runs and saves, its lines go nowhere, as asked.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")
     for stream in (sys.stdout, sys.stderr):
         # A terminal that cannot show "∞" or "→" (a latin-1 locale) gets "?",
         # not a UnicodeEncodeError halfway through a table.
