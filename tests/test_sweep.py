@@ -718,3 +718,16 @@ def test_estimate_times_the_models_the_sweep_would_run(tiny_registered, tmp_path
     assert main([*args, "--models", "efficientnet_lite1", "--skip-missing"]) == 2
     assert "No model of the sweep has its weights here (efficientnet_lite1), so nothing would run." in capsys.readouterr().err
 
+
+
+def test_a_report_path_that_cannot_be_written_is_said_before_any_run(tiny_registered, tmp_path, capsys):
+    """report.html is written last: a folder in its place was said only after every run."""
+    out = tmp_path / "sw"
+    (out / "report.html").mkdir(parents=True)
+    assert main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"umask: error: '{out / 'report.html'}' is a folder; give a file path.\n"
+    assert not (out / CSV_FILE).exists()
+    # Without the report, the runs go on; --report-only then says the same.
+    assert main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "--out", str(out), "--no-report"]) == 0
+    assert main(["sweep", "--out", str(out), "--report-only"]) == 2
+    assert "is a folder; give a file path." in capsys.readouterr().err

@@ -21,7 +21,9 @@ from ..devices import resolve_device
 from ..geometry import SLICE_RESOLUTION, check_slice_resolution
 from ..models import DEFAULT_MODEL, model_info, weights_available
 from ..report import REPORT_FILE, build_report
-from ..sweep import (CSV_FILE, MAX_RUNS, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, estimate_seconds, repair_csv,
+from ..results import check_output_file
+from ..sweep import (CSV_FILE, MAX_RUNS, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, check_out_folder, estimate_seconds,
+                     repair_csv,
                      run_sweep, study_plan)
 from ..timing import StepTiming, time_steps, timing_model
 from ..text import count, duration, percent
@@ -124,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             raise UmaskError(f"'{out}' is a file, not a sweep folder; give the folder a sweep wrote (it holds {CSV_FILE}).")
         if not (out / CSV_FILE).is_file():
             raise UmaskError(f"'{out}' holds no {CSV_FILE}; run a sweep into it first.")
+        check_output_file(out / REPORT_FILE, overwrite=True)
         repair_csv(out)  # a row torn by a kill is rebuilt from its folder, as a sweep would
         return _report(out, args)
     if args.estimate and args.dry_run:
@@ -131,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
                          "runs it would make); give one of them.")
     plan = plan_from_args(args)
     plan.validate()
+    if not args.no_report:  # written last: a folder or a link in its place must not wait hours to be said
+        check_out_folder(out)  # first: "a file, not a folder" is said of the folder, not of the report in it
+        check_output_file(out / REPORT_FILE, overwrite=True)
     if args.estimate:
         if args.skip_missing:  # as the run will: a model without its weights here is left out, not timed
             missing = [spec for spec in plan.models if not weights_available(spec)]
