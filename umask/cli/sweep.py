@@ -23,8 +23,7 @@ from ..models import DEFAULT_MODEL, model_info, weights_available
 from ..report import REPORT_FILE, build_report
 from ..results import check_output_file
 from ..sweep import (CSV_FILE, MAX_RUNS, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, check_out_folder, estimate_seconds,
-                     repair_csv,
-                     run_sweep, study_plan)
+                     repair_csv, run_sweep, study_plan)
 from ..timing import StepTiming, time_steps, timing_model
 from ..text import count, duration, percent
 from . import interrupt_code, refuse_unused
