@@ -236,6 +236,8 @@ def test_bench_checks_where_it_writes_before_measuring(tmp_path, capsys):
         (["--k", "10", "100"], "K = 100 is more parts than 'hstripes' can make on a 64x64 image; the most is 64."),
         (["--k", "1"], "K = 1 is too small"),
         (["--seeds", "0"], "--seeds 0 is not allowed; give a whole number of 1 or more."),
+        (["--first-seed", str(2**63 - 1), "--seeds", "2"], f"--first-seed {2**63 - 1} with --seeds 2 reaches seed {2**63}, "
+                                                            "above 2^63 - 1; give a smaller --first-seed."),
         (["--preset-cap", "0"], "--preset-cap 0 is not allowed"),
         (["--first-seed", "-1"], "--first-seed -1 is not allowed"),
         (["--no-universal", "--no-overhead", "--no-streaming"], "This benchmark would measure nothing; drop one of"),

@@ -67,6 +67,9 @@ class BenchPlan:
             value = getattr(self, name)
             if value is not None and value < least:
                 raise UmaskError(f"--{name.replace('_', '-')} {value} is not allowed; give a whole number of {least} or more.")
+        if self.first_seed + self.seeds - 1 >= 2**63:  # what torch's generators take; said before the first run, not after
+            raise UmaskError(f"--first-seed {self.first_seed} with --seeds {self.seeds} reaches seed "
+                             f"{self.first_seed + self.seeds - 1}, above 2^63 - 1; give a smaller --first-seed.")
         if not (self.ks and self.families and self.seeds) and not self.overhead_models and not self.memory_models \
                 and not self.streaming_steps:
             # Writing its tables would replace BENCHMARKS.md with headings.
