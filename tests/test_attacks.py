@@ -240,6 +240,7 @@ def test_load_photo_errors(tmp_path):
         (tmp_path / "missing.jpg", "Photo '" + str(tmp_path / "missing.jpg") + "' does not exist"),
         (tmp_path / "corrupt.jpg", "is not a readable image; give a JPEG, PNG or WebP photo."),
         (tmp_path, "is a folder"),
+        ("", "The photo's path is empty; give the path of a JPEG, PNG or WebP photo."),
         (b"garbage", "Photo 'the uploaded file' is not a readable image"),
     ]
     for source, message in cases:

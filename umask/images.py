@@ -82,6 +82,8 @@ def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str 
     if size is not None and size < 1:
         raise UmaskError(f"Photo size {size} is not allowed; give a positive number of pixels.")
     label = name or ("the uploaded file" if isinstance(source, bytes) else str(source))
+    if not isinstance(source, bytes) and not str(source).strip():  # Path("") is the current folder
+        raise UmaskError(f"The photo's path is empty; give the path of {PHOTO_KINDS}.")
     try:
         stream = io.BytesIO(source) if isinstance(source, bytes) else open(Path(source), "rb")
     except FileNotFoundError:
