@@ -495,6 +495,9 @@ def test_a_model_without_weights_shows_a_message_and_the_page_stays_usable(model
     assert not at.exception and not at.error
     assert [w.value for w in at.warning if "not available here" in w.value] == [
         "resnet50 is not available here: The weights of 'resnet50' are not in the torch cache and download.pytorch.org cannot be reached."]
+    # The summary grid says which selected model it lacks, not only what it shows.
+    assert any(m.value.startswith("**Every part on every model** (efficientnet_lite0: ") for m in at.markdown)
+    assert "Not in the grid: resnet50 (not available here; its column above says why)." in [c.value for c in at.caption]
     remedy = at.expander[0].markdown[0].value
     assert remedy.startswith("Download https://") and "resnet50-11ad3fa6.pth" in remedy  # the remedy, not the warning again
     # A failure is remembered (offline, no network check on every click) until "Try again".
