@@ -85,6 +85,10 @@ def test_page_targeted_iterative_matches_the_engine(app, lite0):
     coffee = load_photo(ROOT / "assets" / "coffee.jpg", size=lite0.native_size)
     before, after, _ = expected(lite0, coffee, eps=0.02, steps=10, target=980)
     assert shown(app) == (before, after) and before.startswith("espresso")
+    # The photo's own class as the target is no fooled model: said so, not a green "reached".
+    app.selectbox(key="adv_target").set_value(967).run()
+    assert shown(app)[1].startswith("espresso") and not app.success
+    assert "The photo already is the target class; pick another target to see the attack move it." in [i.value for i in app.info]
 
 
 def goldfish_at_panda_eps(app, model, photo: str, file: str, method: str, steps: int):
