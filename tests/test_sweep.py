@@ -378,7 +378,7 @@ def test_report_leaves_out_a_run_folder_deleted_since(tiny_registered, tmp_path,
     assert written.unreadable == (biggest["folder"],)
     page = written.path.read_text()
     assert "Success rate vs K" in page and "Gallery" in page
-    assert (f"<p class='warn'>1 run folder of results.csv could not be read, so their images are left out (the figures "
+    assert (f"<p class='warn'>1 run folder of results.csv could not be read, so its images are left out (the figures "
             f"come from the CSV): {biggest['folder']}: no result.json there.</p>") in page
     # A damaged one: the loader's sentence says why; the CLI names both.
     (smallest,) = [r for r in rows if r is not biggest]

@@ -289,8 +289,9 @@ def build_report(
                 "The first seed of each K.</p>")
     body.append(_gallery(out, rows, load))
     if unreadable:
+        their = "its images are" if len(unreadable) == 1 else "their images are"
         body.insert(1, f"<p class='warn'>{count(len(unreadable), 'run folder')} of results.csv could not be read, so "
-                       "their images are left out (the figures come from the CSV): "
+                       f"{their} left out (the figures come from the CSV): "
                        + "; ".join(html.escape(f"{folder}: {why}") for folder, why in unreadable.items()) + ".</p>")
 
     page = (
