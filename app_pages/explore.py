@@ -60,12 +60,13 @@ def open_upload() -> None:
         return
     # Shown once per distinct file: a later Generate must not be replaced by
     # the file still sitting in the uploader.
-    digest = upload_digest(upload.getvalue())
+    data = upload.getvalue()
+    digest = upload_digest(data)
     if st.session_state.get("exp_upload_digest") == digest:
         return
     st.session_state["exp_upload_digest"] = digest
     try:
-        set_result(result_from_upload(upload.getvalue()), f"uploaded: {upload.name}")
+        set_result(result_from_upload(data), f"uploaded: {upload.name}")
     except umask.UmaskError as err:
         st.session_state["exp_upload_error"] = str(err)
     else:

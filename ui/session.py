@@ -12,7 +12,6 @@ from typing import Callable, TypeVar
 import streamlit as st
 
 import umask
-from umask.images import image_to_uint8
 
 T = TypeVar("T")
 
@@ -93,11 +92,7 @@ def set_result(result: umask.Result, source: str) -> None:
 
 def result_id(result: umask.Result) -> str:
     """A short fingerprint of a result (image, parts, targets) for widget keys and caches."""
-    digest = hashlib.sha1()
-    digest.update(image_to_uint8(result.image).tobytes())
-    digest.update(result.labels.numpy().tobytes())
-    digest.update(repr((result.targets, result.mask_mode, result.fill, result.model)).encode())
-    return digest.hexdigest()[:12]
+    return result.fingerprint[:12]
 
 
 
@@ -145,7 +140,7 @@ def result_from_upload(data: bytes) -> umask.Result:
     return session_memo(("upload", upload_digest(data)), lambda: umask.result_from_zip(data))
 
 
-def kept_upload(container, label: str, *, types: list[str], key: str, **kwargs) -> tuple[bytes, str] | None:
+def kept_upload(container, label: str, *, types: list[str], key: str) -> tuple[bytes, str] | None:
     """A file uploader whose file outlives a visit to another page: (bytes, name), or None.
 
     Streamlit empties an uploader whose page is left; a teacher who uploaded
@@ -162,7 +157,7 @@ def kept_upload(container, label: str, *, types: list[str], key: str, **kwargs) 
         else:
             st.session_state[kept_key] = (upload.getvalue(), upload.name)
 
-    upload = container.file_uploader(label, type=types, key=key, on_change=remember, **kwargs)
+    upload = container.file_uploader(label, type=types, key=key, on_change=remember)
     if upload is not None:
         return upload.getvalue(), upload.name
     kept = st.session_state.get(kept_key)

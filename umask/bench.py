@@ -416,7 +416,7 @@ def report_from_json(data: dict) -> BenchReport:
     machine = data["machine"]
     if not isinstance(machine, dict) or any(key not in machine for key in _MACHINE_KEYS):
         raise KeyError("machine")
-    if isinstance(data["seconds"], bool) or not isinstance(data["seconds"], (int, float)):
+    if not _typed(data["seconds"], _NUMBER):
         raise KeyError("seconds")
     for key in ("parts", "timing_parts", "lone_parts"):
         if key in data and not _typed(data[key], int):

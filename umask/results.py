@@ -101,6 +101,16 @@ class Result:
         return int(self.image.shape[-1])
 
     @property
+    def fingerprint(self) -> str:
+        """SHA-1 hex digest of what makes this result itself: its saved pixels,
+        parts, targets, mode, fill and model (not its timings). The dashboard
+        keys widgets and caches by it; a zip's name carries a piece of it."""
+        digest = hashlib.sha1(image_to_uint8(self.image).tobytes())
+        digest.update(self.labels.numpy().tobytes())
+        digest.update(repr((self.targets, self.mask_mode, self.fill, self.model)).encode())
+        return digest.hexdigest()
+
+    @property
     def hit_count(self) -> int:
         """How many masks give their target (on the saved image)."""
         return sum(p == t for p, t in zip(self.predictions, self.targets))
@@ -473,13 +483,12 @@ def load_result(folder: str | Path) -> Result:
 
 def zip_name(result: Result) -> str:
     """The file name a result's zip is offered under,
-    ``umask-<model>-<family>-<mode>-K<k>-<image>.zip``: ``<image>`` is 6 hex
-    digits of the saved pixels' and targets' SHA-256, so two results of one
+    ``umask-<model>-<family>-<mode>-K<k>-<image>.zip``: ``<image>`` is the
+    first 6 hex digits of :attr:`Result.fingerprint`, so two results of one
     model, layout and K (other targets, other seeds) get two names and a
     download does not land as "(1)" beside the other; a checkpoint spec's
     path is made one safe name (:func:`umask.files.safe_name`)."""
-    digest = hashlib.sha256(image_to_uint8(result.image).tobytes() + repr(result.targets).encode()).hexdigest()
-    return f"umask-{safe_name(result.model)}-{result.mask_family}-{result.mask_mode}-K{result.k}-{digest[:6]}.zip"
+    return f"umask-{safe_name(result.model)}-{result.mask_family}-{result.mask_mode}-K{result.k}-{result.fingerprint[:6]}.zip"
 
 
 def result_to_zip(result: Result) -> bytes:
