@@ -234,6 +234,21 @@ def test_load_photo_centre_crops_to_the_8bit_grid(tmp_path):
     assert torch.equal(grey * 255, torch.tensor([[0.0, 85.0], [170.0, 255.0]]).expand(3, 2, 2))
 
 
+def test_a_transparent_photo_is_laid_on_white_as_a_browser_shows_it(tmp_path):
+    # Black under alpha 0 (invisible), black under alpha 51 (20 % black on white), opaque red.
+    rgba = np.array([[[0, 0, 0, 0], [0, 0, 0, 51], [255, 0, 0, 255]]], dtype=np.uint8)
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "rgba.png")
+    x = load_photo(tmp_path / "rgba.png", size=None)
+    assert torch.equal(x * 255, torch.tensor([[[255.0, 204.0, 255.0]], [[255.0, 204.0, 0.0]], [[255.0, 204.0, 0.0]]]))
+    # A palette image whose colour 0 is marked transparent, and grey with alpha.
+    palette = Image.fromarray(np.array([[0, 1]], dtype=np.uint8), mode="P")
+    palette.putpalette([0, 0, 0, 0, 0, 255] + [0] * 762)
+    palette.save(tmp_path / "palette.png", transparency=0)
+    assert torch.equal(load_photo(tmp_path / "palette.png", size=None)[:, 0, 0], torch.ones(3))
+    Image.fromarray(np.array([[[0, 0]]], dtype=np.uint8), mode="LA").save(tmp_path / "la.png")
+    assert torch.equal(load_photo(tmp_path / "la.png", size=None), torch.ones(3, 1, 1))
+
+
 def test_load_photo_errors(tmp_path):
     (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     cases = [

@@ -67,7 +67,10 @@ def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str 
     The shorter side is resized to ``size`` (bicubic, antialiased, as
     torchvision's ImageNet preprocessing) and the centre square cropped, so
     the model sees the photo at its native resolution without distortion.
-    EXIF rotation is applied; greyscale, palette and alpha images become RGB.
+    EXIF rotation is applied; greyscale and palette images become RGB, and
+    a transparent photo is laid on white, as a browser shows it (its hidden
+    colours under alpha 0 are not what anyone sees, so the model must not
+    see them either).
 
     Args:
         source: a file path, or the file's bytes (e.g. a browser upload).
@@ -100,6 +103,8 @@ def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str 
                 # A 16-bit grey photo: Pillow's convert("RGB") clips its 0..65535
                 # to 0..255 (all white); scale it to 8 bits as a viewer shows it.
                 img = Image.fromarray((np.asarray(img, dtype=np.float64) / 257.0).round().clip(0, 255).astype(np.uint8))
+            if "A" in img.getbands() or "transparency" in img.info:
+                img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA"))
             img = img.convert("RGB")
     except Image.DecompressionBombError:
         raise UmaskError(f"Photo '{label}' has more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, too many "
