@@ -268,8 +268,11 @@ def test_folder_of_another_kind_or_size_is_refused(tiny_registered, tmp_path, ca
     # delete it, and doing so loses nothing: its rows come back from the runs.
     whole = (out / CSV_FILE).read_bytes()
     (out / CSV_FILE).write_bytes(whole.replace(b"tiny", b"t\xefny", 1))
-    refused(r"is not a umask results.csv \(it is not UTF-8 CSV text\); delete it and run the same sweep command again: "
+    refused(r"is not a umask results.csv \(it is not UTF-8 text\); delete it and run the same sweep command again: "
             r"its rows are rebuilt from the run folders in '.*sw/runs'.$")
+    # Valid UTF-8 that the csv module refuses (a cell over its length limit) says so.
+    (out / CSV_FILE).write_bytes(whole + b'"' + b"x" * 200_000 + b'"\n')
+    refused(r"is not a umask results.csv \(its CSV is malformed: field larger than field limit \(131072\)\); delete")
     (out / CSV_FILE).unlink()
     assert run_sweep(plan(families=("hstripes",), ks=(2,)), out).ran == 0
     assert (out / CSV_FILE).read_bytes() == whole
@@ -343,7 +346,7 @@ def test_dry_run_lists_runs(tiny_registered, tmp_path, capsys):
     # A results.csv the run would refuse, the dry run refuses too (not "0 of 2 to do").
     (tmp_path / "sw" / CSV_FILE).write_bytes(b"garbage\xef\n")
     assert main(["sweep", *TINY, "--masks", "grid", "--k", "2", "3", "--out", str(tmp_path / "sw"), "--dry-run"]) == 2
-    assert "is not a umask results.csv (it is not UTF-8 CSV text)" in capsys.readouterr().err
+    assert "is not a umask results.csv (it is not UTF-8 text)" in capsys.readouterr().err
     (tmp_path / "afile").write_text("x")
     assert main(["sweep", *TINY, "--masks", "grid", "--k", "2", "--out", str(tmp_path / "afile"), "--dry-run"]) == 2
     assert "is a file; give a folder path" in capsys.readouterr().err

@@ -321,8 +321,11 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
             # A kill during an append can leave a partial last line: drop rows
             # with missing cells (the folder scan rebuilds them).
             rows = [row for row in reader if all(row.get(c) is not None for c in header) and None not in row]
-    except (UnicodeDecodeError, csv.Error):
-        raise UmaskError(f"'{path}' is not a umask results.csv (it is not UTF-8 CSV text); {_damaged_csv_advice(path)}") from None
+    except UnicodeDecodeError:
+        raise UmaskError(f"'{path}' is not a umask results.csv (it is not UTF-8 text); {_damaged_csv_advice(path)}") from None
+    except csv.Error as err:  # e.g. a cell longer than the csv module's limit, a stray NUL byte
+        raise UmaskError(f"'{path}' is not a umask results.csv (its CSV is malformed: {err}); "
+                         f"{_damaged_csv_advice(path)}") from None
     except OSError as err:
         raise UmaskError(f"'{path}' cannot be read ({err.strerror or err}).") from None
     if header == OLD_COLUMNS:  # the figures it lacks stay empty (NaN) until its folders rebuild them
