@@ -162,8 +162,7 @@ def show(outcome: Outcome, model: umask.Classifier, cropped: str) -> None:
             # cannot reach the ball's edge (it would give the same image):
             # more steps, or smaller ones (a step of one's own can overshoot).
             if result.short_walk:
-                advice = (f"{result.steps} steps of {result.step_size:.4f} move a pixel by at most "
-                          f"{result.steps * result.step_size:.3f}, less than ε: use more iterative steps")
+                advice = f"{result.reach}, less than ε: use more iterative steps"
             elif result.eps < EPS_MAX:
                 advice = "raise ε or use more iterative steps"
             else:

@@ -103,6 +103,12 @@ class AttackResult:
         return self.steps * self.step_size < self.budget - 1e-9
 
     @property
+    def reach(self) -> str:
+        """How far the steps can move a pixel, in words, for advice when
+        :attr:`short_walk` ("5 steps of 0.0078 move a pixel by at most 0.039")."""
+        return f"{self.steps} steps of {self.step_size:.2g} move a pixel by at most {self.steps * self.step_size:.2g}"
+
+    @property
     def adversarial_top1(self) -> int:
         return int(self.adversarial_probs.argmax())
 

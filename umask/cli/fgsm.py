@@ -40,8 +40,7 @@ def _advice(result: AttackResult) -> str:
     if eight_bit_budget(result.eps) == 0:  # more steps cannot move a pixel by less than one level
         return "; an 8-bit PNG cannot change by less than 1/255 = 0.0039..., so give --eps 0.004 or more"
     if result.short_walk:  # a larger eps would give the very same image
-        return (f"; {result.steps} steps of {result.step_size:.4f} move a pixel by at most "
-                f"{result.steps * result.step_size:.4f}, less than the budget, so try more --steps")
+        return f"; {result.reach}, less than the budget, so try more --steps"
     return "; try more --steps or a larger --eps"
 
 
