@@ -397,8 +397,13 @@ def test_result_json_checks_lengths_types_and_fills_in_missing_names(result, tmp
         load_with(target_names=["a", "b", "c"])
     with pytest.raises(UmaskError, match="malformed model or preprocessing"):
         load_with(preprocessing=[0.5])
-    with pytest.raises(UmaskError, match="malformed model or preprocessing"):
-        load_with(model=7)
+    for model in (7, "", "  ", "resnet18=", "=weights.pth"):  # a checkpoint spec needs both halves
+        with pytest.raises(UmaskError, match="malformed model or preprocessing"):
+            load_with(model=model)
+    assert load_with(model="resnet18=/elsewhere/r.pth").model == "resnet18=/elsewhere/r.pth"  # the file may be gone
+    for steps in ("12", 3.7, True):
+        with pytest.raises(UmaskError, match="malformed target names, probabilities or timings"):
+            load_with(steps=steps)
     for bad in ({"resize_to": "big"}, {"resize_to": 4}, {"resize_to": 50000}, {"std": [0.2, 0.2]}, {"mean": ["a", 0.4, 0.4]}, {"std": [0.2, 0.0, 0.2]}):
         with pytest.raises(UmaskError, match="malformed model or preprocessing"):
             load_with(preprocessing={**meta["preprocessing"], **bad})

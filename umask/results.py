@@ -40,6 +40,7 @@ from PIL import Image
 from .errors import UmaskError
 from .files import DIR_MODE, IMAGE_READ_ERRORS, JSON_READ_ERRORS, check_writable, is_hidden, safe_name, sync_folder
 from .images import image_to_uint8, png_bytes, uint8_to_image
+from .models.registry import checkpoint_path
 from .models.wrapper import MAX_SIDE, MIN_RESIZE, MIN_SIDE
 from .masks import FAMILIES, MODES, load_layout, make_masks, num_parts, parse_fill, save_layout_png
 from .targets import NUM_CLASSES, imagenet_classes
@@ -50,10 +51,10 @@ log = logging.getLogger(__name__)
 IMAGE_FILE = "universal.png"
 PARTS_FILE = "parts.png"
 JSON_FILE = "result.json"
-#: What a refused upload is told to give instead.
 #: Where a sweep keeps its run folders (umask.sweep), named here because a
 #: sweep folder given where one result is wanted is told apart by it.
 SWEEP_RUNS_DIR = "runs"
+#: What a refused upload is told to give instead.
 ZIP_HINT = "use a zip of a result folder (the Download button's, or a folder zipped as it is)."
 FILES = (IMAGE_FILE, PARTS_FILE, JSON_FILE)
 
@@ -322,6 +323,20 @@ def save_result(result: Result, folder: str | Path) -> Path:
     return folder
 
 
+def _good_model(spec) -> bool:
+    """A model spec the dashboard and ``evaluate`` can name and load: a
+    non-empty string, and for ``ARCH=PATH`` both halves (``"resnet18="``
+    would only fail later, on the page that offers to reload it)."""
+    if not isinstance(spec, str) or not spec.strip():
+        return False
+    if "=" in spec:
+        try:
+            checkpoint_path(spec)
+        except UmaskError:
+            return False
+    return True
+
+
 def _good_preprocessing(pre) -> bool:
     """``{"mean": 3 numbers, "std": 3 positive numbers, "resize_to": None or a side in [8, MAX_SIDE]}``."""
     if not isinstance(pre, dict):
@@ -425,7 +440,7 @@ def load_result(folder: str | Path) -> Result:
         fill = parse_fill(meta["fill"])
     except (TypeError, ValueError, OverflowError, UmaskError):
         raise UmaskError(f"{folder / JSON_FILE} has a malformed k, targets, predictions or fill; the result is corrupt.") from None
-    if not isinstance(meta["model"], str) or not _good_preprocessing(meta["preprocessing"]):
+    if not _good_model(meta["model"]) or not _good_preprocessing(meta["preprocessing"]):
         raise UmaskError(f"{folder / JSON_FILE} has a malformed model or preprocessing; the result is corrupt.")
     if meta["mask_family"] not in FAMILIES:
         raise UmaskError(f"{folder / JSON_FILE} has mask_family '{meta['mask_family']}'; it must be one of "
@@ -450,7 +465,7 @@ def load_result(folder: str | Path) -> Result:
         names = tuple(str(n) for n in names)
         probs = tuple(float(p) for p in probs)
         success_rate = float(meta.get("success_rate", 0.0))
-        steps = int(meta.get("steps", 0))
+        steps = _whole(meta.get("steps", 0))
         seconds = float(meta.get("seconds", 0.0))
         final_loss = float(meta["final_loss"]) if meta.get("final_loss") is not None else math.nan
     except (TypeError, ValueError, OverflowError):
