@@ -332,6 +332,34 @@ def test_prewarm_readies_a_worker_that_holds_the_model(tiny):
     assert not worker.alive
 
 
+def test_a_model_asked_for_while_prewarm_loads_another_is_loaded_too(tiny, monkeypatch):
+    import threading
+
+    from umask.workers import Worker
+
+    other, loading, go = tiny_classifier(seed=1), threading.Event(), threading.Event()
+    real_load = Worker.load
+
+    def slow_load(worker, model):
+        if model is tiny:  # hold the first load until the page has asked for another model
+            loading.set()
+            assert go.wait(60)
+        return real_load(worker, model)
+
+    monkeypatch.setattr(Worker, "load", slow_load)
+    pool = WorkerPool(max_idle=1)
+    try:
+        pool.prewarm(tiny)
+        assert loading.wait(60)
+        pool.prewarm(other)  # the user picked another model while the first loaded
+        go.set()
+        wait_for(lambda: pool.idle_count == 1, timeout=60)
+        (ready,) = pool._idle  # before a click: acquire would load the model itself
+        assert ready.has(other) and ready.has(tiny)
+    finally:
+        pool.close()
+
+
 def test_a_job_stopped_before_it_starts_runs_no_step(tiny, where):
     job = Job(tiny, endless(), **where)
     job.stop()

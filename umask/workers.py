@@ -346,24 +346,31 @@ class WorkerPool:
             self._cond.notify_all()
 
     def _prewarm(self, worker: Worker | None) -> None:
-        try:
-            if worker is None:
-                worker = self._start_worker()
+        loaded = None
+        while True:
+            try:
+                if worker is None:
+                    worker = self._start_worker()
+                with self._cond:
+                    model = self._prewarm_model  # asked for by the first call, or by one made while the worker started
+                if model is not None and model is not loaded:
+                    worker.load(model)
+                    loaded = model
+            except Exception as err:  # a background nicety: log it, the job will say what is wrong
+                log.warning("could not prewarm a worker: %s", err)
+                if worker is not None:
+                    self._close(worker)
+                worker = None
             with self._cond:
-                model = self._prewarm_model  # asked for by the first call, or by one made while the worker started
-            if model is not None:
-                worker.load(model)
-        except Exception as err:  # a background nicety: log it, the job will say what is wrong
-            log.warning("could not prewarm a worker: %s", err)
-            if worker is not None:
-                self._close(worker)
-            worker = None
-        with self._cond:
-            self._prewarming, self._prewarm_model = False, None
-            keep = worker is not None and worker.alive and not self._closed
-            if keep:
-                self._idle.append(worker)
-            self._cond.notify_all()
+                wanted = self._prewarm_model
+                if worker is not None and wanted is not None and wanted is not loaded and not self._closed:
+                    continue  # a call made while that model loaded asked for another: load it too
+                self._prewarming, self._prewarm_model = False, None
+                keep = worker is not None and worker.alive and not self._closed
+                if keep:
+                    self._idle.append(worker)
+                self._cond.notify_all()
+            break
         if worker is not None and not keep:
             self._close(worker)
 
