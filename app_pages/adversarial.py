@@ -9,7 +9,6 @@ setting seen before is not computed again.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import time
@@ -28,7 +27,7 @@ from umask.targets import class_label
 from umask.text import percent
 from ui.look import show_error
 from ui.models import MODEL_HELP, get_model, model_choices, model_label
-from ui.session import kept_upload, session_memo
+from ui.session import kept_upload, session_memo, upload_digest
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 # The coffee first: espresso (88 %) becomes consommé at eps 0.007, a change a class
@@ -228,7 +227,7 @@ def main() -> None:
     except umask.UmaskError as err:
         st.error(str(err))
         return
-    digest = hashlib.sha1(data).hexdigest()
+    digest = upload_digest(data)
     probs = clean_probs(spec, digest, size, model, image)
     key = ("attack", spec, digest, size, tuple(sorted(settings.items())))
     try:

@@ -222,8 +222,7 @@ def summary(result: umask.Result, rid: str, specs: list[str]) -> None:
     left_out = [spec for spec in specs if spec not in names]
     if left_out:  # a grid that quietly lost a column reads as a comparison of fewer models
         st.caption(f"Not in the grid: {', '.join(left_out)} (not available here; its column above says why).")
-    st.plotly_chart(plots.hit_grid_figure(names, hits, probs, predicted, result.target_names or
-                                          [umask.imagenet_classes()[t] for t in result.targets], title=None),
+    st.plotly_chart(plots.hit_grid_figure(names, hits, probs, predicted, result.target_names, title=None),
                     key="exp_grid", config={"displayModeBar": False})
 
 

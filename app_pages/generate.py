@@ -58,14 +58,6 @@ INTRO = (
 )
 
 
-def _on_preset_change() -> None:
-    # A new preset brings its own step budget, unless one was typed: a
-    # teacher's 300 steps must survive a change of recipe.
-    state = st.session_state
-    if state.get("gen_steps") in {umask.Config.preset(p).steps for p in PRESETS}:
-        state["gen_steps"] = umask.Config.preset(state["gen_preset"]).steps
-
-
 def _on_targets_how_change() -> None:
     # "by name" starts from the random targets the preview showed, so
     # changing one class is one pick, not K; earlier picks are kept.
@@ -121,9 +113,8 @@ def sidebar_config() -> tuple[umask.Config | None, Sketch]:
                                 persist_state="session", key="gen_targets")
         if len(picked) == k:
             targets = tuple(picked)
-    preset = sb.radio("Preset", tuple(PRESETS), format_func=PRESET_LABELS.get, persist_state="session", key="gen_preset",
-                      on_change=_on_preset_change)
-    if "gen_steps" not in st.session_state:
+    preset = sb.radio("Preset", tuple(PRESETS), format_func=PRESET_LABELS.get, persist_state="session", key="gen_preset")
+    if "gen_steps" not in st.session_state:  # both presets allow the study's 5000; a typed budget is the user's
         st.session_state["gen_steps"] = umask.Config.preset(preset).steps
     steps = int(sb.number_input("Max steps", min_value=1, max_value=100_000, step=50, persist_state="session", key="gen_steps"))
     stop = sb.checkbox("Stop at 100 %", value=True, persist_state="session", key="gen_stop")

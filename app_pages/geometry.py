@@ -16,7 +16,7 @@ from umask.results import JSON_FILE
 from umask.targets import class_label
 from umask.text import percent
 from ui.folders import folder_picker
-from ui.look import show_error
+from ui.look import SLICE_POINTS, show_error
 from ui.models import fed_model, unknown_model
 from ui.session import RESULT_KEY, kept_upload, result_from_upload, result_id, session_memo
 
@@ -91,7 +91,7 @@ def slice_section(result: umask.Result) -> None:
     c = st.columns(3)
     i = c[0].number_input("Copy i", 0, result.k - 1, 0, persist_state="session", key="geo_i")
     j = c[1].number_input("Copy j", 0, result.k - 1, min(result.k - 1, max(1, result.k // 2)), persist_state="session", key="geo_j")
-    res = c[2].slider("Points a side", 11, 81, 31, step=10, persist_state="session", key="geo_res", help="Cost: the square of this, in forwards.")
+    res = c[2].slider("Points a side", 11, 81, SLICE_POINTS, step=10, persist_state="session", key="geo_res", help="Cost: the square of this, in forwards.")
     key = ("geo_slice", result_id(result), int(i), int(j), int(res))
     try:  # said before the click, beside a greyed button, not after it
         check_slice_copies(result.k, int(i), int(j))

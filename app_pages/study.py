@@ -18,7 +18,7 @@ from umask.report import REPORT_FILE, build_report, shown_copy
 from umask.sweep import CSV_FILE, gallery_group, read_rows, summary_table, sweep_settings, typed_rows
 from umask.text import count, duration, percent
 from ui.folders import folder_picker
-from ui.look import show_error
+from ui.look import SLICE_POINTS, show_error
 from ui.models import served_model
 
 NOTE = (
@@ -85,7 +85,7 @@ def report_box(folder: Path) -> None:
         try:
             # The models this server has loaded already, not a second copy each;
             # a checkpoint the CSV names outside the served folder gets a note, not a load.
-            written = build_report(folder, slices=slices, slice_resolution=31, on_progress=hook,
+            written = build_report(folder, slices=slices, slice_resolution=SLICE_POINTS, on_progress=hook,
                                    loader=lambda spec, device: served_model(spec),
                                    written_by="the dashboard's Study sweeps page")
         except Exception as err:  # the disk can refuse the report, and memory the slices

@@ -534,7 +534,7 @@ def test_a_model_whose_weights_are_here_but_fail_to_load_is_said_once(model, mon
 def test_targets_by_name_and_the_study_preset(model):
     at = generate_page()
     at.sidebar.radio(key="gen_preset").set_value("seed").run()
-    assert at.sidebar.number_input(key="gen_steps").value == 5000  # the study's budget comes with its preset
+    assert at.sidebar.number_input(key="gen_steps").value == 5000  # the study's budget
     at.sidebar.number_input(key="gen_steps").set_value(123).run()
     at.sidebar.radio(key="gen_preset").set_value("fast").run()
     at.sidebar.radio(key="gen_preset").set_value("seed").run()

@@ -31,6 +31,10 @@ def style_page() -> None:
 #: below the fold; at 1440 px the pictures are this size.
 PICTURE_HEIGHT = 270
 
+#: Decision-slice points a side on the dashboard (Geometry's default, Study's
+#: report): fewer than the CLI's 41, since a class waits for 31 x 31 forwards.
+SLICE_POINTS = 31
+
 
 def show_error(err: Exception, where=st) -> None:
     """An error box (in ``where``: the page, the sidebar, a column) with the

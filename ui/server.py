@@ -96,7 +96,7 @@ def start_first_worker() -> None:
         pool.prewarm()
 
 
-def configure_gil(interval_s: float | None = None) -> None:
+def configure_gil() -> None:
     """Let a worker thread win the GIL back quickly from the page's script thread.
 
     Torch releases the GIL during each op; while a page script (a fragment
@@ -107,7 +107,7 @@ def configure_gil(interval_s: float | None = None) -> None:
     """
     import sys
 
-    interval = interval_s if interval_s is not None else or_stop(lambda: env_seconds("UMASK_SWITCH_INTERVAL", 0.0005))
+    interval = or_stop(lambda: env_seconds("UMASK_SWITCH_INTERVAL", 0.0005))
     if sys.getswitchinterval() != interval:
         sys.setswitchinterval(interval)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import UmaskError
 from .masks import FAMILIES, check_enough_parts, check_mode, parse_fill
-from .models.registry import canonical_spec
+from .models.registry import DEFAULT_MODEL, canonical_spec
 from .models.wrapper import MAX_SIDE, MIN_SIDE, parse_resize
 from .targets import NUM_CLASSES, choose_targets, resolve_class
 
@@ -86,7 +86,7 @@ class Config:
             resizes inside the model wrapper.
     """
 
-    model: str = "efficientnet_lite0"
+    model: str = DEFAULT_MODEL
     mask_family: str = "grid"
     k: int = 10
     mask_mode: str = "hide"

@@ -137,7 +137,6 @@ class Job:
     Args:
         model: a frozen :class:`Classifier`; may be shared with other jobs.
         config: the optimisation's :class:`Config`.
-        labels: an explicit ``(H, W)`` part map (default: made from config).
         idle_timeout: stop when neither :meth:`snapshot` nor :meth:`touch`
             was called for this many seconds (None: never).
         pause_limit: stop a job paused this many seconds in one go (None:
@@ -156,14 +155,13 @@ class Job:
         model: Classifier,
         config: Config,
         *,
-        labels: torch.Tensor | None = None,
         idle_timeout: float | None = 60.0,
         pause_limit: float | None = None,
         pool: WorkerPool | None = None,
     ) -> None:
         # Built here even for a pool: a bad config fails now, in the caller,
         # and the starting image is the first frame.
-        self.search = UniversalSearch(model, config, labels=labels)
+        self.search = UniversalSearch(model, config)
         self.pool = pool
         self._worker: Worker | None = None  # the process running it (pool only)
         self.config = config

@@ -20,7 +20,7 @@ import threading
 from types import ModuleType
 from typing import Sequence
 
-from ..errors import OUT_OF_MEMORY_FIX, UmaskError, os_error_sentence, out_of_memory
+from ..errors import OUT_OF_MEMORY_FIX, UmaskError, out_of_memory, user_sentence
 
 #: Every command and its line in the command list, in the order listed.
 COMMANDS = {
@@ -133,26 +133,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser(argv).parse_args(argv)
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
         return int(command_module(args.command).run(args) or 0)
-    except UmaskError as err:
-        sys.stderr.write(f"umask: error: {err}\n")
-        return 2
     except KeyboardInterrupt as err:
         sys.stderr.write("umask: interrupted\n")
         return interrupt_code(err)
-    except OSError as err:
-        # The file system's own refusal that no check foresaw (a name too
-        # long, a lock path that is a folder, a full disk under stdout): its
-        # words, on one line.
-        if isinstance(err, BrokenPipeError):  # `| head` read what it wanted: nothing to say
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush meets no pipe
-            return 0
-        sys.stderr.write(f"umask: error: {os_error_sentence(err)}\n")
-        return 2
-    except (MemoryError, RuntimeError) as err:
-        if not out_of_memory(err):
+    except BrokenPipeError:  # `| head` read what it wanted: nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush meets no pipe
+        return 0
+    except (UmaskError, OSError, MemoryError, RuntimeError) as err:
+        # A UmaskError's sentence, or the file system's refusal that no check
+        # foresaw (a name too long, a full disk under stdout), in its words.
+        sentence = user_sentence(err)
+        if sentence is None:
             raise
-        # The memory check before a run is an estimate: a step can still outgrow what is free.
-        sys.stderr.write(f"umask: error: out of memory while it ran (what was saved before is kept); {OUT_OF_MEMORY_FIX}.\n")
+        if out_of_memory(err):  # the memory check before a run is an estimate: a step can still outgrow what is free
+            sentence = f"out of memory while it ran (what was saved before is kept); {OUT_OF_MEMORY_FIX}."
+        sys.stderr.write(f"umask: error: {sentence}\n")
         return 2
     finally:
         if previous is not None:

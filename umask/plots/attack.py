@@ -9,10 +9,9 @@ from plotly.subplots import make_subplots
 
 from ..attacks import Prediction
 from ..text import percent
+from .palette import BLUE, GREEN, RED
 
-BEFORE = "#1f77b4"
-AFTER = "#d1343a"
-TARGET = "#2e9e44"
+BEFORE, AFTER, TARGET = BLUE, RED, GREEN
 
 
 def _bars(predictions: Sequence[Prediction], colour: str, highlight: int | None) -> go.Bar:

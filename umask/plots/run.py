@@ -18,10 +18,9 @@ from PIL import Image, ImageDraw, ImageFont
 from ..images import encode_png, image_to_uint8
 from ..text import percent
 from .axes import label_log_y
+from .palette import BLUE, GREEN, RED
 
-HIT = "#2e9e44"
-MISS = "#d1343a"
-LINE = "#1f77b4"
+HIT, MISS, LINE = GREEN, RED, BLUE
 # Part outlines: a yellow that stays visible on noise, and the tint of selected parts.
 OUTLINE = np.array([255, 221, 0], dtype=np.float32)
 SELECTED = np.array([0, 160, 255], dtype=np.float32)
