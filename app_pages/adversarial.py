@@ -151,7 +151,7 @@ def show(outcome: Outcome, model: umask.Classifier, cropped: str) -> None:
     with cols[1]:
         if result.eps == 0:
             st.info("ε = 0: nothing may change, so nothing does.")
-        elif result.success and result.target is not None and result.target == before[0].index:
+        elif result.success and result.already_target:
             # Not a fooled model: the photo already was that class (the attack only made it surer).
             st.info("The photo already is the target class; pick another target to see the attack move it.")
         elif result.success:

@@ -103,6 +103,12 @@ class AttackResult:
         return self.steps * self.step_size < self.budget - 1e-9
 
     @property
+    def already_target(self) -> bool:
+        """Whether the photo already was the target class: nothing to reach,
+        the attack only makes the model surer."""
+        return self.target is not None and self.target == self.source
+
+    @property
     def reach(self) -> str:
         """How far the steps can move a pixel, in words, for advice when
         :attr:`short_walk` ("5 steps of 0.0078 move a pixel by at most 0.039")."""

@@ -531,11 +531,8 @@ def check_settings(out: Path, plan: SweepPlan) -> None:
     settings = _folder_settings(plan)
     path = out / SETTINGS_FILE
     if path.exists():
-        try:
-            saved = json.loads(path.read_bytes())
-        except (*JSON_READ_ERRORS, OSError):  # OSError: a folder of that name
-            saved = None
-        if not isinstance(saved, dict):
+        saved = _read_settings(out)
+        if saved is None:
             raise UmaskError(f"{path} is not a JSON object, so '{out}' is not a umask sweep folder (or that file was "
                              'damaged: write back {"size": N, "fill": F} as its runs were made), or use another --out folder.')
         for name, value in settings.items():
@@ -754,13 +751,19 @@ def _run_locked(plan: SweepPlan, out: Path, hooks: SweepHooks, loader: Callable[
 
 
 def sweep_settings(out: str | Path) -> dict:
-    """``sweep.json`` of a sweep folder (size, fill), or {} when absent."""
-    path = Path(out) / SETTINGS_FILE
+    """``sweep.json`` of a sweep folder (size, fill), or {} when absent or damaged."""
+    return _read_settings(Path(out)) or {}
+
+
+def _read_settings(out: Path) -> dict | None:
+    """``sweep.json`` as a dict ({} when there is none), or None when it is
+    not a JSON object: damaged, or a folder of that name."""
+    path = out / SETTINGS_FILE
     try:
         saved = json.loads(path.read_bytes()) if path.exists() else {}
-    except (*JSON_READ_ERRORS, OSError):
-        return {}
-    return saved if isinstance(saved, dict) else {}
+    except (*JSON_READ_ERRORS, OSError):  # OSError: a folder of that name
+        return None
+    return saved if isinstance(saved, dict) else None
 
 
 def estimate_seconds(plan: SweepPlan, timings: dict[str, StepTiming]) -> dict[str, float]:

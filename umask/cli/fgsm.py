@@ -49,7 +49,7 @@ def _outcome(result, reached: bool, target_p: float | None) -> str:
     whether the photo was that class already (then there was nothing to reach)."""
     if result.target is None:
         return "changed the answer" if reached else "answer unchanged"
-    if result.target == result.source:
+    if result.already_target:
         return "the photo was the target class already (the attack keeps it there)" if reached else "target lost"
     return f"reached the target ({percent(target_p, 1)})" if reached else f"target not reached (it has {percent(target_p, 1)})"
 
