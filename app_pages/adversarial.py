@@ -9,7 +9,6 @@ setting seen before is not computed again.
 
 from __future__ import annotations
 
-import io
 import math
 import time
 from dataclasses import dataclass
@@ -235,7 +234,7 @@ def main() -> None:
     except Exception as err:  # a bad setting, or memory that ran out: one sentence
         show_error(err)
         return
-    show(outcome, model, describe_crop(*photo_size(io.BytesIO(data)), size))
+    show(outcome, model, describe_crop(*photo_size(data), size))
 
 
 def run_attack(model: umask.Classifier, image: torch.Tensor, probs: torch.Tensor, settings: dict) -> Outcome:

@@ -119,11 +119,12 @@ def load_photo(source: str | Path | bytes, *, size: int | None = 224, name: str 
     return uint8_to_image(np.array(img))
 
 
-def photo_size(path: str | Path) -> tuple[int, int]:
-    """``(width, height)`` of a photo as :func:`load_photo` sees it (the same
-    EXIF rotation applied). Call it on a photo that load_photo has read: a
-    broken file raises Pillow's own errors here."""
-    with Image.open(path) as img:
+def photo_size(source: str | Path | bytes) -> tuple[int, int]:
+    """``(width, height)`` of a photo (a path, or the file's bytes) as
+    :func:`load_photo` sees it (the same EXIF rotation applied). Call it on
+    a photo that load_photo has read: a broken file raises Pillow's own
+    errors here."""
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
         return ImageOps.exif_transpose(img).size
 
 
