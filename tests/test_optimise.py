@@ -29,13 +29,16 @@ def test_reaches_every_target_and_stops_early(tiny):
 
 
 def test_stream_contents(tiny):
-    reports = list(UniversalSearch(tiny, small(steps=12, stop_at_success=False, snapshot_every=5)))
+    search = UniversalSearch(tiny, small(steps=12, stop_at_success=False, snapshot_every=5))
+    reports = list(search)
     assert [r.step for r in reports] == list(range(1, 13))
     with_image = [r.step for r in reports if r.image is not None]
     assert with_image == [5, 10, 12]  # every 5 steps, and the last
     r = reports[-1]
     assert r.image.shape == (3, 16, 16) and len(r.target_probs) == 4 and len(r.predictions) == 4
-    assert 0.0 <= r.success_rate <= 1.0 and r.seconds > 0
+    assert r.seconds > 0
+    for r in reports:  # the rate is the share of masks whose prediction is its target
+        assert r.success_rate == sum(p == t for p, t in zip(r.predictions, search.targets)) / 4
     assert all(b.best_success_rate >= a.best_success_rate for a, b in zip(reports, reports[1:]))
 
 
@@ -138,6 +141,30 @@ def test_stop_margin_demands_a_lead(tiny):
         others = out.probs[k].clone()
         others[t] = -1
         assert out.probs[k, t] - others.max() >= 0.3
+
+
+def test_the_study_preset_steps_as_the_study_wrote_it(tiny):
+    """Plain SGD (no momentum), lr 0.1, on the mean cross-entropy of the K
+    masked copies, pixels clamped to [0, 1]: the study's loop, written out."""
+    import torch.nn.functional as F
+
+    from umask.masks import apply_masks
+
+    search = UniversalSearch(tiny, Config.preset("seed", model="tiny", k=4, size=16, steps=4, stop_at_success=False))
+    x, targets = search.pixels().detach().clone(), torch.tensor(search.targets)
+    for report in search:
+        x.requires_grad_(True)
+        logits = tiny(apply_masks(x, search.masks, 0.0))
+        loss = F.cross_entropy(logits, targets)
+        (grad,) = torch.autograd.grad(loss, x)
+        probs = logits.detach().softmax(dim=1)
+        # The streamed figures describe the image before the step.
+        assert report.loss == pytest.approx(float(loss.detach()), rel=1e-5)
+        assert report.target_probs == pytest.approx(probs[torch.arange(4), targets].tolist(), rel=1e-4, abs=1e-7)
+        assert report.predictions == tuple(probs.argmax(dim=1).tolist())
+        x = (x.detach() - 0.1 * grad).clamp(0.0, 1.0)
+        if not report.last:  # the last step measures, and moves nothing
+            assert torch.allclose(search.pixels(), x, atol=1e-6), f"step {report.step}"
 
 
 def test_study_preset_is_exact():
