@@ -81,6 +81,15 @@ def test_evaluate_leaves_out_a_model_that_cannot_load_only_when_asked(tiny_regis
         (["--no-balance"], {"balance_masks": False, "streak_scale": 0.0}),  # streaks act through balancing
         (["--streak-scale", "5"], {"balance_masks": True, "streak_scale": 5.0}),
         (["--preset", "seed"], {"balance_masks": False, "streak_scale": 0.0, "optimizer": "sgd", "lr": 0.1}),
+        # Every other knob of generate lands in the config it saves.
+        (["--masks", "random", "--layout-seed", "5", "--mode", "keep", "--fill", "0.5", "--optimizer", "sgd", "--lr", "0.3",
+          "--seed", "3", "--no-stop"],
+         {"mask_family": "random", "layout_seed": 5, "mask_mode": "keep", "fill": 0.5, "optimizer": "sgd", "lr": 0.3,
+          "seed": 3, "stop_at_success": False, "steps": 3, "k": 2, "size": 16}),
+        (["--optimizer", "adam", "--adam-beta2", "0.9", "--fill", "mean", "--masks", "vstripes", "--margin", "0.2",
+          "--targets", "goldfish", "volcano"],
+         {"optimizer": "adam", "adam_beta2": 0.9, "fill": "mean", "mask_family": "vstripes", "mask_mode": "hide",
+          "stop_margin": 0.2, "stop_at_success": True, "targets": [1, 980]}),
     ],
 )
 def test_optimiser_flags_reach_the_saved_config(tiny_registered, tmp_path, capsys, flags, expected):
