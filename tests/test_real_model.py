@@ -27,6 +27,17 @@ def test_cat_photo_is_a_cat(lite0):
         top = int(probs.argmax())
         assert top in CAT_CLASSES, (side, lite0.categories[top])
         assert float(probs[list(CAT_CLASSES)].sum()) > 0.8
+        if side == 224:
+            # At its native side, the Egyptian cat; with ImageNet's usual std in
+            # place of the package's (x - 127) / 128 it would say tabby (281).
+            assert top == 285, lite0.categories[top]
+
+
+def test_the_bundled_model_is_fed_as_its_package_documents(lite0):
+    """The TensorFlow-trained Lite weights take (pixel - 127) / 128 on the 0-255 scale."""
+    x = torch.rand(2, 3, 64, 64)
+    assert torch.allclose(lite0(x), lite0.net((255 * x - 127) / 128), atol=1e-4)
+    assert lite0.preprocessing == {"mean": [round(127 / 255, 6)] * 3, "std": [round(128 / 255, 6)] * 3, "resize_to": None}
 
 
 @pytest.mark.parametrize("family", ["hstripes", "grid"])
