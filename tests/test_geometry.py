@@ -147,6 +147,13 @@ def test_decision_slice_centre_is_x_and_markers_agree(tiny):
     assert (sl.markers[1].s, sl.markers[1].t) == pytest.approx((dist[0], 0.0), abs=1e-4)
     assert (sl.markers[2].s, sl.markers[2].t) == pytest.approx((0.0, dist[2]), abs=1e-4)
     assert sl.markers[3].off_plane == pytest.approx(dist[1], rel=1e-4)
+    # Row a, column b of the map is the point x + s[b] e1 + t[a] e2, with e1
+    # towards copy 0 and e2 towards copy 2 (orthogonal: disjoint stripes).
+    e1, e2 = (apply_masks(image, masks[k : k + 1])[0] - image for k in (0, 2))
+    e1, e2 = e1 / e1.norm(), e2 / e2.norm()
+    for a, b in ((1, 6), (7, 2), (0, 8), (8, 0)):
+        point = image + float(sl.s[b]) * e1 + float(sl.t[a]) * e2
+        assert sl.classes[a, b] == int(tiny(point[None]).argmax()), (a, b)
     fig = slice_figure(sl, targets=(1, 2, 3, 4))
     present = set(int(c) for c in sl.classes.ravel())
     key = [t for t in fig.data if t.legendgroup == "classes"]
