@@ -281,7 +281,13 @@ def test_clicks_while_running_neither_kill_nor_restart_the_run(model):
 
 
 @pytest.mark.real
-def test_two_sessions_run_at_once_without_disturbing_each_other(model):
+def test_two_sessions_run_at_once_without_disturbing_each_other(model, monkeypatch):
+    import umask
+    from ui.models import cached_model
+
+    cached_model.clear()  # a fresh process, as far as the model cache goes
+    loads, load = [], umask.load_model
+    monkeypatch.setattr(umask, "load_model", lambda spec, *a, **kw: loads.append(spec) or load(spec, *a, **kw))
     tabs = [generate_page(), generate_page()]
     for at, seed in zip(tabs, (1, 2)):
         configure(at, k=2, steps=60, target_seed=seed, stop=False)
@@ -292,6 +298,7 @@ def test_two_sessions_run_at_once_without_disturbing_each_other(model):
     jobs = [first, tabs[1].session_state["umask_job"]]
     assert jobs[0] is not jobs[1]
     assert jobs[0].alive and jobs[1].alive  # both runs at the same time
+    assert loads == ["efficientnet_lite0"] and jobs[0].model is jobs[1].model  # loaded once, shared by both tabs
     jobs[0].resume()
     for at in tabs:
         finish(at)
