@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 
 from umask.bench import BenchPlan, BenchReport, machine_info, step_overhead, time_to_universal, to_markdown
+from umask.config import Config
 from umask.errors import UmaskError
+from umask.evaluate import classify_masked
+from umask.optimise import UniversalSearch
 
 
 def test_time_to_universal_reports_a_run(tiny):
@@ -15,6 +18,12 @@ def test_time_to_universal_reports_a_run(tiny):
     assert run.reached and run.success_rate == 1.0 and 0 < run.steps < 300 and run.seconds > 0
     capped = time_to_universal(tiny, "seed", 3, "hstripes", 0, cap=2)
     assert capped.steps == 2 and not capped.reached
+    # A capped run reports the success rate of its best image, as saved (here 2 of 3 masks).
+    partial = time_to_universal(tiny, "fast", 3, "hstripes", 0, cap=5)
+    best = UniversalSearch(tiny, Config.preset("fast", model="tiny", k=3, mask_family="hstripes", seed=0, steps=5)).run()
+    check = classify_masked(tiny, best.image, best.masks, targets=best.targets)
+    assert (partial.steps, partial.reached) == (5, False)
+    assert partial.success_rate == sum(p == t for p, t in zip(check.predictions, best.targets)) / 3 == 2 / 3
 
 
 def test_step_overhead_times_the_same_work(tiny):
