@@ -20,6 +20,22 @@ def test_the_package_never_imports_streamlit():
     assert out.stdout.strip() == "False"
 
 
+def test_the_package_logs_or_returns_and_never_prints():
+    root = Path(umask.__file__).parent
+    calls = [f"{path.relative_to(root)}:{node.lineno}" for path in sorted(root.rglob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"]
+    assert calls == []
+
+
+def test_ci_runs_the_readmes_test_command():
+    root = Path(umask.__file__).parent.parent
+    readme = (root / "README.md").read_text()
+    documented = next(line.split("#")[0].strip() for line in readme.splitlines() if line.startswith("python -m pytest"))
+    ci = [line.strip() for line in (root / ".ci" / "run").read_text().splitlines() if "pytest" in line and not line.startswith("#")]
+    assert ci == [documented] == ["python -m pytest -v"]
+
+
 def test_importing_the_package_leaves_torch_until_a_name_is_used():
     code = "import sys, umask; before = 'torch' in sys.modules; umask.Config; print(before, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
