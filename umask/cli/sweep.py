@@ -146,81 +146,18 @@ def run(args: argparse.Namespace) -> int:
                 plan = dataclasses.replace(plan, models=tuple(m for m in plan.models if m not in missing))
         return _estimate(plan)
     if args.dry_run:
-        from ..sweep import check_resumable, pending_keys
-
-        check_resumable(out, plan)  # what a real run would refuse, refused here too
-
-        pending = set(pending_keys(plan, out))
-        rows = [[k.model, k.mask_family, k.mode, k.k, k.seed, k.preset, k.max_steps, "to run" if k in pending else "done"]
-                for k in plan.keys()]
-        echo(format_table(["model", "masks", "mode", "K", "seed", "preset", "steps", "state"], rows))
-        echo(f"\n{len(pending)} of {count(len(rows), 'run')} to do; results go to {out}/")
-        missing = [spec for spec in dict.fromkeys(k.model for k in plan.keys() if k in pending) if not weights_available(spec)]
-        if missing:
-            why = {"bundled": "its pip package is not installed", "checkpoint": "no such file",
-                   "torchvision": "it downloads on first use; offline it cannot"}
-            echo("no weights here yet for " + "; ".join(f"{spec} ({why.get(model_info(spec).source, 'not available')})" for spec in missing)
-                 + (": --skip-missing leaves out a model that cannot load (and a sweep with none that can is refused)."
-                    if args.skip_missing else ": a model that cannot load stops the sweep, unless --skip-missing leaves it out."))
-        return 0
-
-    bar = None
-    state = {"done": 0, "total": 0}
-
-    # The bar counts work, not runs: a step costs about K masked copies, so
-    # a run weighs K x its step budget, and the ETA does not take a K = 62
-    # run for a K = 2 one. A run that stops early hands back what it left.
-    def work(key) -> int:
-        return key.k * key.max_steps
-
-    def masks_label(key) -> str:  # "vstripes", or "vstripes/keep" when the sweep runs both modes
-        return key.mask_family + (f"/{key.mode}" if len(plan.modes) > 1 else "")
-
-    def on_start(finished, pending) -> None:
-        nonlocal bar
-        state["done"], state["total"] = len(finished), len(finished) + len(pending)
-        bar = progress(sum(map(work, finished + pending)), "sweep", unit="copy-step", initial=sum(map(work, finished)),
-                       counts=False)
-        if finished:
-            echo(f"resuming: {len(finished)} of {count(state['total'], 'run')} already done in {out}/")
-
-    def describe(text: str) -> None:
-        bar.set_description_str(f"sweep, run {min(state['done'] + 1, state['total'])}/{state['total']} {text}")
-
-    def on_model(spec: str) -> None:
-        describe(f"loading {spec}")
-
-    def on_run_start(key, config) -> None:
-        bar.set_postfix_str("", refresh=False)  # not the last run's step and success
-        describe(f"{key.model} {masks_label(key)} K={key.k} s{key.seed}")
-
-    def on_step(key, report) -> None:
-        if report.step % 10 == 0 or report.done:
-            # As generate's bar: this step's rate and the best so far (the one a run saves and its line reports).
-            bar.set_postfix_str(f"step={report.step}, success={percent(report.success_rate, 0)}, "
-                                f"best={percent(report.best_success_rate, 0)}", refresh=False)
-        bar.update(key.k)
-
-    def on_run_end(key, row) -> None:
-        state["done"] += 1
-        bar.update(key.k * (key.max_steps - int(row["steps"])))  # the budget it did not need
-        if not on_terminal():  # nohup, a log file: one line per run besides the bar's periodic line
-            echo(f"[{state['done']}/{state['total']}] {key.model} {masks_label(key)} K={key.k} seed {key.seed}: "
-                 f"{percent(float(row['success_rate']), 0)} in {row['steps']} steps, {duration(float(row['seconds']), tenths=True)}")
-
-    hooks = SweepHooks(on_start=on_start, on_model=on_model, on_run_start=on_run_start, on_step=on_step, on_run_end=on_run_end)
+        return _dry_run(plan, out, skip_missing=args.skip_missing)
+    bar = _SweepBar(plan, out)
     try:
-        outcome = run_sweep(plan, out, hooks=hooks, skip_unavailable=args.skip_missing)
+        outcome = run_sweep(plan, out, hooks=bar.hooks(), skip_unavailable=args.skip_missing)
     except KeyboardInterrupt as err:
-        if bar is not None:
-            bar.close()  # before the line, so the line is not drawn over
-        done = (f"after {count(state['done'], 'finished run')} (all saved)" if state["done"]
+        bar.close()  # before the line, so the line is not drawn over
+        done = (f"after {count(bar.done, 'finished run')} (all saved)" if bar.done
                 else "before a run finished (nothing is half-written)")
         status(f"umask: interrupted {done}; run the same command again to resume.")
         return interrupt_code(err)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     for spec, why in outcome.unavailable.items():
         echo(f"skipped {spec}: {why}")
     echo(f"{count(outcome.ran, 'run')} done now, {outcome.skipped} already done before; {count(len(outcome.rows), 'row')} in {out / CSV_FILE}")
@@ -233,6 +170,87 @@ def run(args: argparse.Namespace) -> int:
     return _report(out, args, plan.device)
 
 
+def _dry_run(plan: SweepPlan, out: Path, *, skip_missing: bool) -> int:
+    """``--dry-run``: the runs the sweep would make and which are done, refusing what a real run would refuse."""
+    from ..sweep import check_resumable, pending_keys
+
+    check_resumable(out, plan)
+    pending = set(pending_keys(plan, out))
+    rows = [[k.model, k.mask_family, k.mode, k.k, k.seed, k.preset, k.max_steps, "to run" if k in pending else "done"]
+            for k in plan.keys()]
+    echo(format_table(["model", "masks", "mode", "K", "seed", "preset", "steps", "state"], rows))
+    echo(f"\n{len(pending)} of {count(len(rows), 'run')} to do; results go to {out}/")
+    missing = [spec for spec in dict.fromkeys(k.model for k in plan.keys() if k in pending) if not weights_available(spec)]
+    if missing:
+        why = {"bundled": "its pip package is not installed", "checkpoint": "no such file",
+               "torchvision": "it downloads on first use; offline it cannot"}
+        echo("no weights here yet for " + "; ".join(f"{spec} ({why.get(model_info(spec).source, 'not available')})" for spec in missing)
+             + (": --skip-missing leaves out a model that cannot load (and a sweep with none that can is refused)."
+                if skip_missing else ": a model that cannot load stops the sweep, unless --skip-missing leaves it out."))
+    return 0
+
+
+class _SweepBar:
+    """The sweep's progress bar, fed by :class:`SweepHooks`, and a line per run off a terminal.
+
+    It counts work, not runs: a step costs about K masked copies, so a run
+    weighs K x its step budget, and the ETA does not take a K = 62 run for a
+    K = 2 one. A run that stops early hands back what it left.
+    """
+
+    def __init__(self, plan: SweepPlan, out: Path) -> None:
+        self.plan, self.out = plan, out
+        self.bar = None
+        self.done = self.total = 0
+
+    def hooks(self) -> SweepHooks:
+        return SweepHooks(on_start=self.on_start, on_model=self.on_model, on_run_start=self.on_run_start,
+                          on_step=self.on_step, on_run_end=self.on_run_end)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    @staticmethod
+    def _work(key) -> int:
+        return key.k * key.max_steps
+
+    def _masks(self, key) -> str:  # "vstripes", or "vstripes/keep" when the sweep runs both modes
+        return key.mask_family + (f"/{key.mode}" if len(self.plan.modes) > 1 else "")
+
+    def _describe(self, text: str) -> None:
+        self.bar.set_description_str(f"sweep, run {min(self.done + 1, self.total)}/{self.total} {text}")
+
+    def on_start(self, finished, pending) -> None:
+        self.done, self.total = len(finished), len(finished) + len(pending)
+        self.bar = progress(sum(map(self._work, finished + pending)), "sweep", unit="copy-step",
+                            initial=sum(map(self._work, finished)), counts=False)
+        if finished:
+            echo(f"resuming: {len(finished)} of {count(self.total, 'run')} already done in {self.out}/")
+
+    def on_model(self, spec: str) -> None:
+        self._describe(f"loading {spec}")
+
+    def on_run_start(self, key, config) -> None:
+        self.bar.set_postfix_str("", refresh=False)  # not the last run's step and success
+        self._describe(f"{key.model} {self._masks(key)} K={key.k} s{key.seed}")
+
+    def on_step(self, key, report) -> None:
+        if report.step % 10 == 0 or report.done:
+            # As generate's bar: this step's rate and the best so far (the one a run saves and its line reports).
+            self.bar.set_postfix_str(f"step={report.step}, success={percent(report.success_rate, 0)}, "
+                                     f"best={percent(report.best_success_rate, 0)}", refresh=False)
+        self.bar.update(key.k)
+
+    def on_run_end(self, key, row) -> None:
+        self.done += 1
+        self.bar.update(key.k * (key.max_steps - int(row["steps"])))  # the budget it did not need
+        if not on_terminal():  # nohup, a log file: one line per run besides the bar's periodic line
+            echo(f"[{self.done}/{self.total}] {key.model} {self._masks(key)} K={key.k} seed {key.seed}: "
+                 f"{percent(float(row['success_rate']), 0)} in {row['steps']} steps, "
+                 f"{duration(float(row['seconds']), tenths=True)}")
+
+
 def _report(out: Path, args: argparse.Namespace, device: str | None = None) -> int:
     """Write report.html; its decision slices run on ``device`` (the sweep's
     own after a sweep, so a --study on a GPU slices there too), else --device, else the CPU."""
@@ -243,8 +261,7 @@ def _report(out: Path, args: argparse.Namespace, device: str | None = None) -> i
         if stage not in bars:
             for b in bars.values():
                 b.close()
-            bars[stage] = progress(total, stage)
-            bars[stage].unit = "point"
+            bars[stage] = progress(total, stage, unit="point")
         b = bars[stage]
         b.update(done - b.n)
 
