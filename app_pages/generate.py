@@ -100,7 +100,14 @@ def sidebar_config() -> tuple[umask.Config | None, Sketch]:
     mode = sb.radio("Mask mode", umask.MODES, horizontal=True, persist_state="session", key="gen_mode",
                     format_func=lambda m: "hide part k" if m == "hide" else "keep only part k")
     k = int(sb.number_input("K (masks = target classes)", min_value=2, max_value=128, value=10, step=1, persist_state="session", key="gen_k"))
-    size = sb.selectbox("Image size (pixels a side)", SIZES, index=SIZES.index(64), persist_state="session", key="gen_size")
+    # Only the sides the model sees at: EfficientNet-Lite is blind below 64
+    # (its min_size), where every run would end at 0 %.
+    loaded = get_model(model, quiet=True) if weights_here else None  # a failure is said once, on the click
+    sizes = tuple(s for s in SIZES if loaded is None or s >= loaded.min_size) or SIZES[-1:]
+    if st.session_state.get("gen_size") not in (None, *sizes):  # a side kept from another model
+        st.session_state["gen_size"] = min(sizes, key=lambda s: abs(s - st.session_state["gen_size"]))
+    size = sb.selectbox("Image size (pixels a side)", sizes, index=sizes.index(64) if 64 in sizes else 0,
+                        persist_state="session", key="gen_size")
     fill = sb.selectbox("Hidden pixels", tuple(FILLS), format_func=FILLS.get, persist_state="session", key="gen_fill")
     how = sb.radio("Targets", ("random", "by name"), horizontal=True, persist_state="session", key="gen_targets_how",
                    on_change=_on_targets_how_change,
@@ -157,10 +164,9 @@ def sidebar_config() -> tuple[umask.Config | None, Sketch]:
     if waits is not None and not live:  # beside the greyed button, not only on hover or far below it
         go_slot.caption(waits)
     if weights_here and not (running is not None and running.alive):  # a stopping run's thread still uses the CPU
-        # Warm the shared cache and a worker process before the click, so the
-        # first frame is not a model load nor a torch import. Not while this
-        # session's run goes: a new worker process would take its CPU.
-        loaded = get_model(model, quiet=True)  # a failure is said once, on the click (start_job)
+        # Warm a worker process with the model (loaded above) before the
+        # click, so the first frame is not a model load nor a torch import.
+        # Not while this session's run goes: a new process would take its CPU.
         pool = worker_pool()
         if loaded is not None and pool is not None:
             pool.prewarm(loaded)

@@ -498,7 +498,7 @@ def test_a_model_without_weights_shows_a_message_and_the_page_stays_usable(model
     # Nor for settings the layout cannot cut (Generate is greyed out).
     at.sidebar.selectbox(key="gen_model").set_value("efficientnet_lite0")
     configure(at, k=100, family="hstripes")
-    at.sidebar.selectbox(key="gen_size").set_value(32).run()
+    at.sidebar.selectbox(key="gen_size").set_value(64).run()
     assert at.sidebar.button(key="gen_go").disabled and not [i.value for i in at.info if "run with them" in i.value]
     # Explore: the missing model's column says so in short, under its name; the others work.
     at.switch_page("app_pages/explore.py").run()
@@ -552,11 +552,12 @@ def test_targets_by_name_and_the_study_preset(model):
     assert at.sidebar.number_input(key="gen_steps").value == 123  # ... but a budget typed in survives a change of recipe
     # A K the layout cannot cut: the button waits and says why beside it (a click did nothing but repeat the error).
     configure(at, k=100, family="hstripes")
-    at.sidebar.selectbox(key="gen_size").set_value(32).run()
+    at.sidebar.selectbox(key="gen_size").set_value(64).run()
     assert at.sidebar.button(key="gen_go").disabled
-    assert at.sidebar.caption[0].value == "Generate waits: 'hstripes' cannot cut K = 100 parts from a 32 x 32 image."
-    assert at.error[0].value == "K = 100 is more parts than 'hstripes' can make on a 32x32 image; the most is 32."
-    at.sidebar.selectbox(key="gen_size").set_value(64)
+    assert at.sidebar.caption[0].value == "Generate waits: 'hstripes' cannot cut K = 100 parts from a 64 x 64 image."
+    assert at.error[0].value == "K = 100 is more parts than 'hstripes' can make on a 64x64 image; the most is 64."
+    # The bundled model is blind below 64 pixels: those sides are not offered.
+    assert at.sidebar.selectbox(key="gen_size").options == ["64", "96", "128"]
     configure(at, k=2, steps=3)
     at.sidebar.radio(key="gen_targets_how").set_value("by name").run()
     # By name starts from the random targets the preview showed: changing one is one pick, not K.

@@ -51,12 +51,17 @@ def test_k10_reaches_100_percent_on_the_saved_png(lite0, family, tmp_path):
     assert again.predictions == back.targets == result.predictions
 
 
-def test_the_smallest_side_is_found_by_trying(lite0):
-    # Lite pads for its training size: 32 is the least it runs at, and below it
-    # the engine says so in one sentence instead of failing inside a convolution.
-    assert lite0.min_size == 32
-    assert lite0(torch.zeros(2, 3, 32, 32)).shape == (2, 1000)
+def test_the_smallest_side_is_the_least_the_model_sees_at(lite0):
+    # Lite pads for its training size: it fails below 32 pixels, and below 64
+    # (a 1 x 1 last feature map) it runs but is all but blind, so no image
+    # can be optimised there; the engine says so in one sentence.
+    assert lite0.min_size == 64
     with pytest.raises(RuntimeError):
         lite0.net(torch.zeros(1, 3, 31, 31))
-    with pytest.raises(UmaskError, match="Image size 31 is too small for efficientnet_lite0, which needs at least 32 pixels"):
-        UniversalSearch(lite0, Config(k=2, size=31))
+    noise = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        blind = (lite0(noise[:, :, :63, :63])[0] - lite0(noise[:, :, :63, :63])[1]).abs().max()
+        seeing = (lite0(noise)[0] - lite0(noise)[1]).abs().max()
+    assert blind < 1.0 < seeing, (float(blind), float(seeing))
+    with pytest.raises(UmaskError, match="Image size 63 is too small for efficientnet_lite0, which needs at least 64 pixels"):
+        UniversalSearch(lite0, Config(k=2, size=63))
