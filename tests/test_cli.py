@@ -201,6 +201,19 @@ def test_an_earlier_result_is_replaced_only_with_overwrite(tiny_registered, tmp_
     assert (out / "result.json").read_text() == before
     assert run_cli(capsys, *args, "--seed", "1", "--overwrite")[0] == 0
     assert json.loads((out / "result.json").read_text())["config"]["seed"] == 1
+    # Through a folder not made yet and back ('..'): the OS reads it as the same
+    # folder once that one is made, so it is refused as the same folder, and
+    # the same goes for every command's output.
+    after = (out / "result.json").read_text()
+    detour = f"{tmp_path}/new/../run"
+    code, _, err = run_cli(capsys, *args[:-1], detour)
+    assert (code, err) == (2, f"umask: error: '{out}' already holds a result; give a new --out, or add --overwrite to replace it.\n")
+    assert (out / "result.json").read_text() == after and not (tmp_path / "new").exists()
+    (tmp_path / "adv.png").write_bytes(b"mine")
+    code, _, err = run_cli(capsys, "fgsm", str(out / "universal.png"), "--model", "tiny", "--eps", "0.01",
+                           "--out", f"{tmp_path}/new/../adv.png")
+    assert code == 2 and err == f"umask: error: '{tmp_path / 'adv.png'}' already exists; give another path, or add --overwrite to replace it.\n"
+    assert (tmp_path / "adv.png").read_bytes() == b"mine"
 
 
 def interrupt_after(monkeypatch, steps: int) -> None:

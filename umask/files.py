@@ -25,6 +25,19 @@ IMAGE_READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, I
 JSON_READ_ERRORS = (ValueError, RecursionError)
 
 
+def output_path(text: str) -> str:
+    """A path to write, as the OS will read it once its folders are made
+    (the ``type`` of every output option of the CLI).
+
+    ``runs/new/../first`` is ``runs/first`` once ``runs/new`` exists, but
+    while ``new`` is missing, nothing seems to be there: a result or file
+    already at ``runs/first`` would be replaced without ``--overwrite``. A
+    path with ``..`` is resolved (links and all); any other stays as typed,
+    as messages echo it.
+    """
+    return os.path.realpath(text) if ".." in Path(text).parts else text
+
+
 def _process_umask() -> int:
     """The process umask, read without setting it (os.umask would race other threads)."""
     try:

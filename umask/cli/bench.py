@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..bench import REPORT_HEADING, BenchPlan, merge_reports, report_from_json, report_to_json, run_bench, to_markdown
 from ..errors import UmaskError
-from ..files import JSON_READ_ERRORS, atomic_file
+from ..files import JSON_READ_ERRORS, atomic_file, output_path
 from ..masks import BUILTIN_FAMILIES
 from ..results import check_output_file
 from . import refuse_unused
@@ -33,9 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-universal", action="store_true", help="skip the time-to-universal table")
     p.add_argument("--no-overhead", action="store_true", help="skip the step-overhead and memory tables")
     p.add_argument("--no-streaming", action="store_true", help="skip the streaming-overhead table")
-    p.add_argument("--out", default="BENCHMARKS.md", help="where to write the tables (default BENCHMARKS.md; an earlier bench report there is replaced)")
+    p.add_argument("--out", type=output_path, default="BENCHMARKS.md", help="where to write the tables (default BENCHMARKS.md; an earlier bench report there is replaced)")
     p.add_argument("--overwrite", action="store_true", help="replace a file at --out or --json that bench did not write")
-    p.add_argument("--json", type=Path, default=None,
+    p.add_argument("--json", type=lambda text: Path(output_path(text)), default=None,
                    help="also keep every measurement in this JSON file, rewritten after each item")
     p.add_argument("--notes", type=Path, default=None,
                    help="a markdown file appended under 'Notes' (what the figures mean, how the parts were run)")

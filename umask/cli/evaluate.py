@@ -6,7 +6,7 @@ import argparse
 
 from ..errors import UmaskError
 from ..evaluate import transfer_report
-from ..files import atomic_file
+from ..files import atomic_file, output_path
 from ..results import check_output_file
 from ..text import percent
 from .output import echo, format_table, json_text, status
@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "the others at the image's size, or native when they cannot take it)")
     p.add_argument("--device", default="cpu", help="where the models run: cpu (default), cuda or auto")
     p.add_argument("--format", choices=("table", "json"), default="table", help="print a table (default) or the JSON report")
-    p.add_argument("--json", dest="json_path", default=None, help="also write the JSON report to this file")
+    p.add_argument("--json", dest="json_path", type=output_path, default=None, help="also write the JSON report to this file")
     p.add_argument("--overwrite", action="store_true", help="replace the file already at --json (refused otherwise)")
     p.add_argument("--skip-missing", action="store_true",
                    help="leave out models that cannot load here (weights not downloaded offline) and evaluate the others")

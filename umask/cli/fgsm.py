@@ -15,6 +15,7 @@ from ..errors import UmaskError
 from ..images import describe_crop, load_photo, photo_size, save_png
 from ..devices import resolve_device
 from ..models import DEFAULT_MODEL, MAX_SIDE, load_model, model_info
+from ..files import output_path
 from ..results import check_output_file
 from ..targets import class_label, resolve_class
 from ..text import percent
@@ -32,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "budget is eps in whole 8-bit levels, floor(eps x 255) / 255, what the saved PNG can hold)")
     p.add_argument("--size", type=int, default=None, help="side of the centre crop fed to the model (default: its native size)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    p.add_argument("--out", required=True, help="the adversarial image to write (.png)")
+    p.add_argument("--out", type=output_path, required=True, help="the adversarial image to write (.png)")
     p.add_argument("--overwrite", action="store_true", help="replace the file already at --out (refused otherwise)")
 
 

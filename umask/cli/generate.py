@@ -13,6 +13,7 @@ from ..masks import FAMILIES, MODES, load_layout, num_parts, parse_fill, part_ma
 from ..devices import resolve_device
 from ..models import DEFAULT_MODEL, load_model, model_info
 from ..optimise import UniversalSearch
+from ..files import output_path
 from ..results import JSON_FILE, Result, check_result_folder, load_result, save_result
 from ..targets import class_label
 from ..text import count, duration, percent
@@ -50,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seed of the random targets, and of the starting noise of --preset seed (fast starts from grey; default 0)")
     p.add_argument("--device", default=None, help="cpu (default), cuda or auto")
     p.add_argument("--resize", dest="resize_to", default=None, help="feed the model at this side, or 'native'")
-    p.add_argument("--out", required=True, help="result folder to write")
+    p.add_argument("--out", type=output_path, required=True, help="result folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace the result already in --out (refused otherwise)")
 
 

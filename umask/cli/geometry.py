@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import UmaskError
 from ..evaluate import as_fed_for
-from ..files import atomic_file
+from ..files import atomic_file, output_path
 from ..geometry import SLICE_RESOLUTION, check_slice_copies, check_slice_resolution, claim_rows, decision_slice, result_geometry, slice_side, study_claim
 from ..models import load_model
 from ..results import check_output_file, load_result
@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", help="a result folder, or a zip of one (the dashboard's download)")
     p.add_argument("--slice", nargs=2, type=int, metavar=("I", "J"), default=None, help="classify the plane through x, m_I x, m_J x")
     p.add_argument("--resolution", type=int, default=None, help=f"slice grid points a side, 3 to 301; an even number is made odd (+1) so that x is a point (default {SLICE_RESOLUTION})")
-    p.add_argument("--html", default=None, help="write the slice map here (default: FOLDER-slice-I-J.html beside FOLDER)")
+    p.add_argument("--html", type=output_path, default=None, help="write the slice map here (default: FOLDER-slice-I-J.html beside FOLDER)")
     p.add_argument("--overwrite", action="store_true", help="replace the file already at --html (refused otherwise)")
     p.add_argument("--device", default=None, help="where the slice is classified: cpu (default), cuda or auto")
     p.add_argument("--format", choices=("table", "json"), default="table", help="print tables (default) or everything as JSON")

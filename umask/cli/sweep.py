@@ -21,6 +21,7 @@ from ..devices import resolve_device
 from ..geometry import SLICE_RESOLUTION, check_slice_resolution
 from ..models import DEFAULT_MODEL, model_info, weights_available
 from ..report import REPORT_FILE, build_report
+from ..files import output_path
 from ..results import check_output_file
 from ..sweep import (CSV_FILE, MAX_RUNS, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, check_out_folder, estimate_seconds,
                      repair_csv, run_sweep, study_plan)
@@ -53,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report-only", action="store_true", help="only (re)write report.html from what the folder holds")
     p.add_argument("--slice-resolution", type=int, default=SLICE_RESOLUTION,
                    help=f"grid points a side of the report's decision slices, 3 to 301 (default {SLICE_RESOLUTION}; 0: none)")
-    p.add_argument("--out", required=True, help="the sweep folder (results.csv, runs/, report.html)")
+    p.add_argument("--out", type=output_path, required=True, help="the sweep folder (results.csv, runs/, report.html)")
 
 
 def plan_from_args(args: argparse.Namespace) -> SweepPlan:
