@@ -552,3 +552,19 @@ def test_an_image_too_large_to_decode_is_named_for_what_it_is(result, tmp_path, 
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10**6)  # 2 megapixels is over twice that
     with pytest.raises(UmaskError, match=r"^Photo '.*photo.png' has more than 2 megapixels, too many to read; give a smaller"):
         load_photo(photo)
+
+
+def test_a_saved_result_runs_again_from_its_config_and_parts_with_its_map_file_gone(tiny, tmp_path):
+    # As the README's "Using the package" does it: a shared result has its parts.png, not the map file it was made from.
+    labels = np.zeros((16, 16), np.uint8)
+    labels[:, 5:] = 1
+    labels[9:, :] = 2
+    labels[:4, :4] = 3
+    Image.fromarray(labels).save(tmp_path / "map.png")
+    config = Config(model="tiny", k=3, size=16, mask_family="custom", layout_path=str(tmp_path / "map.png"), steps=20)
+    first = UniversalSearch(tiny, config).run()
+    save_result(first, tmp_path / "run")
+    (tmp_path / "map.png").unlink()
+    saved = load_result(tmp_path / "run")
+    again = UniversalSearch(tiny, Config.from_dict(saved.config), labels=saved.labels).run()
+    assert torch.equal(again.image, first.image) and again.predictions == first.predictions
