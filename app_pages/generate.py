@@ -79,6 +79,24 @@ class Sketch(NamedTuple):
     targets: tuple[int | None, ...]
 
 
+def _least_side(model: str, loadable: bool) -> int:
+    """The least side ``model`` sees at (its ``min_size``; EfficientNet-Lite0
+    is blind below 64, where every run would end at 0 %), so the size list
+    offers no other; 1 while unknown.
+
+    Learning it loads the model, which is not done while this session's run
+    is alive (seconds of the CPU it needs); a side learnt once is kept for
+    the session. A failed load is said once, on the click.
+    """
+    known: dict = st.session_state.setdefault("_gen_least_side", {})
+    job = st.session_state.get(JOB_KEY)
+    if model not in known and loadable and not (job is not None and job.alive):
+        loaded = get_model(model, quiet=True)
+        if loaded is not None:
+            known[model] = loaded.min_size
+    return known.get(model, 1)
+
+
 def sidebar_config() -> tuple[umask.Config | None, Sketch]:
     """Widgets -> (Config or None when the input is not usable yet, the preview's sketch); a click on
     Generate starts the run (:func:`start_job`)."""
@@ -100,14 +118,13 @@ def sidebar_config() -> tuple[umask.Config | None, Sketch]:
     mode = sb.radio("Mask mode", umask.MODES, horizontal=True, persist_state="session", key="gen_mode",
                     format_func=lambda m: "hide part k" if m == "hide" else "keep only part k")
     k = int(sb.number_input("K (masks = target classes)", min_value=2, max_value=128, value=10, step=1, persist_state="session", key="gen_k"))
-    # Only the sides the model sees at: EfficientNet-Lite is blind below 64
-    # (its min_size), where every run would end at 0 %.
-    loaded = get_model(model, quiet=True) if weights_here else None  # a failure is said once, on the click
-    sizes = tuple(s for s in SIZES if loaded is None or s >= loaded.min_size) or SIZES[-1:]
+    sizes = tuple(s for s in SIZES if s >= _least_side(model, weights_here)) or SIZES[-1:]
     if st.session_state.get("gen_size") not in (None, *sizes):  # a side kept from another model
         st.session_state["gen_size"] = min(sizes, key=lambda s: abs(s - st.session_state["gen_size"]))
-    size = sb.selectbox("Image size (pixels a side)", sizes, index=sizes.index(64) if 64 in sizes else 0,
-                        persist_state="session", key="gen_size")
+    # The default through the state alone: a widget given a default while
+    # the snap above sets its state makes Streamlit log a warning.
+    st.session_state.setdefault("gen_size", 64 if 64 in sizes else sizes[0])
+    size = sb.selectbox("Image size (pixels a side)", sizes, persist_state="session", key="gen_size")
     fill = sb.selectbox("Hidden pixels", tuple(FILLS), format_func=FILLS.get, persist_state="session", key="gen_fill")
     how = sb.radio("Targets", ("random", "by name"), horizontal=True, persist_state="session", key="gen_targets_how",
                    on_change=_on_targets_how_change,
@@ -164,10 +181,12 @@ def sidebar_config() -> tuple[umask.Config | None, Sketch]:
     if waits is not None and not live:  # beside the greyed button, not only on hover or far below it
         go_slot.caption(waits)
     if weights_here and not (running is not None and running.alive):  # a stopping run's thread still uses the CPU
-        # Warm a worker process with the model (loaded above) before the
-        # click, so the first frame is not a model load nor a torch import.
-        # Not while this session's run goes: a new process would take its CPU.
+        # Warm a worker process with the model (loaded for the size list,
+        # cached) before the click, so the first frame is not a model load
+        # nor a torch import. Not while this session's run goes: a new
+        # process would take its CPU.
         pool = worker_pool()
+        loaded = get_model(model, quiet=True)  # a failure is said once, on the click
         if loaded is not None and pool is not None:
             pool.prewarm(loaded)
     warm_plotly()

@@ -112,7 +112,8 @@ def tiny_registered():
 def tiny32() -> Classifier:
     """The tiny model as one that needs at least 32 pixels a side (trained at 48)."""
     model = tiny_classifier()
-    model.name, model.min_size, model.native_size = "tiny32", 32, 48
+    model.name, model.native_size = "tiny32", 48
+    model.min_size = model.min_run_size = 32
     return model
 
 

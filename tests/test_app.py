@@ -30,6 +30,8 @@ from umask.optimise import UniversalSearch
 from umask.results import load_result, result_from_zip, result_to_zip
 from ui.session import result_id
 
+from .conftest import registered, tiny_classifier
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120  # seconds per script run: the first run loads the model
 
@@ -539,6 +541,28 @@ def test_a_model_whose_weights_are_here_but_fail_to_load_is_said_once(model, mon
     at.sidebar.button(key="gen_go").click().run()
     assert not at.exception  # was: two "Try again" buttons with one key
     assert len([w for w in at.warning if "resnet50 is not available here" in w.value]) == 1
+
+
+def _tiny48():
+    model = tiny_classifier()
+    model.name, model.min_size, model.min_run_size = "tiny48", 48, 48
+    return model
+
+
+def test_the_size_list_offers_only_the_sides_the_model_sees_at(tiny_registered):
+    with registered("tiny48", _tiny48):
+        at = generate_page()
+        at.sidebar.selectbox(key="gen_model").set_value("tiny").run()
+        size = at.sidebar.selectbox(key="gen_size")
+        assert size.options == ["32", "48", "64", "96", "128"] and size.value == 64
+        size.set_value(32).run()
+        # A model that needs 48: a side it cannot take snaps to the nearest it can.
+        at.sidebar.selectbox(key="gen_model").set_value("tiny48").run()
+        size = at.sidebar.selectbox(key="gen_size")
+        assert size.options == ["48", "64", "96", "128"] and size.value == 48
+        assert not at.exception
+        at.sidebar.selectbox(key="gen_model").set_value("tiny").run()
+        assert at.sidebar.selectbox(key="gen_size").value == 48  # allowed there too: kept
 
 
 @pytest.mark.real

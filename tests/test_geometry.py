@@ -187,7 +187,7 @@ def test_decision_slice_bad_masks(tiny):
 def test_decision_slice_refuses_an_image_too_small_before_any_forward_pass(tiny):
     # A real network fails inside its layers on such an image (a raw
     # RuntimeError); the check must come before the grid is classified.
-    tiny.min_size = 32
+    tiny.min_size = tiny.min_run_size = 32
     batches = []
     with pytest.raises(UmaskError, match="Image size 16 is too small for tiny, which needs at least 32 pixels"):
         decision_slice(tiny, torch.rand(3, 16, 16), stripes(4, 16), on_progress=lambda done, total: batches.append(done))

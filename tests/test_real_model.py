@@ -10,6 +10,7 @@ from PIL import Image
 from umask.config import Config
 from umask.errors import UmaskError
 from umask.evaluate import classify_parts
+from umask.masks import layout
 from umask.optimise import UniversalSearch
 from umask.results import load_result, save_result
 
@@ -65,3 +66,10 @@ def test_the_smallest_side_is_the_least_the_model_sees_at(lite0):
     assert blind < 1.0 < seeing, (float(blind), float(seeing))
     with pytest.raises(UmaskError, match="Image size 63 is too small for efficientnet_lite0, which needs at least 64 pixels"):
         UniversalSearch(lite0, Config(k=2, size=63))
+    # An image that exists (results saved at 32-63 before this limit) is
+    # still measured: classifying needs only a forward that runs.
+    assert lite0.min_run_size == 32
+    labels = layout("hstripes", 2, 48)
+    assert len(classify_parts(lite0, torch.rand(3, 48, 48), labels).predictions) == 2
+    with pytest.raises(UmaskError, match="Image size 31 is too small for efficientnet_lite0, which needs at least 32 pixels"):
+        classify_parts(lite0, torch.rand(3, 31, 31), layout("hstripes", 2, 31))

@@ -84,7 +84,7 @@ def classify_masked(
         UmaskError: the image's size does not suit the model (too small, or not
             the one size a fixed-size model takes).
     """
-    model.check_side(image.shape[-1])
+    model.check_side(image.shape[-1], classify_only=True)
     image = image.to(model.device)
     masks = masks.to(model.device)
     chunks = []
@@ -178,7 +178,7 @@ def transfer_report(folder: str | Path, models: list[str] | None = None, device:
             model = as_fed_for(model, spec, result)
         else:
             model = model.with_resize(model.native_size if resize == "native" else resize)
-            model.check_side(result.size, resize_option="--resize native")
+            model.check_side(result.size, resize_option="--resize native", classify_only=True)
         outcome = classify_parts(model, result.image, result.labels, mode=result.mask_mode, fill=result.fill, targets=result.targets)
         report["models"][spec] = {
             "fed_at": model.resize_to or result.size,

@@ -475,7 +475,7 @@ def decision_slice(
     """
     k = masks.shape[0]
     check_slice_copies(k, i, j)
-    model.check_side(image.shape[-1])  # before the grid's forward passes, which would fail less clearly
+    model.check_side(image.shape[-1], classify_only=True)  # before the grid's forward passes, which would fail less clearly
     check_slice_resolution(resolution)
     resolution = slice_side(resolution)
     x = image.detach().cpu().float()

@@ -124,12 +124,14 @@ def _efficientnet_lite(variant: int) -> Classifier:
         mean=[127.0 / 255.0] * 3,
         std=[128.0 / 255.0] * 3,
         native_size=_LITE_NATIVE[variant],
-        min_size=_smallest_side(net, _LITE_NATIVE[variant]),
+        min_run_size=_smallest_side(net, _LITE_NATIVE[variant], seeing=False),
+        min_size=_smallest_side(net, _LITE_NATIVE[variant], seeing=True),
     )
 
 
-def _smallest_side(net: nn.Module, native: int) -> int:
-    """The smallest square side at which ``net`` sees its input, found by trying (a few tiny forwards).
+def _smallest_side(net: nn.Module, native: int, *, seeing: bool) -> int:
+    """The smallest square side at which ``net`` runs (``seeing=False``) or
+    sees its input (``seeing=True``), found by trying (a few tiny forwards).
 
     The Lite models pad every convolution for their training size (TensorFlow's
     "same" padding, computed once). Below some side a kernel outgrows its
@@ -137,8 +139,9 @@ def _smallest_side(net: nn.Module, native: int) -> int:
     last feature map is 2 x 2, the network runs but is all but blind: with a
     1 x 1 last map, two noise images differ by under 0.7 in every logit
     (by 1.3 to 6.4 from 64 pixels up, measured on Lite0), a grey image's
-    gradient is exactly 0, and no image can be optimised. For Lite0 that
-    side is 64, the study's size.
+    gradient is exactly 0, and no image can be optimised. For Lite0 the
+    side it sees at is 64, the study's size (Lite1 48, Lite2 36 by the same
+    rule). An image saved at a side it only runs at can still be measured.
     """
 
     def sees(side: int) -> bool:
@@ -147,7 +150,7 @@ def _smallest_side(net: nn.Module, native: int) -> int:
                 features = net.extract_features(torch.zeros(1, 3, side, side))
         except RuntimeError:
             return False
-        return min(features.shape[-2:]) >= 2
+        return min(features.shape[-2:]) >= (2 if seeing else 1)
 
     lo, hi = 1, native  # sees(hi); find the smallest side that sees (the last map only grows with the side)
     while lo < hi:

@@ -56,7 +56,11 @@ class Classifier(nn.Module):
         categories: the class names, index i = class i (1000 for ImageNet-1K).
         mean, std: per-channel normalisation of the [0, 1] input.
         native_size: the resolution the model was trained at (e.g. 224).
-        min_size: the smallest input side the architecture accepts.
+        min_size: the smallest input side at which the network can learn an
+            image: it sees there (for the Lite models, a side that runs but
+            leaves a 1 x 1 last feature map is all but blind).
+        min_run_size: the smallest side at which the forward runs at all
+            (default ``min_size``): enough to classify an image that exists.
         fixed_size: the only side it accepts, for architectures that take one
             size alone (vision transformers); ``None`` for the others.
         resize_to: when set, inputs are resized (bilinear, antialiased) to this
@@ -77,6 +81,7 @@ class Classifier(nn.Module):
         std: Sequence[float],
         native_size: int,
         min_size: int = 1,
+        min_run_size: int | None = None,
         fixed_size: int | None = None,
         resize_to: int | None = None,
     ) -> None:
@@ -86,6 +91,7 @@ class Classifier(nn.Module):
         self.categories = tuple(categories)
         self.native_size = int(native_size)
         self.min_size = int(min_size)
+        self.min_run_size = int(min_size if min_run_size is None else min_run_size)
         self.fixed_size = fixed_size
         self.resize_to = resize_to
         # The SHA-256 of a local checkpoint's file (set by the loader; None for
@@ -125,10 +131,14 @@ class Classifier(nn.Module):
         view.resize_to = resize_to
         return view
 
-    def check_side(self, side: int, *, resize_option: str | None = None, size_option: str | None = None) -> None:
+    def check_side(self, side: int, *, resize_option: str | None = None, size_option: str | None = None,
+                   classify_only: bool = False) -> None:
         """Raise unless images ``side`` pixels a side can go through this model.
 
         The side the network sees is ``resize_to`` when set, else ``side``.
+        An image to be made needs ``min_size``; ``classify_only`` asks only
+        that the forward runs (``min_run_size``), so a saved image from a
+        side the model barely sees at can still be measured.
         ``resize_option`` is how the caller's user asks for the native size
         (the CLI's "--resize native") and ``size_option`` how they set the
         side ("--size"); the message suggests those there are, else only a
@@ -145,14 +155,15 @@ class Classifier(nn.Module):
                 f"{self.name} takes only {self.fixed_size} x {self.fixed_size} images, not {fed} x {fed}; "
                 + (f"use {resize_option} (or {fix.removeprefix('use ')})." if resize_option else f"{fix}.")
             )
-        if fed < self.min_size:
+        least = self.min_run_size if classify_only else self.min_size
+        if fed < least:
             if self.resize_to is not None:  # the side asked for is the resize, not the image's
-                what, fix = f"A resize to {fed} pixels", f"a resize to {self.min_size} or more"
+                what, fix = f"A resize to {fed} pixels", f"a resize to {least} or more"
             else:
                 what = f"Image size {fed}"
-                fix = f"{size_option} {self.min_size} or more" if size_option else "a larger image"
+                fix = f"{size_option} {least} or more" if size_option else "a larger image"
             raise UmaskError(
-                f"{what} is too small for {self.name}, which needs at least {self.min_size} pixels a side; "
+                f"{what} is too small for {self.name}, which needs at least {least} pixels a side; "
                 + (f"use {resize_option} (or {fix})." if resize_option else f"use {fix}.")
             )
 
