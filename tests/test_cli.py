@@ -216,6 +216,30 @@ def test_an_earlier_result_is_replaced_only_with_overwrite(tiny_registered, tmp_
     assert (tmp_path / "adv.png").read_bytes() == b"mine"
 
 
+@pytest.mark.parametrize("command, option, dest", [
+    ("generate", "--out", "out"), ("fgsm", "--out", "out"), ("sweep", "--out", "out"), ("bench", "--out", "out"),
+    ("bench", "--json", "json"), ("evaluate", "--json", "json_path"), ("geometry", "--html", "html"),
+])
+def test_every_output_option_reads_a_detour_as_the_os_will(tmp_path, command, option, dest):
+    from umask.cli import build_parser
+
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    inputs = {"fgsm": ["x.png"], "evaluate": ["res"], "geometry": ["res"]}.get(command, [])
+
+    def parsed(path: str) -> str:
+        argv = [command, *inputs, option, path]
+        return str(getattr(build_parser(argv).parse_args(argv), dest))
+
+    assert parsed(f"{tmp_path}/new/../first") == str(tmp_path / "first")
+    # The folders are resolved, links and all; the last name is what is written (a link
+    # there is the link, which the writers refuse, not the folder it points to), with its "/".
+    assert parsed(f"{tmp_path}/link/../x/new/../link") == str(tmp_path / "x" / "link")
+    kept = "" if dest == "json" else "/"  # bench's --json is a Path, which drops it
+    assert parsed(f"{tmp_path}/new/../first/") == f"{tmp_path / 'first'}{kept}"
+    assert parsed("plain/name") == "plain/name"  # no detour: as typed, as messages echo it
+
+
 def interrupt_after(monkeypatch, steps: int) -> None:
     """Make generate's search raise KeyboardInterrupt (Ctrl-C) once ``steps`` steps are done."""
     from umask.cli import generate
@@ -255,17 +279,20 @@ def test_sigterm_saves_the_best_image_as_ctrl_c_does(tiny_registered, tmp_path, 
     assert signal.getsignal(signal.SIGTERM) is before  # the CLI's handler is gone once it returns
 
 
-@pytest.mark.parametrize("error", ["gpu", "cpu", "other"])
+@pytest.mark.parametrize("error", ["gpu", "cpu", "other", "umask"])
 def test_a_step_that_runs_out_of_memory_is_one_line(tiny_registered, tmp_path, capsys, monkeypatch, error):
     import torch
 
     from umask.cli import generate
+    from umask.errors import UmaskError
     from umask.optimise import UniversalSearch
 
     raised = {"gpu": torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
               "cpu": RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
                                   "you tried to allocate 2147483648 bytes."),
-              "other": RuntimeError("a bug in umask")}[error]
+              "other": RuntimeError("a bug in umask"),
+              # umask's own sentence, which may quote the allocator, is said as it is
+              "umask": UmaskError("Checkpoint 'big.pth' could not be read: can't allocate memory; free some.")}[error]
 
     class Hungry(UniversalSearch):  # the memory check's estimate was short: the third step outgrows it
         def __iter__(self):
@@ -281,6 +308,9 @@ def test_a_step_that_runs_out_of_memory_is_one_line(tiny_registered, tmp_path, c
         return
     code, _, err = run_cli(capsys, "generate", "--model", "tiny", "--size", "16", "--k", "2", "--out", tmp_path / "run")
     assert code == 2 and "Traceback" not in err
+    if error == "umask":
+        assert err.splitlines()[-1] == f"umask: error: {raised}"
+        return
     assert err.splitlines()[-1] == ("umask: error: out of memory while it ran (what was saved before is kept); "
                                     "use a smaller image or fewer masks (or another device).")
     assert not (tmp_path / "run").exists()

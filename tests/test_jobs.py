@@ -360,6 +360,39 @@ def test_a_model_asked_for_while_prewarm_loads_another_is_loaded_too(tiny, monke
         pool.close()
 
 
+def test_a_job_waiting_for_the_prewarmed_worker_is_not_kept_waiting_for_another_model(tiny, monkeypatch):
+    import threading
+
+    from umask.workers import Worker
+
+    other, loading, go = tiny_classifier(seed=1), threading.Event(), threading.Event()
+    real_load, asked = Worker.load, []
+
+    def slow_load(worker, model):
+        asked.append(model)
+        if model is tiny and not go.is_set():
+            loading.set()
+            assert go.wait(60)
+        return real_load(worker, model)
+
+    monkeypatch.setattr(Worker, "load", slow_load)
+    pool = WorkerPool(max_idle=1)
+    got = []
+    try:
+        pool.prewarm(tiny)
+        assert loading.wait(60)
+        clicked = threading.Thread(target=lambda: got.append(pool.acquire(tiny)))
+        clicked.start()  # a click: it waits for the worker being readied
+        wait_for(lambda: len(pool._line) == 1, timeout=10)
+        pool.prewarm(other)  # another tab's page run, meanwhile: the waiting job comes first
+        go.set()
+        clicked.join(60)
+        assert got and got[0].has(tiny) and not any(m is other for m in asked)
+        pool.release(got[0])
+    finally:
+        pool.close()
+
+
 def test_a_job_stopped_before_it_starts_runs_no_step(tiny, where):
     job = Job(tiny, endless(), **where)
     job.stop()

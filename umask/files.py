@@ -32,10 +32,16 @@ def output_path(text: str) -> str:
     ``runs/new/../first`` is ``runs/first`` once ``runs/new`` exists, but
     while ``new`` is missing, nothing seems to be there: a result or file
     already at ``runs/first`` would be replaced without ``--overwrite``. A
-    path with ``..`` is resolved (links and all); any other stays as typed,
-    as messages echo it.
+    path with ``..`` has its folder part resolved (links and all); its last
+    name stays as typed, so a link there is the link (not its target) and
+    a trailing "/" stays. Any other path stays as typed, as messages echo it.
     """
-    return os.path.realpath(text) if ".." in Path(text).parts else text
+    if ".." not in Path(text).parts:
+        return text
+    head, tail = os.path.split(text)
+    if tail == "..":  # the last name is a folder to climb out of, not a name to write
+        return os.path.realpath(text)
+    return os.path.join(os.path.realpath(head or "."), tail)
 
 
 def _process_umask() -> int:

@@ -287,7 +287,7 @@ class WorkerPool:
         its worker is sent ``model`` too once it is ready.
         """
         with self._cond:
-            if self._prewarming and model is not None:
+            if self._prewarming and model is not None and not self._line:
                 self._prewarm_model = model  # the worker being readied takes it (a later call's wins)
                 return
             # Not while jobs wait in line: they take idle workers as they come.
@@ -363,7 +363,8 @@ class WorkerPool:
                 worker = None
             with self._cond:
                 wanted = self._prewarm_model
-                if worker is not None and wanted is not None and wanted is not loaded and not self._closed:
+                if (worker is not None and wanted is not None and wanted is not loaded and not self._closed
+                        and not self._line):  # a job waiting takes the worker as it is: it loads its own model
                     continue  # a call made while that model loaded asked for another: load it too
                 self._prewarming, self._prewarm_model = False, None
                 keep = worker is not None and worker.alive and not self._closed

@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sentence = user_sentence(err)
         if sentence is None:
             raise
-        if out_of_memory(err):  # the memory check before a run is an estimate: a step can still outgrow what is free
+        if not isinstance(err, UmaskError) and out_of_memory(err):  # the memory check before a run is an estimate: a step can still outgrow what is free
             sentence = f"out of memory while it ran (what was saved before is kept); {OUT_OF_MEMORY_FIX}."
         sys.stderr.write(f"umask: error: {sentence}\n")
         return 2
