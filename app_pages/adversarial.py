@@ -92,6 +92,11 @@ def attack_ui() -> dict:
     return {"eps": eps, "target": target, "steps": steps, "step_size": step_size}
 
 
+def _more_steps(result: attacks.AttackResult) -> str:
+    """The advice for more steps: one-step FGSM has none to add but can go iterative."""
+    return "the iterative form" if result.steps == 1 else "more iterative steps"
+
+
 def _next_level(budget: float) -> float:
     """The least ε on the slider's 0.001 grid whose 8-bit budget is one level above ``budget``."""
     return math.ceil((round(budget * 255) + 1) / 255 * 1000) / 1000
@@ -159,12 +164,13 @@ def show(outcome: Outcome, model: umask.Classifier, cropped: str) -> None:
             # A larger ε is no advice at the slider's end, nor where the steps
             # cannot reach the ball's edge (it would give the same image):
             # more steps, or smaller ones (a step of one's own can overshoot).
+            more = _more_steps(result)
             if result.short_walk:
                 advice = f"{result.reach}, less than ε: use more iterative steps"
             elif result.eps < EPS_MAX:
-                advice = "raise ε or use more iterative steps"
+                advice = f"raise ε or use {more}"
             else:
-                advice = "use the iterative form" if result.steps == 1 else "use more iterative steps, or a smaller step size"
+                advice = f"use {more}" + ("" if result.steps == 1 else ", or a smaller step size")
             st.warning(("The target class was not reached" if result.target is not None else "The answer held")
                        + f"; {advice}.")
         if result.target is not None:  # in the top-5 bars only once it is close: say how close it came
@@ -172,8 +178,7 @@ def show(outcome: Outcome, model: umask.Classifier, cropped: str) -> None:
             st.caption(f"The target, {name}: {percent(float(result.clean_probs[result.target]), 1)} before, "
                        f"{percent(float(result.adversarial_probs[result.target]), 1)} after.")
         if result.eps > 0:  # at 0 nothing was computed: no "10 steps of 0.0000"
-            st.caption(f"Computed in {seconds * 1000:.0f} ms on {model.name} "
-                       f"({'one step' if result.steps == 1 else f'{result.steps} steps of {result.step_size:.4f}'}).")
+            st.caption(f"Computed in {seconds * 1000:.0f} ms on {model.name} ({result.method}).")
 
     if result.eps > 0 and (saved_success != result.success or saved_top.index != after[0].index):
         # Said right under the verdict it contradicts, across the page (in
@@ -188,8 +193,9 @@ def show(outcome: Outcome, model: umask.Classifier, cropped: str) -> None:
         # verdict's advice stands), and only within the slider.
         advice = "."
         if result.success and not saved_success:
-            advice = (f"; raise ε to {_next_level(budget):.3f} or use more iterative steps."
-                      if _next_level(budget) <= EPS_MAX and not result.short_walk else "; use more iterative steps.")
+            more = _more_steps(result)
+            advice = (f"; raise ε to {_next_level(budget):.3f} or use {more}."
+                      if _next_level(budget) <= EPS_MAX and not result.short_walk else f"; use {more}.")
         st.warning(f"{differs}: the model reads it as "
                    f"{saved_top.name} ({percent(saved_top.probability, 1)}). A PNG moves a pixel by whole levels only, "
                    f"{budget * 255:.0f}/255 within this ε{advice}")

@@ -118,7 +118,7 @@ def test_a_walk_too_short_for_the_ball_says_so_and_the_cli_advises_more_steps(ti
     assert short.short_walk and short.linf <= 5 * 2 / 255 + 1e-6
     # A larger eps gives the very same image: advising it would be wrong.
     assert torch.equal(attacks.attack(tiny, x, eps=0.07, steps=5, target="volcano").adversarial, short.adversarial)
-    assert _advice(short) == "; 5 steps of 0.0078 move a pixel by at most 0.039, less than the budget, so try more --steps"
+    assert _advice(short) == "; 5 steps of 0.00784 move a pixel by at most 0.0392, less than the budget, so try more --steps"
     reaching = attacks.attack(tiny, x, eps=0.02, steps=10, target="volcano")  # 10 x 0.005 = 0.05 >= 0.02
     assert not reaching.short_walk and _advice(reaching) == "; try more --steps or a larger --eps"
     assert not attacks.attack(tiny, x, eps=0.1).short_walk  # FGSM takes the whole budget

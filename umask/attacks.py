@@ -111,8 +111,14 @@ class AttackResult:
     @property
     def reach(self) -> str:
         """How far the steps can move a pixel, in words, for advice when
-        :attr:`short_walk` ("5 steps of 0.0078 move a pixel by at most 0.039")."""
-        return f"{self.steps} steps of {self.step_size:.2g} move a pixel by at most {self.steps * self.step_size:.2g}"
+        :attr:`short_walk` ("5 steps of 0.00784 move a pixel by at most 0.0392")."""
+        return f"{self.steps} steps of {self.step_size:.3g} move a pixel by at most {self.steps * self.step_size:.3g}"
+
+    @property
+    def method(self) -> str:
+        """The attack in words ("one-step FGSM", "iterative FGSM, 10 steps of 0.00784"),
+        as the CLI's table and the dashboard's caption both say it."""
+        return "one-step FGSM" if self.steps == 1 else f"iterative FGSM, {self.steps} steps of {self.step_size:.3g}"
 
     @property
     def adversarial_top1(self) -> int:

@@ -104,13 +104,12 @@ def run(args: argparse.Namespace) -> int:
     after = int(saved_probs.argmax())
     linf = float((saved - result.clean).abs().max())
 
-    kind = "one-step FGSM" if result.steps == 1 else f"iterative FGSM, {result.steps} steps of {result.step_size:.4g}"
     goal = "untargeted" if result.target is None else f"target {class_label(result.target, model.categories)}"
     reached = succeeded(after, source=result.source, target=result.target)  # on the saved PNG, not in memory
     rows = [
         ["photo", f"{args.image}, {describe_crop(width, height, side) or f'{side}x{side}, as the model takes it'}"],
         ["model", model.name],
-        ["attack", f"{kind}, {goal}"],
+        ["attack", f"{result.method}, {goal}"],
         ["epsilon", f"{eps:g} (8-bit budget {eight_bit_budget(eps) * 255:.0f}/255 = {eight_bit_budget(eps):.4f}); L-inf of the PNG {linf:.4f}"],
         ["before", _top1(result.clean_probs, model.categories)],
         ["after", f"{_top1(saved_probs, model.categories)} (measured on the saved 8-bit PNG)"],
