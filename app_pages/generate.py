@@ -302,12 +302,13 @@ def live_view() -> None:
     elif snap.state == "running" and snap.step == 0:  # a worker loading torch and the model: say so, not "0.0 steps/s"
         text = "Starting: the engine is loading the model (the first run after the server starts takes longest)..."
     # A run that stops at 100 % fills its bar as its masks are won: by steps,
-    # it would sit empty for a whole run that takes 45 of 5000 steps. Once it
-    # has ended, the bar is the saved image's share, as the line says.
-    if not cfg.stop_at_success:
-        filled = snap.fraction
-    elif snap.result is not None:
+    # it would sit empty for a whole run that takes 45 of 5000 steps. Once
+    # any run has ended, the bar is the saved image's share, as the line says
+    # (a run stopped at step 100 of 5000 sat at 2 % beside "100 %").
+    if snap.result is not None:
         filled = snap.result.success_rate
+    elif not cfg.stop_at_success:
+        filled = snap.fraction
     else:
         filled = max(snap.fraction, snap.best_success_rate)
     st.progress(filled, text=text)

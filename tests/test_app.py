@@ -269,6 +269,10 @@ def test_clicks_while_running_neither_kill_nor_restart_the_run(model):
         assert job.snapshot().state == "paused"
         at.button(key="gen_resume").click().run()
         assert job.snapshot().state == "running"
+        deadline = time.monotonic() + 60  # some masks won, so the bar below has something to show
+        while job.snapshot().best_success_rate < 0.5:
+            assert time.monotonic() < deadline, "no mask was won within 60 s"
+            time.sleep(0.05)
         at.button(key="gen_stop_run").click().run()
         assert watch_until_done(job, 30)
         at.run()
@@ -277,7 +281,10 @@ def test_clicks_while_running_neither_kill_nor_restart_the_run(model):
         assert at.session_state["umask_result"] is snap.result  # Stop keeps the best image so far
         verdict = at.success if snap.result.hit_count == 4 else at.warning  # a partial result is not shown as a success
         assert verdict[0].value.startswith(f"{snap.result.hit_count} of 4 masks give their target")
-        assert "Stopped" in at.get("progress")[0].proto.text
+        bar = at.get("progress")[0].proto
+        assert "Stopped" in bar.text
+        # Its bar is the saved image's share, as its line says (not a few steps of 100,000).
+        assert bar.value == round(100 * snap.result.success_rate), (bar.value, snap.result.success_rate)
         assert not at.sidebar.button(key="gen_go").disabled
         assert not [b for b in at.button if b.key in ("gen_pause", "gen_resume", "gen_stop_run")]  # nothing left to stop
     finally:
