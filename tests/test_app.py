@@ -697,8 +697,9 @@ def test_part_labels_never_cover_each_other():
         font = ImageFont.load_default(size=_label_size(boxes, factor, len(str(k - 1)), 384))
         return boxes, _placed_labels(ImageDraw.Draw(Image.new("RGB", (384, 384))), font, boxes, factor, {p: str(p) for p in boxes})
 
-    boxes, labels = placed("grid", 10, 64)
-    assert [text for text, _, _ in labels] == [str(p) for p in range(10)]  # room for every one
+    for k in (10, 128):  # room for every one (at K = 128 the widest labels had run into their neighbours)
+        boxes, labels = placed("grid", k, 64)
+        assert [text for text, _, _ in labels] == [str(p) for p in range(k)]
     boxes, labels = placed("random", 128, 128)  # 128 blocks: some centres lie close together
     assert 0 < len(labels) < len(boxes)
     for n, (_, _, a) in enumerate(labels):

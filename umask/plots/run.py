@@ -108,6 +108,8 @@ def success_figure(steps: Sequence[int], rates: Sequence[float], *, height: int 
 #: on thin parts it would spill over its neighbours. The probability map's
 #: "k: p%" falls back to "k" below the larger one.
 MIN_LABEL, MIN_LONG_LABEL = 10, 14
+#: Pixels of a label's dark box beside its text, each side.
+LABEL_PAD_X = 2
 #: Part outlines: two pixels wide around parts at least this many upscaled
 #: pixels across, one pixel down to the smaller figure, none below it (62
 #: one-row stripes would be more outline than image).
@@ -162,14 +164,17 @@ def _label_size(boxes: dict, factor: int, longest: int, side: int) -> int:
 
     As large as a typical part holds, so the labels stay legible where the
     page shows the picture at half its size (a 1024 px screen): at most 70 %
-    of the median part's height and a label's width within 90 % of its
-    width, never above a twelfth of the picture; 0 when that is below
-    :data:`MIN_LABEL` (the parts are too thin to carry a number).
+    of the median part's height and a label's width, with its dark box,
+    within 90 % of its width (else neighbours' labels overlap and some are
+    left out: 9 of K = 128's squares were), never above a twelfth of the
+    picture; 0 when that is below :data:`MIN_LABEL` (the parts are too thin
+    to carry a number).
     """
     if not boxes:
         return 0
     by_height = 0.7 * factor * float(np.median([h for _, _, h, _ in boxes.values()]))
-    by_width = 0.9 * factor * float(np.median([w for _, _, _, w in boxes.values()])) / (0.6 * max(1, longest))  # a digit is about 0.6 em wide
+    room = 0.9 * factor * float(np.median([w for _, _, _, w in boxes.values()])) - 2 * LABEL_PAD_X
+    by_width = room / (0.6 * max(1, longest))  # a digit is about 0.6 em wide
     size = int(min(by_height, by_width, max(MIN_LABEL, side / 12)))
     return size if size >= MIN_LABEL else 0
 
@@ -196,7 +201,7 @@ def _placed_labels(draw, font, boxes: dict, factor: int, texts: dict[int, str]) 
             continue
         x, y = (c + 0.5) * factor, (r + 0.5) * factor
         left, top, right, bottom = draw.textbbox((x, y), text, font=font, anchor="mm")
-        box = (left - 2, top - 1, right + 2, bottom + 1)
+        box = (left - LABEL_PAD_X, top - 1, right + LABEL_PAD_X, bottom + 1)
         if not any(box[0] < o[2] and o[0] < box[2] and box[1] < o[3] and o[1] < box[3] for _, _, o in placed):
             placed.append((text, (x, y), box))
     return placed
