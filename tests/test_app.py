@@ -284,7 +284,7 @@ def test_clicks_while_running_neither_kill_nor_restart_the_run(model):
         bar = at.get("progress")[0].proto
         assert "Stopped" in bar.text
         # Its bar is the saved image's share, as its line says (not a few steps of 100,000).
-        assert bar.value == round(100 * snap.result.success_rate), (bar.value, snap.result.success_rate)
+        assert bar.value == int(100 * snap.result.success_rate), (bar.value, snap.result.success_rate)  # st.progress truncates
         assert not at.sidebar.button(key="gen_go").disabled
         assert not [b for b in at.button if b.key in ("gen_pause", "gen_resume", "gen_stop_run")]  # nothing left to stop
     finally:
@@ -570,6 +570,28 @@ def test_the_size_list_offers_only_the_sides_the_model_sees_at(tiny_registered):
         assert not at.exception
         at.sidebar.selectbox(key="gen_model").set_value("tiny").run()
         assert at.sidebar.selectbox(key="gen_size").value == 48  # allowed there too: kept
+
+
+@pytest.mark.real
+def test_no_model_is_loaded_for_the_size_list_while_a_run_goes(model, tiny_registered, monkeypatch):
+    import ui.models
+
+    loads = []
+    real_get = ui.models.get_model
+    monkeypatch.setattr(ui.models, "get_model", lambda spec, **kw: (loads.append(spec), real_get(spec, **kw))[1])
+    with registered("tiny48", _tiny48):
+        at = generate_page()
+        job = start_endless_run(at, k=2)
+        try:
+            # Picking another model mid-run loads nothing (seconds of the run's CPU): every side is offered.
+            at.sidebar.selectbox(key="gen_model").set_value("tiny48").run()
+            assert "tiny48" not in loads and job.alive
+            assert at.sidebar.selectbox(key="gen_size").options == ["32", "48", "64", "96", "128"]
+        finally:
+            job.stop()
+        assert watch_until_done(job, 30)
+        at.run()  # the run has ended: now it is loaded, and the list is its own
+        assert "tiny48" in loads and at.sidebar.selectbox(key="gen_size").options == ["48", "64", "96", "128"]
 
 
 @pytest.mark.real

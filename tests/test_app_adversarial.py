@@ -149,7 +149,7 @@ def test_a_png_read_as_another_class_is_said_even_when_both_miss(app, lite0):
 
 
 def test_steps_too_few_for_the_ball_advise_more_steps_not_a_larger_eps(app, lite0):
-    # 2 automatic steps of 2/255 move a pixel by 0.016 at most: at ε = 0.1 a larger ε changes nothing.
+    # 2 automatic steps of 2/255 move a pixel by 0.0157 at most: at ε = 0.1 a larger ε changes nothing.
     app.radio(key="adv_photo").set_value("Chelsea the cat")
     app.slider(key="adv_eps").set_value(0.1)
     app.radio(key="adv_kind").set_value("targeted")

@@ -393,6 +393,37 @@ def test_a_job_waiting_for_the_prewarmed_worker_is_not_kept_waiting_for_another_
         pool.close()
 
 
+def test_a_worker_prewarmed_while_a_job_waits_loads_only_the_jobs_model(tiny, monkeypatch):
+    import threading
+
+    from umask.workers import Worker
+
+    other, starting, go = tiny_classifier(seed=1), threading.Event(), threading.Event()
+    real_load, real_ready, asked = Worker.load, Worker.wait_ready, []
+
+    def slow_ready(worker):  # the process is importing torch until the job is in line
+        starting.set()
+        assert go.wait(60)
+        return real_ready(worker)
+
+    monkeypatch.setattr(Worker, "wait_ready", slow_ready)
+    monkeypatch.setattr(Worker, "load", lambda worker, model: (asked.append(model), real_load(worker, model))[1])
+    pool = WorkerPool(max_idle=1)
+    got = []
+    try:
+        pool.prewarm(tiny)  # the page, for the model it shows
+        assert starting.wait(60)
+        clicked = threading.Thread(target=lambda: got.append(pool.acquire(other)))
+        clicked.start()  # a click for another model, while the process starts
+        wait_for(lambda: len(pool._line) == 1, timeout=10)
+        go.set()
+        clicked.join(60)
+        assert got and got[0].has(other) and not any(m is tiny for m in asked)  # no load the job waited for in vain
+        pool.release(got[0])
+    finally:
+        pool.close()
+
+
 def test_a_job_stopped_before_it_starts_runs_no_step(tiny, where):
     job = Job(tiny, endless(), **where)
     job.stop()

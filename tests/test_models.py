@@ -309,3 +309,50 @@ def test_the_offline_probe_defers_to_a_proxy(monkeypatch):
     monkeypatch.delenv("HTTPS_PROXY", raising=False)
     assert not _can_download("https://host.invalid/x.pth", timeout=0.5)
     assert time.monotonic() - started < 5  # bounded, name lookup included
+
+
+def _half_blind():
+    """Runs from 16 pixels a side and sees (can learn an image) from 32, as
+    EfficientNet-Lite0 runs from 32 and sees from 64."""
+    from .conftest import tiny_classifier
+
+    model = tiny_classifier()
+    model.name, model.native_size, model.min_size, model.min_run_size = "halfblind", 48, 32, 16
+    return model
+
+
+def test_an_image_below_the_side_a_model_sees_at_is_measured_but_never_made(tmp_path, capsys):
+    from umask.attacks import attack
+    from umask.evaluate import classify_parts, transfer_report
+    from umask.geometry import decision_slice
+    from umask.masks import layout, make_masks
+
+    from .conftest import registered, run_cli, tiny_classifier
+
+    model = _half_blind()
+    with registered("halfblind", _half_blind):
+        # A 24 px result made before the model's limit was known (as an older umask made Lite0's at 32-63).
+        maker = tiny_classifier()
+        maker.name = "halfblind"
+        save_result(UniversalSearch(maker, Config(model="halfblind", k=2, size=24, steps=3)).run(), tmp_path / "old")
+        old = load_result(tmp_path / "old")
+        assert transfer_report(tmp_path / "old")["models"]["halfblind"]["predictions"] == list(old.predictions)
+        assert decision_slice(model, old.image, make_masks(old.labels), i=0, j=1, resolution=3) is not None
+        with pytest.raises(UmaskError, match="Image size 15 is too small for halfblind, which needs at least 16 pixels"):
+            classify_parts(model, torch.rand(3, 15, 15), layout("hstripes", 2, 15))
+        # Making an image at 24 is refused everywhere, in one sentence, and writes nothing.
+        sees = "Image size 24 is too small for halfblind, which needs at least 32 pixels a side"
+        with pytest.raises(UmaskError, match=sees):
+            UniversalSearch(model, Config(model="halfblind", k=2, size=24))
+        with pytest.raises(UmaskError, match=sees):
+            attack(model, torch.rand(3, 24, 24), eps=0.01)
+        common = ["--model", "halfblind", "--size", "24"]
+        for argv in (["generate", *common, "--k", "2", "--steps", "1", "--out", tmp_path / "new"],
+                     ["fgsm", tmp_path / "old" / "universal.png", *common, "--eps", "0.01", "--out", tmp_path / "adv.png"],
+                     ["sweep", "--models", "halfblind", "--size", "24", "--k", "2", "--steps", "1", "--out", tmp_path / "sw"]):
+            code, _, err = run_cli(capsys, *argv)
+            assert code == 2 and sees in err and err.count("\n") == 1, (argv[0], err)
+        assert not [p.name for p in tmp_path.iterdir() if p.name != "old"]
+        # A side chosen now to feed it (--resize) is one to see at, too.
+        code, _, err = run_cli(capsys, "evaluate", tmp_path / "old", "--resize", "24")
+        assert code == 2 and "A resize to 24 pixels is too small for halfblind, which needs at least 32" in err

@@ -123,8 +123,9 @@ def as_fed_for(model: Classifier, spec: str, result: Result) -> Classifier:
     ``resize_to``), so its predictions reproduce the saved ones. Any other
     model sees the image at its own size, as the study fed 64 x 64 to every
     model, unless the result was made resized (then each model gets its own
-    native size) or the model cannot take that size (a vision transformer,
-    or an image below the architecture's minimum: native too). Returns a view
+    native size) or the model cannot see at that size (a vision transformer,
+    or an image below its ``min_size``, where it may run but is all but
+    blind: native too). Returns a view
     that shares the network (:meth:`Classifier.with_resize`).
     """
     if canonical_spec(spec) == canonical_spec(result.model):  # "r18=net.pth" typed here is the result's absolute path
@@ -178,7 +179,7 @@ def transfer_report(folder: str | Path, models: list[str] | None = None, device:
             model = as_fed_for(model, spec, result)
         else:
             model = model.with_resize(model.native_size if resize == "native" else resize)
-            model.check_side(result.size, resize_option="--resize native", classify_only=True)
+            model.check_side(result.size, resize_option="--resize native")  # a side chosen now: one it sees at
         outcome = classify_parts(model, result.image, result.labels, mode=result.mask_mode, fill=result.fill, targets=result.targets)
         report["models"][spec] = {
             "fed_at": model.resize_to or result.size,

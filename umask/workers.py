@@ -352,7 +352,9 @@ class WorkerPool:
                 if worker is None:
                     worker = self._start_worker()
                 with self._cond:
-                    model = self._prewarm_model  # asked for by the first call, or by one made while the worker started
+                    # Asked for by the first call, or by one made while the worker
+                    # started; none when a job waits for this worker: it loads its own.
+                    model = None if self._line else self._prewarm_model
                 if model is not None and model is not loaded:
                     worker.load(model)
                     loaded = model
