@@ -15,6 +15,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -704,6 +705,12 @@ def test_part_labels_and_outlines_are_as_large_as_the_parts_hold():
     # The probability map: "k: p%" where it fits; the number alone where only that is legible; none on one-row stripes.
     grid = plots.render_part_probs(layout("grid", 4, 64), [0.5] * 4)
     assert (plots.render_part_probs(layout("grid", 4, 64), [0.0] * 4) != grid).any()
+    # One mask reaching 100 % repaints its own part only: the other labels keep their size and place.
+    grid16 = layout("grid", 16, 64)
+    before, after = (plots.render_part_probs(grid16, [0.05] * 15 + [p], side=320) for p in (0.05, 1.0))
+    changed = (before != after).any(axis=2)
+    part15 = np.repeat(np.repeat(grid16.numpy() == 15, 5, axis=0), 5, axis=1)
+    assert changed.any() and not (changed & ~part15).any()
     plain = plots.render_part_probs(stripes62, [0.5] * 62)
     assert (plain == plain[:, :1]).all()  # every row one colour: no label drawn over the stripes
 

@@ -271,7 +271,10 @@ def render_part_probs(labels: torch.Tensor, target_probs: Sequence[float], *, si
     _outline(big, big_lab, boxes, factor, 255.0)
     big = big.astype(np.uint8)
     texts = {k: f"{k}: {percent(float(p), 0)}" for k, p in enumerate(probs)}
-    size = _label_size(boxes, factor, max(map(len, texts.values())), big.shape[0])
+    # Sized for the longest a label can be ("9: 100 %"), not for this frame's:
+    # else every label changes size as one number grows a digit, and a run
+    # that ends on a 100 % fell back to bare part numbers.
+    size = _label_size(boxes, factor, len(f"{len(probs) - 1}: {percent(1.0, 0)}"), big.shape[0])
     if size < MIN_LONG_LABEL:  # "k: p%" too small to read: the number alone, the colour tells p
         texts = {k: str(k) for k in texts}
         size = _label_size(boxes, factor, len(str(len(probs) - 1)), big.shape[0])
