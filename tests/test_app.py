@@ -739,6 +739,14 @@ def test_part_labels_never_cover_each_other():
 def test_figures_carry_the_numbers_they_are_given():
     from umask.plots import run as plots
 
+    # A loss that reaches 0 (every mask won by its margin) on a log axis: the
+    # curve does not just end; its zeros are dots on the axis floor, said so.
+    fig = plots.loss_figure([1, 2, 3, 4], [5.0, 0.4, 0.0, 0.0])
+    assert fig.layout.yaxis.type == "log" and list(fig.data[1].x) == [3, 4]
+    floor = fig.data[1].y[0]
+    assert 0 < floor < 0.4 and 10 ** fig.layout.yaxis.range[0] <= floor and "0" in fig.layout.yaxis.title.text
+    assert len(plots.loss_figure([1, 2], [5.0, 4.0]).data) == 1  # no zeros: no dots
+
     steps, rates = list(range(1, 2001)), [min(1.0, s / 1500) for s in range(1, 2001)]
     fig = plots.success_figure(steps, rates)
     assert len(fig.data[0].x) <= 600 and fig.data[0].x[-1] == 2000 and fig.data[0].y[-1] == 100.0

@@ -75,13 +75,26 @@ def thin(steps: Sequence[int], values: Sequence[float], most: int = 600) -> tupl
 
 
 def loss_figure(steps: Sequence[int], losses: Sequence[float], *, height: int = 260) -> go.Figure:
-    """The batch loss per step (log scale when it spans more than a decade)."""
+    """The batch loss per step (log scale when it spans more than a decade).
+
+    A log axis has no 0, and the margin loss is exactly 0 once every mask
+    wins by its margin: those steps are drawn as dots along the axis floor,
+    said in the axis title, or the curve would just end as if the run had.
+    """
     steps, losses = thin(steps, losses)
     fig = go.Figure(go.Scatter(x=steps, y=losses, mode="lines", line=dict(color=LINE), name="loss"))
     positive = [v for v in losses if v > 0]
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="loss")
-    if positive and max(positive) / min(positive) > 10:
+    log = bool(positive) and (max(positive) / min(positive) > 10 or len(positive) < len(losses))
+    if log:
+        zeros = [s for s, v in zip(steps, losses) if v <= 0]
+        if zeros:
+            floor = min(positive) / 3
+            fig.add_trace(go.Scatter(x=zeros, y=[floor] * len(zeros), mode="markers", marker=dict(color=LINE, size=4),
+                                     name="loss 0", hovertemplate="step %{x}: loss 0<extra></extra>"))
+            fig.update_yaxes(title_text="loss (dots: 0)")
+            fig.update_layout(showlegend=False)
         label_log_y(fig)  # 1-2-5 ticks: a short run's decade-only axis showed a single "10"
     return _layout_base(fig, title="Loss", height=height)
 
