@@ -32,7 +32,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -623,6 +623,40 @@ def pending_keys(plan: SweepPlan, out: str | Path) -> list[RunKey]:
     return [k for k in plan.keys() if k not in done]
 
 
+def check_models(plan: SweepPlan, specs: Sequence[str], loader: Callable[..., Classifier] = load_model, *,
+                 skip_unavailable: bool = False, keep_first: bool = False) -> tuple[dict[str, Classifier], dict[str, str]]:
+    """Load each of ``specs`` once on the CPU, before anything is written.
+
+    One that cannot load (weights missing offline, a bundled package not
+    installed) is left out when ``skip_unavailable``, else stops the sweep;
+    one that cannot see at the plan's size always stops it (a later, correct
+    command must not meet a sweep.json of that size).
+
+    Returns:
+        (the first model loaded, by spec, when ``keep_first``; else empty),
+        (each model left out -> why).
+
+    Raises:
+        UmaskError: a model that cannot load (unless skipped) or take the size.
+    """
+    kept: dict[str, Classifier] = {}
+    unavailable: dict[str, str] = {}
+    for spec in specs:
+        try:
+            model = loader(spec, device="cpu")  # downloads into the cache when it can
+        except UmaskError as err:
+            if not skip_unavailable:
+                raise UmaskError(f"{str(err).rstrip('.')}; to run the sweep without {spec}, add --skip-missing.") from None
+            unavailable[spec] = str(err)  # the outcome reports it
+            log.info("skipping %s: %s", spec, err)
+            continue
+        model.check_side(plan.size)
+        if keep_first and not kept:
+            kept[spec] = model
+        del model
+    return kept, unavailable
+
+
 def run_sweep(
     plan: SweepPlan,
     out: str | Path,
@@ -648,26 +682,9 @@ def run_sweep(
     plan.validate()
     device = resolve_device(plan.device)  # no GPU where one is asked for: say so before anything is written
     check_resumable(out, plan)
-    unavailable: dict[str, str] = {}
-    # Before anything is written, each model with runs left is loaded once on
-    # the CPU: one that cannot load (weights missing offline, a bundled package
-    # not installed) is skipped or stops the sweep; one that cannot take the
-    # size always stops it (a later, correct command must not meet a
-    # sweep.json of that size).
-    loaded: dict[str, Classifier] = {}  # the first model, when the sweep runs on the CPU: not loaded twice
-    for spec in dict.fromkeys(k.model for k in pending_keys(plan, out)):
-        try:
-            model = loader(spec, device="cpu")  # downloads into the cache when it can
-        except UmaskError as err:
-            if not skip_unavailable:
-                raise UmaskError(f"{str(err).rstrip('.')}; to run the sweep without {spec}, add --skip-missing.") from None
-            unavailable[spec] = str(err)  # the outcome reports it
-            log.info("skipping %s: %s", spec, err)
-            continue
-        model.check_side(plan.size)
-        if device.type == "cpu" and not loaded:
-            loaded[spec] = model
-        del model
+    specs = list(dict.fromkeys(k.model for k in pending_keys(plan, out)))
+    # The first model, when the sweep runs on the CPU: not loaded twice.
+    loaded, unavailable = check_models(plan, specs, loader, skip_unavailable=skip_unavailable, keep_first=device.type == "cpu")
     if unavailable and len(unavailable) == len(plan.models):
         reasons = "; ".join(f"{spec}: {why.rstrip('.')}" for spec, why in unavailable.items())
         raise UmaskError(f"No model of the sweep can load here ({reasons}), so nothing would run.")

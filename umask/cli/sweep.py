@@ -173,10 +173,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _dry_run(plan: SweepPlan, out: Path, *, skip_missing: bool) -> int:
     """``--dry-run``: the runs the sweep would make and which are done, refusing what a real run would refuse."""
-    from ..sweep import check_resumable, pending_keys
+    from ..sweep import check_models, check_resumable, pending_keys
 
     check_resumable(out, plan)
     pending = set(pending_keys(plan, out))
+    # Those here are loaded (nothing is downloaded) and meet the real run's
+    # checks: a size a model cannot see at is refused now, not after the plan.
+    check_models(plan, [spec for spec in dict.fromkeys(k.model for k in plan.keys() if k in pending) if weights_available(spec)])
     rows = [[k.model, k.mask_family, k.mode, k.k, k.seed, k.preset, k.max_steps, "to run" if k in pending else "done"]
             for k in plan.keys()]
     echo(format_table(["model", "masks", "mode", "K", "seed", "preset", "steps", "state"], rows))
