@@ -214,7 +214,7 @@ def test_extending_a_sweep_keeps_old_runs_and_order(tiny_registered, tmp_path):
         (["--device", "cuda:7"], "Device 'cuda:7'"),  # no GPU, or no eighth one: refused before anything is written
         (["--slice-resolution", "100000"], "Slice resolution 100000 is not allowed; use 3 to 301 points a side."),
         (["--slice-resolution", "-5"], "Slice resolution -5 is not allowed"),
-        (["--models", "tiny32"], "Image size 16 is too small for tiny32, which needs at least 32 pixels a side; use a larger image."),
+        (["--models", "tiny32"], "Image size 16 is too small for tiny32, which needs at least 32 pixels a side; use --size 32 or more."),
         (["--models", "tiny32", "--dry-run"], "Image size 16 is too small for tiny32, which needs at least 32 pixels a side"),
         (["--estimate", "--dry-run"], "--estimate and --dry-run each run nothing and print one thing"),
     ],

@@ -650,7 +650,7 @@ def check_models(plan: SweepPlan, specs: Sequence[str], loader: Callable[..., Cl
             unavailable[spec] = str(err)  # the outcome reports it
             log.info("skipping %s: %s", spec, err)
             continue
-        model.check_side(plan.size)
+        model.check_side(plan.size, size_option="--size")  # the sweep's one way to set it (the CLI's, like --skip-missing above)
         if keep_first and not kept:
             kept[spec] = model
         del model
