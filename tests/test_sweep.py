@@ -585,8 +585,24 @@ def test_ctrl_c_while_the_report_is_written_says_the_runs_are_saved(tiny_registe
     err = capsys.readouterr().err
     assert code == 130 and err.splitlines()[-1] == (
         f"umask: interrupted while writing the report; the runs and {CSV_FILE} are saved, "
-        f"and 'python -m umask sweep --out {out} --report-only --slice-resolution 5' writes it.")  # TINY's resolution
+        f"and 'python -m umask sweep --out {out} --report-only' writes it.")
     assert len(read_rows(out / CSV_FILE)) == 1 and not (out / "report.html").exists()
+    # That command draws the slices as the sweep asked (TINY's 5 points a side), not at the default.
+    from umask.report import build_report
+
+    asked = []
+
+    monkeypatch.setattr(sweep_cli, "build_report", lambda *a, **kw: (asked.append(kw["slice_resolution"]), build_report(*a, **kw))[1])
+    assert main(["sweep", "--out", str(out), "--report-only"]) == 0 and asked == [5]
+    assert main(["sweep", "--out", str(out), "--report-only", "--slice-resolution", "7"]) == 0
+    assert main(["sweep", "--out", str(out), "--report-only"]) == 0 and asked == [5, 7, 7]  # the last one asked is kept
+    # A report while a sweep writes the folder is one of the runs so far, and says so.
+    from umask.sweep import _only_writer
+
+    capsys.readouterr()
+    with _only_writer(out):
+        assert main(["sweep", "--out", str(out), "--report-only"]) == 0
+    assert f"note: a sweep is writing into '{out}' right now; this report shows the runs finished so far" in capsys.readouterr().err
 
 
 def test_ctrl_c_before_any_run_finished_says_so(tiny_registered, tmp_path, capsys, monkeypatch):

@@ -40,7 +40,7 @@ from .config import PRESETS, Config, check_preset
 from .devices import resolve_device
 from .errors import UmaskError
 from .files import JSON_READ_ERRORS, atomic_file, check_writable, is_hidden, safe_name
-from .geometry import result_geometry
+from .geometry import SLICE_RESOLUTION, check_slice_resolution, result_geometry
 from .masks import BUILTIN_FAMILIES, check_mode, check_parts, parse_fill
 from .models import STUDY_MODELS, Classifier, canonical_spec, load_model, model_info
 from .optimise import StepReport, UniversalSearch
@@ -765,6 +765,44 @@ def _run_locked(plan: SweepPlan, out: Path, hooks: SweepHooks, loader: Callable[
         del model
     rows = reconcile(out, keys)
     return SweepOutcome(total=len(keys), skipped=finished_before, ran=ran, rows=rows, unavailable=unavailable)
+
+
+def sweep_running(out: str | Path) -> bool:
+    """Whether a sweep is writing into ``out`` right now (it holds the folder's lock)."""
+    try:
+        with _only_writer(Path(out)):
+            return False
+    except SweepBusy:
+        return True
+    except OSError:  # no lock file can be made there (read-only): no sweep writes there either
+        return False
+
+
+def report_slice_resolution(out: str | Path, asked: int | None) -> int:
+    """The decision slices' resolution for the report of ``out``: ``asked``
+    when given, which is then kept in ``sweep.json`` for the next report
+    (``--report-only`` without the option draws the slices as the sweep's
+    own report did); else the one kept there, else :data:`SLICE_RESOLUTION`.
+    Keeping it is best effort: a folder that cannot be written still reports."""
+    out = Path(out)
+    saved = _read_settings(out)
+    if asked is None:
+        kept = (saved or {}).get("slice_resolution")
+        if not isinstance(kept, int) or isinstance(kept, bool):
+            return SLICE_RESOLUTION
+        try:
+            if kept != 0:
+                check_slice_resolution(kept)
+        except UmaskError:  # an edited sweep.json: the default, not a refusal of the whole report
+            return SLICE_RESOLUTION
+        return kept
+    if saved and saved.get("slice_resolution") != asked:
+        try:
+            with atomic_file(out / SETTINGS_FILE) as fh:
+                fh.write(json.dumps(saved | {"slice_resolution": asked}, indent=2))
+        except (OSError, UmaskError) as err:
+            log.info("%s: the slice resolution is not kept (%s)", out, err)
+    return asked
 
 
 def sweep_settings(out: str | Path) -> dict:

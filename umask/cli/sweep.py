@@ -24,7 +24,7 @@ from ..report import REPORT_FILE, build_report
 from ..files import output_path
 from ..results import check_output_file
 from ..sweep import (CSV_FILE, MAX_RUNS, STUDY_FAMILIES, STUDY_KS, SweepHooks, SweepPlan, check_out_folder, estimate_seconds,
-                     repair_csv, run_sweep, study_plan)
+                     repair_csv, report_slice_resolution, run_sweep, study_plan, sweep_running)
 from ..timing import StepTiming, time_steps, timing_model
 from ..text import count, duration, percent
 from . import interrupt_code, refuse_unused
@@ -52,8 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="measure seconds per step of each model here and print the sweep's worst-case time; run nothing")
     p.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     p.add_argument("--report-only", action="store_true", help="only (re)write report.html from what the folder holds")
-    p.add_argument("--slice-resolution", type=int, default=SLICE_RESOLUTION,
-                   help=f"grid points a side of the report's decision slices, 3 to 301 (default {SLICE_RESOLUTION}; 0: none)")
+    p.add_argument("--slice-resolution", type=int, default=None,
+                   help=f"grid points a side of the report's decision slices, 3 to 301, or 0 for none (default: as the "
+                        f"folder's last report, else {SLICE_RESOLUTION}; kept for the next --report-only)")
     p.add_argument("--out", type=output_path, required=True, help="the sweep folder (results.csv, runs/, report.html)")
 
 
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.out.strip():  # Path("") would be the current folder
         raise UmaskError("--out is empty; give the sweep folder, e.g. --out sweeps/first.")
     out = Path(args.out)
-    if args.slice_resolution != 0:  # before any run: the report is written last
+    if args.slice_resolution not in (None, 0):  # before any run: the report is written last
         check_slice_resolution(args.slice_resolution)
     if args.report_only:
         refuse_unused(f"--report-only runs nothing and writes the report of what '{out}' holds", (
@@ -127,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
         if not (out / CSV_FILE).is_file():
             raise UmaskError(f"'{out}' holds no {CSV_FILE}; run a sweep into it first.")
         check_output_file(out / REPORT_FILE, overwrite=True)
+        if sweep_running(out):  # a report of the sweep so far is worth having; say that it is one
+            status(f"note: a sweep is writing into '{out}' right now; this report shows the runs finished so far "
+                   f"(a later --report-only, or the sweep's own report, shows the rest).")
         repair_csv(out)  # a row torn by a kill is rebuilt from its folder, as a sweep would
         return _report(out, args)
     if args.estimate and args.dry_run:
@@ -270,15 +274,14 @@ def _report(out: Path, args: argparse.Namespace, device: str | None = None) -> i
         b.update(done - b.n)
 
     device = device or args.device or "cpu"
+    resolution = report_slice_resolution(out, args.slice_resolution)
     try:
-        written = build_report(out, slices=args.slice_resolution > 0, slice_resolution=args.slice_resolution,
+        written = build_report(out, slices=resolution > 0, slice_resolution=resolution,
                                device=device, on_progress=on_progress)
     except KeyboardInterrupt as err:
         for b in bars.values():
             b.close()
-        again = f"python -m umask sweep --out {out} --report-only"  # with this report's own settings
-        if args.slice_resolution != SLICE_RESOLUTION:
-            again += f" --slice-resolution {args.slice_resolution}"
+        again = f"python -m umask sweep --out {out} --report-only"  # with this report's own settings (its slices' are kept)
         if device != "cpu":
             again += f" --device {device}"
         status(f"umask: interrupted while writing the report; the runs and {CSV_FILE} are saved, "
