@@ -738,6 +738,13 @@ def test_estimate_times_the_models_the_sweep_would_run(tiny_registered, tmp_path
     assert not (tmp_path / "sw").exists()
     assert main([*args, "--models", "efficientnet_lite1", "--skip-missing"]) == 2
     assert "No model of the sweep has its weights here (efficientnet_lite1), so nothing would run." in capsys.readouterr().err
+    # Runs already done in the folder are not counted again, as --dry-run does not list them as to do.
+    assert main(["sweep", *TINY, "--masks", "hstripes", "--k", "2", "--out", str(tmp_path / "sw")]) == 0
+    capsys.readouterr()
+    assert main([*args, "--models", "tiny"]) == 0
+    assert "\n1 run (of 2; 1 done) x up to 3 steps on cpu: at most" in capsys.readouterr().out
+    assert main([*args, "--models", "tiny", "--k", "2"]) == 0
+    assert capsys.readouterr().out == f"Every run of the sweep (1 run) is done in {tmp_path / 'sw'}; nothing is left to time.\n"
 
 
 

@@ -821,13 +821,14 @@ def _read_settings(out: Path) -> dict | None:
     return saved if isinstance(saved, dict) else None
 
 
-def estimate_seconds(plan: SweepPlan, timings: dict[str, StepTiming]) -> dict[str, float]:
+def estimate_seconds(plan: SweepPlan, timings: dict[str, StepTiming], keys: Sequence[RunKey] | None = None) -> dict[str, float]:
     """Upper bound of a plan's optimisation time per model: every run using its whole step budget.
 
-    Runs of the study's recipe stop at 100 %, so the real time is lower by an
-    amount only the run can tell.
+    ``keys``: the runs to count (those left to do, :func:`pending_keys`);
+    default every run of the plan. Runs of the study's recipe stop at 100 %,
+    so the real time is lower by an amount only the run can tell.
     """
     out: dict[str, float] = {}
-    for key in plan.keys():
+    for key in plan.keys() if keys is None else keys:
         out[key.model] = out.get(key.model, 0.0) + timings[key.model].per_step(key.k) * key.max_steps
     return out

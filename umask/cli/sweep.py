@@ -84,25 +84,34 @@ def plan_from_args(args: argparse.Namespace) -> SweepPlan:
     return SweepPlan(**{k: v for k, v in values.items() if v is not None})
 
 
-def _estimate(plan: SweepPlan) -> int:
+def _estimate(plan: SweepPlan, out: Path) -> int:
+    """``--estimate``: time a few steps of each model with runs left, and bound the runs left."""
+    from ..sweep import check_resumable, pending_keys
 
+    check_resumable(out, plan)
+    left = pending_keys(plan, out)
+    models = list(dict.fromkeys(k.model for k in left))
+    if not left:
+        echo(f"Every run of the sweep ({count(len(plan.keys()), 'run')}) is done in {out}; nothing is left to time.")
+        return 0
     timings: dict[str, StepTiming] = {}
     ks = (min(plan.ks), max(plan.ks)) if len(plan.ks) > 1 else (plan.ks[0],)
-    with progress(len(plan.models), "timing models", unit="model") as bar:
-        for spec in plan.models:
+    with progress(len(models), "timing models", unit="model") as bar:
+        for spec in models:
             model, weights = timing_model(spec, device=plan.device)
             family = "hstripes" if "hstripes" in plan.families else plan.families[0]
             timings[spec] = StepTiming(spec, weights, time_steps(model, ks=ks, size=plan.size, preset=plan.preset, family=family))
             del model
             bar.update(1)
-    per_model = estimate_seconds(plan, timings)
+    per_model = estimate_seconds(plan, timings, left)
     rows = []
     for spec, t in timings.items():
         rows.append([spec, t.weights] + [f"{t.seconds[k]:.3f}" for k in ks] + [duration(per_model[spec])])
-    echo(format_table(["model", "weights"] + [f"s/step K={k}" for k in ks] + ["all runs, full budget"], rows))
+    echo(format_table(["model", "weights"] + [f"s/step K={k}" for k in ks] + ["runs left, full budget"], rows))
     total = sum(per_model.values())
+    done = len(plan.keys()) - len(left)
     echo(
-        f"\n{count(len(plan.keys()), 'run')} x up to {count(plan.max_steps, 'step')} on {resolve_device(plan.device).type}: at most {duration(total)} "
+        f"\n{count(len(left), 'run')}{f' (of {len(plan.keys())}; {done} done)' if done else ''} x up to {count(plan.max_steps, 'step')} on {resolve_device(plan.device).type}: at most {duration(total)} "
         f"(every run using its whole budget; runs stop at 100 %, so less in practice). "
         f"Seconds per step were measured here (one warm-up step, then 3), linear in K between the measured K."
     )
@@ -149,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
             if missing:
                 echo(f"left out (no weights here, --skip-missing): {', '.join(missing)}")
                 plan = dataclasses.replace(plan, models=tuple(m for m in plan.models if m not in missing))
-        return _estimate(plan)
+        return _estimate(plan, out)
     if args.dry_run:
         return _dry_run(plan, out, skip_missing=args.skip_missing)
     bar = _SweepBar(plan, out)
