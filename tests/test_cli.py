@@ -26,7 +26,7 @@ def test_generate_then_evaluate(tiny_registered, tmp_path, capsys):
                                     *percent(result.target_probs[k], 1).split(), "hit"], line
 
     code, out, err = run_cli(capsys, "evaluate", str(out_dir), "--format", "json", "--json", str(tmp_path / "r.json"))
-    assert code == 0
+    assert code == 0 and err == f"json: {tmp_path / 'r.json'}\n"  # said where it went, off the JSON on stdout
     report = json.loads(out)
     assert report["models"]["tiny"]["predictions"] == [1, 980, 0] and report["models"]["tiny"]["matches_saved"] is True
     assert json.loads((tmp_path / "r.json").read_text()) == report
@@ -466,7 +466,8 @@ def test_evaluate_checks_the_json_path_and_feeds_each_model_a_size_it_takes(tiny
     code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--json", tmp_path / "notes.json")
     assert code == 2 and err.endswith("already exists; give another path, or add --overwrite to replace it.\n")
     assert (tmp_path / "notes.json").read_text() == "mine"
-    assert run_cli(capsys, "evaluate", tmp_path / "res", "--json", tmp_path / "notes.json", "--overwrite")[0] == 0
+    code, out, _ = run_cli(capsys, "evaluate", tmp_path / "res", "--json", tmp_path / "notes.json", "--overwrite")
+    assert code == 0 and out.endswith(f"\njson: {tmp_path / 'notes.json'}\n")
     assert json.loads((tmp_path / "notes.json").read_text())["k"] == 2
     code, _, err = run_cli(capsys, "evaluate", tmp_path / "res", "--overwrite")
     assert (code, err) == (2, "umask: error: --overwrite replaces the file at --json, and there is no --json here; "
@@ -663,6 +664,9 @@ def test_options_that_would_do_nothing_are_refused(tiny_registered, tmp_path, ca
     code, _, err = run_cli(capsys, "geometry", out_dir, "--device", "cuda")
     assert code == 2 and err == ("umask: error: --device is for the decision-slice map, which only --slice I J computes; "
                                  "add --slice, or drop --device.\n")
+    # A GPU this machine lacks is said before the norm tables are printed, not after them.
+    code, out, err = run_cli(capsys, "geometry", out_dir, "--slice", "0", "1", "--device", "cuda:7")
+    assert code == 2 and out == "" and err.startswith("umask: error: ") and "cuda:7" in err
 
 
 def test_geometry_json_of_a_black_image_is_standard_json(tiny_registered, tmp_path, capsys):

@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
             fh.write(text + "\n")
     if args.format == "json":
         echo(text)
+        if args.json_path is not None:  # on stderr: stdout is the JSON report
+            status(f"json: {args.json_path}")
         return 0
     for spec, entry in report["models"].items():
         if entry.get("matches_saved") is False:  # on stderr: stdout may be the JSON report
@@ -77,4 +79,6 @@ def run(args: argparse.Namespace) -> int:
         if "made_at" in entry:
             echo(f"\n{spec} saw the image at {entry['fed_at']} px, not at the {entry['made_at']} px it was made at, so its "
                  "predictions are not compared with the saved ones; without --resize they are.")
+    if args.json_path is not None:  # as geometry ends with "map: FILE"
+        echo(f"json: {args.json_path}")
     return 0

@@ -19,6 +19,7 @@ from ..evaluate import as_fed_for
 from ..files import atomic_file, output_path
 from ..geometry import SLICE_RESOLUTION, check_slice_copies, check_slice_resolution, claim_rows, decision_slice, result_geometry, slice_side, study_claim
 from ..models import load_model
+from ..devices import resolve_device
 from ..results import check_output_file, load_result
 from ..text import count, percent
 from .output import echo, format_table, json_text, progress
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         stem = folder.stem if folder.suffix.lower() == ".zip" else folder.name  # r.zip -> r-slice-0-5.html
         target = Path(args.html) if args.html is not None else folder.parent / f"{stem}-slice-{i}-{j}.html"
         check_output_file(target, reads=(args.folder,), overwrite=args.overwrite)  # fail now, not after classifying the slice
+        resolve_device(args.device or "cpu")  # no GPU here: said before the norm tables, not after them
     geo = result_geometry(result)
     size = result.size
     claim = study_claim(result.image, size=size)
