@@ -146,4 +146,4 @@ def test_ctrl_c_inside_a_callback_python_cannot_raise_from_is_one_line():
             "sys.argv = ['umask', 'generate', '--k', '4']\n"
             "runpy.run_module('umask', run_name='__main__')\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert (proc.returncode, proc.stderr) == (130, "umask: interrupted\n")
+    assert (proc.returncode, proc.stderr) == (130, "umask: interrupted; no file was left half-written\n")

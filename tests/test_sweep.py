@@ -736,6 +736,11 @@ def test_estimate_times_the_models_the_sweep_would_run(tiny_registered, tmp_path
     table = [line.split()[0] for line in out.splitlines() if line.startswith(("tiny", "efficientnet"))]
     assert table == ["tiny"] and "2 runs x up to 3 steps on cpu: at most" in out
     assert not (tmp_path / "sw").exists()
+    # The run itself says which model it left out, in the words evaluate uses.
+    run = ["sweep", *TINY, "--masks", "hstripes", "--k", "2", "--out", str(tmp_path / "sk"), "--no-report"]
+    capsys.readouterr()
+    assert main([*run, "--models", "tiny", "efficientnet_lite1", "--skip-missing"]) == 0
+    assert "umask: efficientnet_lite1 left out (--skip-missing): efficientnet_lite1 needs the packages" in capsys.readouterr().err
     assert main([*args, "--models", "efficientnet_lite1", "--skip-missing"]) == 2
     assert "No model of the sweep has its weights here (efficientnet_lite1), so nothing would run." in capsys.readouterr().err
     # Runs already done in the folder are not counted again, as --dry-run does not list them as to do.

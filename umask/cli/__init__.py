@@ -134,7 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
         return int(command_module(args.command).run(args) or 0)
     except KeyboardInterrupt as err:
-        sys.stderr.write("umask: interrupted\n")
+        # Each command writes its files whole or not at all (atomic), and says
+        # what it kept when it was stopped in its own work; here it was
+        # stopped elsewhere (loading torch or a model, reading input).
+        sys.stderr.write("umask: interrupted; no file was left half-written\n")
         return interrupt_code(err)
     except BrokenPipeError:  # `| head` read what it wanted: nothing to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush meets no pipe

@@ -9,7 +9,7 @@ from ..evaluate import transfer_report
 from ..files import atomic_file, output_path
 from ..results import check_output_file
 from ..text import percent
-from .output import echo, format_table, json_text, status
+from .output import echo, format_table, json_text, left_out, status
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.json_path, reads=(args.folder,), overwrite=args.overwrite)  # fail now, not after loading and running the models
     report = transfer_report(args.folder, args.models, args.device, args.resize, skip_unavailable=args.skip_missing)
     for spec, why in report.get("unavailable", {}).items():  # on stderr: stdout may be the JSON report
-        status(f"umask: {spec} left out (--skip-missing): {why}")
+        status(left_out(spec, why))
     for spec, entry in report["models"].items():
         if entry.get("weights_changed"):  # on stderr: stdout may be the JSON report
             status(f"umask: warning: the checkpoint {spec.split('=', 1)[1]} holds other weights than when this "

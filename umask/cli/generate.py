@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         echo(f"\n'{taken}' received another result while this run went on; this one goes to {out}/ instead")
     save_result(result, out)
     echo(per_mask_table(result, model.categories))
-    state = "interrupted; best image so far" if interrupted else ("reached 100%" if search.succeeded else "step budget used")
+    state = "interrupted; best image so far" if interrupted else (f"reached {percent(1.0, 0)}" if search.succeeded else "step budget used")
     echo(
         f"\nsuccess {percent(result.success_rate, 0)} ({result.hit_count}/{result.k} masked copies with their target as the top-1 class) "
         f"on the saved 8-bit image after {count(result.steps, 'step')}, {duration(result.seconds, tenths=True)} ({state}); saved to {out}/"

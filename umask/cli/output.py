@@ -97,3 +97,9 @@ def status(text: str) -> None:
     """One line on stderr, beside the progress bars (stdout carries the results)."""
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+def left_out(spec: str, why: str) -> str:
+    """The line for a model ``--skip-missing`` left out, alike in every command:
+    ``why`` is the loader's sentence, continued after a colon."""
+    return f"umask: {spec} left out (--skip-missing): {why[:1].lower()}{why[1:]}"

@@ -28,7 +28,7 @@ from ..sweep import (CSV_FILE, MAX_RUNS, STUDY_FAMILIES, STUDY_KS, SweepHooks, S
 from ..timing import StepTiming, time_steps, timing_model
 from ..text import count, duration, percent
 from . import interrupt_code, refuse_unused
-from .output import echo, format_table, on_terminal, progress, status
+from .output import echo, format_table, left_out, on_terminal, progress, status
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     for spec, why in outcome.unavailable.items():
-        echo(f"skipped {spec}: {why}")
+        status(left_out(spec, why))
     echo(f"{count(outcome.ran, 'run')} done now, {outcome.skipped} already done before; {count(len(outcome.rows), 'row')} in {out / CSV_FILE}")
     if args.no_report:
         return 0
