@@ -2,6 +2,8 @@ import os
 import signal
 import sys
 
+from .errors import INTERRUPTED  # no torch in it: the handler below is up at once
+
 # Ctrl-C while torch is still importing ends the process at once with one
 # line. Nothing is written before the command runs, so there is nothing to
 # clean up; and a KeyboardInterrupt raised there does not reliably stop it:
@@ -11,7 +13,7 @@ import sys
 # abort the process ("terminate called after throwing ... pybind11").
 def _interrupt(signum, frame):
     try:
-        os.write(2, b"umask: interrupted\n")
+        os.write(2, INTERRUPTED.encode())
     except OSError:  # stderr closed, or a pipe whose reader has gone: exit all the same
         pass
     finally:

@@ -19,6 +19,11 @@ def out_of_memory(err: BaseException) -> bool:
     return isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(err)
 
 
+#: The CLI's line for a Ctrl-C outside a command's own work (importing torch,
+#: loading a model): every file is written whole or not at all.
+INTERRUPTED = "umask: interrupted; no file was left half-written\n"
+
+
 #: What to do about it, in the CLI's and the dashboard's sentence alike.
 OUT_OF_MEMORY_FIX = "use a smaller image or fewer masks (or another device)"
 

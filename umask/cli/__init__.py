@@ -20,7 +20,7 @@ import threading
 from types import ModuleType
 from typing import Sequence
 
-from ..errors import OUT_OF_MEMORY_FIX, UmaskError, out_of_memory, user_sentence
+from ..errors import INTERRUPTED, OUT_OF_MEMORY_FIX, UmaskError, out_of_memory, user_sentence
 
 #: Every command and its line in the command list, in the order listed.
 COMMANDS = {
@@ -134,10 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
         return int(command_module(args.command).run(args) or 0)
     except KeyboardInterrupt as err:
-        # Each command writes its files whole or not at all (atomic), and says
-        # what it kept when it was stopped in its own work; here it was
-        # stopped elsewhere (loading torch or a model, reading input).
-        sys.stderr.write("umask: interrupted; no file was left half-written\n")
+        # Each command says what it kept when stopped in its own work; here
+        # it was stopped elsewhere (loading torch or a model, reading input).
+        sys.stderr.write(INTERRUPTED)
         return interrupt_code(err)
     except BrokenPipeError:  # `| head` read what it wanted: nothing to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush meets no pipe
