@@ -35,6 +35,9 @@ def test_every_class_can_be_named_exactly():
     assert [resolve_class(name) for name in names] == list(range(1000))
     with pytest.raises(UmaskError, match="'CARDIGAN' is ambiguous: it names 'Cardigan' \\(264\\), 'cardigan' \\(474\\)"):
         resolve_class("CARDIGAN")
+    # Spaces as typed: two between words, a tab, some at the ends.
+    assert resolve_class("tiger  cat") == resolve_class(" Tiger\tCat ") == names.index("tiger cat")
+    assert [i for i, _ in search_classes("tiger  cat")] == [names.index("tiger cat")]
 
 
 def test_unknown_name_lists_close_matches():

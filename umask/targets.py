@@ -39,10 +39,16 @@ def imagenet_classes() -> tuple[str, ...]:
     return names
 
 
+def _spaced(text: str) -> str:
+    """``text`` with its runs of white space as one space, none at the ends:
+    "tiger  cat" typed with two spaces is the tiger cat."""
+    return " ".join(text.split())
+
+
 def search_classes(query: str = "") -> list[tuple[int, str]]:
     """Classes whose name contains ``query`` (case-insensitive); all when
     empty; the one class of that index when ``query`` is one (:func:`parse_index`)."""
-    q = query.strip().lower()
+    q = _spaced(query).lower()
     names = imagenet_classes()
     index = parse_index(q)
     if index is not None:
@@ -60,7 +66,7 @@ def parse_index(text: str) -> int | None:
 def close_matches(query: str, n: int = 5) -> list[int]:
     """Up to ``n`` class indices whose names look like ``query`` (a typo's
     likely meaning), the most alike first."""
-    q = query.strip().lower()
+    q = _spaced(query).lower()
     lowered = [name.lower() for name in imagenet_classes()]
     found = [lowered.index(c) for c in difflib.get_close_matches(q, lowered, n=n, cutoff=0.6)]
     found += [i for i, name in enumerate(lowered) if q in name and i not in found]
@@ -97,7 +103,7 @@ def resolve_class(spec: int | str) -> int:
             raise UmaskError(f"Class index {index} is out of range; ImageNet-1K indices run from 0 to 999.")
         return index
     names = imagenet_classes()
-    query = str(spec).strip().lower()
+    query = _spaced(str(spec)).lower()
     if not query:
         raise UmaskError("An empty class name was given; give an ImageNet class name or an index 0-999.")
     lowered = [n.lower() for n in names]
@@ -106,7 +112,7 @@ def resolve_class(spec: int | str) -> int:
         return exact[0]
     if len(exact) > 1:
         # ImageNet has 'Cardigan' (the corgi) and 'cardigan' (the sweater): the exact case tells them apart.
-        same_case = [i for i in exact if names[i] == str(spec).strip()]
+        same_case = [i for i in exact if names[i] == _spaced(str(spec))]
         if len(same_case) == 1:
             return same_case[0]
         raise UmaskError(
