@@ -71,7 +71,11 @@ def test_the_command_list_answers_without_loading_torch():
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert out.stdout.splitlines()[-1] == "False"
     out = subprocess.run([sys.executable, "-m", "umask", "genrate"], capture_output=True, text=True)
-    assert out.returncode == 2 and "invalid choice: 'genrate'" in out.stderr
+    assert out.returncode == 2 and out.stderr == (
+        "umask: error: unknown command 'genrate'; did you mean 'generate'? (the commands: generate, evaluate, models, "
+        "classes, sweep, geometry, fgsm, bench); see python -m umask --help.\n")
+    out = subprocess.run([sys.executable, "-m", "umask", "zzz"], capture_output=True, text=True)  # nothing alike: the list
+    assert out.returncode == 2 and "invalid choice: 'zzz' (choose from 'generate', 'evaluate'," in out.stderr
     # Looking up a class name needs no torch either: it answers at once.
     for argv in (["classes", "gold"], ["classes", "--help"]):
         code = f"import sys; from umask.cli import main\ntry: main({argv!r})\nexcept SystemExit: pass\nprint('torch' in sys.modules)"

@@ -11,9 +11,11 @@ into one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -82,6 +84,10 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         command = self.prog.removeprefix("python -m umask").strip() or self.named or ""
+        typed = re.match(r"argument COMMAND: invalid choice: '(.*?)'", message)
+        alike = difflib.get_close_matches(typed.group(1), list(COMMANDS), n=1) if typed else []
+        if alike:  # a mistyped command: its likely meaning first, as a mistyped class name gets
+            message = f"unknown command '{typed.group(1)}'; did you mean '{alike[0]}'? (the commands: {', '.join(COMMANDS)})"
         sys.stderr.write(f"umask: error: {f'{command}: ' if command else ''}{message}; "
                          f"see python -m umask {command + ' ' if command else ''}--help.\n")
         raise SystemExit(2)
