@@ -377,7 +377,7 @@ def test_damaged_zip_is_one_sentence(result):
     data[start:start + 20] = bytes(20)
     with pytest.raises(UmaskError) as err:
         result_from_zip(bytes(data))
-    assert str(err.value) == "The zip archive is damaged or encrypted; use a zip of a result folder (the Download button's, or a folder zipped as it is)."
+    assert str(err.value) == "The zip is damaged or encrypted; use a zip of a result folder (the Download button's, or a folder zipped as it is)."
 
 
 def test_result_json_checks_lengths_types_and_fills_in_missing_names(result, tmp_path):
@@ -535,6 +535,15 @@ def test_an_uploaded_zip_is_named_as_the_zip_in_its_errors(result, tmp_path):
     with pytest.raises(UmaskError) as err:
         result_from_zip(zip_of(out, result_json=json.dumps({**meta, "k": 3}).encode()))
     assert str(err.value) == "The zip is inconsistent: K = 3 in result.json but 4 parts in parts.png and 4 targets and 4 predictions."
+    # A zip file on disk (the CLI's `evaluate r.zip`) is named by its path.
+    (tmp_path / "r.zip").write_bytes(zip_of(out, result_json=b"{not json"))
+    with pytest.raises(UmaskError) as err:
+        load_result(tmp_path / "r.zip")
+    assert str(err.value) == "r.zip's result.json is not valid JSON; the result is corrupt."
+    (tmp_path / "r.zip").write_bytes(zip_of(out, parts_png=b""))
+    with pytest.raises(UmaskError) as err:
+        load_result(tmp_path / "r.zip")
+    assert str(err.value) == "Part map 'r.zip's parts.png' is not a readable image; give a grey PNG where value k+1 marks part k."
 
 
 def test_an_image_too_large_to_decode_is_named_for_what_it_is(result, tmp_path, monkeypatch):

@@ -541,6 +541,8 @@ def result_from_zip(data: bytes | Path) -> Result:
         what = f"'{data}' is not a readable zip archive (not a zip, or one cut short)" if isinstance(data, Path) \
             else "The upload is not a zip archive"
         raise UmaskError(f"{what}; {ZIP_HINT}") from None
+    # Named where it has a name: the upload is the one file the page is about.
+    zip_name = f"'{data}'" if isinstance(data, Path) else "the zip"
     with archive:
         # The result files by the folder that holds them: one result, or say so.
         folders: dict[str, list[zipfile.ZipInfo]] = {}
@@ -551,10 +553,21 @@ def result_from_zip(data: bytes | Path) -> Result:
         if len(folders) > 1:
             shown = ", ".join(f"'{f}'" if f != "." else "the top level" for f in sorted(folders)[:3])
             raise UmaskError(
-                f"The zip holds {len(folders)} results ({shown}{', ...' if len(folders) > 3 else ''}); "
+                f"{_capital(zip_name)} holds {len(folders)} results ({shown}{', ...' if len(folders) > 3 else ''}); "
                 f"use a zip of one result folder."
             )
-        return _load_zipped(archive, next(iter(folders.values()), []))
+        return _load_zipped(archive, next(iter(folders.values()), []), zip_name)
+
+
+def _capital(text: str) -> str:
+    """A sentence that starts with "the zip" starts with a capital; one that
+    starts with a file's name ("r.zip's ...") keeps the name as it is."""
+    return "The" + text[3:] if text.startswith("the ") else text
+
+
+def _whose(zip_name: str) -> str:
+    """The possessive of :func:`_load_zipped`'s ``zip_name``: "the zip's", "r.zip's"."""
+    return "the zip's" if zip_name == "the zip" else f"{zip_name.strip(chr(39)).rsplit('/', 1)[-1]}'s"
 
 
 # The largest file a result zip may unpack to. A result at the largest side
@@ -564,15 +577,17 @@ def result_from_zip(data: bytes | Path) -> Result:
 MAX_ZIP_MEMBER_BYTES = 64 * 2**20
 
 
-def _load_zipped(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> Result:
+def _load_zipped(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], zip_name: str) -> Result:
+    """The result in ``members`` of ``archive``; ``zip_name`` ("'runs/r.zip'", or
+    "the zip" for an upload) is how messages call it."""
     missing = [name for name in FILES if name not in {Path(info.filename).name for info in members}]
     if missing:  # said of the zip, not of the temporary folder it is unpacked into
-        raise UmaskError(f"The zip has no {' or '.join(missing)}; a result zip holds {', '.join(FILES)} "
+        raise UmaskError(f"{_capital(zip_name)} has no {' or '.join(missing)}; a result zip holds {', '.join(FILES)} "
                          "(the zip that umask's Download button gives, or a zipped result folder).")
     for info in members:
         if info.file_size > MAX_ZIP_MEMBER_BYTES:
             raise UmaskError(
-                f"The zip's {Path(info.filename).name} unpacks to {info.file_size / 2**20:.0f} MB, more than a result "
+                f"{_capital(_whose(zip_name))} {Path(info.filename).name} unpacks to {info.file_size / 2**20:.0f} MB, more than a result "
                 f"holds (at most {MAX_ZIP_MEMBER_BYTES // 2**20} MB a file); {ZIP_HINT}"
             )
     with tempfile.TemporaryDirectory() as tmp:
@@ -580,10 +595,10 @@ def _load_zipped(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> Re
             for info in members:
                 (Path(tmp) / Path(info.filename).name).write_bytes(archive.read(info))
         except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, OSError, EOFError):
-            raise UmaskError(f"The zip archive is damaged or encrypted; {ZIP_HINT}") from None
+            raise UmaskError(f"{_capital(zip_name)} is damaged or encrypted; {ZIP_HINT}") from None
         try:
             return load_result(tmp)
         except UmaskError as err:
             # Said of the zip: the temporary folder means nothing to whoever uploaded it.
-            text = str(err).replace(f"'{tmp}'", "the zip").replace(f"{tmp}/", "the zip's ").replace(tmp, "the zip")
-            raise UmaskError(text[:1].upper() + text[1:]) from None
+            text = str(err).replace(f"'{tmp}'", zip_name).replace(f"{tmp}/", f"{_whose(zip_name)} ").replace(tmp, zip_name)
+            raise UmaskError(_capital(text)) from None
