@@ -303,6 +303,17 @@ def test_corrupt_or_missing_files(result, tmp_path):
         load_result(out)
     with pytest.raises(UmaskError, match="^An empty path was given; give a result folder"):
         load_result("")
+    # Predictions edited against the saved success rate: they cannot both be the saved image's.
+    out = save_result(result, tmp_path / "run6")
+    meta = json.loads((out / "result.json").read_text())
+    hits = sum(p == t for p, t in zip(meta["predictions"], meta["targets"]))
+    (out / "result.json").write_text(json.dumps({**meta, "success_rate": (hits + 1) / meta["k"]}))
+    with pytest.raises(UmaskError, match=rf"success_rate {(hits + 1) / meta['k']:g} but its predictions hit {hits} of its "
+                                         rf"{meta['k']} targets; the result is corrupt\.$"):
+        load_result(out)
+    del meta["success_rate"]  # left out (a result written by hand): its predictions' rate
+    (out / "result.json").write_text(json.dumps(meta))
+    assert load_result(out).success_rate == hits / meta["k"]
 
 
 def test_an_oversized_image_is_refused_before_it_is_decoded(result, tmp_path, monkeypatch):

@@ -475,6 +475,12 @@ def load_result(folder: str | Path) -> Result:
         raise UmaskError(f"{folder / JSON_FILE} has a malformed weights_sha256 (64 hex digits); the result is corrupt.")
     if len(names) != k or len(probs) not in (0, k):
         raise UmaskError(f"{folder / JSON_FILE} is inconsistent: K = {k} but {len(names)} target names and {len(probs)} probabilities.")
+    hits = sum(p == t for p, t in zip(predictions, targets))
+    if "success_rate" not in meta:  # a result written by hand to spec: its rate is its predictions'
+        success_rate = hits / k
+    elif not abs(success_rate - hits / k) < 1e-6:  # (not <: NaN is no rate either)
+        raise UmaskError(f"{folder / JSON_FILE} is inconsistent: success_rate {success_rate:g} but its predictions hit "
+                         f"{hits} of its {k} targets; the result is corrupt.")
     return Result(
         image=image,
         labels=labels,
