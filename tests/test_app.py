@@ -746,6 +746,11 @@ def test_figures_carry_the_numbers_they_are_given():
     floor = fig.data[1].y[0]
     assert 0 < floor < 0.4 and 10 ** fig.layout.yaxis.range[0] <= floor and "0" in fig.layout.yaxis.title.text
     assert len(plots.loss_figure([1, 2], [5.0, 4.0]).data) == 1  # no zeros: no dots
+    # A diverged step (NaN, inf) is neither a 0 nor a reason for a log axis.
+    fig = plots.loss_figure([1, 2, 3], [5.0, float("nan"), 4.0])
+    assert fig.layout.yaxis.type != "log" and len(fig.data) == 1
+    fig = plots.loss_figure([1, 2, 3, 4], [5.0, float("inf"), float("nan"), 0.0])
+    assert fig.layout.yaxis.type == "log" and list(fig.data[1].x) == [4]
 
     steps, rates = list(range(1, 2001)), [min(1.0, s / 1500) for s in range(1, 2001)]
     fig = plots.success_figure(steps, rates)

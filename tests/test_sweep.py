@@ -727,6 +727,34 @@ def test_the_reports_geometry_shows_a_universal_image_when_the_sweep_has_one():
     assert _representatives(rows[:1])["m"] == rows[0]  # none did: the best there is
 
 
+def test_dry_run_leaves_out_a_corrupt_checkpoint_as_the_run_would(tiny_registered, tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a state dict")
+    args = ["sweep", *TINY, "--models", "tiny", f"resnet18={bad}", "--masks", "hstripes", "--k", "2",
+            "--out", str(tmp_path / "sw"), "--dry-run"]
+    # The file is here, so only loading it tells: without --skip-missing the dry run refuses, as the run would.
+    assert main(args) == 2
+    assert f"Checkpoint '{bad}' is corrupt or not a PyTorch state dict" in capsys.readouterr().err
+    assert main([*args, "--skip-missing"]) == 0
+    said = capsys.readouterr()
+    assert f"umask: resnet18={bad} left out (--skip-missing): checkpoint '{bad}' is corrupt" in said.err
+    states = {line.split()[0]: line.split()[-1] for line in said.out.splitlines() if line.startswith(("tiny", "resnet18"))}
+    assert states == {"tiny": "run", f"resnet18={bad}": "out"}  # "to run", "left out"
+    assert "\n1 of 2 runs to do;" in said.out and not (tmp_path / "sw").exists()
+    alone = ["sweep", *TINY, "--models", f"resnet18={bad}", "--masks", "hstripes", "--k", "2",
+             "--out", str(tmp_path / "sw"), "--dry-run", "--skip-missing"]
+    assert main(alone) == 0  # the corrupt one alone
+    assert capsys.readouterr().out.endswith("\nNo model of the sweep can load here, so the run would be refused.\n")
+
+
+def test_a_left_out_line_keeps_a_name_that_starts_the_reason():
+    from umask.cli.output import left_out
+
+    assert left_out("m", "Checkpoint 'x' is corrupt.") == "umask: m left out (--skip-missing): checkpoint 'x' is corrupt."
+    assert left_out("m", "VGG.pt is corrupt.") == "umask: m left out (--skip-missing): VGG.pt is corrupt."
+    assert left_out("m", "ResNet weights are missing.").endswith(": ResNet weights are missing.")
+
+
 def test_estimate_times_the_models_the_sweep_would_run(tiny_registered, tmp_path, capsys):
     args = ["sweep", *TINY, "--masks", "hstripes", "--k", "2", "4", "--out", str(tmp_path / "sw"), "--estimate"]
     assert main([*args, "--models", "tiny", "efficientnet_lite1", "--skip-missing"]) == 0

@@ -101,5 +101,10 @@ def status(text: str) -> None:
 
 def left_out(spec: str, why: str) -> str:
     """The line for a model ``--skip-missing`` left out, alike in every command:
-    ``why`` is the loader's sentence, continued after a colon."""
-    return f"umask: {spec} left out (--skip-missing): {why[:1].lower()}{why[1:]}"
+    ``why`` is the loader's sentence, continued after a colon: its first word
+    is lowered only when it is a plain capitalised word ("Checkpoint"), never
+    a name that starts it ("ResNet.pt", "VGG")."""
+    first = why.split(" ", 1)[0]
+    if first.isalpha() and first[1:].islower():
+        why = why[:1].lower() + why[1:]
+    return f"umask: {spec} left out (--skip-missing): {why}"

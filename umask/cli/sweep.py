@@ -192,9 +192,15 @@ def _dry_run(plan: SweepPlan, out: Path, *, skip_missing: bool) -> int:
     pending = set(pending_keys(plan, out))
     # Those here are loaded (nothing is downloaded) and meet the real run's
     # checks: a size a model cannot see at is refused now, not after the plan.
-    check_models(plan, [spec for spec in dict.fromkeys(k.model for k in plan.keys() if k in pending) if weights_available(spec)])
-    rows = [[k.model, k.mask_family, k.mode, k.k, k.seed, k.preset, k.max_steps, "to run" if k in pending else "done"]
-            for k in plan.keys()]
+    # With --skip-missing, one whose file is here but does not load (a corrupt
+    # checkpoint) is left out, as the run would leave it out.
+    _, failed = check_models(plan, [spec for spec in dict.fromkeys(k.model for k in plan.keys() if k in pending)
+                                    if weights_available(spec)], skip_unavailable=skip_missing)
+    for spec, why in failed.items():
+        status(left_out(spec, why))
+    rows = [[k.model, k.mask_family, k.mode, k.k, k.seed, k.preset, k.max_steps,
+             "done" if k not in pending else "left out" if k.model in failed else "to run"] for k in plan.keys()]
+    pending -= {k for k in pending if k.model in failed}
     echo(format_table(["model", "masks", "mode", "K", "seed", "preset", "steps", "state"], rows))
     echo(f"\n{len(pending)} of {count(len(rows), 'run')} to do; results go to {out}/")
     missing = [spec for spec in dict.fromkeys(k.model for k in plan.keys() if k in pending) if not weights_available(spec)]
@@ -204,6 +210,8 @@ def _dry_run(plan: SweepPlan, out: Path, *, skip_missing: bool) -> int:
         echo("no weights here yet for " + "; ".join(f"{spec} ({why.get(model_info(spec).source, 'not available')})" for spec in missing)
              + (": --skip-missing leaves out a model that cannot load (and a sweep with none that can is refused)."
                 if skip_missing else ": a model that cannot load stops the sweep, unless --skip-missing leaves it out."))
+    elif failed and len(failed) == len(plan.models):
+        echo("No model of the sweep can load here, so the run would be refused.")
     return 0
 
 

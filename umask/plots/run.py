@@ -83,12 +83,15 @@ def loss_figure(steps: Sequence[int], losses: Sequence[float], *, height: int = 
     """
     steps, losses = thin(steps, losses)
     fig = go.Figure(go.Scatter(x=steps, y=losses, mode="lines", line=dict(color=LINE), name="loss"))
-    positive = [v for v in losses if v > 0]
+    # A NaN or infinite loss (a diverged run) has no point to draw: it must
+    # neither turn the log axis on nor count as a 0.
+    finite = [v for v in losses if math.isfinite(v)]
+    positive = [v for v in finite if v > 0]
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="loss")
-    log = bool(positive) and (max(positive) / min(positive) > 10 or len(positive) < len(losses))
+    log = bool(positive) and (max(positive) / min(positive) > 10 or len(positive) < len(finite))
     if log:
-        zeros = [s for s, v in zip(steps, losses) if v <= 0]
+        zeros = [s for s, v in zip(steps, losses) if math.isfinite(v) and v <= 0]
         if zeros:
             floor = min(positive) / 3
             fig.add_trace(go.Scatter(x=zeros, y=[floor] * len(zeros), mode="markers", marker=dict(color=LINE, size=4),
