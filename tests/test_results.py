@@ -554,7 +554,8 @@ def test_an_uploaded_zip_is_named_as_the_zip_in_its_errors(result, tmp_path):
     (tmp_path / "r.zip").write_bytes(zip_of(out, parts_png=b""))
     with pytest.raises(UmaskError) as err:
         load_result(tmp_path / "r.zip")
-    assert str(err.value) == "Part map 'r.zip's parts.png' is not a readable image; give a grey PNG where value k+1 marks part k."
+    assert str(err.value) == (f"Part map parts.png in '{tmp_path / 'r.zip'}' is not a readable image; "
+                              "give a grey PNG where value k+1 marks part k.")
 
 
 def test_an_image_too_large_to_decode_is_named_for_what_it_is(result, tmp_path, monkeypatch):

@@ -606,5 +606,7 @@ def _load_zipped(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], zip_n
             return load_result(tmp)
         except UmaskError as err:
             # Said of the zip: the temporary folder means nothing to whoever uploaded it.
-            text = str(err).replace(f"'{tmp}'", zip_name).replace(f"{tmp}/", f"{_whose(zip_name)} ").replace(tmp, zip_name)
+            # A quoted file of it reads "parts.png in 'r.zip'" (not "'r.zip's parts.png'").
+            text = re.sub(rf"'{re.escape(tmp)}/([^']+)'", lambda m: f"{m.group(1)} in {zip_name}", str(err))
+            text = text.replace(f"'{tmp}'", zip_name).replace(f"{tmp}/", f"{_whose(zip_name)} ").replace(tmp, zip_name)
             raise UmaskError(_capital(text)) from None
