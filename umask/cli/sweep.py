@@ -299,6 +299,8 @@ def _report(out: Path, args: argparse.Namespace, device: str | None = None) -> i
         for b in bars.values():
             b.close()
         again = f"python -m umask sweep --out {out} --report-only"  # with this report's own settings (its slices' are kept)
+        if report_slice_resolution(out, None) != resolution:  # not kept (no sweep.json): say it again
+            again += f" --slice-resolution {resolution}"
         if device != "cpu":
             again += f" --device {device}"
         status(f"umask: interrupted while writing the report; the runs and {CSV_FILE} are saved, "
