@@ -1,5 +1,5 @@
 """Peak GPU memory and seconds per step of the study's recipe at K = 62, per architecture."""
-import sys, time, torch
+import sys, torch
 from umask.config import Config
 from umask.optimise import UniversalSearch
 from umask.timing import timing_model
