@@ -297,7 +297,9 @@ class Job:
             latest = self._latest
             step = len(hist.steps)
             elapsed = self._elapsed_locked()
-            optimising = latest.seconds if latest else 0.0
+            # Rounded as Result.seconds is, so the progress line and the verdict
+            # never differ in the last digit shown (0.0499 s: "0.0" against "0.1").
+            optimising = round(latest.seconds, 3) if latest else 0.0
             rate = step / optimising if optimising > 0 and step else 0.0
             left = self.config.steps - step
             if self._state not in LIVE:
