@@ -592,7 +592,11 @@ def test_ctrl_c_while_the_report_is_written_says_the_runs_are_saved(tiny_registe
 
     asked = []
 
-    monkeypatch.setattr(sweep_cli, "build_report", lambda *a, **kw: (asked.append(kw["slice_resolution"]), build_report(*a, **kw))[1])
+    def recording(*a, **kw):
+        asked.append(kw["slice_resolution"])
+        return build_report(*a, **kw)
+
+    monkeypatch.setattr(sweep_cli, "build_report", recording)
     assert main(["sweep", "--out", str(out), "--report-only"]) == 0 and asked == [5]
     assert main(["sweep", "--out", str(out), "--report-only", "--slice-resolution", "7"]) == 0
     assert main(["sweep", "--out", str(out), "--report-only"]) == 0 and asked == [5, 7, 7]  # the last one asked is kept
@@ -603,7 +607,7 @@ def test_ctrl_c_while_the_report_is_written_says_the_runs_are_saved(tiny_registe
     assert main(["sweep", "--out", str(out), "--report-only", "--slice-resolution", "9"]) == 130
     assert capsys.readouterr().err.splitlines()[-1].endswith(
         f"'python -m umask sweep --out {out} --report-only --slice-resolution 9' writes it.")
-    monkeypatch.setattr(sweep_cli, "build_report", lambda *a, **kw: (asked.append(kw["slice_resolution"]), build_report(*a, **kw))[1])
+    monkeypatch.setattr(sweep_cli, "build_report", recording)
     # A report while a sweep writes the folder is one of the runs so far, and says so.
     from umask.sweep import _only_writer
 

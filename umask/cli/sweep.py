@@ -194,8 +194,9 @@ def _dry_run(plan: SweepPlan, out: Path, *, skip_missing: bool) -> int:
     # checks: a size a model cannot see at is refused now, not after the plan.
     # With --skip-missing, one whose file is here but does not load (a corrupt
     # checkpoint) is left out, as the run would leave it out.
-    _, failed = check_models(plan, [spec for spec in dict.fromkeys(k.model for k in plan.keys() if k in pending)
-                                    if weights_available(spec)], skip_unavailable=skip_missing)
+    specs = list(dict.fromkeys(k.model for k in plan.keys() if k in pending))
+    here = {spec: weights_available(spec) for spec in specs}
+    _, failed = check_models(plan, [spec for spec in specs if here[spec]], skip_unavailable=skip_missing)
     for spec, why in failed.items():
         status(left_out(spec, why))
     rows = [[k.model, k.mask_family, k.mode, k.k, k.seed, k.preset, k.max_steps,
@@ -203,7 +204,7 @@ def _dry_run(plan: SweepPlan, out: Path, *, skip_missing: bool) -> int:
     pending -= {k for k in pending if k.model in failed}
     echo(format_table(["model", "masks", "mode", "K", "seed", "preset", "steps", "state"], rows))
     echo(f"\n{len(pending)} of {count(len(rows), 'run')} to do; results go to {out}/")
-    missing = [spec for spec in dict.fromkeys(k.model for k in plan.keys() if k in pending) if not weights_available(spec)]
+    missing = [spec for spec in specs if not here[spec]]
     if missing:
         why = {"bundled": "its pip package is not installed", "checkpoint": "no such file",
                "torchvision": "it downloads on first use; offline it cannot"}
