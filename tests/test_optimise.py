@@ -1,5 +1,6 @@
 """The optimisation: targets reached, early stop on the 8-bit image, determinism, presets, config checks."""
 
+import math
 import re
 
 import pytest
@@ -436,3 +437,18 @@ def test_a_model_whose_outputs_are_not_numbers_is_refused_in_one_sentence():
         classify_masked(broken, image, torch.ones(2, 1, 16, 16))
     with pytest.raises(UmaskError, match="not numbers"):
         predict(broken, image)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_one_value_that_is_not_a_number_is_caught(tiny, bad):
+    """The check reads a sum: one NaN or infinity anywhere, of either sign, still fails it."""
+    values = torch.zeros(3, 1000)
+    values[2, 417] = bad
+    with pytest.raises(UmaskError, match="not numbers"):
+        tiny.check_outputs(values)
+
+
+def test_finite_values_whose_sum_overflows_pass_the_check(tiny):
+    values = torch.full((2, 1000), 3e38)  # each finite; their float32 sum is not
+    assert not math.isfinite(float(values.sum()))
+    assert tiny.check_outputs(values) is values

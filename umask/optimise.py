@@ -161,11 +161,20 @@ TWO_PASS_BELOW = 0.6
 STEP_MEMORY_FACTOR = 1.2
 
 
-def _meets_margin(probs: torch.Tensor, targets: torch.Tensor, margin: float) -> torch.Tensor:
-    """``(K,)`` bool: target is the argmax and leads the runner-up by ``margin``."""
+def _meets_margin(probs: torch.Tensor, targets: torch.Tensor, margin: float,
+                  predictions: torch.Tensor | None = None) -> torch.Tensor:
+    """``(K,)`` bool: target is the argmax and leads the runner-up by ``margin``.
+
+    ``predictions`` is ``probs.argmax(dim=1)`` when the caller has it already.
+    """
+    if predictions is None:
+        predictions = probs.argmax(dim=1)
+    hits = predictions == targets
+    if margin <= 0:  # the argmax leads every other class by >= 0 already
+        return hits
     target_p = probs.gather(1, targets[:, None]).squeeze(1)
     others = probs.scatter(1, targets[:, None], -1.0).max(dim=1).values
-    return (probs.argmax(dim=1) == targets) & (target_p - others >= margin)
+    return hits & (target_p - others >= margin)
 
 
 def _amount(size: float) -> str:
@@ -354,11 +363,16 @@ class UniversalSearch:
             logits = self.model(self._masked(seen))
             terms = _mask_terms(logits, self._targets, cfg.loss, cfg.kappa, cfg.k)
         with torch.no_grad():
+            # Each tensor below is made once and read again by the report:
+            # at ~20 µs an op, this bookkeeping is a step's fixed cost, which
+            # shows on small models (BENCHMARKS.md, table 2).
             probs = self.model.check_outputs(logits.detach().float().softmax(dim=1))
-            hits = _meets_margin(probs, self._targets, cfg.stop_margin)
-            rate = int(hits.sum()) / hits.numel()  # as the saved result counts it, not in float32
-            done = bool(hits.all())
-            self._losing_streak = (self._losing_streak + 1) * ~hits
+            predictions = probs.argmax(dim=1)
+            hits = _meets_margin(probs, self._targets, cfg.stop_margin, predictions)
+            won = int(hits.sum())
+            rate = won / cfg.k  # as the saved result counts it, not in float32
+            done = won == cfg.k
+            self._losing_streak = self._losing_streak.add(1).masked_fill_(hits, 0)
             confirmed = hits
             if done:
                 # Confirm on the exact path that measures the saved PNG
@@ -368,13 +382,14 @@ class UniversalSearch:
                 confirmed = _meets_margin(check.probs.to(probs.device), self._targets, cfg.stop_margin)
                 done = bool(confirmed.all())
             if cfg.loss == "ce":
-                active = torch.ones_like(hits)
+                active = None  # every mask
+                self._active_fraction = 1.0
             else:
                 # Losing: not ahead by kappa logits, or short of the stop margin (in
                 # this batch, or on the 8-bit image: else no mask would move it on).
                 active = (_gap(logits.detach(), self._targets) + cfg.kappa > 0) | ~hits | ~confirmed
-            self._active_fraction = float(active.float().mean())
-        loss = (terms * active).sum()
+                self._active_fraction = int(active.sum()) / cfg.k
+        loss = terms.sum() if active is None else torch.where(active, terms, 0.0).sum()
         with torch.no_grad():
             self.last_loss = float(loss.detach())
             # A confirmed win outranks any unconfirmed 100 % batch.
@@ -397,7 +412,7 @@ class UniversalSearch:
                 step=self.steps_done,
                 loss=self.last_loss,
                 target_probs=tuple(probs.gather(1, self._targets[:, None]).squeeze(1).tolist()),
-                predictions=tuple(probs.argmax(dim=1).tolist()),
+                predictions=tuple(predictions.tolist()),
                 success_rate=rate,
                 best_success_rate=self._best_key[0],
                 seconds=0.0,
@@ -408,7 +423,7 @@ class UniversalSearch:
         # Nothing losing (possible when not stopping at success): no update,
         # so the one-pass path (always on CUDA) moves x exactly as the
         # two-pass path does (Adam's momentum would move it on a zero gradient).
-        if not finished and active.any():
+        if not finished and self._active_fraction > 0:
             self._opt.zero_grad(set_to_none=True)
             if two_pass:
                 chosen = active.nonzero().squeeze(1)
