@@ -36,7 +36,7 @@ from .config import Config
 from .errors import UmaskError, run_failure
 from .images import quantise
 from .models import Classifier
-from .optimise import UniversalSearch
+from .optimise import SECONDS_DECIMALS, UniversalSearch
 from .results import Result
 from .workers import Worker, WorkerPool
 
@@ -299,7 +299,7 @@ class Job:
             elapsed = self._elapsed_locked()
             # Rounded as Result.seconds is, so the progress line and the verdict
             # never differ in the last digit shown (0.0499 s: "0.0" against "0.1").
-            optimising = round(latest.seconds, 3) if latest else 0.0
+            optimising = round(latest.seconds, SECONDS_DECIMALS) if latest else 0.0
             rate = step / optimising if optimising > 0 and step else 0.0
             left = self.config.steps - step
             if self._state not in LIVE:

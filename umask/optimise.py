@@ -160,6 +160,10 @@ TWO_PASS_BELOW = 0.6
 # the CLI and the dashboard report in one sentence (errors.out_of_memory).
 STEP_MEMORY_FACTOR = 1.2
 
+# Decimals of a result's optimisation seconds (result.json's "seconds"); a live
+# progress line rounds alike, so it never shows a figure the verdict does not.
+SECONDS_DECIMALS = 3
+
 
 def _meets_margin(probs: torch.Tensor, targets: torch.Tensor, margin: float,
                   predictions: torch.Tensor | None = None) -> torch.Tensor:
@@ -481,7 +485,7 @@ class UniversalSearch:
             target_probs=outcome.target_probs,
             success_rate=outcome.success_rate,
             steps=steps,
-            seconds=round(seconds, 3),
+            seconds=round(seconds, SECONDS_DECIMALS),
             final_loss=final_loss,
             # What ran: the model's device and resize ("auto" and "native" resolved).
             config=cfg.to_dict() | {"targets": list(self.targets), "device": str(self.model.device), "resize_to": self.model.resize_to},
