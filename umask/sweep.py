@@ -657,6 +657,12 @@ def check_models(plan: SweepPlan, specs: Sequence[str], loader: Callable[..., Cl
     return kept, unavailable
 
 
+def none_can_load(plan: SweepPlan, unavailable: dict[str, str]) -> bool:
+    """Whether every model of ``plan`` was left out (``check_models``'s second
+    value): a sweep with nothing that can run is refused, and its dry run says so."""
+    return bool(unavailable) and len(unavailable) == len(plan.models)
+
+
 def run_sweep(
     plan: SweepPlan,
     out: str | Path,
@@ -685,7 +691,7 @@ def run_sweep(
     specs = list(dict.fromkeys(k.model for k in pending_keys(plan, out)))
     # The first model, when the sweep runs on the CPU: not loaded twice.
     loaded, unavailable = check_models(plan, specs, loader, skip_unavailable=skip_unavailable, keep_first=device.type == "cpu")
-    if unavailable and len(unavailable) == len(plan.models):
+    if none_can_load(plan, unavailable):
         reasons = "; ".join(f"{spec}: {why.rstrip('.')}" for spec, why in unavailable.items())
         raise UmaskError(f"No model of the sweep can load here ({reasons}), so nothing would run.")
     out.mkdir(parents=True, exist_ok=True)

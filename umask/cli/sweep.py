@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _dry_run(plan: SweepPlan, out: Path, *, skip_missing: bool) -> int:
     """``--dry-run``: the runs the sweep would make and which are done, refusing what a real run would refuse."""
-    from ..sweep import check_models, check_resumable, pending_keys
+    from ..sweep import check_models, check_resumable, none_can_load, pending_keys
 
     check_resumable(out, plan)
     pending = set(pending_keys(plan, out))
@@ -211,7 +211,7 @@ def _dry_run(plan: SweepPlan, out: Path, *, skip_missing: bool) -> int:
         echo("no weights here yet for " + "; ".join(f"{spec} ({why.get(model_info(spec).source, 'not available')})" for spec in missing)
              + (": --skip-missing leaves out a model that cannot load (and a sweep with none that can is refused)."
                 if skip_missing else ": a model that cannot load stops the sweep, unless --skip-missing leaves it out."))
-    elif failed and len(failed) == len(plan.models):
+    elif none_can_load(plan, failed):
         echo("No model of the sweep can load here, so the run would be refused.")
     return 0
 
